@@ -1,0 +1,106 @@
+"""The `edge` command: init, serve, verify, users, settings."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from edge.errors import ConfigError, EdgeError, SettingsError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result: int = args.func(args)
+        return result
+    except (SettingsError, ConfigError) as exc:
+        print(f"edge: {exc.detail}", file=sys.stderr)
+        return 2
+    except EdgeError as exc:
+        print(f"edge: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge", description="The office edge box.")
+    p.add_argument("--home", help="the box's data directory (default: $EDGE_HOME or "
+                                  "/var/lib/edge)")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    init = sub.add_parser("init", help="create a new box: settings, database, device key, "
+                                       "first admin")
+    init.add_argument("--office-id", default="office-1", help="id of the office this box serves")
+    init.add_argument("--office-name", default="Office", help="the office's name")
+    init.add_argument("--admin", default="admin", help="username of the first local admin")
+    init.add_argument("--admin-name", default="Local administrator",
+                      help="display name of the first local admin")
+    init.add_argument("--demo", action="store_true",
+                      help="demo mode with demo users (never in an office)")
+    init.add_argument("--country-config", default="", help="path of the country configuration")
+    init.set_defaults(func=_lazy("edge.commands.init", "run"))
+
+    serve = sub.add_parser("serve", help="run the web server")
+    serve.add_argument("--host", help="listen address (default: setting `host`)")
+    serve.add_argument("--port", type=int, help="TCP port, 0 for any free one "
+                                                "(default: setting `port`)")
+    serve.add_argument("--port-file", help="write the port actually bound to this file")
+    serve.set_defaults(func=_lazy("edge.commands.serve", "run"))
+
+    verify = sub.add_parser("verify", help="check the journal: hash chain, replay, integrity")
+    verify.set_defaults(func=_lazy("edge.commands.verify", "run"))
+
+    users = sub.add_parser("users", help="manage the users of this box")
+    usub = users.add_subparsers(metavar="ACTION")
+    add = usub.add_parser("add", help="add a user")
+    add.add_argument("username")
+    add.add_argument("--name", required=True, help="display name")
+    add.add_argument("--role", required=True, help="role id from the country configuration")
+    add.add_argument("--office-id", help="office (default: this box's office)")
+    add.set_defaults(func=_lazy("edge.commands.users", "add"))
+    ls = usub.add_parser("list", help="list users")
+    ls.set_defaults(func=_lazy("edge.commands.users", "list_"))
+
+    settings = sub.add_parser("settings", help="show every setting with its value")
+    settings.set_defaults(func=_lazy("edge.commands.settings", "run"))
+    return p
+
+
+def _lazy(module: str, name: str) -> Command:
+    # Import command modules on use so `edge verify` does not load the web stack.
+    def call(args: argparse.Namespace) -> int:
+        import importlib
+
+        _logging()
+        func: Command = getattr(importlib.import_module(module), name)
+        return func(args)
+
+    return call
+
+
+def _logging() -> None:
+    level = os.environ.get("EDGE_LOG_LEVEL", "info").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
+                        format="%(levelname)s %(name)s %(message)s")
+
+
+def home_of(args: argparse.Namespace) -> Path:
+    from edge.settings import resolve_home
+
+    return resolve_home(args.home)
+
+
+def read_password(prompt: str) -> str:
+    return getpass.getpass(prompt)

@@ -1,0 +1,70 @@
+"""The box's clock: UTC timestamps and whether the system clock is synchronised.
+
+A Raspberry Pi has no real-time clock: it boots with a wrong time until NTP answers.
+Every action records whether the clock was synchronised, and the boot it happened in,
+so the registry can correct timestamps made before the first sync (docs/journal.md).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import time
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
+
+
+class _Timex(ctypes.Structure):
+    # struct timex from <sys/timex.h>; only the return value of adjtimex is used,
+    # the padding keeps the kernel from writing past the buffer.
+    _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 256)]
+
+
+@lru_cache(maxsize=1)
+def boot_id() -> str:
+    """The kernel's id of the current boot (changes at every power-up)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+_sync_cache: tuple[float, bool] = (0.0, False)
+
+
+def clock_synced() -> bool:
+    """True when the kernel says the system clock is synchronised (cached for 10 s)."""
+    global _sync_cache
+    now = time.monotonic()
+    checked_at, synced = _sync_cache
+    if now - checked_at < 10 and checked_at:
+        return synced
+    synced = _ask_kernel()
+    _sync_cache = (now, synced)
+    return synced
+
+
+def _ask_kernel() -> bool:
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        tx = _Timex()
+        state = libc.adjtimex(ctypes.byref(tx))
+    except (OSError, AttributeError):
+        return False
+    return bool(state >= 0 and state != TIME_ERROR)
+
+
+def utcnow() -> datetime:
+    """Aware UTC now."""
+    return datetime.now(UTC)
+
+
+def iso_ms(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a Z, the one timestamp format of the journal."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -1,0 +1,58 @@
+"""`edge init`: create a box in its home directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from edge.cli import home_of
+from edge.errors import SettingsError
+from edge.identity import create_device_key
+from edge.ids import uuid7
+from edge.journal.store import Journal
+from edge.settings import SETTINGS_FILE, load_settings, write_settings
+from edge.users.register import add_user
+from edge.workflow.config import load_config
+
+DEMO_USERS = [
+    ("clerk", "Amina Haddad", "clinic-clerk"),
+    ("agent", "Yusuf Nasser", "registration-agent"),
+    ("registrar", "Layla Khoury", "local-registrar"),
+    ("hospadmin", "Omar Saleh", "hospital-administrator"),
+]
+
+
+def run(args: argparse.Namespace) -> int:
+    home = home_of(args)
+    if (home / SETTINGS_FILE).exists():
+        raise SettingsError(f"{home} already holds a box ({SETTINGS_FILE} exists); "
+                            "choose another --home")
+    config = load_config(args.country_config or None)
+    home.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o750)
+    values: dict[str, object] = {
+        "mode": "demo" if args.demo else "production",
+        "box_id": uuid7(),
+        "office_id": args.office_id,
+        "office_name": args.office_name,
+    }
+    if args.country_config:
+        values["country_config"] = str(Path(args.country_config).resolve())
+    write_settings(home, values)
+    settings = load_settings(home)
+    public = create_device_key(settings.device_key_path)
+    journal = Journal(settings.journal_path, config)
+    try:
+        users = [(args.admin, args.admin_name, "local-system-admin")]
+        if args.demo:
+            users += DEMO_USERS
+        for username, name, role in users:
+            journal.writer.submit(
+                lambda c, u=username, n=name, r=role: add_user(c, config, u, n, r,
+                                                               settings.office_id)).result()
+    finally:
+        journal.close()
+    print(f"Created box {settings.box_id} for {settings.office_name} in {home}")
+    print(f"Device public key: {public}")
+    return 0

@@ -1,0 +1,15 @@
+"""`edge settings`: every setting, its value on this box and what it means."""
+
+from __future__ import annotations
+
+import argparse
+
+from edge.cli import home_of
+from edge.settings import documented_settings, load_settings
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(home_of(args))
+    for name, _default, help_text in documented_settings():
+        print(f"{name} = {getattr(settings, name)!r}\n    {help_text}")
+    return 0

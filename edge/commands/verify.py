@@ -1,0 +1,25 @@
+"""`edge verify`: check the journal; exit 1 with the first broken seq when anything is off."""
+
+from __future__ import annotations
+
+import argparse
+
+from edge.cli import home_of
+from edge.journal.verify import verify
+from edge.settings import load_settings
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(home_of(args))
+    report = verify(settings.journal_path)
+    if report.ok:
+        print(f"OK: {report.actions} actions, {report.records} records; the hash chain, the "
+              "replayed state and the database integrity all check out.")
+        return 0
+    where = f" (first broken seq: {report.first_bad_seq})" if report.first_bad_seq else ""
+    print(f"PROBLEM: the journal does not verify{where}.")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    if report.first_bad_seq is not None:
+        print(f"first broken seq: {report.first_bad_seq}")
+    return 1

@@ -1,0 +1,56 @@
+"""The app factory: one lifespan owns the journal and the reader and releases them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+
+from edge import __version__
+from edge.http.auth import current_actor
+from edge.http.problems import EXCEPTION_HANDLERS
+from edge.http.records import RecordController
+from edge.http.schemas import Health
+from edge.http.workqueues import WorkqueueController
+from edge.journal.reads import Reader
+from edge.journal.store import Journal
+from edge.settings import Settings
+from edge.workflow.config import Config
+
+
+@get("/healthz", operation_id="health", tags=["health"])
+async def healthz() -> Health:
+    """The web process is alive (no data, no login needed)."""
+    return Health("ok")
+
+
+def create_app(settings: Settings, config: Config) -> Litestar:
+    """The box's web application for these settings and this country configuration."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        journal = Journal(settings.journal_path, config, settings.writer_batch_max)
+        reader = Reader(settings.journal_path)
+        app.state.journal = journal
+        app.state.reader = reader
+        try:
+            yield
+        finally:
+            journal.close()
+            reader.close()
+
+    return Litestar(
+        route_handlers=[healthz, RecordController, WorkqueueController],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "config": config}),
+        dependencies={"actor": Provide(current_actor, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_request_bytes,
+        openapi_config=OpenAPIConfig(title="Edge box API", version=__version__,
+                                     path="/api/schema"),
+        debug=False,
+    )

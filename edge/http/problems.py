@@ -1,0 +1,66 @@
+"""The one place where errors become HTTP responses: RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from edge.errors import EdgeError, InvalidInput
+
+log = logging.getLogger("edge.http")
+PROBLEM = "application/problem+json"
+
+
+def _problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> Response[Any]:
+    body = {"type": f"tag:edge-box,2026:{slug}", "title": title, "status": status,
+            "detail": detail, **extra}
+    return Response(body, status_code=status, media_type=PROBLEM)
+
+
+def _slug(exc: Exception) -> str:
+    name = type(exc).__name__
+    return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
+
+
+def edge_error(request: Request[Any, Any, Any], exc: EdgeError) -> Response[Any]:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InvalidInput):
+        extra["errors"] = [{"field": p.field, "rule": p.rule, "message": p.message}
+                           for p in exc.problems]
+    if exc.status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.detail)
+    return _problem(exc.status, exc.title, exc.detail, _slug(exc), **extra)
+
+
+def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            field = str(item.get("key") or item.get("source") or "body")
+            errors.append({"field": field, "rule": "invalid",
+                           "message": str(item.get("message", "is not valid"))})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
+    return _problem(400, "The request is not valid", detail, "bad-request", errors=errors)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return _problem(exc.status_code, str(exc.detail), str(exc.detail), "http-error")
+
+
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _problem(500, "Something went wrong on the box",
+                    "The box could not finish this request, so nothing was changed by it. "
+                    "Try again; if it keeps happening, tell IT staff.", "internal-error")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    EdgeError: edge_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}
+__all__ = ["EXCEPTION_HANDLERS", "MediaType"]

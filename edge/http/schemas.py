@@ -1,0 +1,114 @@
+"""Request and response types of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from edge.workflow.model import ActionType, Status
+
+
+class _In(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class RecordCreate(_In):
+    """Start a record (the CREATE action)."""
+
+    event_type: str
+    declaration: dict[str, Any] = {}
+    client_time: datetime | None = None
+
+
+class ActionCreate(_In):
+    """Perform an action on a record."""
+
+    type: ActionType
+    custom_type: str | None = None
+    declaration: dict[str, Any] | None = None
+    form: dict[str, Any] | None = None
+    then: Literal["DECLARE", "REGISTER"] | None = None
+    client_time: datetime | None = None
+
+
+class SyncOut(msgspec.Struct):
+    """Where the action stands with the national registry."""
+
+    state: str
+    attempts: int
+    last_error: str | None
+    next_try_at: str | None
+    registry_time: str | None
+    reason: str | None
+
+
+class ActionOut(msgspec.Struct):
+    id: str
+    seq: int
+    type: ActionType
+    custom_type: str | None
+    label: str
+    created_at: str
+    client_time: str | None
+    clock: str
+    created_by: str
+    created_by_name: str
+    office_id: str
+    payload: dict[str, Any]
+    flags_added: list[str]
+    flags_removed: list[str]
+    sync: SyncOut | None = None
+
+
+class RecordOut(msgspec.Struct):
+    id: str
+    tracking_id: str
+    event_type: str
+    title: str
+    status: Status
+    flags: list[str]
+    assigned_to: str | None
+    assigned_to_name: str | None
+    office_id: str
+    declaration: dict[str, Any]
+    pending_correction: dict[str, Any] | None
+    created_by: str
+    created_at: str
+    updated_at: str
+
+
+class RecordDetail(msgspec.Struct):
+    record: RecordOut
+    timeline: list[ActionOut]
+
+
+class ActionResult(msgspec.Struct):
+    action: ActionOut
+    record: RecordOut
+
+
+class MenuItemOut(msgspec.Struct):
+    type: ActionType
+    custom_type: str | None
+    label: str
+    enabled: bool
+    reason: str | None
+
+
+class WorkqueueOut(msgspec.Struct):
+    id: str
+    label: str
+    count: int
+
+
+class RecordPage(msgspec.Struct):
+    items: list[RecordOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class Health(msgspec.Struct):
+    status: str

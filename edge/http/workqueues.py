@@ -1,0 +1,53 @@
+"""Workqueues: the lists a user works from, as the country configuration defines them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from edge.errors import InvalidInput, NotFound
+from edge.errors import FieldProblem
+from edge.http.records import record_out
+from edge.http.schemas import RecordPage, WorkqueueOut
+from edge.workflow.config import Workqueue
+from edge.workflow.model import Actor
+from edge.workflow.scopes import grants
+
+
+def visible_queues(actor: Actor, queues: dict[str, Workqueue]) -> list[Workqueue]:
+    return [q for q in queues.values() if grants(actor, "workqueue", id=q.id)]
+
+
+class WorkqueueController(Controller):
+    path = "/api/v1/workqueues"
+    tags = ["workqueues"]
+
+    @get("/", operation_id="listWorkqueues", sync_to_thread=True)
+    def list_workqueues(self, actor: Actor, state: State) -> list[WorkqueueOut]:
+        """The workqueues of the user's role, with how many records each holds."""
+        out = []
+        for q in visible_queues(actor, state.config.workqueues):
+            _, total = state.reader.workqueue(q.query, actor, 1, 1)
+            out.append(WorkqueueOut(q.id, q.label, total))
+        return out
+
+    @get("/{queue_id:str}/records", operation_id="listWorkqueueRecords", sync_to_thread=True)
+    def list_records(
+        self, queue_id: str, actor: Actor, state: State,
+        page: Annotated[int, Parameter(ge=1, le=1_000_000, description="1 is the first page")] = 1,
+        page_size: Annotated[int | None, Parameter(ge=1, description="records per page")] = None,
+    ) -> RecordPage:
+        """One page of a workqueue, most recently changed first."""
+        queue = state.config.workqueues.get(queue_id)
+        if queue is None or not grants(actor, "workqueue", id=queue_id):
+            raise NotFound(f"There is no workqueue “{queue_id}” for you")
+        size = page_size or state.settings.page_size
+        if size > state.settings.page_size_max:
+            raise InvalidInput([FieldProblem(
+                "page_size", "max", f"must be at most {state.settings.page_size_max}")])
+        rows, total = state.reader.workqueue(queue.query, actor, page, size)
+        names = state.reader.user_names({r.state.assigned_to for r in rows if r.state.assigned_to})
+        return RecordPage([record_out(r, names) for r in rows], page, size, total)

@@ -1,0 +1,1 @@
+"""The journal: append-only actions, materialized record state, sync receipts."""

@@ -1,0 +1,129 @@
+"""Versioned schema migrations of journal.db (PRAGMA user_version)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Each entry moves the database from version i to i+1. Never edit a released migration:
+# append a new one.
+MIGRATIONS: list[str] = [
+    # 1: the journal, the materialized record state and box metadata.
+    """
+    CREATE TABLE actions (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        record_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        type TEXT NOT NULL,
+        custom_type TEXT,
+        created_at TEXT NOT NULL,
+        client_time TEXT,
+        clock TEXT NOT NULL CHECK (clock IN ('synced', 'unsynced')),
+        boot_id TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at_location TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        flags_added TEXT NOT NULL,
+        flags_removed TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX actions_by_record ON actions (record_id, seq);
+    CREATE TRIGGER actions_no_update BEFORE UPDATE ON actions
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only: actions cannot be changed'); END;
+    CREATE TRIGGER actions_no_delete BEFORE DELETE ON actions
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only: actions cannot be deleted'); END;
+
+    CREATE TABLE records (
+        id TEXT PRIMARY KEY,
+        tracking_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        flags TEXT NOT NULL,
+        assigned_to TEXT,
+        office_id TEXT NOT NULL,
+        declaration TEXT NOT NULL,
+        pending_correction TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        dedup_key TEXT
+    );
+    CREATE INDEX records_by_status ON records (status, updated_at);
+    CREATE INDEX records_by_assignee ON records (assigned_to);
+    CREATE INDEX records_by_dedup ON records (event_type, dedup_key);
+
+    CREATE TABLE box (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 2: sync receipts beside the journal (every action starts pending) and the user register.
+    """
+    CREATE TABLE sync_state (
+        action_id TEXT PRIMARY KEY REFERENCES actions (id),
+        seq INTEGER NOT NULL UNIQUE,
+        record_id TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN
+            ('pending', 'sending', 'accepted', 'rejected', 'conflict', 'discarded')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_try_at TEXT,
+        registry_time TEXT,
+        reason TEXT,
+        updated_at TEXT NOT NULL
+    );
+    INSERT INTO sync_state (action_id, seq, record_id, updated_at)
+        SELECT id, seq, record_id, created_at FROM actions;
+    CREATE INDEX sync_state_by_state ON sync_state (state, seq);
+
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        display_name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        office_id TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+    );
+    """,
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
+    """Apply every migration up to target, each in its own transaction; return the version."""
+    current = version(conn)
+    if current > LATEST:
+        raise RuntimeError(
+            f"journal.db is at schema version {current}, newer than this software ({LATEST}): "
+            "install the newer software or restore a matching backup")
+    while current < target:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[current]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {current + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        current += 1
+    return current
+
+
+def _statements(script: str) -> list[str]:
+    # executescript would COMMIT on its own; split so a migration is one transaction.
+    out, buf = [], ""
+    for line in script.strip().splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

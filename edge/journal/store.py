@@ -1,0 +1,126 @@
+"""The journal's write side: an action is decided, hashed, appended, folded and committed
+in one transaction of the single writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import Future
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+from edge.clock import boot_id, clock_synced, iso_ms, utcnow
+from edge.errors import NotFound
+from edge.ids import uuid7
+from edge.journal.chain import GENESIS, row_hash
+from edge.journal.db import connect
+from edge.journal.records import (
+    RECORD_COLUMNS,
+    dedup_key,
+    entry_columns,
+    state_columns,
+    state_from_row,
+)
+from edge.journal.schema import migrate
+from edge.journal.writer import Writer
+from edge.workflow.config import Config
+from edge.workflow.engine import ActionRequest, decide
+from edge.workflow.fold import Entry, fold, merge_declaration
+from edge.workflow.model import ActionType, Actor, RecordState, Status
+from edge.workflow.rules import can_read
+
+_INSERT_ACTION = (
+    "INSERT INTO actions (seq, id, record_id, event_type, type, custom_type, created_at, "
+    "client_time, clock, boot_id, created_by, created_at_location, payload, flags_added, "
+    "flags_removed, prev_hash, hash) VALUES (:seq, :id, :record_id, :event_type, :type, "
+    ":custom_type, :created_at, :client_time, :clock, :boot_id, :created_by, "
+    ":created_at_location, :payload, :flags_added, :flags_removed, :prev_hash, :hash)")
+_UPSERT_RECORD = (
+    f"INSERT OR REPLACE INTO records ({', '.join(RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in RECORD_COLUMNS)})")
+_INSERT_SYNC = ("INSERT INTO sync_state (action_id, seq, record_id, updated_at) "
+                "VALUES (?, ?, ?, ?)")
+
+
+def load_state(conn: sqlite3.Connection, record_id: str) -> RecordState | None:
+    row = conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
+    return state_from_row(row) if row else None
+
+
+class Journal:
+    """Appends actions through the single writer; owns journal.db's schema."""
+
+    def __init__(self, path: Path, config: Config, batch_max: int = 256) -> None:
+        self.path = path
+        self.config = config
+        conn = connect(path)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+        self.writer = Writer(path, batch_max)
+        self.writer.start()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def submit(self, req: ActionRequest, actor: Actor, confirmed_at: datetime | None = None,
+               client_time: str | None = None) -> Future[Entry]:
+        """Queue an action; the future resolves with its entry once committed."""
+        when = confirmed_at or utcnow()
+        stamp = Entry(seq=0, id=uuid7(), record_id=req.record_id, event_type="",
+                      type=req.type, custom_type=req.custom_type, created_at=iso_ms(when),
+                      client_time=client_time,
+                      clock="synced" if clock_synced() else "unsynced", boot_id=boot_id(),
+                      created_by=actor.id, created_at_location=actor.office_id, payload={},
+                      flags_added=(), flags_removed=())
+        return self.writer.submit(lambda conn: self._append(conn, req, actor, stamp, when.date()))
+
+    def append(self, req: ActionRequest, actor: Actor, confirmed_at: datetime | None = None,
+               client_time: str | None = None) -> Entry:
+        """Append and wait for the commit (for the CLI, tests and benchmarks)."""
+        return self.submit(req, actor, confirmed_at, client_time).result()
+
+    async def append_async(self, req: ActionRequest, actor: Actor,
+                           confirmed_at: datetime | None = None,
+                           client_time: str | None = None) -> Entry:
+        return await asyncio.wrap_future(self.submit(req, actor, confirmed_at, client_time))
+
+    def _append(self, conn: sqlite3.Connection, req: ActionRequest, actor: Actor, stamp: Entry,
+                today: date) -> Entry:
+        state = None
+        if req.type is not ActionType.CREATE:
+            state = load_state(conn, req.record_id)
+            if state is None or not can_read(state, actor):
+                raise NotFound(f"There is no record {req.record_id} on this box")
+        duplicates = self._duplicates(conn, state, req)
+        decision = decide(state, req, actor, self.config, today, duplicates)
+        last = conn.execute("SELECT seq, hash FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
+        entry = replace(stamp, seq=last[0] + 1 if last else 1,
+                        prev_hash=last[1] if last else GENESIS,
+                        event_type=decision.event_type, payload=decision.payload,
+                        flags_added=decision.flags_added, flags_removed=decision.flags_removed)
+        columns = entry_columns(entry)
+        columns["hash"] = row_hash(columns)
+        conn.execute(_INSERT_ACTION, columns)
+        entry = replace(entry, hash=columns["hash"])
+        conn.execute(_UPSERT_RECORD, state_columns(fold(state, entry), self.config))
+        conn.execute(_INSERT_SYNC, (entry.id, entry.seq, entry.record_id, entry.created_at))
+        return entry
+
+    def _duplicates(self, conn: sqlite3.Connection, state: RecordState | None,
+                    req: ActionRequest) -> tuple[str, ...]:
+        declares = req.type is ActionType.DECLARE or (
+            req.type is ActionType.EDIT and req.then is ActionType.DECLARE)
+        if state is None or not declares:
+            return ()
+        merged = merge_declaration(state.declaration, req.declaration or {})
+        key = dedup_key(state.event_type, merged, self.config)
+        if key is None:
+            return ()
+        rows = conn.execute(
+            "SELECT id FROM records WHERE event_type = ? AND dedup_key = ? AND id != ? "
+            "AND status NOT IN (?, ?) ORDER BY created_at LIMIT 20",
+            (state.event_type, key, state.id, Status.DRAFT.value, Status.ARCHIVED.value))
+        return tuple(r[0] for r in rows)

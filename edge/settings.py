@@ -1,0 +1,164 @@
+"""The box's settings: one typed object, loaded once from `<home>/edge.toml` plus
+`EDGE_<NAME>` environment overrides. Invalid settings stop startup naming the key."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from edge.errors import SettingsError
+
+DEFAULT_HOME = Path("/var/lib/edge")
+SETTINGS_FILE = "edge.toml"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the box, with its safe default."""
+
+    mode: str = _setting(
+        "production",
+        "`production` or `demo`. Demo mode allows the `X-Edge-User` development header "
+        "and demo users; never use it in an office.",
+    )
+    box_id: str = _setting("", "This box's id (a UUID), written by `edge init`.")
+    office_id: str = _setting("", "The office this box serves, written by `edge init`.")
+    office_name: str = _setting("", "The office's name as people say it, e.g. `Ramallah Clinic`.")
+    host: str = _setting("0.0.0.0", "Address the web server listens on (all interfaces by default).")
+    port: int = _setting(8080, "TCP port of the web server.")
+    timezone: str = _setting("UTC", "The office's time zone (IANA name), for dates shown to staff.")
+    country_config: str = _setting(
+        "",
+        "Path of the country configuration (TOML). Empty: the built-in default "
+        "(birth and death events, clinic and registration-office roles).",
+    )
+    log_level: str = _setting("info", "One of `debug`, `info`, `warning`, `error`.")
+    writer_batch_max: int = _setting(
+        256, "Most actions the journal writer commits together in one transaction."
+    )
+    max_request_bytes: int = _setting(1_048_576, "Largest request body the web server accepts.")
+    page_size: int = _setting(20, "Records per page in workqueue listings, unless asked otherwise.")
+    page_size_max: int = _setting(100, "Largest page size a client may ask for.")
+
+    home: Path = field(default=DEFAULT_HOME, metadata={"help": "", "internal": True})
+
+    @property
+    def journal_path(self) -> Path:
+        return self.home / "journal.db"
+
+    @property
+    def device_key_path(self) -> Path:
+        return self.home / "device.key"
+
+    @property
+    def demo(self) -> bool:
+        return self.mode == "demo"
+
+
+def documented_settings() -> list[tuple[str, Any, str]]:
+    """(name, default, help) for every public setting, for docs and `edge settings`."""
+    out = []
+    for f in fields(Settings):
+        if f.metadata.get("internal"):
+            continue
+        default = f.default if f.default is not MISSING else None
+        out.append((f.name, default, f.metadata["help"]))
+    return out
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    """The box's data directory: `--home`, else `EDGE_HOME`, else /var/lib/edge."""
+    if home:
+        return Path(home).expanduser().resolve()
+    env = os.environ.get("EDGE_HOME")
+    return Path(env).expanduser().resolve() if env else DEFAULT_HOME
+
+
+def load_settings(home: Path, *, require_init: bool = True) -> Settings:
+    """Read `<home>/edge.toml`, apply `EDGE_*` overrides, validate; raise SettingsError."""
+    path = home / SETTINGS_FILE
+    values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML ({exc})") from exc
+    elif require_init:
+        raise SettingsError(f"{path} does not exist: run `edge init --home {home}` first")
+    known = {f.name: f for f in fields(Settings) if not f.metadata.get("internal")}
+    for key in values:
+        if key not in known:
+            raise SettingsError(f"{path}: unknown setting `{key}`")
+    for name in known:
+        env = os.environ.get(f"EDGE_{name.upper()}")
+        if env is not None:
+            values[name] = env
+    typed: dict[str, Any] = {}
+    for name, value in values.items():
+        typed[name] = _coerce(name, known[name].type, value, path)
+    settings = replace(Settings(home=home), **typed)
+    _validate(settings, require_init)
+    return settings
+
+
+def _coerce(name: str, kind: Any, value: Any, path: Path) -> Any:
+    where = f"setting `{name}` (in {path} or EDGE_{name.upper()})"
+    if kind in ("int", int):
+        if isinstance(value, bool):
+            raise SettingsError(f"{where}: expected a whole number, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{where}: expected a whole number, got {value!r}") from None
+    if not isinstance(value, str):
+        raise SettingsError(f"{where}: expected text, got {value!r}")
+    return value
+
+
+def _check(ok: bool, name: str, rule: str) -> None:
+    if not ok:
+        raise SettingsError(f"setting `{name}`: {rule}")
+
+
+def _validate(s: Settings, require_init: bool) -> None:
+    _check(s.mode in ("production", "demo"), "mode", "must be `production` or `demo`")
+    _check(0 <= s.port <= 65535, "port", "must be between 0 and 65535")
+    _check(s.log_level in ("debug", "info", "warning", "error"), "log_level",
+           "must be one of debug, info, warning, error")
+    _check(1 <= s.writer_batch_max <= 10_000, "writer_batch_max", "must be between 1 and 10000")
+    _check(1024 <= s.max_request_bytes <= 100_000_000, "max_request_bytes",
+           "must be between 1024 and 100000000")
+    _check(1 <= s.page_size <= s.page_size_max, "page_size", "must be between 1 and page_size_max")
+    _check(s.page_size_max <= 1000, "page_size_max", "must be at most 1000")
+    try:
+        zoneinfo.ZoneInfo(s.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"setting `timezone`: unknown time zone {s.timezone!r}") from None
+    if s.country_config:
+        _check(Path(s.country_config).is_file(), "country_config",
+               f"file {s.country_config} does not exist")
+    if require_init:
+        _check(bool(s.box_id), "box_id", "is empty: run `edge init` to create the box")
+        _check(bool(s.office_id), "office_id", "is empty: run `edge init` to create the box")
+
+
+def write_settings(home: Path, values: dict[str, Any]) -> Path:
+    """Write a fresh edge.toml with the given values (used by `edge init`)."""
+    lines = ["# Settings of this box. Every key is documented in docs/configuration.md.", ""]
+    for key, value in values.items():
+        if isinstance(value, int):
+            lines.append(f"{key} = {value}")
+        else:
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'{key} = "{escaped}"')
+    path = home / SETTINGS_FILE
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

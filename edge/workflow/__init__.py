@@ -1,0 +1,1 @@
+"""Workflow rules: statuses, actions, flags, scopes and the country configuration."""
