@@ -67,4 +67,5 @@ def utcnow() -> datetime:
 
 def iso_ms(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and a Z, the one timestamp format of the journal."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

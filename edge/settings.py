@@ -32,7 +32,7 @@ class Settings:
     box_id: str = _setting("", "This box's id (a UUID), written by `edge init`.")
     office_id: str = _setting("", "The office this box serves, written by `edge init`.")
     office_name: str = _setting("", "The office's name as people say it, e.g. `Ramallah Clinic`.")
-    host: str = _setting("0.0.0.0", "Address the web server listens on (all interfaces by default).")
+    host: str = _setting("0.0.0.0", "Address the web server listens on (default: all).")
     port: int = _setting(8080, "TCP port of the web server.")
     timezone: str = _setting("UTC", "The office's time zone (IANA name), for dates shown to staff.")
     country_config: str = _setting(

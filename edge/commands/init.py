@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 from pathlib import Path
 
 from edge.cli import home_of
@@ -48,9 +49,8 @@ def run(args: argparse.Namespace) -> int:
         if args.demo:
             users += DEMO_USERS
         for username, name, role in users:
-            journal.writer.submit(
-                lambda c, u=username, n=name, r=role: add_user(c, config, u, n, r,
-                                                               settings.office_id)).result()
+            journal.run(partial(add_user, config=config, username=username, display_name=name,
+                                role=role, office_id=settings.office_id))
     finally:
         journal.close()
     print(f"Created box {settings.box_id} for {settings.office_name} in {home}")

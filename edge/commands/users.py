@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from edge.cli import home_of
 from edge.journal.db import connect
@@ -17,9 +18,9 @@ def add(args: argparse.Namespace) -> int:
     config = load_config(settings.country_config or None)
     journal = Journal(settings.journal_path, config)
     try:
-        user = journal.writer.submit(lambda c: add_user(
-            c, config, args.username, args.name, args.role,
-            args.office_id or settings.office_id)).result()
+        user = journal.run(partial(add_user, config=config, username=args.username,
+                                   display_name=args.name, role=args.role,
+                                   office_id=args.office_id or settings.office_id))
     finally:
         journal.close()
     print(f"Added {user.username} ({user.role})")

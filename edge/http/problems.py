@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from edge.errors import EdgeError, InvalidInput
 
@@ -47,7 +48,8 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    return _problem(exc.status_code, str(exc.detail), str(exc.detail), "http-error")
+    title = "The request is not valid" if exc.status_code == 400 else str(exc.detail)
+    return _problem(exc.status_code, title, str(exc.detail), "http-error")
 
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -57,10 +59,9 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
                     "Try again; if it keeps happening, tell IT staff.", "internal-error")
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     EdgeError: edge_error,
     ValidationException: validation_error,
     HTTPException: http_error,
     Exception: unexpected_error,
 }
-__all__ = ["EXCEPTION_HANDLERS", "MediaType"]

@@ -8,8 +8,7 @@ from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from edge.errors import InvalidInput, NotFound
-from edge.errors import FieldProblem
+from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.http.records import record_out
 from edge.http.schemas import RecordPage, WorkqueueOut
 from edge.workflow.config import Workqueue

@@ -3,7 +3,6 @@ connections of their own (one per thread) so reads never wait for the writer."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -139,7 +138,3 @@ def _read_filter(actor: Actor) -> tuple[str, list[Any]]:
             params.append(actor.office_id)
         alternatives.append("(" + " AND ".join(parts) + ")")
     return " OR ".join(alternatives), params
-
-
-def decode_flags(text: str) -> list[str]:
-    return list(json.loads(text))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from edge.clock import boot_id, clock_synced, iso_ms, utcnow
 from edge.errors import NotFound
@@ -29,6 +31,8 @@ from edge.workflow.engine import ActionRequest, decide
 from edge.workflow.fold import Entry, fold, merge_declaration
 from edge.workflow.model import ActionType, Actor, RecordState, Status
 from edge.workflow.rules import can_read
+
+T = TypeVar("T")
 
 _INSERT_ACTION = (
     "INSERT INTO actions (seq, id, record_id, event_type, type, custom_type, created_at, "
@@ -64,6 +68,11 @@ class Journal:
 
     def close(self) -> None:
         self.writer.close()
+
+    def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run any write job through the single writer and wait for its commit."""
+        result: T = self.writer.submit(job).result()
+        return result
 
     def submit(self, req: ActionRequest, actor: Actor, confirmed_at: datetime | None = None,
                client_time: str | None = None) -> Future[Entry]:

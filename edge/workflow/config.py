@@ -15,13 +15,13 @@ from typing import Literal
 import msgspec
 
 from edge.errors import ConfigError
-from edge.workflow.model import CORE_ACTIONS, CORE_FLAG_LABELS, ActionType, Status
+from edge.workflow.model import CORE_FLAG_LABELS, ActionType, Status
 from edge.workflow.scopes import Scope, parse_scope
 
 FieldType = Literal["text", "textarea", "date", "number", "select", "boolean"]
 
 
-class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class _Strict(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
@@ -67,7 +67,7 @@ class Condition(_Strict):
 class FlagRule(_Strict):
     add: str | None = None
     remove: str | None = None
-    when: Condition = Condition()
+    when: Condition = msgspec.field(default_factory=Condition)
 
 
 class CoreActionConfig(_Strict):
@@ -117,7 +117,7 @@ class WorkqueueQuery(_Strict):
 class Workqueue(_Strict):
     id: str
     label: str
-    query: WorkqueueQuery = WorkqueueQuery()
+    query: WorkqueueQuery = msgspec.field(default_factory=WorkqueueQuery)
 
 
 class Role(_Strict):
@@ -224,10 +224,10 @@ class _Checker:
                             ("workqueues", cc.workqueues)):
             self.unique(kind, [x.id for x in items])
         flags = {str(k): v for k, v in CORE_FLAG_LABELS.items()}
-        for f in cc.flags:
-            if f.id in flags:
-                self.fail(f"flags[{f.id}]", "is a core flag and cannot be configured again")
-            flags[f.id] = f.label
+        for flag in cc.flags:
+            if flag.id in flags:
+                self.fail(f"flags[{flag.id}]", "is a core flag and cannot be configured again")
+            flags[flag.id] = flag.label
         events = {e.id: e for e in cc.events}
         fields_by_event: dict[str, dict[str, FieldSpec]] = {}
         for e in cc.events:

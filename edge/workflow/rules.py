@@ -174,8 +174,8 @@ def custom_requirement_holds(action: CustomAction, config: Config, state: Record
     event = required.option("event")
     if event is not None and state.event_type not in event:
         return False
-    jurisdiction = required.option("jurisdiction")
-    if jurisdiction == {"my-office"} and state.office_id != actor.office_id:
+    jurisdiction = required.option("jurisdiction") or frozenset({"all"})
+    if "all" not in jurisdiction and state.office_id != actor.office_id:
         return False
     return grants(actor, required.name, office_id=state.office_id, event=state.event_type,
                   actionType=action.id)
