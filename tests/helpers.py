@@ -1,0 +1,133 @@
+"""Shared test helpers: actors, complete declarations, real box processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from edge.workflow.config import Config, load_config
+from edge.workflow.model import Actor
+from edge.workflow.scopes import parse_scope
+
+OFFICE = "office-1"
+TODAY = date(2026, 11, 22)
+ROOT = Path(__file__).resolve().parent.parent
+EDGE = [sys.executable, "-m", "edge"]
+
+BIRTH = {
+    "child.first_name": "Sara", "child.last_name": "Haddad", "child.sex": "female",
+    "child.dob": "2026-11-01", "child.place_of_birth": "health-facility",
+    "mother.first_name": "Mona", "mother.last_name": "Haddad",
+}
+DEATH = {
+    "deceased.first_name": "Ali", "deceased.last_name": "Saleh", "deceased.sex": "male",
+    "death.date": "2026-11-10", "death.place": "health-facility",
+    "informant.relationship": "child",
+}
+
+
+def config() -> Config:
+    return load_config()
+
+
+def actor(role: str, cfg: Config | None = None, *, uid: str | None = None,
+          office: str = OFFICE) -> Actor:
+    cfg = cfg or config()
+    return Actor(uid or f"user-{role}", role, role.title(), role, office, cfg.role_scopes[role])
+
+
+def actor_with(scopes: list[str], uid: str = "user-custom", office: str = OFFICE) -> Actor:
+    return Actor(uid, uid, uid, "custom", office, tuple(parse_scope(s) for s in scopes))
+
+
+@dataclass
+class Box:
+    """A real `edge serve` process with its own home directory."""
+
+    home: Path
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def client(self, user: str | None = None) -> httpx.Client:
+        headers = {"X-Edge-User": user} if user else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def edge_cli(home: Path, *args: str, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*EDGE, "--home", str(home), *args], capture_output=True, text=True,
+                          check=check, cwd=ROOT, **kw)
+
+
+def start_box(home: Path, env: dict[str, str] | None = None) -> Box:
+    """Start `edge serve` on a free loopback port and wait until /healthz answers."""
+    port_file = home / "port"
+    port_file.unlink(missing_ok=True)
+    log = open(home / "serve.log", "ab")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [*EDGE, "--home", str(home), "serve", "--host", "127.0.0.1", "--port", "0",
+         "--port-file", str(port_file)],
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"edge serve exited: {(home / 'serve.log').read_text()[-2000:]}")
+        if port_file.exists():
+            url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    return Box(home, url, proc)
+            except httpx.TransportError:
+                pass
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("edge serve did not become ready in 30 s")
+
+
+def stop_box(box: Box, sig: int = signal.SIGTERM) -> None:
+    if box.process.poll() is None:
+        box.process.send_signal(sig)
+        try:
+            box.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            box.process.kill()
+            box.process.wait()
+
+
+@contextmanager
+def running_box(home: Path, env: dict[str, str] | None = None) -> Iterator[Box]:
+    box = start_box(home, env)
+    try:
+        yield box
+    finally:
+        stop_box(box)
+
+
+_seq = iter(range(1, 10**9))
+
+
+def act(state: Any, type_: Any, who: Actor, cfg: Config, *, record_id: str = "rec-1",
+        duplicates: tuple[str, ...] = (), today: date = TODAY, **kw: Any) -> Any:
+    """Decide and fold one action in memory (no database), as the journal would."""
+    from edge.workflow.engine import ActionRequest, decide
+    from edge.workflow.fold import Entry, fold
+
+    req = ActionRequest(type_, record_id, **kw)
+    d = decide(state, req, who, cfg, today, duplicates)
+    seq = next(_seq)
+    entry = Entry(seq=seq, id=f"a{seq}", record_id=record_id, event_type=d.event_type,
+                  type=type_, custom_type=req.custom_type, created_at=f"2026-11-22T00:00:{seq % 60:02d}.000Z",
+                  client_time=None, clock="synced", boot_id="boot", created_by=who.id,
+                  created_at_location=who.office_id, payload=d.payload,
+                  flags_added=d.flags_added, flags_removed=d.flags_removed)
+    return fold(state, entry)
