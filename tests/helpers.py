@@ -64,7 +64,8 @@ class Box:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def edge_cli(home: Path, *args: str, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
+def edge_cli(home: Path, *args: str, check: bool = True,
+             **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*EDGE, "--home", str(home), *args], capture_output=True, text=True,
                           check=check, cwd=ROOT, **kw)
 
@@ -126,7 +127,8 @@ def act(state: Any, type_: Any, who: Actor, cfg: Config, *, record_id: str = "re
     d = decide(state, req, who, cfg, today, duplicates)
     seq = next(_seq)
     entry = Entry(seq=seq, id=f"a{seq}", record_id=record_id, event_type=d.event_type,
-                  type=type_, custom_type=req.custom_type, created_at=f"2026-11-22T00:00:{seq % 60:02d}.000Z",
+                  type=type_, custom_type=req.custom_type,
+                  created_at=f"2026-11-22T00:00:{seq % 60:02d}.000Z",
                   client_time=None, clock="synced", boot_id="boot", created_by=who.id,
                   created_at_location=who.office_id, payload=d.payload,
                   flags_added=d.flags_added, flags_removed=d.flags_removed)

@@ -96,7 +96,8 @@ def test_invalid_values_name_field_and_rule(cfg: Config) -> None:
             "child.dob": "2099-01-01", "child.sex": "x", "child.weight_kg": 50,
             "mother.national_id": "12", "nonsense": 1})
     rules = {(p.field, p.rule) for p in err.value.problems}
-    assert rules == {("declaration.child.dob", "not_in_future"), ("declaration.child.sex", "options"),
+    assert rules == {("declaration.child.dob", "not_in_future"),
+                     ("declaration.child.sex", "options"),
                      ("declaration.child.weight_kg", "max"),
                      ("declaration.mother.national_id", "pattern"),
                      ("declaration.nonsense", "unknown_field")}

@@ -4,8 +4,8 @@ and replaying the journal always reproduces the materialized state."""
 from __future__ import annotations
 
 import copy
-from collections import Counter
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def draw_step(data: st.DataObject, states: dict[str, RecordState],
             type_, custom = data.draw(st.sampled_from(offered))
         else:
             type_ = data.draw(st.sampled_from(TYPES))
-    return (ai, ri, type_, data.draw(st.sampled_from(DECL_KINDS)), data.draw(st.integers(0, 3)),
+    return (ai, ri, type_, data.draw(st.sampled_from(DECL_KINDS)), data.draw(st.integers(0, 5)),
             data.draw(st.sampled_from(["birth", "death"])), custom,
             data.draw(st.sampled_from([ActionType.DECLARE, ActionType.REGISTER])),
             data.draw(st.integers(0, 4)) == 0)
@@ -85,12 +85,12 @@ def build(type_: ActionType, rid: str, state: RecordState | None, decl_kind: str
         declaration = {next(iter(COMPLETE[ev])): "Corrected"}
     if type_ not in TAKES_DECLARATION and decl_kind != "invalid":
         declaration = None
-    # reason: 0 no form, 1-2 a form only where the action takes one, 3 a form regardless.
+    # reason: 0 no form, 1-4 a form only where the action takes one, 5 a form regardless.
     form: dict[str, Any] | None = None
     if type_ is ActionType.CUSTOM:
-        if reason == 3 or (reason and custom == "Attest"):
+        if reason == 5 or (reason and custom == "Attest"):
             form = {"comments": "seen"} if custom == "Attest" else {"reason": "unexpected"}
-    elif reason == 3 or (reason and "reason" in dict(CORE_ACTIONS[type_].form_rules)):
+    elif reason == 5 or (reason and "reason" in dict(CORE_ACTIONS[type_].form_rules)):
         form = {"reason": "because"}
     return ActionRequest(type_, rid, event_type=event if type_ is ActionType.CREATE else None,
                          custom_type=custom if type_ is ActionType.CUSTOM else None,
