@@ -24,7 +24,7 @@ test: setup
 	scripts/system-packages.sh $(TEST_DEBS)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -m "not soak"
+	$(BIN)/pytest
 
 soak: setup
 	$(BIN)/pytest -m soak

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -40,11 +41,27 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            field = str(item.get("key") or item.get("source") or "body")
-            errors.append({"field": field, "rule": "invalid",
-                           "message": str(item.get("message", "is not valid"))})
+            field, message = _field_of(item)
+            errors.append({"field": field, "rule": "invalid", "message": message})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
     return _problem(400, "The request is not valid", detail, "bad-request", errors=errors)
+
+
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_NAMED = re.compile(r"field `(?P<name>[^`]+)`")
+
+
+def _field_of(item: dict[str, Any]) -> tuple[str, str]:
+    """The field a body or parameter error is about; msgspec names it inside its message."""
+    message = str(item.get("message", "is not valid"))
+    field = str(item.get("key") or item.get("source") or "body")
+    at = _AT.search(message)
+    if at:
+        message = message[:at.start()]
+        field = at["path"] or field
+    elif field == "data" and (named := _NAMED.search(message)):
+        field = named["name"]
+    return field, message
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

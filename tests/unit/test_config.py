@@ -69,7 +69,7 @@ def test_errors_name_the_entry_and_field(change: Any, expected: str) -> None:
 def test_unreadable_file_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "c.toml"
     bad.write_text("version = ")
-    with pytest.raises(ConfigError, match="c.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"c\.toml: not valid TOML"):
         load_config(bad)
 
 

@@ -64,7 +64,7 @@ def test_home_from_flag_then_environment(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 def test_every_setting_is_documented() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
-    for name, default, help_text in documented_settings():
+    for name, _default, help_text in documented_settings():
         assert f"`{name}`" in doc, f"docs/configuration.md does not document `{name}`"
         assert f"EDGE_{name.upper()}" in doc
         assert help_text

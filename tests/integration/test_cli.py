@@ -1,0 +1,76 @@
+"""The `edge` command line as an IT officer uses it."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from edge.journal.db import connect
+from edge.journal.store import Journal
+from edge.settings import load_settings
+from edge.users.register import actor_of, find_user
+from edge.workflow.config import load_config
+from edge.workflow.engine import ActionRequest
+from edge.workflow.model import ActionType
+from tests.helpers import BIRTH, edge_cli
+
+
+def test_init_creates_a_working_box(tmp_path: Path) -> None:
+    home = tmp_path / "box"
+    out = edge_cli(home, "init", "--office-id", "ramallah", "--office-name", "Ramallah Clinic")
+    assert "Ramallah Clinic" in out.stdout
+    assert stat.S_IMODE(os.stat(home / "device.key").st_mode) == 0o600
+    s = load_settings(home)
+    assert s.mode == "production" and s.office_id == "ramallah" and len(s.box_id) == 36
+    users = edge_cli(home, "users", "list").stdout
+    assert "admin" in users and "local-system-admin" in users
+    assert edge_cli(home, "verify").stdout.startswith("OK")
+    again = edge_cli(home, "init", check=False)
+    assert again.returncode == 2 and "already holds a box" in again.stderr
+
+
+def test_verify_reports_the_first_broken_seq(tmp_path: Path) -> None:
+    edge_cli(tmp_path, "init", "--demo")
+    cfg = load_config()
+    conn = connect(tmp_path / "journal.db")
+    user = find_user(conn, "clerk")
+    conn.close()
+    assert user is not None
+    clerk = actor_of(user, cfg)
+    j = Journal(tmp_path / "journal.db", cfg)
+    rid = "00000000-0000-7000-8000-000000000009"
+    j.append(ActionRequest(ActionType.CREATE, rid, event_type="birth"), clerk)
+    j.append(ActionRequest(ActionType.DECLARE, rid, declaration=BIRTH), clerk)
+    j.close()
+    assert edge_cli(tmp_path, "verify").returncode == 0
+    conn = connect(tmp_path / "journal.db")
+    conn.execute("DROP TRIGGER actions_no_update")
+    conn.execute("UPDATE actions SET created_by = 'someone-else' WHERE seq = 2")
+    conn.close()
+    result = edge_cli(tmp_path, "verify", check=False)
+    assert result.returncode == 1
+    assert "first broken seq: 2" in result.stdout
+
+
+def test_users_add_names_the_bad_field(tmp_path: Path) -> None:
+    edge_cli(tmp_path, "init")
+    bad = edge_cli(tmp_path, "users", "add", "x y", "--name", "X", "--role", "astronaut",
+                   check=False)
+    assert bad.returncode == 1
+    assert "username" in bad.stderr and "role" in bad.stderr
+    ok = edge_cli(tmp_path, "users", "add", "amina", "--name", "Amina", "--role", "clinic-clerk")
+    assert "Added amina" in ok.stdout
+
+
+def test_invalid_setting_stops_startup_naming_it(tmp_path: Path) -> None:
+    edge_cli(tmp_path, "init")
+    result = edge_cli(tmp_path, "serve", check=False, env={**os.environ, "EDGE_PORT": "99999"})
+    assert result.returncode == 2
+    assert "setting `port`: must be between 0 and 65535" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_home_tells_what_to_do(tmp_path: Path) -> None:
+    result = edge_cli(tmp_path / "missing", "verify", check=False)
+    assert result.returncode == 2 and "edge init" in result.stderr
