@@ -67,5 +67,6 @@ def utcnow() -> datetime:
 
 def iso_ms(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and a Z, the one timestamp format of the journal."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    u = moment.astimezone(UTC)
+    return (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
+            f"{u.second:02d}.{u.microsecond // 1000:03d}Z")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from litestar import Controller, get, post
@@ -21,6 +22,7 @@ from edge.http.schemas import (
 )
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import Reader, RecordRow, SyncInfo
+from edge.journal.records import record_title, tracking_id
 from edge.workflow.engine import ActionRequest
 from edge.workflow.fold import Entry
 from edge.workflow.model import CORE_ACTIONS, ActionType, Actor
@@ -36,8 +38,11 @@ class RecordController(Controller):
         """Start a new record (CREATE), optionally with the first declaration fields."""
         req = ActionRequest(ActionType.CREATE, uuid7(), event_type=data.event_type,
                             declaration=data.declaration or None)
-        entry = await state.journal.append_async(req, actor, client_time=_client(data))
-        return _detail(state.reader, entry.record_id, actor)
+        done = await state.journal.append_async(req, actor, client_time=_client(data))
+        names = {actor.id: actor.display_name}
+        row = RecordRow(done.state, tracking_id(done.state.id, done.state.event_type),
+                        record_title(done.state, state.config))
+        return RecordDetail(_record_out(row, names), [_action_out(done.entry, None, names)])
 
     @post("/{record_id:str}/actions", operation_id="performAction", status_code=201)
     async def perform_action(self, record_id: str, data: ActionCreate, actor: Actor,
@@ -49,12 +54,13 @@ class RecordController(Controller):
         req = ActionRequest(data.type, record_id, custom_type=data.custom_type,
                             declaration=data.declaration, form=data.form,
                             then=ActionType(data.then) if data.then else None)
-        entry = await state.journal.append_async(req, actor, client_time=_client(data))
-        row = state.reader.record(record_id)
-        if row is None:  # cannot happen after a committed action; keeps the type exact
-            raise NotFound(f"There is no record {record_id} on this box")
-        names = state.reader.user_names({entry.created_by, row.state.assigned_to or ""})
-        return ActionResult(_action_out(entry, None, names), _record_out(row, names))
+        done = await state.journal.append_async(req, actor, client_time=_client(data))
+        names = {actor.id: actor.display_name}
+        if done.state.assigned_to not in (None, actor.id):
+            names |= await asyncio.to_thread(state.reader.user_names, {done.state.assigned_to})
+        row = RecordRow(done.state, tracking_id(done.state.id, done.state.event_type),
+                        record_title(done.state, state.config))
+        return ActionResult(_action_out(done.entry, None, names), _record_out(row, names))
 
     @get("/{record_id:str}", operation_id="getRecord", sync_to_thread=True)
     def get_record(self, record_id: str, actor: Actor, state: State) -> RecordDetail:

@@ -54,10 +54,12 @@ class Reader:
     def timeline(self, record_id: str) -> list[tuple[Entry, SyncInfo]]:
         rows = self.conn().execute(
             "SELECT a.*, s.state AS sync_state, s.attempts, s.last_error, s.next_try_at, "
-            "s.registry_time, s.reason FROM actions a JOIN sync_state s ON s.action_id = a.id "
+            "s.registry_time, s.reason FROM actions a "
+            "LEFT JOIN sync_state s ON s.action_id = a.id "
             "WHERE a.record_id = ? ORDER BY a.seq", (record_id,))
-        return [(entry_from_row(r), SyncInfo(r["sync_state"], r["attempts"], r["last_error"],
-                                             r["next_try_at"], r["registry_time"], r["reason"]))
+        return [(entry_from_row(r), SyncInfo(r["sync_state"] or "pending", r["attempts"] or 0,
+                                             r["last_error"], r["next_try_at"],
+                                             r["registry_time"], r["reason"]))
                 for r in rows]
 
     def workqueue(self, query: WorkqueueQuery, actor: Actor, page: int,

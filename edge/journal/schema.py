@@ -57,7 +57,9 @@ MIGRATIONS: list[str] = [
 
     CREATE TABLE box (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
-    # 2: sync receipts beside the journal (every action starts pending) and the user register.
+    # 2: sync receipts beside the journal and the user register. An action without a receipt
+    # is pending: the append path writes only the journal and the record state, and the
+    # sync worker writes receipts as it sends.
     """
     CREATE TABLE sync_state (
         action_id TEXT PRIMARY KEY REFERENCES actions (id),
@@ -72,8 +74,6 @@ MIGRATIONS: list[str] = [
         reason TEXT,
         updated_at TEXT NOT NULL
     );
-    INSERT INTO sync_state (action_id, seq, record_id, updated_at)
-        SELECT id, seq, record_id, created_at FROM actions;
     CREATE INDEX sync_state_by_state ON sync_state (state, seq);
 
     CREATE TABLE users (

@@ -7,10 +7,9 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from edge.clock import boot_id, clock_synced, iso_ms, utcnow
 from edge.errors import NotFound
@@ -19,6 +18,7 @@ from edge.journal.chain import GENESIS, row_hash
 from edge.journal.db import connect
 from edge.journal.records import (
     RECORD_COLUMNS,
+    changed_columns,
     dedup_key,
     entry_columns,
     state_columns,
@@ -40,11 +40,25 @@ _INSERT_ACTION = (
     "flags_removed, prev_hash, hash) VALUES (:seq, :id, :record_id, :event_type, :type, "
     ":custom_type, :created_at, :client_time, :clock, :boot_id, :created_by, "
     ":created_at_location, :payload, :flags_added, :flags_removed, :prev_hash, :hash)")
-_UPSERT_RECORD = (
-    f"INSERT OR REPLACE INTO records ({', '.join(RECORD_COLUMNS)}) "
+_INSERT_RECORD = (
+    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in RECORD_COLUMNS)})")
-_INSERT_SYNC = ("INSERT INTO sync_state (action_id, seq, record_id, updated_at) "
-                "VALUES (?, ?, ?, ?)")
+
+
+class Appended(NamedTuple):
+    """A committed action and the record's state right after it."""
+
+    entry: Entry
+    state: RecordState
+
+
+class _Stamp(NamedTuple):
+    id: str
+    created_at: str
+    client_time: str | None
+    clock: str
+    boot_id: str
+    today: date
 
 
 def load_state(conn: sqlite3.Connection, record_id: str) -> RecordState | None:
@@ -75,48 +89,52 @@ class Journal:
         return result
 
     def submit(self, req: ActionRequest, actor: Actor, confirmed_at: datetime | None = None,
-               client_time: str | None = None) -> Future[Entry]:
+               client_time: str | None = None) -> Future[Appended]:
         """Queue an action; the future resolves with its entry once committed."""
         when = confirmed_at or utcnow()
-        stamp = Entry(seq=0, id=uuid7(), record_id=req.record_id, event_type="",
-                      type=req.type, custom_type=req.custom_type, created_at=iso_ms(when),
-                      client_time=client_time,
-                      clock="synced" if clock_synced() else "unsynced", boot_id=boot_id(),
-                      created_by=actor.id, created_at_location=actor.office_id, payload={},
-                      flags_added=(), flags_removed=())
-        return self.writer.submit(lambda conn: self._append(conn, req, actor, stamp, when.date()))
+        # Taken now, before queueing: created_at is when the user confirmed the action.
+        stamp = _Stamp(uuid7(), iso_ms(when), client_time,
+                       "synced" if clock_synced() else "unsynced", boot_id(), when.date())
+        return self.writer.submit(lambda conn: self._append(conn, req, actor, stamp))
 
     def append(self, req: ActionRequest, actor: Actor, confirmed_at: datetime | None = None,
-               client_time: str | None = None) -> Entry:
+               client_time: str | None = None) -> Appended:
         """Append and wait for the commit (for the CLI, tests and benchmarks)."""
         return self.submit(req, actor, confirmed_at, client_time).result()
 
     async def append_async(self, req: ActionRequest, actor: Actor,
                            confirmed_at: datetime | None = None,
-                           client_time: str | None = None) -> Entry:
+                           client_time: str | None = None) -> Appended:
         return await asyncio.wrap_future(self.submit(req, actor, confirmed_at, client_time))
 
-    def _append(self, conn: sqlite3.Connection, req: ActionRequest, actor: Actor, stamp: Entry,
-                today: date) -> Entry:
+    def _append(self, conn: sqlite3.Connection, req: ActionRequest, actor: Actor,
+                stamp: _Stamp) -> Appended:
         state = None
         if req.type is not ActionType.CREATE:
             state = load_state(conn, req.record_id)
             if state is None or not can_read(state, actor):
                 raise NotFound(f"There is no record {req.record_id} on this box")
         duplicates = self._duplicates(conn, state, req)
-        decision = decide(state, req, actor, self.config, today, duplicates)
+        decision = decide(state, req, actor, self.config, stamp.today, duplicates)
         last = conn.execute("SELECT seq, hash FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
-        entry = replace(stamp, seq=last[0] + 1 if last else 1,
-                        prev_hash=last[1] if last else GENESIS,
-                        event_type=decision.event_type, payload=decision.payload,
-                        flags_added=decision.flags_added, flags_removed=decision.flags_removed)
+        entry = Entry(seq=last[0] + 1 if last else 1, id=stamp.id, record_id=req.record_id,
+                      event_type=decision.event_type, type=req.type, custom_type=req.custom_type,
+                      created_at=stamp.created_at, client_time=stamp.client_time,
+                      clock=stamp.clock, boot_id=stamp.boot_id, created_by=actor.id,
+                      created_at_location=actor.office_id, payload=decision.payload,
+                      flags_added=decision.flags_added, flags_removed=decision.flags_removed,
+                      prev_hash=last[1] if last else GENESIS)
         columns = entry_columns(entry)
-        columns["hash"] = row_hash(columns)
+        entry.hash = columns["hash"] = row_hash(columns)
         conn.execute(_INSERT_ACTION, columns)
-        entry = replace(entry, hash=columns["hash"])
-        conn.execute(_UPSERT_RECORD, state_columns(fold(state, entry), self.config))
-        conn.execute(_INSERT_SYNC, (entry.id, entry.seq, entry.record_id, entry.created_at))
-        return entry
+        new = fold(state, entry)
+        if state is None:
+            conn.execute(_INSERT_RECORD, state_columns(new, self.config))
+        else:
+            cols = changed_columns(state, new, self.config)
+            sets = ", ".join(f"{c} = :{c}" for c in cols)
+            conn.execute(f"UPDATE records SET {sets} WHERE id = :id", {**cols, "id": new.id})
+        return Appended(entry, new)
 
     def _duplicates(self, conn: sqlite3.Connection, state: RecordState | None,
                     req: ActionRequest) -> tuple[str, ...]:

@@ -66,11 +66,11 @@ def verify(path: Path) -> Report:
                 report.bad(seq, f"seq {seq}: cannot be replayed ({exc})")
             expected, prev = seq + 1, row["hash"]
         _compare(conn, states, last_seq, report)
-        missing = conn.execute(
-            "SELECT MIN(a.seq) FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
-            "WHERE s.action_id IS NULL").fetchone()[0]
-        if missing is not None:
-            report.bad(missing, f"seq {missing}: has no sync state")
+        orphan = conn.execute(
+            "SELECT s.seq FROM sync_state s LEFT JOIN actions a ON a.id = s.action_id "
+            "WHERE a.id IS NULL OR a.seq != s.seq ORDER BY s.seq LIMIT 1").fetchone()
+        if orphan is not None:
+            report.bad(orphan[0], f"seq {orphan[0]}: its sync receipt names no such action")
     finally:
         conn.close()
     return report

@@ -43,7 +43,8 @@ class Writer:
         self._ready = threading.Event()
         self._failed: BaseException | None = None
         self._closed = False
-        self.batches = 0  # commits made, for tests and benchmarks
+        self.batches = 0  # transactions committed
+        self.jobs = 0  # jobs in them
 
     def start(self) -> None:
         self._thread.start()
@@ -65,6 +66,9 @@ class Writer:
         self._closed = True
         self._queue.put(None)
         self._thread.join()
+        if self.batches:
+            log.info("journal writer: %d jobs in %d commits (%.1f per commit)", self.jobs,
+                     self.batches, self.jobs / self.batches)
 
     def _run(self) -> None:
         try:
@@ -117,6 +121,7 @@ class Writer:
                     results.append((item, value, None))
             conn.execute("COMMIT")
             self.batches += 1
+            self.jobs += len(results)
         except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -6,16 +6,16 @@ the configuration, so replaying an old journal under a newer configuration gives
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from edge.workflow.model import CORE_ACTIONS, ActionType, RecordState, Status
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entry:
-    """One journal row: an action on a record, immutable once written."""
+    """One journal row: an action on a record. Never changed once written (the database
+    refuses it); the dataclass is mutable only so the writer can set `hash` last."""
 
     seq: int
     id: str
@@ -56,7 +56,10 @@ def fold(state: RecordState | None, e: Entry) -> RecordState:
     elif state is None:
         raise ValueError(f"seq {e.seq}: {e.type} on record {e.record_id} before its CREATE")
     else:
-        state = copy.deepcopy(state)
+        # Declarations hold only JSON scalars: a shallow copy of each container is a full copy.
+        state = replace(state, flags=set(state.flags), declaration=dict(state.declaration),
+                        pending_correction=(dict(state.pending_correction)
+                                            if state.pending_correction is not None else None))
     changes = e.payload.get("declaration")
     if e.type is ActionType.REQUEST_CORRECTION:
         state.pending_correction = dict(changes or {})

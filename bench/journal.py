@@ -1,0 +1,178 @@
+"""Journal write throughput.
+
+1. Durable appends per second, one at a time, through the box's writer (engine, hash chain,
+   materialized state, group-commit writer thread) vs a raw sqlite3 loop inserting the same
+   journal rows with the same pragmas (WAL, synchronous=FULL), one commit per row.
+2. 16 concurrent HTTP clients submitting actions to a real `edge serve`: actions/s and
+   p50/p99 latency, compared with the raw single-commit rate of the same run.
+
+Prints a table, then as its last line one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge.ids import uuid7  # noqa: E402
+from edge.journal.db import connect  # noqa: E402
+from edge.journal.schema import migrate  # noqa: E402
+from edge.journal.store import Journal  # noqa: E402
+from edge.workflow.config import load_config  # noqa: E402
+from edge.workflow.engine import ActionRequest  # noqa: E402
+from edge.workflow.model import ActionType, Actor  # noqa: E402
+
+N_SEQ = int(os.environ.get("BENCH_N", "2000"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+HTTP_CLIENTS = 16
+HTTP_SECONDS = float(os.environ.get("BENCH_HTTP_SECONDS", "8"))
+
+
+def raw_rate(n: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = connect(Path(tmp) / "raw.db")
+        migrate(conn)
+        row = ("rec", "birth", "UPDATE", None, "2026-11-22T08:00:00.000Z", None, "synced",
+               "b" * 36, "u" * 36, "office-1", "[]", "[]", "0" * 64, "1" * 64)
+        start = time.perf_counter()
+        for i in range(1, n + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO actions (seq, id, record_id, event_type, type, custom_type, "
+                "created_at, client_time, clock, boot_id, created_by, created_at_location, "
+                "payload, flags_added, flags_removed, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (i, uuid7(), *row[:10], json.dumps({"declaration": {"child.first_name": f"n{i}"}}),
+                 *row[10:]))
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+        conn.close()
+    return n / elapsed
+
+
+def writer_rate(n: int, actor: Actor) -> float:
+    config = load_config()
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal(Path(tmp) / "journal.db", config)
+        rid = uuid7()
+        journal.append(ActionRequest(ActionType.CREATE, rid, event_type="birth"), actor)
+        start = time.perf_counter()
+        for i in range(n):
+            journal.append(ActionRequest(ActionType.UPDATE, rid,
+                                         declaration={"child.first_name": f"n{i}"}), actor)
+        elapsed = time.perf_counter() - start
+        journal.close()
+    return n / elapsed
+
+
+async def _client(port: int, body: bytes, stop_at: float, latencies: list[float]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = (b"POST /api/v1/records HTTP/1.1\r\nhost: bench\r\nx-edge-user: clerk\r\n"
+               b"content-type: application/json\r\ncontent-length: "
+               + str(len(body)).encode() + b"\r\n\r\n" + body)
+    done = 0
+    while time.perf_counter() < stop_at:
+        t0 = time.perf_counter()
+        writer.write(request)
+        status = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        if b" 201 " not in status:
+            raise RuntimeError(f"unexpected answer: {status!r}")
+        latencies.append(time.perf_counter() - t0)
+        done += 1
+    writer.close()
+    return done
+
+
+async def _load(port: int, seconds: float) -> tuple[float, list[float]]:
+    body = json.dumps({"event_type": "birth",
+                       "declaration": {"child.first_name": "Bench"}}).encode()
+    latencies: list[float] = []
+    start = time.perf_counter()
+    counts = await asyncio.gather(*[_client(port, body, start + seconds, latencies)
+                                    for _ in range(HTTP_CLIENTS)])
+    return sum(counts) / (time.perf_counter() - start), latencies
+
+
+def http_rate() -> tuple[float, float, float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        env = {**os.environ, "EDGE_LOG_LEVEL": "info"}
+        edge = [sys.executable, "-m", "edge", "--home", str(home)]
+        subprocess.run([*edge, "init", "--demo"], check=True, capture_output=True, env=env)
+        port_file = home / "port"
+        log = home / "serve.log"
+        with open(log, "wb") as out:
+            server = subprocess.Popen([*edge, "serve", "--host", "127.0.0.1", "--port", "0",
+                                       "--port-file", str(port_file)], env=env,
+                                      stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while not port_file.exists():
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("edge serve did not start")
+                time.sleep(0.05)
+            port = int(port_file.read_text())
+            asyncio.run(_load(port, 1.0))  # warm up
+            rate, latencies = asyncio.run(_load(port, HTTP_SECONDS))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=20)
+        per_commit = _per_commit(log.read_text())
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000
+    return rate, p50, p99, per_commit
+
+
+def _per_commit(log: str) -> float:
+    """Actions per commit, from the writer's summary line logged at shutdown."""
+    for line in log.splitlines():
+        if "journal writer:" in line:
+            return float(line.rsplit("(", 1)[1].split()[0])
+    return float("nan")
+
+
+def main() -> None:
+    config = load_config()
+    actor = Actor("bench", "bench", "Bench", "clinic-clerk", "office-1",
+                  config.role_scopes["clinic-clerk"])
+    raws, writers = [], []
+    for _ in range(REPEATS):
+        raws.append(raw_rate(N_SEQ))
+        writers.append(writer_rate(N_SEQ, actor))
+    raw, writer = statistics.median(raws), statistics.median(writers)
+    rate, p50, p99, per_commit = http_rate()
+    print(f"raw sqlite3, one commit per row    : {raw:9.0f} appends/s (median of {REPEATS})")
+    print(f"box writer, one append at a time   : {writer:9.0f} appends/s "
+          f"= {writer / raw:.2f}x raw (goal >= 0.8x)")
+    print(f"HTTP, {HTTP_CLIENTS} concurrent clients         : {rate:9.0f} actions/s "
+          f"= {rate / raw:.2f}x raw (goal > 1x); p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
+          f"{per_commit:.1f} actions per commit")
+    print(json.dumps({
+        "raw_appends_per_s": round(raw), "writer_appends_per_s": round(writer),
+        "writer_vs_raw": round(writer / raw, 3), "http_clients": HTTP_CLIENTS,
+        "http_actions_per_s": round(rate), "http_vs_raw": round(rate / raw, 3),
+        "http_p50_ms": round(p50, 2), "http_p99_ms": round(p99, 2),
+        "http_actions_per_commit": round(per_commit, 2),
+        "raw_runs": [round(r) for r in raws], "writer_runs": [round(w) for w in writers],
+    }))
+
+
+if __name__ == "__main__":
+    main()
