@@ -6,7 +6,10 @@
 2. 16 concurrent HTTP clients submitting actions to a real `edge serve`: actions/s and
    p50/p99 latency, compared with the raw single-commit rate of the same run.
 
-Prints a table, then as its last line one JSON object with every figure.
+Both are measured twice: on this machine's disk, and with every fsync made slower by an
+LD_PRELOAD shim (bench/fsync_delay.c) to resemble a Raspberry Pi's SD card, where the cost of
+a commit, and so the value of group commit, is very different. Prints the figures, then as its
+last line one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ N_SEQ = int(os.environ.get("BENCH_N", "2000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 HTTP_CLIENTS = 16
 HTTP_SECONDS = float(os.environ.get("BENCH_HTTP_SECONDS", "8"))
+# A Raspberry Pi's SD card takes milliseconds per fsync; this VM's disk takes ~0.2 ms.
+SD_FSYNC_US = int(os.environ.get("BENCH_SD_FSYNC_US", "3000"))
 
 
 def raw_rate(n: int) -> float:
@@ -109,7 +114,7 @@ async def _load(port: int, seconds: float) -> tuple[float, list[float]]:
     return sum(counts) / (time.perf_counter() - start), latencies
 
 
-def http_rate() -> tuple[float, float, float, float]:
+def http_rate(seconds: float) -> tuple[float, float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         env = {**os.environ, "EDGE_LOG_LEVEL": "info"}
@@ -129,7 +134,7 @@ def http_rate() -> tuple[float, float, float, float]:
                 time.sleep(0.05)
             port = int(port_file.read_text())
             asyncio.run(_load(port, 1.0))  # warm up
-            rate, latencies = asyncio.run(_load(port, HTTP_SECONDS))
+            rate, latencies = asyncio.run(_load(port, seconds))
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=20)
@@ -148,30 +153,61 @@ def _per_commit(log: str) -> float:
     return float("nan")
 
 
-def main() -> None:
+def scenario(n: int, repeats: int, http_seconds: float) -> dict[str, object]:
     config = load_config()
     actor = Actor("bench", "bench", "Bench", "clinic-clerk", "office-1",
                   config.role_scopes["clinic-clerk"])
     raws, writers = [], []
-    for _ in range(REPEATS):
-        raws.append(raw_rate(N_SEQ))
-        writers.append(writer_rate(N_SEQ, actor))
+    for _ in range(repeats):
+        raws.append(raw_rate(n))
+        writers.append(writer_rate(n, actor))
     raw, writer = statistics.median(raws), statistics.median(writers)
-    rate, p50, p99, per_commit = http_rate()
-    print(f"raw sqlite3, one commit per row    : {raw:9.0f} appends/s (median of {REPEATS})")
-    print(f"box writer, one append at a time   : {writer:9.0f} appends/s "
-          f"= {writer / raw:.2f}x raw (goal >= 0.8x)")
-    print(f"HTTP, {HTTP_CLIENTS} concurrent clients         : {rate:9.0f} actions/s "
-          f"= {rate / raw:.2f}x raw (goal > 1x); p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
-          f"{per_commit:.1f} actions per commit")
-    print(json.dumps({
+    rate, p50, p99, per_commit = http_rate(http_seconds)
+    return {
         "raw_appends_per_s": round(raw), "writer_appends_per_s": round(writer),
         "writer_vs_raw": round(writer / raw, 3), "http_clients": HTTP_CLIENTS,
         "http_actions_per_s": round(rate), "http_vs_raw": round(rate / raw, 3),
         "http_p50_ms": round(p50, 2), "http_p99_ms": round(p99, 2),
         "http_actions_per_commit": round(per_commit, 2),
         "raw_runs": [round(r) for r in raws], "writer_runs": [round(w) for w in writers],
-    }))
+    }
+
+
+def report(title: str, r: dict[str, object]) -> None:
+    print(f"== {title}")
+    print(f"raw sqlite3, one commit per row  : {r['raw_appends_per_s']:>7} appends/s "
+          f"(median of {len(r['raw_runs'])})")  # type: ignore[arg-type]
+    print(f"box writer, one append at a time : {r['writer_appends_per_s']:>7} appends/s "
+          f"= {r['writer_vs_raw']}x raw (goal >= 0.8x)")
+    print(f"HTTP, {HTTP_CLIENTS} concurrent clients       : {r['http_actions_per_s']:>7} actions/s "
+          f"= {r['http_vs_raw']}x raw (goal > 1x); p50 {r['http_p50_ms']} ms, "
+          f"p99 {r['http_p99_ms']} ms; {r['http_actions_per_commit']} actions per commit")
+
+
+def slow_storage(delay_us: int) -> dict[str, object]:
+    """Run the same scenario in a child process whose fsyncs take delay_us longer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shim = Path(tmp) / "fsync_delay.so"
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(shim),
+                        str(ROOT / "bench" / "fsync_delay.c"), "-ldl"], check=True)
+        env = {**os.environ, "LD_PRELOAD": str(shim), "FSYNC_DELAY_US": str(delay_us),
+               "BENCH_CHILD": "slow"}
+        out = subprocess.run([sys.executable, __file__], env=env, check=True,
+                             capture_output=True, text=True).stdout
+    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    if os.environ.get("BENCH_CHILD") == "slow":
+        print(json.dumps(scenario(max(N_SEQ // 10, 100), REPEATS, HTTP_SECONDS)))
+        return
+    native = scenario(N_SEQ, REPEATS, HTTP_SECONDS)
+    report("this machine's disk (fsync is very fast here)", native)
+    slow = slow_storage(SD_FSYNC_US)
+    report(f"SD-card-like storage: every fsync {SD_FSYNC_US / 1000:g} ms slower (simulated)", slow)
+    print(json.dumps({"native_disk": native, "sd_card_like": slow,
+                      "sd_card_fsync_delay_ms": SD_FSYNC_US / 1000}))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import logging
 from pathlib import Path
 
@@ -19,6 +20,9 @@ log = logging.getLogger("edge.serve")
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(home_of(args))
+    # The journal writer thread gives up the GIL inside every SQLite call; with the default
+    # 5 ms switch interval it then waits behind the event loop for each statement.
+    sys.setswitchinterval(0.001)
     config = load_config(settings.country_config or None)
     app = create_app(settings, config)
     host = args.host or settings.host
@@ -26,7 +30,13 @@ def run(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False,
         log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=10))
-    asyncio.run(_serve(server, Path(args.port_file) if args.port_file else None))
+    main = _serve(server, Path(args.port_file) if args.port_file else None)
+    try:
+        import uvloop  # a faster event loop where it is installed (it is a dependency)
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
     return 0
 
 
