@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import logging
+import sys
 from pathlib import Path
 
 import uvicorn
