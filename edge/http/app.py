@@ -52,5 +52,6 @@ def create_app(settings: Settings, config: Config) -> Litestar:
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(title="Edge box API", version=__version__,
                                      path="/api/schema"),
+        logging_config=None,  # the CLI configures logging once, one line per event
         debug=False,
     )

@@ -74,3 +74,20 @@ def test_invalid_setting_stops_startup_naming_it(tmp_path: Path) -> None:
 def test_no_home_tells_what_to_do(tmp_path: Path) -> None:
     result = edge_cli(tmp_path / "missing", "verify", check=False)
     assert result.returncode == 2 and "edge init" in result.stderr
+
+
+def test_malformed_scope_in_country_config_stops_startup(tmp_path: Path) -> None:
+    from edge.workflow.config import default_config_path
+
+    country = tmp_path / "country.toml"
+    text = default_config_path().read_text()
+    country.write_text(text.replace('"record.print[jurisdiction=my-office]"',
+                                    '"record.print[jurisdiction=my office]"', 1))
+    home = tmp_path / "box"
+    edge_cli(home, "init")
+    result = edge_cli(home, "serve", check=False,
+                      env={**os.environ, "EDGE_COUNTRY_CONFIG": str(country)})
+    assert result.returncode == 2
+    assert "country.toml: roles[registration-agent].scopes" in result.stderr
+    assert "record.print[jurisdiction=my office]" in result.stderr
+    assert "Traceback" not in result.stderr

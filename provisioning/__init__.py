@@ -1,0 +1,1 @@
+"""The IT officer's tool for provisioning boxes over SSH. Not written yet."""
