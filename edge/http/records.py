@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
@@ -18,7 +18,6 @@ from edge.http.schemas import (
     RecordCreate,
     RecordDetail,
     RecordOut,
-    SyncOut,
 )
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import Reader, RecordRow, SyncInfo
@@ -27,6 +26,8 @@ from edge.workflow.engine import ActionRequest
 from edge.workflow.fold import Entry
 from edge.workflow.model import CORE_ACTIONS, ActionType, Actor
 from edge.workflow.rules import action_menu, can_read
+
+PENDING = SyncInfo("pending", 0, None, None, None, None)
 
 
 class RecordController(Controller):
@@ -42,7 +43,7 @@ class RecordController(Controller):
         names = {actor.id: actor.display_name}
         row = RecordRow(done.state, tracking_id(done.state.id, done.state.event_type),
                         record_title(done.state, state.config))
-        return RecordDetail(_record_out(row, names), [_action_out(done.entry, None, names)])
+        return RecordDetail(record_out(row, names), [_action_out(done.entry, None, names)])
 
     @post("/{record_id:str}/actions", operation_id="performAction", status_code=201)
     async def perform_action(self, record_id: str, data: ActionCreate, actor: Actor,
@@ -60,7 +61,7 @@ class RecordController(Controller):
             names |= await asyncio.to_thread(state.reader.user_names, {done.state.assigned_to})
         row = RecordRow(done.state, tracking_id(done.state.id, done.state.event_type),
                         record_title(done.state, state.config))
-        return ActionResult(_action_out(done.entry, None, names), _record_out(row, names))
+        return ActionResult(_action_out(done.entry, None, names), record_out(row, names))
 
     @get("/{record_id:str}", operation_id="getRecord", sync_to_thread=True)
     def get_record(self, record_id: str, actor: Actor, state: State) -> RecordDetail:
@@ -101,11 +102,12 @@ def _detail(reader: Reader, record_id: str, actor: Actor) -> RecordDetail:
     row = _readable(reader, record_id, actor)
     timeline = reader.timeline(record_id)
     names = reader.user_names({e.created_by for e, _ in timeline} | {row.state.assigned_to or ""})
-    return RecordDetail(_record_out(row, names),
+    return RecordDetail(record_out(row, names),
                         [_action_out(e, sync, names) for e, sync in timeline])
 
 
-def _record_out(row: RecordRow, names: dict[str, str]) -> RecordOut:
+def record_out(row: RecordRow, names: dict[str, str]) -> RecordOut:
+    """A record as the API shows it (also used by the workqueue listing)."""
     s = row.state
     return RecordOut(
         id=s.id, tracking_id=row.tracking_id, event_type=s.event_type, title=row.title,
@@ -123,15 +125,5 @@ def _action_out(e: Entry, sync: SyncInfo | None, names: dict[str, str]) -> Actio
         created_at=e.created_at, client_time=e.client_time, clock=e.clock,
         created_by=e.created_by, created_by_name=names.get(e.created_by, e.created_by),
         office_id=e.created_at_location, payload=e.payload, flags_added=list(e.flags_added),
-        flags_removed=list(e.flags_removed),
-        sync=SyncOut(sync.state, sync.attempts, sync.last_error, sync.next_try_at,
-                     sync.registry_time, sync.reason) if sync else
-        SyncOut("pending", 0, None, None, None, None))
+        flags_removed=list(e.flags_removed), sync=sync or PENDING)
 
-
-def record_out(row: RecordRow, names: dict[str, str]) -> RecordOut:
-    """Public for the workqueue listing."""
-    return _record_out(row, names)
-
-
-_ = datetime  # datetime is used in schemas; kept for annotations evaluated by litestar

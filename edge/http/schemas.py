@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from edge.journal.reads import SyncInfo
 from edge.workflow.model import ActionType, Status
 
 
@@ -33,17 +34,6 @@ class ActionCreate(_In):
     client_time: datetime | None = None
 
 
-class SyncOut(msgspec.Struct):
-    """Where the action stands with the national registry."""
-
-    state: str
-    attempts: int
-    last_error: str | None
-    next_try_at: str | None
-    registry_time: str | None
-    reason: str | None
-
-
 class ActionOut(msgspec.Struct):
     id: str
     seq: int
@@ -59,7 +49,7 @@ class ActionOut(msgspec.Struct):
     payload: dict[str, Any]
     flags_added: list[str]
     flags_removed: list[str]
-    sync: SyncOut | None = None
+    sync: SyncInfo
 
 
 class RecordOut(msgspec.Struct):

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from edge.journal.db import connect
 from edge.journal.records import entry_from_row, state_from_row
 from edge.workflow.config import WorkqueueQuery
@@ -16,8 +18,9 @@ from edge.workflow.fold import Entry
 from edge.workflow.model import Actor, RecordState, Status
 
 
-@dataclass(frozen=True)
-class SyncInfo:
+class SyncInfo(msgspec.Struct, frozen=True):
+    """Where an action stands with the national registry (`pending` when no receipt yet)."""
+
     state: str
     attempts: int
     last_error: str | None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from edge.errors import EdgeError
+
 # Each entry moves the database from version i to i+1. Never edit a released migration:
 # append a new one.
 MIGRATIONS: list[str] = [
@@ -99,7 +101,7 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
     """Apply every migration up to target, each in its own transaction; return the version."""
     current = version(conn)
     if current > LATEST:
-        raise RuntimeError(
+        raise EdgeError(
             f"journal.db is at schema version {current}, newer than this software ({LATEST}): "
             "install the newer software or restore a matching backup")
     while current < target:

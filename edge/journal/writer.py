@@ -94,7 +94,14 @@ class Writer:
                         stopping = True
                         break
                     batch.append(item)
-                self._commit(conn, batch)
+                try:
+                    self._commit(conn, batch)
+                except Exception as exc:
+                    # Never let the writer die: every later caller would wait forever.
+                    log.exception("journal writer: a batch of %d failed", len(batch))
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
         finally:
             conn.close()
 

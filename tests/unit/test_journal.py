@@ -197,3 +197,23 @@ def test_migration_from_previous_version_keeps_actions(tmp_path: Path, cfg: Conf
     finally:
         j.close()
     assert verify(path).ok
+
+
+def test_writer_survives_a_failing_batch(journal: Journal, cfg: Config) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")  # leaves the writer's transaction in a state COMMIT refuses
+
+    with pytest.raises(sqlite3.OperationalError):
+        journal.run(broken)
+    clerk = actor("clinic-clerk", cfg)
+    journal.append(ActionRequest(A.CREATE, RID, event_type="birth"), clerk)
+    assert verify(journal.path).ok
+
+
+def test_newer_schema_is_refused_plainly(tmp_path: Path) -> None:
+    from edge.errors import EdgeError
+
+    conn = connect(tmp_path / "j.db")
+    conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+    with pytest.raises(EdgeError, match="newer than this software"):
+        migrate(conn)
