@@ -81,9 +81,11 @@ def writer_rate(n: int, actor: Actor) -> float:
     return n / elapsed
 
 
-async def _client(port: int, body: bytes, stop_at: float, latencies: list[float]) -> int:
+async def _client(port: int, token: str, body: bytes, stop_at: float,
+                  latencies: list[float]) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = (b"POST /api/v1/records HTTP/1.1\r\nhost: bench\r\nx-edge-user: clerk\r\n"
+    request = (b"POST /api/v1/records HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer "
+               + token.encode() + b"\r\n"
                b"content-type: application/json\r\ncontent-length: "
                + str(len(body)).encode() + b"\r\n\r\n" + body)
     done = 0
@@ -104,12 +106,12 @@ async def _client(port: int, body: bytes, stop_at: float, latencies: list[float]
     return done
 
 
-async def _load(port: int, seconds: float) -> tuple[float, list[float]]:
+async def _load(port: int, token: str, seconds: float) -> tuple[float, list[float]]:
     body = json.dumps({"event_type": "birth",
                        "declaration": {"child.first_name": "Bench"}}).encode()
     latencies: list[float] = []
     start = time.perf_counter()
-    counts = await asyncio.gather(*[_client(port, body, start + seconds, latencies)
+    counts = await asyncio.gather(*[_client(port, token, body, start + seconds, latencies)
                                     for _ in range(HTTP_CLIENTS)])
     return sum(counts) / (time.perf_counter() - start), latencies
 
@@ -117,9 +119,11 @@ async def _load(port: int, seconds: float) -> tuple[float, list[float]]:
 def http_rate(seconds: float) -> tuple[float, float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        env = {**os.environ, "EDGE_LOG_LEVEL": "info"}
+        env = {**os.environ, "EDGE_LOG_LEVEL": "debug"}
         edge = [sys.executable, "-m", "edge", "--home", str(home)]
         subprocess.run([*edge, "init", "--demo"], check=True, capture_output=True, env=env)
+        token = subprocess.run([*edge, "users", "token", "clerk", "--name", "bench"], check=True,
+                               capture_output=True, text=True, env=env).stdout.strip()
         port_file = home / "port"
         log = home / "serve.log"
         with open(log, "wb") as out:
@@ -133,8 +137,8 @@ def http_rate(seconds: float) -> tuple[float, float, float, float]:
                     raise RuntimeError("edge serve did not start")
                 time.sleep(0.05)
             port = int(port_file.read_text())
-            asyncio.run(_load(port, 1.0))  # warm up
-            rate, latencies = asyncio.run(_load(port, seconds))
+            asyncio.run(_load(port, token, 1.0))  # warm up
+            rate, latencies = asyncio.run(_load(port, token, seconds))
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=20)

@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--demo", action="store_true",
                       help="demo mode with demo users (never in an office)")
     init.add_argument("--country-config", default="", help="path of the country configuration")
+    init.add_argument("--password-file", help="read the first admin's password from this file "
+                                              "(otherwise it is asked for)")
     init.set_defaults(func=_lazy("edge.commands.init", "run"))
 
     serve = sub.add_parser("serve", help="run the web server")
@@ -69,9 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True, help="display name")
     add.add_argument("--role", required=True, help="role id from the country configuration")
     add.add_argument("--office-id", help="office (default: this box's office)")
+    add.add_argument("--password-file", help="a one-time password, read from this file "
+                                             "(otherwise asked for)")
     add.set_defaults(func=_lazy("edge.commands.users", "add"))
     ls = usub.add_parser("list", help="list users")
     ls.set_defaults(func=_lazy("edge.commands.users", "list_"))
+    reset = usub.add_parser("reset-password", help="set a one-time password")
+    reset.add_argument("username")
+    reset.add_argument("--password-file", help="read it from this file (otherwise asked for)")
+    reset.set_defaults(func=_lazy("edge.commands.users", "reset_password"))
+    unlock = usub.add_parser("unlock", help="lift a lock left by failed logins")
+    unlock.add_argument("username")
+    unlock.set_defaults(func=_lazy("edge.commands.users", "unlock"))
+    token = usub.add_parser("token", help="issue an API token acting as this user")
+    token.add_argument("username")
+    token.add_argument("--name", required=True, help="what the token is for")
+    token.set_defaults(func=_lazy("edge.commands.users", "token"))
 
     settings = sub.add_parser("settings", help="show every setting with its value")
     settings.set_defaults(func=_lazy("edge.commands.settings", "run"))
@@ -102,5 +117,13 @@ def home_of(args: argparse.Namespace) -> Path:
     return resolve_home(args.home)
 
 
-def read_password(prompt: str) -> str:
-    return getpass.getpass(prompt)
+def read_password(args: argparse.Namespace, prompt: str) -> str:
+    """From --password-file, else asked twice on the terminal; never echoed or logged."""
+    if getattr(args, "password_file", None):
+        return Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise EdgeError("No terminal to ask for a password on: give --password-file")
+    first = getpass.getpass(prompt)
+    if first != getpass.getpass("Again, to be sure: "):
+        raise EdgeError("The two passwords differ; nothing was changed")
+    return first

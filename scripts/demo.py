@@ -1,7 +1,7 @@
 """`make demo`: a demo box with demo users, served on this machine.
 
-The box lives in ./demo-home (delete the folder to start again). Demo mode lets API calls
-name their user with the X-Edge-User header; a real box never allows that.
+The box lives in ./demo-home (delete the folder to start again). Its demo users share one
+published password; a real box never has such users.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from edge.commands.init import DEMO_PASSWORD  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = Path(os.environ.get("EDGE_DEMO_HOME", ROOT / "demo-home"))
@@ -35,15 +38,16 @@ The demo box is starting at {url}
   API documentation (OpenAPI): {url}/api/schema
   Health check:                {url}/healthz
 
-Demo logins (demo mode: send the username in the X-Edge-User header):""")
+Demo logins (every demo user's password is "{DEMO_PASSWORD}"):""")
     for username, name, role in USERS:
         print(f"  {username:<10} {name:<20} {role}")
     print(f"""
-Try it:
-  curl -s -H 'X-Edge-User: clerk' -H 'Content-Type: application/json' \\
+Try the API with a token for scripts (issued by the IT officer's command line):
+  TOKEN=$(.venv/bin/edge --home {HOME} users token clerk --name demo)
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
        -d '{{"event_type": "birth", "declaration": {{"child.first_name": "Sara"}}}}' \\
        {url}/api/v1/records
-  curl -s -H 'X-Edge-User: registrar' {url}/api/v1/workqueues
+  curl -s -H "Authorization: Bearer $TOKEN" {url}/api/v1/workqueues
 
 The box's data is in {HOME}. Press Ctrl+C to stop.
 """, flush=True)

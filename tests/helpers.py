@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from edge.commands.init import DEMO_PASSWORD
 from edge.workflow.config import Config, load_config
 from edge.workflow.model import Actor
 from edge.workflow.scopes import parse_scope
@@ -59,9 +60,19 @@ class Box:
     url: str
     process: subprocess.Popen[bytes]
 
-    def client(self, user: str | None = None) -> httpx.Client:
-        headers = {"X-Edge-User": user} if user else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+    def client(self, user: str | None = None, password: str = DEMO_PASSWORD) -> httpx.Client:
+        """A client logged in as `user` (cookie and CSRF header set), or anonymous."""
+        client = httpx.Client(base_url=self.url, timeout=30)
+        if user:
+            r = client.post("/api/v1/auth/login", json={"username": user, "password": password})
+            if r.status_code != 200:
+                raise AssertionError(f"login as {user} failed: {r.status_code} {r.text}")
+            client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        return client
+
+    def token(self, user: str) -> str:
+        """An API token for `user`, issued with the CLI as an IT officer would."""
+        return edge_cli(self.home, "users", "token", user, "--name", "tests").stdout.strip()
 
 
 def edge_cli(home: Path, *args: str, check: bool = True,

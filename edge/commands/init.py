@@ -7,7 +7,8 @@ import os
 from functools import partial
 from pathlib import Path
 
-from edge.cli import home_of
+from edge.cli import home_of, read_password
+from edge.commands.users import CLI, new_verifier
 from edge.errors import SettingsError
 from edge.identity import create_device_key
 from edge.ids import uuid7
@@ -16,6 +17,8 @@ from edge.settings import SETTINGS_FILE, load_settings, write_settings
 from edge.users.register import add_user
 from edge.workflow.config import load_config
 
+# Demo boxes only: every demo user has this password (`make demo` prints it).
+DEMO_PASSWORD = "demo-password"
 DEMO_USERS = [
     ("clerk", "Amina Haddad", "clinic-clerk"),
     ("agent", "Yusuf Nasser", "registration-agent"),
@@ -30,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsError(f"{home} already holds a box ({SETTINGS_FILE} exists); "
                             "choose another --home")
     config = load_config(args.country_config or None)
+    if args.demo and not args.password_file:
+        admin_password = DEMO_PASSWORD
+    else:
+        admin_password = read_password(args, f"Password for the first admin ({args.admin}): ")
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o750)
     values: dict[str, object] = {
@@ -42,15 +49,18 @@ def run(args: argparse.Namespace) -> int:
         values["country_config"] = str(Path(args.country_config).resolve())
     write_settings(home, values)
     settings = load_settings(home)
+    admin_verifier = new_verifier(settings, args.admin, admin_password)
     public = create_device_key(settings.device_key_path)
+    users = [(args.admin, args.admin_name, "local-system-admin", admin_verifier)]
+    if args.demo:
+        demo = new_verifier(settings, "demo", DEMO_PASSWORD)
+        users += [(u, n, r, demo) for u, n, r in DEMO_USERS]
     journal = Journal(settings.journal_path, config)
     try:
-        users = [(args.admin, args.admin_name, "local-system-admin")]
-        if args.demo:
-            users += DEMO_USERS
-        for username, name, role in users:
+        for username, name, role, verifier in users:
             journal.run(partial(add_user, config=config, username=username, display_name=name,
-                                role=role, office_id=settings.office_id))
+                                role=role, office_id=settings.office_id, by=CLI,
+                                verifier=verifier))
     finally:
         journal.close()
     print(f"Created box {settings.box_id} for {settings.office_name} in {home}")

@@ -11,14 +11,18 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
 from edge import __version__
-from edge.http.auth import current_actor
+from edge.http.auth import current_actor, current_caller
 from edge.http.problems import EXCEPTION_HANDLERS
 from edge.http.records import RecordController
+from edge.http.session import SessionController
+from edge.http.users import UserController
 from edge.http.schemas import Health
 from edge.http.workqueues import WorkqueueController
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import Settings
+from edge.users.login import Authenticator, RegistryPasswordCheck
+from edge.users.passwords import Hasher, Params
 from edge.workflow.config import Config
 
 
@@ -28,7 +32,8 @@ async def healthz() -> Health:
     return Health("ok")
 
 
-def create_app(settings: Settings, config: Config) -> Litestar:
+def create_app(settings: Settings, config: Config,
+               registry: RegistryPasswordCheck | None = None) -> Litestar:
     """The box's web application for these settings and this country configuration."""
 
     @asynccontextmanager
@@ -37,6 +42,9 @@ def create_app(settings: Settings, config: Config) -> Litestar:
         reader = Reader(settings.journal_path)
         app.state.journal = journal
         app.state.reader = reader
+        hasher = Hasher(Params(settings.argon2_memory_kib, settings.argon2_iterations))
+        app.state.authenticator = Authenticator(settings, hasher, journal.run, reader.conn,
+                                                registry)
         try:
             yield
         finally:
@@ -44,10 +52,12 @@ def create_app(settings: Settings, config: Config) -> Litestar:
             reader.close()
 
     return Litestar(
-        route_handlers=[healthz, RecordController, WorkqueueController],
+        route_handlers=[healthz, SessionController, UserController, RecordController,
+                        WorkqueueController],
         lifespan=[lifespan],
         state=State({"settings": settings, "config": config}),
-        dependencies={"actor": Provide(current_actor, sync_to_thread=False)},
+        dependencies={"caller": Provide(current_caller, sync_to_thread=False),
+                      "actor": Provide(current_actor, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(title="Edge box API", version=__version__,

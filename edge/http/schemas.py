@@ -102,3 +102,95 @@ class RecordPage(msgspec.Struct):
 
 class Health(msgspec.Struct):
     status: str
+
+
+class LoginIn(_In):
+    username: str
+    password: str
+
+
+class MeOut(msgspec.Struct):
+    id: str
+    username: str
+    display_name: str
+    role: str
+    office_id: str
+    must_change_password: bool
+    scopes: list[str]
+
+
+class LoginOut(msgspec.Struct):
+    user: MeOut
+    csrf_token: str
+    checked_with_registry: bool
+
+
+class PasswordChange(_In):
+    current_password: str
+    new_password: str
+
+
+class TokenCreate(_In):
+    name: str
+
+
+class TokenOut(msgspec.Struct):
+    id: str
+    name: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class TokenCreated(msgspec.Struct):
+    id: str
+    name: str
+    token: str
+
+
+class UserCreate(_In):
+    username: str
+    display_name: str
+    role: str
+    office_id: str | None = None
+    password: str | None = None
+
+
+class UserUpdate(_In):
+    display_name: str | None = None
+    role: str | None = None
+    office_id: str | None = None
+
+
+class PasswordReset(_In):
+    password: str
+
+
+class UserOut(msgspec.Struct):
+    id: str
+    username: str
+    display_name: str
+    role: str
+    office_id: str
+    active: bool
+    has_password: bool
+    must_change_password: bool
+    failed_attempts: int
+    locked_until: str | None
+    last_login_at: str | None
+    last_checked_at: str | None
+    created_at: str
+
+
+class UserActionOut(msgspec.Struct):
+    id: str
+    type: str
+    created_at: str
+    created_by: str
+    payload: dict[str, Any]
+    sync: str
+
+
+class UserDetail(msgspec.Struct):
+    user: UserOut
+    history: list[UserActionOut]

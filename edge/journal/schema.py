@@ -88,6 +88,51 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # 3: passwords, lockout and offline-login window; sessions; API tokens; the journal of
+    # user-management actions (append-only like the record journal).
+    """
+    ALTER TABLE users ADD COLUMN verifier TEXT;
+    ALTER TABLE users ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN locked_until TEXT;
+    ALTER TABLE users ADD COLUMN last_login_at TEXT;
+    ALTER TABLE users ADD COLUMN last_checked_at TEXT;
+    ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id),
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_user ON sessions (user_id);
+
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id),
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked_at TEXT
+    );
+
+    CREATE TABLE user_actions (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX user_actions_by_user ON user_actions (user_id, seq);
+    CREATE TRIGGER user_actions_no_update BEFORE UPDATE ON user_actions
+    BEGIN SELECT RAISE(ABORT, 'the user journal is append-only'); END;
+    CREATE TRIGGER user_actions_no_delete BEFORE DELETE ON user_actions
+    BEGIN SELECT RAISE(ABORT, 'the user journal is append-only'); END;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -88,6 +88,11 @@ class Journal:
         result: T = self.writer.submit(job).result()
         return result
 
+    async def run_async(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """`run` for the event loop: awaits the commit without blocking other requests."""
+        result: T = await asyncio.wrap_future(self.writer.submit(job))
+        return result
+
     def submit(self, req: ActionRequest, actor: Actor, confirmed_at: datetime | None = None,
                client_time: str | None = None) -> Future[Appended]:
         """Queue an action; the future resolves with its entry once committed."""

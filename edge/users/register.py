@@ -1,15 +1,36 @@
-"""Users of this box: lookups and creation. Passwords and sessions come with the users issue."""
+"""The local register of users, and the journal of every change made to it.
+
+Every change is a user action, journaled like record actions: who, when, what changed —
+never a password or verifier. All functions that write run inside the journal writer.
+"""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 from edge.clock import iso_ms, utcnow
-from edge.errors import FieldProblem, InvalidInput
+from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.ids import uuid7
+from edge.journal.chain import canonical_json
 from edge.workflow.config import Config
 from edge.workflow.model import Actor
+
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+
+
+class UserAction(StrEnum):
+    CREATE = "CREATE"
+    EDIT = "EDIT"
+    DEACTIVATE = "DEACTIVATE"
+    REACTIVATE = "REACTIVATE"
+    RESET_PASSWORD = "RESET_PASSWORD"
+    CHANGE_PASSWORD = "CHANGE_PASSWORD"
+    SEND_USERNAME_REMINDER = "SEND_USERNAME_REMINDER"
+    UNLOCK = "UNLOCK"
 
 
 @dataclass(frozen=True)
@@ -20,16 +41,32 @@ class User:
     role: str
     office_id: str
     active: bool
+    verifier: str | None
+    failed_attempts: int
+    locked_until: str | None
+    last_login_at: str | None
+    last_checked_at: str | None
+    must_change_password: bool
+    created_at: str
 
 
 def _user(row: sqlite3.Row) -> User:
     return User(row["id"], row["username"], row["display_name"], row["role"], row["office_id"],
-                bool(row["active"]))
+                bool(row["active"]), row["verifier"], row["failed_attempts"],
+                row["locked_until"], row["last_login_at"], row["last_checked_at"],
+                bool(row["must_change_password"]), row["created_at"])
 
 
 def find_user(conn: sqlite3.Connection, username: str) -> User | None:
     row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
     return _user(row) if row else None
+
+
+def get_user(conn: sqlite3.Connection, user_id: str) -> User:
+    row = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"There is no user {user_id} on this box")
+    return _user(row)
 
 
 def list_users(conn: sqlite3.Connection) -> list[User]:
@@ -42,26 +79,112 @@ def actor_of(user: User, config: Config) -> Actor:
                  config.role_scopes.get(user.role, ()))
 
 
-def add_user(conn: sqlite3.Connection, config: Config, username: str, display_name: str,
-             role: str, office_id: str) -> User:
-    """Insert a user (run inside the journal writer); refuse unknown roles and taken names."""
+def history(conn: sqlite3.Connection, user_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT * FROM user_actions WHERE user_id = ? ORDER BY seq", (user_id,))
+    return [dict(r) for r in rows]
+
+
+def journal(conn: sqlite3.Connection, user_id: str, type_: UserAction, by: str,
+            payload: dict[str, Any] | None = None) -> None:
+    """Append one user action (never with a password in the payload)."""
+    conn.execute(
+        "INSERT INTO user_actions (id, user_id, type, created_at, created_by, payload) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (uuid7(), user_id, type_.value, iso_ms(utcnow()), by, canonical_json(payload or {})))
+
+
+def _check_profile(config: Config, display_name: str | None, role: str | None) -> None:
     problems = []
-    if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
-        problems.append(FieldProblem("username", "pattern",
-                                     "Use letters, digits, '.', '-' and '_' only"))
-    if role not in config.roles:
+    if role is not None and role not in config.roles:
         problems.append(FieldProblem("role", "unknown",
                                      f"Unknown role; use one of: {', '.join(config.roles)}"))
-    if not display_name.strip():
-        problems.append(FieldProblem("display_name", "required", "A display name is required"))
-    if find_user(conn, username):
-        problems.append(FieldProblem("username", "taken", f"“{username}” is already taken"))
+    if display_name is not None and not (1 <= len(display_name.strip()) <= 100):
+        problems.append(FieldProblem("display_name", "required",
+                                     "A display name of 1 to 100 characters is required"))
     if problems:
         raise InvalidInput(problems)
-    user = User(uuid7(), username, display_name.strip(), role, office_id, True)
+
+
+def add_user(conn: sqlite3.Connection, config: Config, *, username: str, display_name: str,
+             role: str, office_id: str, by: str, verifier: str | None = None,
+             must_change: bool = False) -> User:
+    """Create a user; refuse unknown roles and taken or malformed usernames."""
+    if not _USERNAME.match(username):
+        raise InvalidInput([FieldProblem(
+            "username", "pattern",
+            "Use 2 to 64 letters, digits, '.', '-' or '_', starting with a letter or digit")])
+    _check_profile(config, display_name, role)
+    if find_user(conn, username):
+        raise InvalidInput([FieldProblem("username", "taken", f"“{username}” is already taken")])
+    now = iso_ms(utcnow())
+    user_id = uuid7()
     conn.execute(
-        "INSERT INTO users (id, username, display_name, role, office_id, active, created_at) "
-        "VALUES (?, ?, ?, ?, ?, 1, ?)",
-        (user.id, user.username, user.display_name, user.role, user.office_id,
-         iso_ms(utcnow())))
-    return user
+        "INSERT INTO users (id, username, display_name, role, office_id, active, created_at, "
+        "verifier, last_checked_at, must_change_password) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+        (user_id, username, display_name.strip(), role, office_id, now, verifier,
+         now if verifier else None, int(must_change)))
+    journal(conn, user_id, UserAction.CREATE, by, {
+        "username": username, "display_name": display_name.strip(), "role": role,
+        "office_id": office_id, "password_set": verifier is not None})
+    return get_user(conn, user_id)
+
+
+def edit_user(conn: sqlite3.Connection, config: Config, user_id: str, by: str,
+              changes: dict[str, str]) -> User:
+    """Change display name, role or office; journal old and new values."""
+    user = get_user(conn, user_id)
+    _check_profile(config, changes.get("display_name"), changes.get("role"))
+    diff = {k: [getattr(user, k), v.strip() if k == "display_name" else v]
+            for k, v in changes.items() if getattr(user, k) != v}
+    if diff:
+        sets = ", ".join(f"{k} = ?" for k in diff)
+        conn.execute(f"UPDATE users SET {sets} WHERE id = ?",
+                     [new for _, new in diff.values()] + [user_id])
+        journal(conn, user_id, UserAction.EDIT, by, {"changes": diff})
+    return get_user(conn, user_id)
+
+
+def end_sessions(conn: sqlite3.Connection, user_id: str) -> None:
+    conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+
+def set_active(conn: sqlite3.Connection, user_id: str, active: bool, by: str) -> User:
+    """Deactivate (ending every session at once) or reactivate a user."""
+    user = get_user(conn, user_id)
+    if user.active != active:
+        conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
+        if not active:
+            end_sessions(conn, user_id)
+        journal(conn, user_id, UserAction.REACTIVATE if active else UserAction.DEACTIVATE, by)
+    return get_user(conn, user_id)
+
+
+def set_password(conn: sqlite3.Connection, user_id: str, verifier: str, by: str, *,
+                 one_time: bool, checked: bool = True) -> User:
+    """Store a new verifier. `one_time`: an admin reset, to be changed at next login."""
+    get_user(conn, user_id)
+    now = iso_ms(utcnow())
+    conn.execute(
+        "UPDATE users SET verifier = ?, must_change_password = ?, failed_attempts = 0, "
+        "locked_until = NULL, last_checked_at = CASE WHEN ? THEN ? ELSE last_checked_at END "
+        "WHERE id = ?", (verifier, int(one_time), int(checked), now, user_id))
+    if one_time:
+        end_sessions(conn, user_id)
+        journal(conn, user_id, UserAction.RESET_PASSWORD, by)
+    else:
+        journal(conn, user_id, UserAction.CHANGE_PASSWORD, by)
+    return get_user(conn, user_id)
+
+
+def unlock(conn: sqlite3.Connection, user_id: str, by: str) -> User:
+    get_user(conn, user_id)
+    conn.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = ?",
+                 (user_id,))
+    journal(conn, user_id, UserAction.UNLOCK, by)
+    return get_user(conn, user_id)
+
+
+def request_username_reminder(conn: sqlite3.Connection, user_id: str, by: str) -> None:
+    """Queue a username reminder; the registry delivers it by email or SMS once synced."""
+    get_user(conn, user_id)
+    journal(conn, user_id, UserAction.SEND_USERNAME_REMINDER, by)

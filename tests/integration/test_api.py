@@ -138,10 +138,15 @@ def test_garbage_never_gives_a_500(box: Box) -> None:
     assert [a["type"] for a in timeline] == ["CREATE"]
 
 
-def test_unknown_user_and_anonymous_are_401(box: Box) -> None:
-    assert box.client().get("/api/v1/workqueues").status_code == 401
-    assert box.client("nobody").get("/api/v1/workqueues").status_code == 401
-    assert box.client().get("/healthz").json() == {"status": "ok"}
+def test_anonymous_and_forged_credentials_are_401(box: Box) -> None:
+    anonymous = box.client()
+    assert anonymous.get("/api/v1/workqueues").status_code == 401
+    assert anonymous.get("/healthz").json() == {"status": "ok"}
+    forged = [{"Cookie": "edge_session=made-up"}, {"Authorization": "Bearer edge_made-up"},
+              {"X-Edge-User": "registrar"}]  # the old development header means nothing
+    for headers in forged:
+        r = httpx.get(box.url + "/api/v1/workqueues", headers=headers)
+        assert r.status_code == 401, headers
 
 
 def test_openapi_documents_every_route_with_an_operation_id(box: Box) -> None:

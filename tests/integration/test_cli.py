@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 from edge.journal.db import connect
@@ -15,10 +16,23 @@ from edge.workflow.engine import ActionRequest
 from edge.workflow.model import ActionType
 from tests.helpers import BIRTH, edge_cli
 
+PASSWORD = "correct horse battery"
+
+
+def password_file(tmp_path: Path, text: str = PASSWORD) -> str:
+    path = tmp_path / f"password-{len(list(tmp_path.glob('password-*')))}.txt"
+    path.write_text(text + "\n")
+    return str(path)
+
+
+def init(home: Path, tmp_path: Path, *extra: str) -> None:
+    edge_cli(home, "init", "--password-file", password_file(tmp_path), *extra)
+
 
 def test_init_creates_a_working_box(tmp_path: Path) -> None:
     home = tmp_path / "box"
-    out = edge_cli(home, "init", "--office-id", "ramallah", "--office-name", "Ramallah Clinic")
+    out = edge_cli(home, "init", "--office-id", "ramallah", "--office-name", "Ramallah Clinic",
+                   "--password-file", password_file(tmp_path))
     assert "Ramallah Clinic" in out.stdout
     assert stat.S_IMODE(os.stat(home / "device.key").st_mode) == 0o600
     s = load_settings(home)
@@ -26,7 +40,7 @@ def test_init_creates_a_working_box(tmp_path: Path) -> None:
     users = edge_cli(home, "users", "list").stdout
     assert "admin" in users and "local-system-admin" in users
     assert edge_cli(home, "verify").stdout.startswith("OK")
-    again = edge_cli(home, "init", check=False)
+    again = edge_cli(home, "init", "--password-file", password_file(tmp_path), check=False)
     assert again.returncode == 2 and "already holds a box" in again.stderr
 
 
@@ -54,17 +68,33 @@ def test_verify_reports_the_first_broken_seq(tmp_path: Path) -> None:
 
 
 def test_users_add_names_the_bad_field(tmp_path: Path) -> None:
-    edge_cli(tmp_path, "init")
-    bad = edge_cli(tmp_path, "users", "add", "x y", "--name", "X", "--role", "astronaut",
-                   check=False)
+    home = tmp_path / "box"
+    init(home, tmp_path)
+    pw = password_file(tmp_path)
+    bad = edge_cli(home, "users", "add", "x y", "--name", "X", "--role", "astronaut",
+                   "--password-file", pw, check=False)
     assert bad.returncode == 1
-    assert "username" in bad.stderr and "role" in bad.stderr
-    ok = edge_cli(tmp_path, "users", "add", "amina", "--name", "Amina", "--role", "clinic-clerk")
+    assert "username" in bad.stderr
+    bad = edge_cli(home, "users", "add", "amina", "--name", "A", "--role", "astronaut",
+                   "--password-file", pw, check=False)
+    assert bad.returncode == 1 and "role" in bad.stderr
+    short = edge_cli(home, "users", "add", "amina", "--name", "Amina", "--role", "clinic-clerk",
+                     "--password-file", password_file(tmp_path, "short"), check=False)
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+    ok = edge_cli(home, "users", "add", "amina", "--name", "Amina", "--role", "clinic-clerk",
+                  "--password-file", pw)
     assert "Added amina" in ok.stdout
+    assert "must change password" in edge_cli(home, "users", "list").stdout
+
+
+def test_init_without_terminal_or_password_file_refuses(tmp_path: Path) -> None:
+    result = edge_cli(tmp_path / "box", "init", check=False, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and "--password-file" in result.stderr
+    assert not (tmp_path / "box" / "edge.toml").exists()
 
 
 def test_invalid_setting_stops_startup_naming_it(tmp_path: Path) -> None:
-    edge_cli(tmp_path, "init")
+    edge_cli(tmp_path, "init", "--demo")
     result = edge_cli(tmp_path, "serve", check=False, env={**os.environ, "EDGE_PORT": "99999"})
     assert result.returncode == 2
     assert "setting `port`: must be between 0 and 65535" in result.stderr
@@ -84,7 +114,7 @@ def test_malformed_scope_in_country_config_stops_startup(tmp_path: Path) -> None
     country.write_text(text.replace('"record.print[jurisdiction=my-office]"',
                                     '"record.print[jurisdiction=my office]"', 1))
     home = tmp_path / "box"
-    edge_cli(home, "init")
+    edge_cli(home, "init", "--demo")
     result = edge_cli(home, "serve", check=False,
                       env={**os.environ, "EDGE_COUNTRY_CONFIG": str(country)})
     assert result.returncode == 2

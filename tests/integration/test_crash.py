@@ -16,8 +16,9 @@ import pytest
 from tests.helpers import edge_cli, start_box, stop_box
 
 
-def hammer(url: str, acknowledged: list[str], stop: threading.Event, worker: int) -> None:
-    client = httpx.Client(base_url=url, headers={"X-Edge-User": "clerk"}, timeout=5)
+def hammer(url: str, token: str, acknowledged: list[str], stop: threading.Event,
+           worker: int) -> None:
+    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
     record: str | None = None
     n = 0
     while not stop.is_set():
@@ -43,11 +44,12 @@ def hammer(url: str, acknowledged: list[str], stop: threading.Event, worker: int
 def crash_rounds(home: Path, rounds: int, seed: int) -> None:
     rng = random.Random(seed)
     edge_cli(home, "init", "--demo")
+    token = edge_cli(home, "users", "token", "clerk", "--name", "crash").stdout.strip()
     acknowledged: list[str] = []
     for _ in range(rounds):
         box = start_box(home)
         stop = threading.Event()
-        workers = [threading.Thread(target=hammer, args=(box.url, acknowledged, stop, k))
+        workers = [threading.Thread(target=hammer, args=(box.url, token, acknowledged, stop, k))
                    for k in range(4)]
         for w in workers:
             w.start()

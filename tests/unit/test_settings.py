@@ -67,4 +67,4 @@ def test_every_setting_is_documented() -> None:
     for name, _default, help_text in documented_settings():
         assert f"`{name}`" in doc, f"docs/configuration.md does not document `{name}`"
         assert f"EDGE_{name.upper()}" in doc
-        assert help_text
+        assert help_text in doc, f"the help of `{name}` changed: run scripts/settings_doc.py"

@@ -1,0 +1,160 @@
+"""Logging in at the box, with or without the registry.
+
+The registry never sends password hashes. A verifier is on the box when a local admin set
+the password, or when the user logged in here while the registry could confirm it. While
+the registry is unreachable such users log in against the verifier for `offline_login_days`
+since their password was last checked. Unknown usernames and wrong passwords get the same
+answer after the same work: one Argon2id check and one durable write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+
+from edge.clock import iso_ms
+from edge.errors import EdgeError, FieldProblem, InvalidInput
+from edge.settings import Settings
+from edge.users.passwords import MAX_LENGTH, Hasher
+from edge.users.register import User, find_user, get_user
+from edge.users.sessions import Session, create_session
+
+T = TypeVar("T")
+WRONG = "The username or password is not right."
+
+
+class Verdict(StrEnum):
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+
+
+class RegistryPasswordCheck(Protocol):
+    """Asks the national registry whether a password is right (the sync issue provides it)."""
+
+    def check(self, username: str, password: str) -> Verdict: ...
+
+
+class NoRegistry:
+    """Used until the box is enrolled with a registry: every check is 'unreachable'."""
+
+    def check(self, username: str, password: str) -> Verdict:
+        return Verdict.UNREACHABLE
+
+
+class LoginRefused(EdgeError):
+    status = 401
+    title = "Login failed"
+
+    def __init__(self, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    user: User
+    session_id: str
+    session: Session
+    checked_with_registry: bool
+
+
+class Authenticator:
+    """Runs a login: checks, lockout bookkeeping and the new session, all through `run`
+    (the journal's single writer)."""
+
+    def __init__(self, settings: Settings, hasher: Hasher,
+                 run: Callable[[Callable[[sqlite3.Connection], Any]], Any],
+                 read: Callable[[], sqlite3.Connection],
+                 registry: RegistryPasswordCheck | None = None) -> None:
+        self.settings = settings
+        self.hasher = hasher
+        self.run = run
+        self.read = read
+        self.registry = registry or NoRegistry()
+
+    def login(self, username: str, password: str, now: datetime) -> LoggedIn:
+        """Log in or raise LoginRefused; blocking (Argon2id), call it off the event loop."""
+        if not username or not password or len(password) > MAX_LENGTH:
+            raise InvalidInput([FieldProblem("password" if username else "username", "required",
+                                             "Enter your username and password")])
+        user = find_user(self.read(), username)
+        if user is None or not user.active:
+            self.hasher.check(password, None)
+            self.run(_count_unknown)
+            raise LoginRefused(WRONG, "wrong")
+        if user.locked_until and user.locked_until > iso_ms(now):
+            self.hasher.check(password, None)
+            self.run(_count_unknown)
+            minutes = _minutes_until(user.locked_until, now)
+            raise LoginRefused(
+                f"Too many wrong passwords: this account is locked for {minutes} more "
+                f"minute{'s' if minutes != 1 else ''}. Your local admin can unlock it.", "locked")
+        verdict = self.registry.check(username, password)
+        if verdict is Verdict.REJECTED:
+            self.hasher.check(password, None)
+            self._failed(user, now)
+        matches, upgrade = self.hasher.check(password, user.verifier)
+        if verdict is Verdict.CONFIRMED:
+            verifier = None if matches and not upgrade else self.hasher.hash(password)
+            return self._succeed(user, now, verifier, checked=True)
+        if not matches:
+            self._failed(user, now)
+        if user.verifier is None:  # only reachable when the decoy matched: never
+            raise LoginRefused(WRONG, "wrong")
+        window = timedelta(days=self.settings.offline_login_days)
+        if not user.last_checked_at or user.last_checked_at <= iso_ms(now - window):
+            raise LoginRefused(
+                "The national registry cannot be reached, and your password has not been "
+                f"checked with it for more than {self.settings.offline_login_days} days. Log "
+                "in once while the registry is reachable, or ask your local admin to reset "
+                "your password.", "offline_expired")
+        return self._succeed(user, now, self.hasher.hash(password) if upgrade else None,
+                             checked=False)
+
+    def _failed(self, user: User, now: datetime) -> None:
+        s = self.settings
+
+        def job(conn: sqlite3.Connection) -> None:
+            failed = get_user(conn, user.id).failed_attempts + 1
+            locked = None
+            if failed >= s.lockout_after:
+                seconds = min(s.lockout_seconds * 2 ** (failed - s.lockout_after),
+                              s.lockout_max_seconds)
+                locked = iso_ms(now + timedelta(seconds=seconds))
+            conn.execute("UPDATE users SET failed_attempts = ?, locked_until = ? WHERE id = ?",
+                         (failed, locked, user.id))
+
+        self.run(job)
+        raise LoginRefused(WRONG, "wrong")
+
+    def _succeed(self, user: User, now: datetime, verifier: str | None,
+                 checked: bool) -> LoggedIn:
+        lifetime = timedelta(hours=self.settings.session_max_hours)
+
+        def job(conn: sqlite3.Connection) -> tuple[str, Session]:
+            conn.execute(
+                "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_login_at = ?, "
+                "verifier = COALESCE(?, verifier), "
+                "last_checked_at = CASE WHEN ? THEN ? ELSE last_checked_at END WHERE id = ?",
+                (iso_ms(now), verifier, int(checked), iso_ms(now), user.id))
+            return create_session(conn, user.id, now, lifetime)
+
+        session_id, session = self.run(job)
+        return LoggedIn(get_user(self.read(), user.id), session_id, session, checked)
+
+
+def _count_unknown(conn: sqlite3.Connection) -> None:
+    # The same durable write a wrong password costs, so both answers take as long; the
+    # count is also worth watching (someone guessing usernames).
+    conn.execute("INSERT INTO box (key, value) VALUES ('failed_logins_unknown', '1') "
+                 "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+
+def _minutes_until(moment: str, now: datetime) -> int:
+    until = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return max(1, int((until - now).total_seconds() + 59) // 60)
