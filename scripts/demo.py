@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from edge.commands.init import DEMO_PASSWORD  # noqa: E402
+from edge.commands.init import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = Path(os.environ.get("EDGE_DEMO_HOME", ROOT / "demo-home"))

@@ -14,9 +14,9 @@ from edge import __version__
 from edge.http.auth import current_actor, current_caller
 from edge.http.problems import EXCEPTION_HANDLERS
 from edge.http.records import RecordController
+from edge.http.schemas import Health
 from edge.http.session import SessionController
 from edge.http.users import UserController
-from edge.http.schemas import Health
 from edge.http.workqueues import WorkqueueController
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
