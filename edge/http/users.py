@@ -60,6 +60,8 @@ class UserController(Controller):
     @get("/", operation_id="listUsers", sync_to_thread=True)
     def list_users(self, caller: Caller, state: State) -> list[UserOut]:
         """The users this admin may see."""
+        if not any(s.name == "user.read" for s in caller.actor.scopes):
+            raise Forbidden("Your role does not manage users")
         return [user_out(u) for u in register.list_users(state.reader.conn())
                 if grants(caller.actor, "user.read", office_id=u.office_id, role=u.role)]
 

@@ -1,0 +1,209 @@
+"""Logging in at the box: verifiers, registry confirmation, offline window, lockout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from edge.errors import InvalidInput
+from edge.journal.reads import Reader
+from edge.journal.store import Journal
+from edge.settings import Settings
+from edge.users.login import Authenticator, LoginRefused, Verdict
+from edge.users.passwords import Hasher, Params, password_problems
+from edge.users.register import add_user, find_user, set_active, set_password
+from edge.users.sessions import find_session
+from edge.workflow.config import Config
+
+FAST = Params(memory_kib=8192, iterations=1)  # quick for tests; docs/security.md has the real ones
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+PW = "correct horse battery"
+
+
+class FakeRegistry:
+    def __init__(self, verdict: Verdict = Verdict.UNREACHABLE, password: str = PW) -> None:
+        self.verdict, self.password, self.calls = verdict, password, 0
+
+    def check(self, username: str, password: str) -> Verdict:
+        self.calls += 1
+        if self.verdict is Verdict.UNREACHABLE:
+            return Verdict.UNREACHABLE
+        return Verdict.CONFIRMED if password == self.password else Verdict.REJECTED
+
+
+class Box:
+    def __init__(self, tmp: Path, cfg: Config) -> None:
+        self.settings = Settings(home=tmp, box_id="b", office_id="o", lockout_after=3,
+                                 lockout_seconds=60, lockout_max_seconds=600)
+        self.journal = Journal(tmp / "journal.db", cfg)
+        self.reader = Reader(tmp / "journal.db")
+        self.hasher = Hasher(FAST)
+        self.registry = FakeRegistry()
+        self.auth = Authenticator(self.settings, self.hasher, self.journal.run, self.reader.conn,
+                                  self.registry)
+        self.cfg = cfg
+
+    def add(self, username: str = "amina", password: str | None = PW) -> str:
+        verifier = self.hasher.hash(password) if password else None
+        return self.journal.run(lambda c: add_user(
+            c, self.cfg, username=username, display_name="Amina", role="clinic-clerk",
+            office_id="o", by="test", verifier=verifier)).id
+
+    def user(self, username: str = "amina"):  # type: ignore[no-untyped-def]
+        return find_user(self.reader.conn(), username)
+
+
+@pytest.fixture
+def box(tmp_path: Path, cfg: Config) -> Iterator[Box]:
+    b = Box(tmp_path, cfg)
+    yield b
+    b.journal.close()
+
+
+def refused(box: Box, username: str, password: str, when: datetime = NOW) -> LoginRefused:
+    with pytest.raises(LoginRefused) as err:
+        box.auth.login(username, password, when)
+    return err.value
+
+
+def test_login_creates_a_session_and_resets_failures(box: Box) -> None:
+    box.add()
+    refused(box, "amina", "wrong password!")
+    assert box.user().failed_attempts == 1
+    done = box.auth.login("amina", PW, NOW)
+    assert box.user().failed_attempts == 0 and box.user().last_login_at
+    assert find_session(box.reader.conn(), done.session_id, NOW, timedelta(minutes=30))
+    again = box.auth.login("amina", PW, NOW)
+    assert again.session_id != done.session_id  # a fresh session id at every login
+
+
+def test_unknown_user_and_wrong_password_get_the_same_answer(box: Box) -> None:
+    box.add()
+    a, b = refused(box, "nobody", PW), refused(box, "amina", "not the password")
+    assert (a.detail, a.reason, a.status) == (b.detail, b.reason, b.status)
+    deactivated = box.add("yusuf")
+    box.journal.run(lambda c: set_active(c, deactivated, False, "test"))
+    c = refused(box, "yusuf", PW)
+    assert (c.detail, c.reason) == (a.detail, a.reason)
+
+
+def test_lockout_doubles_and_admin_unlock(box: Box) -> None:
+    from edge.users.register import unlock
+
+    uid = box.add()
+    for _ in range(3):
+        refused(box, "amina", "wrong password!")
+    locked = box.user().locked_until
+    assert locked == "2026-11-22T08:01:00.000Z"  # 60 s after the 3rd failure
+    assert refused(box, "amina", PW).reason == "locked"  # even the right password
+    later = NOW + timedelta(seconds=61)
+    refused(box, "amina", "wrong password!", later)
+    assert box.user().locked_until == "2026-11-22T08:03:01.000Z"  # doubled: 120 s
+    box.journal.run(lambda c: unlock(c, uid, "admin"))
+    assert box.auth.login("amina", PW, later).user.failed_attempts == 0
+
+
+def test_lock_time_is_capped(box: Box) -> None:
+    box.add()
+    when = NOW
+    for _ in range(12):
+        with pytest.raises(LoginRefused):
+            box.auth.login("amina", "wrong password!", when)
+        when += timedelta(hours=2)
+    locked = datetime.fromisoformat(box.user().locked_until.replace("Z", "+00:00"))
+    assert locked - (when - timedelta(hours=2)) == timedelta(seconds=600)
+
+
+def test_offline_window_counts_from_the_last_check(box: Box) -> None:
+    box.add()  # an admin set the password now: it counts as checked
+    assert box.auth.login("amina", PW, NOW + timedelta(days=29)).checked_with_registry is False
+    expired = refused(box, "amina", PW, NOW + timedelta(days=31))
+    assert expired.reason == "offline_expired" and "30 days" in expired.detail
+    # Back online: the registry confirms the password and the window starts again.
+    box.registry.verdict = Verdict.CONFIRMED
+    done = box.auth.login("amina", PW, NOW + timedelta(days=31))
+    assert done.checked_with_registry
+    box.registry.verdict = Verdict.UNREACHABLE
+    assert box.auth.login("amina", PW, NOW + timedelta(days=60)).user.username == "amina"
+
+
+def test_registry_confirmation_stores_a_verifier_for_offline_use(box: Box) -> None:
+    box.add(password=None)  # came from the registry: no verifier on the box yet
+    assert refused(box, "amina", PW).reason == "wrong"  # offline and never checked here
+    box.registry.verdict = Verdict.CONFIRMED
+    box.auth.login("amina", PW, NOW)
+    assert box.user().verifier is not None
+    box.registry.verdict = Verdict.UNREACHABLE
+    assert box.auth.login("amina", PW, NOW + timedelta(hours=1)).user.username == "amina"
+
+
+def test_registry_rejection_counts_as_a_failure(box: Box) -> None:
+    box.add()
+    box.registry.verdict = Verdict.REJECTED
+    box.registry.password = "changed at the registry"
+    assert refused(box, "amina", PW).reason == "wrong"
+    assert box.user().failed_attempts == 1
+
+
+def test_verifier_is_upgraded_when_parameters_change(box: Box) -> None:
+    box.add()
+    old = box.user().verifier
+    assert old and "m=8192,t=1" in old
+    box.auth.hasher = Hasher(Params(memory_kib=9216, iterations=2))
+    box.auth.login("amina", PW, NOW)
+    new = box.user().verifier
+    assert new and "m=9216,t=2" in new
+    assert box.auth.hasher.check(PW, new) == (True, False)
+
+
+def test_admin_reset_is_one_time_and_ends_sessions(box: Box) -> None:
+    uid = box.add()
+    done = box.auth.login("amina", PW, NOW)
+    box.journal.run(lambda c: set_password(c, uid, box.hasher.hash("temporary pass 1"), "admin",
+                                           one_time=True))
+    assert find_session(box.reader.conn(), done.session_id, NOW, timedelta(minutes=30)) is None
+    assert box.auth.login("amina", "temporary pass 1", NOW).user.must_change_password
+
+
+def test_empty_and_overlong_input_is_invalid_not_a_failure(box: Box) -> None:
+    box.add()
+    with pytest.raises(InvalidInput):
+        box.auth.login("amina", "", NOW)
+    with pytest.raises(InvalidInput):
+        box.auth.login("amina", "x" * 300, NOW)
+    assert box.user().failed_attempts == 0
+
+
+def test_password_rules_name_the_field() -> None:
+    assert [p.rule for p in password_problems("short", "amina", 10)] == ["min_length"]
+    assert [p.rule for p in password_problems("Amina12345", "amina12345", 10)] == [
+        "not_username"]
+    assert password_problems("correct horse", "amina", 10) == []
+
+
+def test_settings_defaults_for_users() -> None:
+    s = replace(Settings(), box_id="b", office_id="o")
+    assert (s.offline_login_days, s.lockout_after, s.session_idle_minutes) == (30, 5, 30)
+
+
+def test_sessions_end_when_idle_or_too_old(box: Box) -> None:
+    from edge.users.sessions import needs_touch, purge_expired, touch
+
+    box.add()
+    done = box.auth.login("amina", PW, NOW)
+    idle, conn = timedelta(minutes=30), box.reader.conn()
+    assert find_session(conn, done.session_id, NOW + timedelta(minutes=29), idle)
+    assert find_session(conn, done.session_id, NOW + timedelta(minutes=31), idle) is None
+    # Activity keeps it alive, but never past the absolute lifetime (12 h by default).
+    when = NOW
+    while when + timedelta(minutes=20) < NOW + timedelta(hours=12):
+        when += timedelta(minutes=20)
+        s = find_session(conn, done.session_id, when, idle)
+        assert s is not None and needs_touch(s, when)
+        box.journal.run(lambda c, h=s.id_hash, w=when: touch(c, h, w))
+    assert find_session(conn, done.session_id, NOW + timedelta(hours=12, minutes=1), idle) is None
+    assert box.journal.run(lambda c: purge_expired(c, NOW + timedelta(hours=13), idle)) == 1
