@@ -1,4 +1,4 @@
-"""The authorization matrix: every API route × every role of the default configuration, plus
+"""The authorization matrix: every API route by every role of the default configuration, plus
 anonymous and a deactivated user, against a real server. A route missing from the matrix
 fails the test, so a new route cannot ship without deciding who may use it."""
 
