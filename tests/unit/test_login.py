@@ -207,3 +207,21 @@ def test_sessions_end_when_idle_or_too_old(box: Box) -> None:
         box.journal.run(lambda c, h=s.id_hash, w=when: touch(c, h, w))
     assert find_session(conn, done.session_id, NOW + timedelta(hours=12, minutes=1), idle) is None
     assert box.journal.run(lambda c: purge_expired(c, NOW + timedelta(hours=13), idle)) == 1
+
+
+def test_user_journal_is_append_only_and_holds_no_password(box: Box) -> None:
+    import sqlite3
+
+    from edge.journal.db import connect
+
+    uid = box.add()
+    box.journal.run(lambda c: set_password(c, uid, box.hasher.hash("another password"), "admin",
+                                           one_time=True))
+    conn = connect(box.journal.path)
+    rows = conn.execute("SELECT type, payload FROM user_actions").fetchall()
+    assert [r[0] for r in rows] == ["CREATE", "RESET_PASSWORD"]
+    assert all("argon2" not in r[1] and "another password" not in r[1] for r in rows)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE user_actions SET created_by = 'someone'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM user_actions")
