@@ -55,14 +55,28 @@ def main() -> None:
         here = time_check(params)
         pi4 = here * PI4_FACTOR
         ok = TARGET_PI4[0] <= pi4 <= TARGET_PI4[1]
-        results[name] = {"memory_kib": params.memory_kib, "iterations": params.iterations,
-                         "ms_here": round(here * 1000, 1), "ms_pi4_estimate": round(pi4 * 1000),
-                         "vs_sha256": round(here / sha), "in_pi4_target": ok}
-        print(f"{name:<30} {here * 1000:7.1f} ms here, ~{pi4 * 1000:5.0f} ms on a Pi 4 "
-              f"(x{PI4_FACTOR} assumed){'  <- within 0.1-0.5 s' if ok else ''}; "
-              f"{here / sha:,.0f}x a SHA-256")
-    print(json.dumps({"pi4_factor_assumed": PI4_FACTOR, "sha256_us": round(sha * 1e6, 2),
-                      "candidates": results}))
+        results[name] = {
+            "memory_kib": params.memory_kib,
+            "iterations": params.iterations,
+            "ms_here": round(here * 1000, 1),
+            "ms_pi4_estimate": round(pi4 * 1000),
+            "vs_sha256": round(here / sha),
+            "in_pi4_target": ok,
+        }
+        print(
+            f"{name:<30} {here * 1000:7.1f} ms here, ~{pi4 * 1000:5.0f} ms on a Pi 4 "
+            f"(x{PI4_FACTOR} assumed){'  <- within 0.1-0.5 s' if ok else ''}; "
+            f"{here / sha:,.0f}x a SHA-256"
+        )
+    print(
+        json.dumps(
+            {
+                "pi4_factor_assumed": PI4_FACTOR,
+                "sha256_us": round(sha * 1e6, 2),
+                "candidates": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

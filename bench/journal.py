@@ -48,8 +48,22 @@ def raw_rate(n: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         conn = connect(Path(tmp) / "raw.db")
         migrate(conn)
-        row = ("rec", "birth", "UPDATE", None, "2026-11-22T08:00:00.000Z", None, "synced",
-               "b" * 36, "u" * 36, "office-1", "[]", "[]", "0" * 64, "1" * 64)
+        row = (
+            "rec",
+            "birth",
+            "UPDATE",
+            None,
+            "2026-11-22T08:00:00.000Z",
+            None,
+            "synced",
+            "b" * 36,
+            "u" * 36,
+            "office-1",
+            "[]",
+            "[]",
+            "0" * 64,
+            "1" * 64,
+        )
         start = time.perf_counter()
         for i in range(1, n + 1):
             conn.execute("BEGIN IMMEDIATE")
@@ -58,8 +72,14 @@ def raw_rate(n: int) -> float:
                 "created_at, client_time, clock, boot_id, created_by, created_at_location, "
                 "payload, flags_added, flags_removed, prev_hash, hash) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (i, uuid7(), *row[:10], json.dumps({"declaration": {"child.first_name": f"n{i}"}}),
-                 *row[10:]))
+                (
+                    i,
+                    uuid7(),
+                    *row[:10],
+                    json.dumps({"declaration": {"child.first_name": f"n{i}"}}),
+                    *row[10:],
+                ),
+            )
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - start
         conn.close()
@@ -74,20 +94,28 @@ def writer_rate(n: int, actor: Actor) -> float:
         journal.append(ActionRequest(ActionType.CREATE, rid, event_type="birth"), actor)
         start = time.perf_counter()
         for i in range(n):
-            journal.append(ActionRequest(ActionType.UPDATE, rid,
-                                         declaration={"child.first_name": f"n{i}"}), actor)
+            journal.append(
+                ActionRequest(ActionType.UPDATE, rid, declaration={"child.first_name": f"n{i}"}),
+                actor,
+            )
         elapsed = time.perf_counter() - start
         journal.close()
     return n / elapsed
 
 
-async def _client(port: int, token: str, body: bytes, stop_at: float,
-                  latencies: list[float]) -> int:
+async def _client(
+    port: int, token: str, body: bytes, stop_at: float, latencies: list[float]
+) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = (b"POST /api/v1/records HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer "
-               + token.encode() + b"\r\n"
-               b"content-type: application/json\r\ncontent-length: "
-               + str(len(body)).encode() + b"\r\n\r\n" + body)
+    request = (
+        b"POST /api/v1/records HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer "
+        + token.encode()
+        + b"\r\n"
+        b"content-type: application/json\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
     done = 0
     while time.perf_counter() < stop_at:
         t0 = time.perf_counter()
@@ -107,12 +135,14 @@ async def _client(port: int, token: str, body: bytes, stop_at: float,
 
 
 async def _load(port: int, token: str, seconds: float) -> tuple[float, list[float]]:
-    body = json.dumps({"event_type": "birth",
-                       "declaration": {"child.first_name": "Bench"}}).encode()
+    body = json.dumps(
+        {"event_type": "birth", "declaration": {"child.first_name": "Bench"}}
+    ).encode()
     latencies: list[float] = []
     start = time.perf_counter()
-    counts = await asyncio.gather(*[_client(port, token, body, start + seconds, latencies)
-                                    for _ in range(HTTP_CLIENTS)])
+    counts = await asyncio.gather(
+        *[_client(port, token, body, start + seconds, latencies) for _ in range(HTTP_CLIENTS)]
+    )
     return sum(counts) / (time.perf_counter() - start), latencies
 
 
@@ -122,14 +152,31 @@ def http_rate(seconds: float) -> tuple[float, float, float, float]:
         env = {**os.environ, "EDGE_LOG_LEVEL": "debug"}
         edge = [sys.executable, "-m", "edge", "--home", str(home)]
         subprocess.run([*edge, "init", "--demo"], check=True, capture_output=True, env=env)
-        token = subprocess.run([*edge, "users", "token", "clerk", "--name", "bench"], check=True,
-                               capture_output=True, text=True, env=env).stdout.strip()
+        token = subprocess.run(
+            [*edge, "users", "token", "clerk", "--name", "bench"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        ).stdout.strip()
         port_file = home / "port"
         log = home / "serve.log"
         with open(log, "wb") as out:
-            server = subprocess.Popen([*edge, "serve", "--host", "127.0.0.1", "--port", "0",
-                                       "--port-file", str(port_file)], env=env,
-                                      stdout=out, stderr=subprocess.STDOUT)
+            server = subprocess.Popen(
+                [
+                    *edge,
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--port-file",
+                    str(port_file),
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
             deadline = time.monotonic() + 30
             while not port_file.exists():
@@ -159,8 +206,9 @@ def _per_commit(log: str) -> float:
 
 def scenario(n: int, repeats: int, http_seconds: float) -> dict[str, object]:
     config = load_config()
-    actor = Actor("bench", "bench", "Bench", "clinic-clerk", "office-1",
-                  config.role_scopes["clinic-clerk"])
+    actor = Actor(
+        "bench", "bench", "Bench", "clinic-clerk", "office-1", config.role_scopes["clinic-clerk"]
+    )
     raws, writers = [], []
     for _ in range(repeats):
         raws.append(raw_rate(n))
@@ -168,36 +216,63 @@ def scenario(n: int, repeats: int, http_seconds: float) -> dict[str, object]:
     raw, writer = statistics.median(raws), statistics.median(writers)
     rate, p50, p99, per_commit = http_rate(http_seconds)
     return {
-        "raw_appends_per_s": round(raw), "writer_appends_per_s": round(writer),
-        "writer_vs_raw": round(writer / raw, 3), "http_clients": HTTP_CLIENTS,
-        "http_actions_per_s": round(rate), "http_vs_raw": round(rate / raw, 3),
-        "http_p50_ms": round(p50, 2), "http_p99_ms": round(p99, 2),
+        "raw_appends_per_s": round(raw),
+        "writer_appends_per_s": round(writer),
+        "writer_vs_raw": round(writer / raw, 3),
+        "http_clients": HTTP_CLIENTS,
+        "http_actions_per_s": round(rate),
+        "http_vs_raw": round(rate / raw, 3),
+        "http_p50_ms": round(p50, 2),
+        "http_p99_ms": round(p99, 2),
         "http_actions_per_commit": round(per_commit, 2),
-        "raw_runs": [round(r) for r in raws], "writer_runs": [round(w) for w in writers],
+        "raw_runs": [round(r) for r in raws],
+        "writer_runs": [round(w) for w in writers],
     }
 
 
 def report(title: str, r: dict[str, object]) -> None:
     print(f"== {title}")
-    print(f"raw sqlite3, one commit per row  : {r['raw_appends_per_s']:>7} appends/s "
-          f"(median of {len(r['raw_runs'])})")  # type: ignore[arg-type]
-    print(f"box writer, one append at a time : {r['writer_appends_per_s']:>7} appends/s "
-          f"= {r['writer_vs_raw']}x raw (goal >= 0.8x)")
-    print(f"HTTP, {HTTP_CLIENTS} concurrent clients       : {r['http_actions_per_s']:>7} actions/s "
-          f"= {r['http_vs_raw']}x raw (goal > 1x); p50 {r['http_p50_ms']} ms, "
-          f"p99 {r['http_p99_ms']} ms; {r['http_actions_per_commit']} actions per commit")
+    print(
+        f"raw sqlite3, one commit per row  : {r['raw_appends_per_s']:>7} appends/s "
+        f"(median of {len(r['raw_runs'])})"
+    )  # type: ignore[arg-type]
+    print(
+        f"box writer, one append at a time : {r['writer_appends_per_s']:>7} appends/s "
+        f"= {r['writer_vs_raw']}x raw (goal >= 0.8x)"
+    )
+    print(
+        f"HTTP, {HTTP_CLIENTS} concurrent clients       : {r['http_actions_per_s']:>7} actions/s "
+        f"= {r['http_vs_raw']}x raw (goal > 1x); p50 {r['http_p50_ms']} ms, "
+        f"p99 {r['http_p99_ms']} ms; {r['http_actions_per_commit']} actions per commit"
+    )
 
 
 def slow_storage(delay_us: int) -> dict[str, object]:
     """Run the same scenario in a child process whose fsyncs take delay_us longer."""
     with tempfile.TemporaryDirectory() as tmp:
         shim = Path(tmp) / "fsync_delay.so"
-        subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(shim),
-                        str(ROOT / "bench" / "fsync_delay.c"), "-ldl"], check=True)
-        env = {**os.environ, "LD_PRELOAD": str(shim), "FSYNC_DELAY_US": str(delay_us),
-               "BENCH_CHILD": "slow"}
-        out = subprocess.run([sys.executable, __file__], env=env, check=True,
-                             capture_output=True, text=True).stdout
+        subprocess.run(
+            [
+                "gcc",
+                "-shared",
+                "-fPIC",
+                "-O2",
+                "-o",
+                str(shim),
+                str(ROOT / "bench" / "fsync_delay.c"),
+                "-ldl",
+            ],
+            check=True,
+        )
+        env = {
+            **os.environ,
+            "LD_PRELOAD": str(shim),
+            "FSYNC_DELAY_US": str(delay_us),
+            "BENCH_CHILD": "slow",
+        }
+        out = subprocess.run(
+            [sys.executable, __file__], env=env, check=True, capture_output=True, text=True
+        ).stdout
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return result
 
@@ -210,8 +285,15 @@ def main() -> None:
     report("this machine's disk (fsync is very fast here)", native)
     slow = slow_storage(SD_FSYNC_US)
     report(f"SD-card-like storage: every fsync {SD_FSYNC_US / 1000:g} ms slower (simulated)", slow)
-    print(json.dumps({"native_disk": native, "sd_card_like": slow,
-                      "sd_card_fsync_delay_ms": SD_FSYNC_US / 1000}))
+    print(
+        json.dumps(
+            {
+                "native_disk": native,
+                "sd_card_like": slow,
+                "sd_card_fsync_delay_ms": SD_FSYNC_US / 1000,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

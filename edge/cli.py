@@ -36,28 +36,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge", description="The office edge box.")
-    p.add_argument("--home", help="the box's data directory (default: $EDGE_HOME or "
-                                  "/var/lib/edge)")
+    p.add_argument("--home", help="the box's data directory (default: $EDGE_HOME or /var/lib/edge)")
     sub = p.add_subparsers(metavar="COMMAND")
 
-    init = sub.add_parser("init", help="create a new box: settings, database, device key, "
-                                       "first admin")
+    init = sub.add_parser(
+        "init", help="create a new box: settings, database, device key, first admin"
+    )
     init.add_argument("--office-id", default="office-1", help="id of the office this box serves")
     init.add_argument("--office-name", default="Office", help="the office's name")
     init.add_argument("--admin", default="admin", help="username of the first local admin")
-    init.add_argument("--admin-name", default="Local administrator",
-                      help="display name of the first local admin")
-    init.add_argument("--demo", action="store_true",
-                      help="demo mode with demo users (never in an office)")
+    init.add_argument(
+        "--admin-name", default="Local administrator", help="display name of the first local admin"
+    )
+    init.add_argument(
+        "--demo", action="store_true", help="demo mode with demo users (never in an office)"
+    )
     init.add_argument("--country-config", default="", help="path of the country configuration")
-    init.add_argument("--password-file", help="read the first admin's password from this file "
-                                              "(otherwise it is asked for)")
+    init.add_argument(
+        "--password-file",
+        help="read the first admin's password from this file (otherwise it is asked for)",
+    )
     init.set_defaults(func=_lazy("edge.commands.init", "run"))
 
     serve = sub.add_parser("serve", help="run the web server")
     serve.add_argument("--host", help="listen address (default: setting `host`)")
-    serve.add_argument("--port", type=int, help="TCP port, 0 for any free one "
-                                                "(default: setting `port`)")
+    serve.add_argument(
+        "--port", type=int, help="TCP port, 0 for any free one (default: setting `port`)"
+    )
     serve.add_argument("--port-file", help="write the port actually bound to this file")
     serve.set_defaults(func=_lazy("edge.commands.serve", "run"))
 
@@ -71,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True, help="display name")
     add.add_argument("--role", required=True, help="role id from the country configuration")
     add.add_argument("--office-id", help="office (default: this box's office)")
-    add.add_argument("--password-file", help="a one-time password, read from this file "
-                                             "(otherwise asked for)")
+    add.add_argument(
+        "--password-file", help="a one-time password, read from this file (otherwise asked for)"
+    )
     add.set_defaults(func=_lazy("edge.commands.users", "add"))
     ls = usub.add_parser("list", help="list users")
     ls.set_defaults(func=_lazy("edge.commands.users", "list_"))
@@ -107,8 +113,11 @@ def _lazy(module: str, name: str) -> Command:
 
 def _logging() -> None:
     level = os.environ.get("EDGE_LOG_LEVEL", "info").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
-                        format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s %(message)s",
+    )
 
 
 def home_of(args: argparse.Namespace) -> Path:

@@ -68,5 +68,7 @@ def utcnow() -> datetime:
 def iso_ms(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and a Z, the one timestamp format of the journal."""
     u = moment.astimezone(UTC)
-    return (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
-            f"{u.second:02d}.{u.microsecond // 1000:03d}Z")
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
+        f"{u.second:02d}.{u.microsecond // 1000:03d}Z"
+    )

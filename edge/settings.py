@@ -48,19 +48,25 @@ class Settings:
     page_size: int = _setting(20, "Records per page in workqueue listings, unless asked otherwise.")
     page_size_max: int = _setting(100, "Largest page size a client may ask for.")
     session_idle_minutes: int = _setting(
-        30, "A login session ends after this many minutes without a request.")
+        30, "A login session ends after this many minutes without a request."
+    )
     session_max_hours: int = _setting(
-        12, "A login session ends this many hours after login, however active (one shift).")
+        12, "A login session ends this many hours after login, however active (one shift)."
+    )
     offline_login_days: int = _setting(
-        30, "Days a user may keep logging in while the registry is unreachable, counted from "
-            "the last time their password was checked with the registry or set by an admin.")
+        30,
+        "Days a user may keep logging in while the registry is unreachable, counted from "
+        "the last time their password was checked with the registry or set by an admin.",
+    )
     lockout_after: int = _setting(5, "Failed logins in a row before the account is locked.")
     lockout_seconds: int = _setting(
-        60, "First lock time; it doubles with each further failure, up to `lockout_max_seconds`.")
+        60, "First lock time; it doubles with each further failure, up to `lockout_max_seconds`."
+    )
     lockout_max_seconds: int = _setting(3600, "Longest lock time after failed logins.")
     password_min_length: int = _setting(10, "Shortest password the box accepts.")
     argon2_memory_kib: int = _setting(
-        32768, "Argon2id memory per password check (KiB); see docs/security.md.")
+        32768, "Argon2id memory per password check (KiB); see docs/security.md."
+    )
     argon2_iterations: int = _setting(2, "Argon2id passes per password check.")
 
     home: Path = field(default=DEFAULT_HOME, metadata={"help": "", "internal": True})
@@ -146,33 +152,48 @@ def _check(ok: bool, name: str, rule: str) -> None:
 def _validate(s: Settings, require_init: bool) -> None:
     _check(s.mode in ("production", "demo"), "mode", "must be `production` or `demo`")
     _check(0 <= s.port <= 65535, "port", "must be between 0 and 65535")
-    _check(s.log_level in ("debug", "info", "warning", "error"), "log_level",
-           "must be one of debug, info, warning, error")
+    _check(
+        s.log_level in ("debug", "info", "warning", "error"),
+        "log_level",
+        "must be one of debug, info, warning, error",
+    )
     _check(1 <= s.writer_batch_max <= 10_000, "writer_batch_max", "must be between 1 and 10000")
-    _check(1024 <= s.max_request_bytes <= 100_000_000, "max_request_bytes",
-           "must be between 1024 and 100000000")
+    _check(
+        1024 <= s.max_request_bytes <= 100_000_000,
+        "max_request_bytes",
+        "must be between 1024 and 100000000",
+    )
     _check(1 <= s.page_size <= s.page_size_max, "page_size", "must be between 1 and page_size_max")
     _check(s.page_size_max <= 1000, "page_size_max", "must be at most 1000")
-    _check(1 <= s.session_idle_minutes <= 24 * 60, "session_idle_minutes",
-           "must be between 1 and 1440")
+    _check(
+        1 <= s.session_idle_minutes <= 24 * 60, "session_idle_minutes", "must be between 1 and 1440"
+    )
     _check(1 <= s.session_max_hours <= 24 * 7, "session_max_hours", "must be between 1 and 168")
     _check(1 <= s.offline_login_days <= 365, "offline_login_days", "must be between 1 and 365")
     _check(1 <= s.lockout_after <= 100, "lockout_after", "must be between 1 and 100")
-    _check(1 <= s.lockout_seconds <= s.lockout_max_seconds, "lockout_seconds",
-           "must be between 1 and lockout_max_seconds")
+    _check(
+        1 <= s.lockout_seconds <= s.lockout_max_seconds,
+        "lockout_seconds",
+        "must be between 1 and lockout_max_seconds",
+    )
     _check(s.lockout_max_seconds <= 86400, "lockout_max_seconds", "must be at most 86400")
-    _check(8 <= s.password_min_length <= 128, "password_min_length",
-           "must be between 8 and 128")
-    _check(8192 <= s.argon2_memory_kib <= 1_048_576, "argon2_memory_kib",
-           "must be between 8192 and 1048576")
+    _check(8 <= s.password_min_length <= 128, "password_min_length", "must be between 8 and 128")
+    _check(
+        8192 <= s.argon2_memory_kib <= 1_048_576,
+        "argon2_memory_kib",
+        "must be between 8192 and 1048576",
+    )
     _check(1 <= s.argon2_iterations <= 20, "argon2_iterations", "must be between 1 and 20")
     try:
         zoneinfo.ZoneInfo(s.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"setting `timezone`: unknown time zone {s.timezone!r}") from None
     if s.country_config:
-        _check(Path(s.country_config).is_file(), "country_config",
-               f"file {s.country_config} does not exist")
+        _check(
+            Path(s.country_config).is_file(),
+            "country_config",
+            f"file {s.country_config} does not exist",
+        )
     if require_init:
         _check(bool(s.box_id), "box_id", "is empty: run `edge init` to create the box")
         _check(bool(s.office_id), "office_id", "is empty: run `edge init` to create the box")

@@ -30,8 +30,11 @@ USERS = [
 
 def main() -> int:
     if not (HOME / "edge.toml").exists():
-        subprocess.run([*EDGE, "init", "--demo", "--office-id", "demo-clinic",
-                        "--office-name", "Demo Clinic"], check=True, cwd=ROOT)
+        subprocess.run(
+            [*EDGE, "init", "--demo", "--office-id", "demo-clinic", "--office-name", "Demo Clinic"],
+            check=True,
+            cwd=ROOT,
+        )
     url = f"http://localhost:{PORT}"
     print(f"""
 The demo box is starting at {url}
@@ -41,7 +44,8 @@ The demo box is starting at {url}
 Demo logins (every demo user's password is "{DEMO_PASSWORD}"):""")
     for username, name, role in USERS:
         print(f"  {username:<10} {name:<20} {role}")
-    print(f"""
+    print(
+        f"""
 Try the API with a token for scripts (issued by the IT officer's command line):
   TOKEN=$(.venv/bin/edge --home {HOME} users token clerk --name demo)
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
@@ -50,7 +54,9 @@ Try the API with a token for scripts (issued by the IT officer's command line):
   curl -s -H "Authorization: Bearer $TOKEN" {url}/api/v1/workqueues
 
 The box's data is in {HOME}. Press Ctrl+C to stop.
-""", flush=True)
+""",
+        flush=True,
+    )
     try:
         return subprocess.call([*EDGE, "serve", "--port", PORT], cwd=ROOT)
     except KeyboardInterrupt:

@@ -27,13 +27,20 @@ ROOT = Path(__file__).resolve().parent.parent
 EDGE = [sys.executable, "-m", "edge"]
 
 BIRTH = {
-    "child.first_name": "Sara", "child.last_name": "Haddad", "child.sex": "female",
-    "child.dob": "2026-11-01", "child.place_of_birth": "health-facility",
-    "mother.first_name": "Mona", "mother.last_name": "Haddad",
+    "child.first_name": "Sara",
+    "child.last_name": "Haddad",
+    "child.sex": "female",
+    "child.dob": "2026-11-01",
+    "child.place_of_birth": "health-facility",
+    "mother.first_name": "Mona",
+    "mother.last_name": "Haddad",
 }
 DEATH = {
-    "deceased.first_name": "Ali", "deceased.last_name": "Saleh", "deceased.sex": "male",
-    "death.date": "2026-11-10", "death.place": "health-facility",
+    "deceased.first_name": "Ali",
+    "deceased.last_name": "Saleh",
+    "deceased.sex": "male",
+    "death.date": "2026-11-10",
+    "death.place": "health-facility",
     "informant.relationship": "child",
 }
 
@@ -42,8 +49,9 @@ def config() -> Config:
     return load_config()
 
 
-def actor(role: str, cfg: Config | None = None, *, uid: str | None = None,
-          office: str = OFFICE) -> Actor:
+def actor(
+    role: str, cfg: Config | None = None, *, uid: str | None = None, office: str = OFFICE
+) -> Actor:
     cfg = cfg or config()
     return Actor(uid or f"user-{role}", role, role.title(), role, office, cfg.role_scopes[role])
 
@@ -75,10 +83,17 @@ class Box:
         return edge_cli(self.home, "users", "token", user, "--name", "tests").stdout.strip()
 
 
-def edge_cli(home: Path, *args: str, check: bool = True,
-             **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*EDGE, "--home", str(home), *args], capture_output=True, text=True,
-                          check=check, cwd=ROOT, **kw)
+def edge_cli(
+    home: Path, *args: str, check: bool = True, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*EDGE, "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        cwd=ROOT,
+        **kw,
+    )
 
 
 def start_box(home: Path, env: dict[str, str] | None = None) -> Box:
@@ -87,9 +102,23 @@ def start_box(home: Path, env: dict[str, str] | None = None) -> Box:
     port_file.unlink(missing_ok=True)
     log = open(home / "serve.log", "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [*EDGE, "--home", str(home), "serve", "--host", "127.0.0.1", "--port", "0",
-         "--port-file", str(port_file)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})})
+        [
+            *EDGE,
+            "--home",
+            str(home),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -128,8 +157,17 @@ def running_box(home: Path, env: dict[str, str] | None = None) -> Iterator[Box]:
 _seq = iter(range(1, 10**9))
 
 
-def act(state: Any, type_: Any, who: Actor, cfg: Config, *, record_id: str = "rec-1",
-        duplicates: tuple[str, ...] = (), today: date = TODAY, **kw: Any) -> Any:
+def act(
+    state: Any,
+    type_: Any,
+    who: Actor,
+    cfg: Config,
+    *,
+    record_id: str = "rec-1",
+    duplicates: tuple[str, ...] = (),
+    today: date = TODAY,
+    **kw: Any,
+) -> Any:
     """Decide and fold one action in memory (no database), as the journal would."""
     from edge.workflow.engine import ActionRequest, decide
     from edge.workflow.fold import Entry, fold
@@ -137,10 +175,21 @@ def act(state: Any, type_: Any, who: Actor, cfg: Config, *, record_id: str = "re
     req = ActionRequest(type_, record_id, **kw)
     d = decide(state, req, who, cfg, today, duplicates)
     seq = next(_seq)
-    entry = Entry(seq=seq, id=f"a{seq}", record_id=record_id, event_type=d.event_type,
-                  type=type_, custom_type=req.custom_type,
-                  created_at=f"2026-11-22T00:00:{seq % 60:02d}.000Z",
-                  client_time=None, clock="synced", boot_id="boot", created_by=who.id,
-                  created_at_location=who.office_id, payload=d.payload,
-                  flags_added=d.flags_added, flags_removed=d.flags_removed)
+    entry = Entry(
+        seq=seq,
+        id=f"a{seq}",
+        record_id=record_id,
+        event_type=d.event_type,
+        type=type_,
+        custom_type=req.custom_type,
+        created_at=f"2026-11-22T00:00:{seq % 60:02d}.000Z",
+        client_time=None,
+        clock="synced",
+        boot_id="boot",
+        created_by=who.id,
+        created_at_location=who.office_id,
+        payload=d.payload,
+        flags_added=d.flags_added,
+        flags_removed=d.flags_removed,
+    )
     return fold(state, entry)

@@ -30,8 +30,9 @@ DEMO_USERS = [
 def run(args: argparse.Namespace) -> int:
     home = home_of(args)
     if (home / SETTINGS_FILE).exists():
-        raise SettingsError(f"{home} already holds a box ({SETTINGS_FILE} exists); "
-                            "choose another --home")
+        raise SettingsError(
+            f"{home} already holds a box ({SETTINGS_FILE} exists); choose another --home"
+        )
     config = load_config(args.country_config or None)
     if args.demo and not args.password_file:
         admin_password = DEMO_PASSWORD
@@ -58,9 +59,18 @@ def run(args: argparse.Namespace) -> int:
     journal = Journal(settings.journal_path, config)
     try:
         for username, name, role, verifier in users:
-            journal.run(partial(add_user, config=config, username=username, display_name=name,
-                                role=role, office_id=settings.office_id, by=CLI,
-                                verifier=verifier))
+            journal.run(
+                partial(
+                    add_user,
+                    config=config,
+                    username=username,
+                    display_name=name,
+                    role=role,
+                    office_id=settings.office_id,
+                    by=CLI,
+                    verifier=verifier,
+                )
+            )
     finally:
         journal.close()
     print(f"Created box {settings.box_id} for {settings.office_name} in {home}")

@@ -27,9 +27,18 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings, config)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False,
-        log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=10))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            log_level=settings.log_level,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+    )
     main = _serve(server, Path(args.port_file) if args.port_file else None)
     try:
         import uvloop  # a faster event loop where it is installed (it is a dependency)

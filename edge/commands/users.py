@@ -49,14 +49,24 @@ def _find(conn: Any, username: str) -> register.User:
 def add(args: argparse.Namespace) -> int:
     settings = load_settings(home_of(args))
     config = load_config(settings.country_config or None)
-    verifier = new_verifier(settings, args.username,
-                            read_password(args, f"One-time password for {args.username}: "))
+    verifier = new_verifier(
+        settings, args.username, read_password(args, f"One-time password for {args.username}: ")
+    )
     journal = Journal(settings.journal_path, config)
     try:
-        user = journal.run(lambda c: register.add_user(
-            c, config, username=args.username, display_name=args.name, role=args.role,
-            office_id=args.office_id or settings.office_id, by=CLI, verifier=verifier,
-            must_change=True))
+        user = journal.run(
+            lambda c: register.add_user(
+                c,
+                config,
+                username=args.username,
+                display_name=args.name,
+                role=args.role,
+                office_id=args.office_id or settings.office_id,
+                by=CLI,
+                verifier=verifier,
+                must_change=True,
+            )
+        )
     finally:
         journal.close()
     print(f"Added {user.username} ({user.role}); they choose their own password at first login")
@@ -75,8 +85,10 @@ def list_(args: argparse.Namespace) -> int:
                 notes.append("must change password")
             if u.verifier is None:
                 notes.append("no password on this box")
-            print(f"{u.username:<20} {u.display_name:<28} {u.role:<24} {u.office_id:<14} "
-                  f"{', '.join(notes)}")
+            print(
+                f"{u.username:<20} {u.display_name:<28} {u.role:<24} {u.office_id:<14} "
+                f"{', '.join(notes)}"
+            )
     finally:
         conn.close()
     return 0
@@ -86,8 +98,12 @@ def reset_password(args: argparse.Namespace) -> int:
     settings = load_settings(home_of(args))
     password = read_password(args, f"One-time password for {args.username}: ")
     verifier = new_verifier(settings, args.username, password)
-    _write(args, lambda c, s: register.set_password(c, _find(c, args.username).id, verifier,
-                                                    CLI, one_time=True))
+    _write(
+        args,
+        lambda c, s: register.set_password(
+            c, _find(c, args.username).id, verifier, CLI, one_time=True
+        ),
+    )
     print(f"{args.username} has a one-time password and must change it at the next login")
     return 0
 
@@ -99,7 +115,8 @@ def unlock(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    secret, _ = _write(args, lambda c, s: sessions.create_token(
-        c, _find(c, args.username).id, args.name, utcnow()))
+    secret, _ = _write(
+        args, lambda c, s: sessions.create_token(c, _find(c, args.username).id, args.name, utcnow())
+    )
     print(secret)
     return 0

@@ -13,8 +13,10 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(home_of(args))
     report = verify(settings.journal_path)
     if report.ok:
-        print(f"OK: {report.actions} actions, {report.records} records; the hash chain, the "
-              "replayed state and the database integrity all check out.")
+        print(
+            f"OK: {report.actions} actions, {report.records} records; the hash chain, the "
+            "replayed state and the database integrity all check out."
+        )
         return 0
     where = f" (first broken seq: {report.first_bad_seq})" if report.first_bad_seq else ""
     print(f"PROBLEM: the journal does not verify{where}.")

@@ -32,8 +32,9 @@ async def healthz() -> Health:
     return Health("ok")
 
 
-def create_app(settings: Settings, config: Config,
-               registry: RegistryPasswordCheck | None = None) -> Litestar:
+def create_app(
+    settings: Settings, config: Config, registry: RegistryPasswordCheck | None = None
+) -> Litestar:
     """The box's web application for these settings and this country configuration."""
 
     @asynccontextmanager
@@ -43,8 +44,9 @@ def create_app(settings: Settings, config: Config,
         app.state.journal = journal
         app.state.reader = reader
         hasher = Hasher(Params(settings.argon2_memory_kib, settings.argon2_iterations))
-        app.state.authenticator = Authenticator(settings, hasher, journal.run, reader.conn,
-                                                registry)
+        app.state.authenticator = Authenticator(
+            settings, hasher, journal.run, reader.conn, registry
+        )
         try:
             yield
         finally:
@@ -52,16 +54,22 @@ def create_app(settings: Settings, config: Config,
             reader.close()
 
     return Litestar(
-        route_handlers=[healthz, SessionController, UserController, RecordController,
-                        WorkqueueController],
+        route_handlers=[
+            healthz,
+            SessionController,
+            UserController,
+            RecordController,
+            WorkqueueController,
+        ],
         lifespan=[lifespan],
         state=State({"settings": settings, "config": config}),
-        dependencies={"caller": Provide(current_caller, sync_to_thread=False),
-                      "actor": Provide(current_actor, sync_to_thread=False)},
+        dependencies={
+            "caller": Provide(current_caller, sync_to_thread=False),
+            "actor": Provide(current_actor, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_bytes,
-        openapi_config=OpenAPIConfig(title="Edge box API", version=__version__,
-                                     path="/api/schema"),
+        openapi_config=OpenAPIConfig(title="Edge box API", version=__version__, path="/api/schema"),
         logging_config=None,  # the CLI configures logging once, one line per event
         debug=False,
     )

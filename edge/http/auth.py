@@ -14,6 +14,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from edge.clock import utcnow
 from edge.errors import Forbidden, Unauthenticated
@@ -52,25 +53,31 @@ def current_caller(request: Request[Any, Any, Any], state: State) -> Caller:
     else:
         cookie = request.cookies.get(COOKIE)
         settings = state.settings
-        session = find_session(conn, cookie, now, timedelta(
-            minutes=settings.session_idle_minutes)) if cookie else None
+        session = (
+            find_session(conn, cookie, now, timedelta(minutes=settings.session_idle_minutes))
+            if cookie
+            else None
+        )
         if session is None:
             raise Unauthenticated(LOGIN_REQUIRED)
         if request.method not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-                raise Forbidden("This request lacks the page's security token (CSRF). Reload "
-                                "the page and try again.")
+                raise Forbidden(
+                    "This request lacks the page's security token (CSRF). Reload "
+                    "the page and try again."
+                )
         if needs_touch(session, now):
             state.journal.writer.submit(lambda c, h=session.id_hash: touch(c, h, now))
         user = get_user(conn, session.user_id)
     if not user.active:
         raise Unauthenticated(LOGIN_REQUIRED)
     if user.must_change_password and not request.route_handler.opt.get(
-            ALLOW_PASSWORD_CHANGE_PENDING):
+        ALLOW_PASSWORD_CHANGE_PENDING
+    ):
         raise Forbidden("Change your one-time password before doing anything else.")
     return Caller(user, actor_of(user, state.config), session)
 
 
-def current_actor(caller: Caller) -> Actor:
+def current_actor(caller: NamedDependency[Caller]) -> Actor:
     return caller.actor

@@ -17,8 +17,13 @@ PROBLEM = "application/problem+json"
 
 
 def _problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> Response[Any]:
-    body = {"type": f"tag:edge-box,2026:{slug}", "title": title, "status": status,
-            "detail": detail, **extra}
+    body = {
+        "type": f"tag:edge-box,2026:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     return Response(body, status_code=status, media_type=PROBLEM)
 
 
@@ -30,8 +35,9 @@ def _slug(exc: Exception) -> str:
 def edge_error(request: Request[Any, Any, Any], exc: EdgeError) -> Response[Any]:
     extra: dict[str, Any] = {}
     if isinstance(exc, InvalidInput):
-        extra["errors"] = [{"field": p.field, "rule": p.rule, "message": p.message}
-                           for p in exc.problems]
+        extra["errors"] = [
+            {"field": p.field, "rule": p.rule, "message": p.message} for p in exc.problems
+        ]
     if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.detail)
     return _problem(exc.status, exc.title, exc.detail, _slug(exc), **extra)
@@ -57,7 +63,7 @@ def _field_of(item: dict[str, Any]) -> tuple[str, str]:
     field = str(item.get("key") or item.get("source") or "body")
     at = _AT.search(message)
     if at:
-        message = message[:at.start()]
+        message = message[: at.start()]
         field = at["path"] or field
     elif field == "data" and (named := _NAMED.search(message)):
         field = named["name"]
@@ -71,9 +77,13 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return _problem(500, "Something went wrong on the box",
-                    "The box could not finish this request, so nothing was changed by it. "
-                    "Try again; if it keeps happening, tell IT staff.", "internal-error")
+    return _problem(
+        500,
+        "Something went wrong on the box",
+        "The box could not finish this request, so nothing was changed by it. "
+        "Try again; if it keeps happening, tell IT staff.",
+        "internal-error",
+    )
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

@@ -7,6 +7,8 @@ from datetime import UTC
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from edge.clock import iso_ms
 from edge.errors import NotFound
@@ -35,46 +37,73 @@ class RecordController(Controller):
     tags = ["records"]
 
     @post("/", operation_id="createRecord", status_code=201)
-    async def create_record(self, data: RecordCreate, actor: Actor, state: State) -> RecordDetail:
+    async def create_record(
+        self, data: JSONBody[RecordCreate], actor: NamedDependency[Actor], state: State
+    ) -> RecordDetail:
         """Start a new record (CREATE), optionally with the first declaration fields."""
-        req = ActionRequest(ActionType.CREATE, uuid7(), event_type=data.event_type,
-                            declaration=data.declaration or None)
+        req = ActionRequest(
+            ActionType.CREATE,
+            uuid7(),
+            event_type=data.event_type,
+            declaration=data.declaration or None,
+        )
         done = await state.journal.append_async(req, actor, client_time=_client(data))
         names = {actor.id: actor.display_name}
-        row = RecordRow(done.state, tracking_id(done.state.id, done.state.event_type),
-                        record_title(done.state, state.config))
+        row = RecordRow(
+            done.state,
+            tracking_id(done.state.id, done.state.event_type),
+            record_title(done.state, state.config),
+        )
         return RecordDetail(record_out(row, names), [_action_out(done.entry, None, names)])
 
     @post("/{record_id:str}/actions", operation_id="performAction", status_code=201)
-    async def perform_action(self, record_id: str, data: ActionCreate, actor: Actor,
-                             state: State) -> ActionResult:
+    async def perform_action(
+        self,
+        record_id: FromPath[str],
+        data: JSONBody[ActionCreate],
+        actor: NamedDependency[Actor],
+        state: State,
+    ) -> ActionResult:
         """Perform one action on a record; answered once the action is on disk."""
         _known(record_id)
         if data.type is ActionType.CREATE:
             raise NotFound("Use POST /api/v1/records to start a record")
-        req = ActionRequest(data.type, record_id, custom_type=data.custom_type,
-                            declaration=data.declaration, form=data.form,
-                            then=ActionType(data.then) if data.then else None)
+        req = ActionRequest(
+            data.type,
+            record_id,
+            custom_type=data.custom_type,
+            declaration=data.declaration,
+            form=data.form,
+            then=ActionType(data.then) if data.then else None,
+        )
         done = await state.journal.append_async(req, actor, client_time=_client(data))
         names = {actor.id: actor.display_name}
         if done.state.assigned_to not in (None, actor.id):
             names |= await asyncio.to_thread(state.reader.user_names, {done.state.assigned_to})
-        row = RecordRow(done.state, tracking_id(done.state.id, done.state.event_type),
-                        record_title(done.state, state.config))
+        row = RecordRow(
+            done.state,
+            tracking_id(done.state.id, done.state.event_type),
+            record_title(done.state, state.config),
+        )
         return ActionResult(_action_out(done.entry, None, names), record_out(row, names))
 
     @get("/{record_id:str}", operation_id="getRecord", sync_to_thread=True)
-    def get_record(self, record_id: str, actor: Actor, state: State) -> RecordDetail:
+    def get_record(
+        self, record_id: FromPath[str], actor: NamedDependency[Actor], state: State
+    ) -> RecordDetail:
         """A record with its audit timeline and each action's sync state."""
         return _detail(state.reader, record_id, actor)
 
     @get("/{record_id:str}/menu", operation_id="getActionMenu", sync_to_thread=True)
-    def get_menu(self, record_id: str, actor: Actor, state: State) -> list[MenuItemOut]:
+    def get_menu(
+        self, record_id: FromPath[str], actor: NamedDependency[Actor], state: State
+    ) -> list[MenuItemOut]:
         """Every action this user could take on the record, enabled or with the reason."""
         row = _readable(state.reader, record_id, actor)
         names = state.reader.user_names({row.state.assigned_to or ""})
-        items = action_menu(row.state, actor, state.config,
-                            names=lambda uid: names.get(uid, "another user"))
+        items = action_menu(
+            row.state, actor, state.config, names=lambda uid: names.get(uid, "another user")
+        )
         return [MenuItemOut(i.type, i.custom_type, i.label, i.enabled, i.reason) for i in items]
 
 
@@ -85,12 +114,12 @@ def _client(data: RecordCreate | ActionCreate) -> str | None:
     return iso_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def _known(record_id: str) -> None:
+def _known(record_id: FromPath[str]) -> None:
     if not is_uuid(record_id):
         raise NotFound(f"There is no record {record_id} on this box")
 
 
-def _readable(reader: Reader, record_id: str, actor: Actor) -> RecordRow:
+def _readable(reader: Reader, record_id: FromPath[str], actor: NamedDependency[Actor]) -> RecordRow:
     _known(record_id)
     row = reader.record(record_id)
     if row is None or not can_read(row.state, actor):
@@ -102,28 +131,52 @@ def _detail(reader: Reader, record_id: str, actor: Actor) -> RecordDetail:
     row = _readable(reader, record_id, actor)
     timeline = reader.timeline(record_id)
     names = reader.user_names({e.created_by for e, _ in timeline} | {row.state.assigned_to or ""})
-    return RecordDetail(record_out(row, names),
-                        [_action_out(e, sync, names) for e, sync in timeline])
+    return RecordDetail(
+        record_out(row, names), [_action_out(e, sync, names) for e, sync in timeline]
+    )
 
 
 def record_out(row: RecordRow, names: dict[str, str]) -> RecordOut:
     """A record as the API shows it (also used by the workqueue listing)."""
     s = row.state
     return RecordOut(
-        id=s.id, tracking_id=row.tracking_id, event_type=s.event_type, title=row.title,
-        status=s.status, flags=sorted(s.flags), assigned_to=s.assigned_to,
-        assigned_to_name=names.get(s.assigned_to or ""), office_id=s.office_id,
-        declaration=s.declaration, pending_correction=s.pending_correction,
-        created_by=s.created_by, created_at=s.created_at, updated_at=s.updated_at)
+        id=s.id,
+        tracking_id=row.tracking_id,
+        event_type=s.event_type,
+        title=row.title,
+        status=s.status,
+        flags=sorted(s.flags),
+        assigned_to=s.assigned_to,
+        assigned_to_name=names.get(s.assigned_to or ""),
+        office_id=s.office_id,
+        declaration=s.declaration,
+        pending_correction=s.pending_correction,
+        created_by=s.created_by,
+        created_at=s.created_at,
+        updated_at=s.updated_at,
+    )
 
 
 def _action_out(e: Entry, sync: SyncInfo | None, names: dict[str, str]) -> ActionOut:
-    label = (str(e.payload.get("audit") or e.custom_type) if e.type is ActionType.CUSTOM
-             else CORE_ACTIONS[e.type].label)
+    label = (
+        str(e.payload.get("audit") or e.custom_type)
+        if e.type is ActionType.CUSTOM
+        else CORE_ACTIONS[e.type].label
+    )
     return ActionOut(
-        id=e.id, seq=e.seq, type=e.type, custom_type=e.custom_type, label=label,
-        created_at=e.created_at, client_time=e.client_time, clock=e.clock,
-        created_by=e.created_by, created_by_name=names.get(e.created_by, e.created_by),
-        office_id=e.created_at_location, payload=e.payload, flags_added=list(e.flags_added),
-        flags_removed=list(e.flags_removed), sync=sync or PENDING)
-
+        id=e.id,
+        seq=e.seq,
+        type=e.type,
+        custom_type=e.custom_type,
+        label=label,
+        created_at=e.created_at,
+        client_time=e.client_time,
+        clock=e.clock,
+        created_by=e.created_by,
+        created_by_name=names.get(e.created_by, e.created_by),
+        office_id=e.created_at_location,
+        payload=e.payload,
+        flags_added=list(e.flags_added),
+        flags_removed=list(e.flags_removed),
+        sync=sync or PENDING,
+    )

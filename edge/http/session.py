@@ -7,6 +7,8 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from edge.clock import utcnow
 from edge.errors import FieldProblem, InvalidInput, NotFound
@@ -28,8 +30,15 @@ from edge.users.register import User, set_password
 
 
 def me_out(user: User, scopes: tuple[Any, ...]) -> MeOut:
-    return MeOut(user.id, user.username, user.display_name, user.role, user.office_id,
-                 user.must_change_password, [str(s) for s in scopes])
+    return MeOut(
+        user.id,
+        user.username,
+        user.display_name,
+        user.role,
+        user.office_id,
+        user.must_change_password,
+        [str(s) for s in scopes],
+    )
 
 
 class SessionController(Controller):
@@ -37,48 +46,63 @@ class SessionController(Controller):
     tags = ["auth"]
 
     @post("/login", operation_id="login", status_code=200)
-    async def login(self, data: LoginIn, request: Request[Any, Any, Any],
-                    state: State) -> Response[LoginOut]:
+    async def login(
+        self, data: JSONBody[LoginIn], request: Request[Any, Any, Any], state: State
+    ) -> Response[LoginOut]:
         """Log in with username and password; works while the registry is unreachable."""
-        done = await asyncio.to_thread(state.authenticator.login, data.username.strip(),
-                                       data.password, utcnow())
+        done = await asyncio.to_thread(
+            state.authenticator.login, data.username.strip(), data.password, utcnow()
+        )
         scopes = state.config.role_scopes.get(done.user.role, ())
-        body = LoginOut(me_out(done.user, scopes), done.session.csrf_token,
-                        done.checked_with_registry)
+        body = LoginOut(
+            me_out(done.user, scopes), done.session.csrf_token, done.checked_with_registry
+        )
         response = Response(body)
-        response.set_cookie(COOKIE, done.session_id, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/")
+        response.set_cookie(
+            COOKIE,
+            done.session_id,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
         return response
 
     @post("/logout", operation_id="logout", status_code=204, opt={PENDING_OK: True})
-    async def logout(self, caller: Caller, state: State) -> Response[None]:
+    async def logout(self, caller: NamedDependency[Caller], state: State) -> Response[None]:
         """End this session on the box (the cookie stops working everywhere at once)."""
         if caller.session is not None:
             await state.journal.run_async(
-                lambda c, h=caller.session.id_hash: sessions.end_session(c, h))
+                lambda c, h=caller.session.id_hash: sessions.end_session(c, h)
+            )
         response: Response[None] = Response(None, status_code=204)
         response.delete_cookie(COOKIE, path="/")
         return response
 
     @get("/me", operation_id="whoAmI", opt={PENDING_OK: True}, sync_to_thread=False)
-    def me(self, caller: Caller) -> MeOut:
+    def me(self, caller: NamedDependency[Caller]) -> MeOut:
         """The logged-in user, their role's scopes, and whether they must change password."""
         return me_out(caller.user, caller.actor.scopes)
 
     @post("/password", operation_id="changePassword", status_code=204, opt={PENDING_OK: True})
-    async def change_password(self, data: PasswordChange, caller: Caller,
-                              state: State) -> None:
+    async def change_password(
+        self, data: JSONBody[PasswordChange], caller: NamedDependency[Caller], state: State
+    ) -> None:
         """Change your own password (required after an admin reset)."""
         user = caller.user
         hasher = state.authenticator.hasher
         ok, _ = await asyncio.to_thread(hasher.check, data.current_password, user.verifier)
         if not ok:
             raise LoginRefused(WRONG.replace("username or ", ""), "wrong")
-        problems = password_problems(data.new_password, user.username,
-                                     state.settings.password_min_length, "new_password")
+        problems = password_problems(
+            data.new_password, user.username, state.settings.password_min_length, "new_password"
+        )
         if data.new_password == data.current_password:
-            problems.append(FieldProblem("new_password", "unchanged",
-                                         "Choose a password different from the current one"))
+            problems.append(
+                FieldProblem(
+                    "new_password", "unchanged", "Choose a password different from the current one"
+                )
+            )
         if problems:
             raise InvalidInput(problems)
         verifier = await asyncio.to_thread(hasher.hash, data.new_password)
@@ -87,34 +111,40 @@ class SessionController(Controller):
         def job(conn: Any) -> None:
             set_password(conn, user.id, verifier, user.id, one_time=False, checked=False)
             # The user's other sessions end; the one changing the password carries on.
-            conn.execute("DELETE FROM sessions WHERE user_id = ? AND id_hash != ?",
-                         (user.id, keep))
+            conn.execute("DELETE FROM sessions WHERE user_id = ? AND id_hash != ?", (user.id, keep))
 
         await state.journal.run_async(job)
 
     @post("/tokens", operation_id="createApiToken", status_code=201)
-    async def create_token(self, data: TokenCreate, caller: Caller,
-                           state: State) -> TokenCreated:
+    async def create_token(
+        self, data: JSONBody[TokenCreate], caller: NamedDependency[Caller], state: State
+    ) -> TokenCreated:
         """A new API token for scripts, acting as you; shown once, store it safely."""
         name = data.name.strip()
         if not 1 <= len(name) <= 100:
-            raise InvalidInput([FieldProblem("name", "length",
-                                             "Give the token a name of 1 to 100 characters")])
+            raise InvalidInput(
+                [FieldProblem("name", "length", "Give the token a name of 1 to 100 characters")]
+            )
         secret, token = await state.journal.run_async(
-            lambda c: sessions.create_token(c, caller.user.id, name, utcnow()))
+            lambda c: sessions.create_token(c, caller.user.id, name, utcnow())
+        )
         return TokenCreated(token.id, token.name, secret)
 
     @get("/tokens", operation_id="listApiTokens", sync_to_thread=True)
-    def list_tokens(self, caller: Caller, state: State) -> list[TokenOut]:
+    def list_tokens(self, caller: NamedDependency[Caller], state: State) -> list[TokenOut]:
         """Your API tokens (never their secrets)."""
-        return [TokenOut(t.id, t.name, t.created_at, t.last_used_at, t.revoked_at)
-                for t in sessions.list_tokens(state.reader.conn(), caller.user.id)]
+        return [
+            TokenOut(t.id, t.name, t.created_at, t.last_used_at, t.revoked_at)
+            for t in sessions.list_tokens(state.reader.conn(), caller.user.id)
+        ]
 
     @delete("/tokens/{token_id:str}", operation_id="revokeApiToken", status_code=204)
-    async def revoke_token(self, token_id: str, caller: Caller, state: State) -> None:
+    async def revoke_token(
+        self, token_id: FromPath[str], caller: NamedDependency[Caller], state: State
+    ) -> None:
         """Revoke one of your API tokens; it stops working at once."""
         done = await state.journal.run_async(
-            lambda c: sessions.revoke_token(c, token_id, caller.user.id, utcnow()))
+            lambda c: sessions.revoke_token(c, token_id, caller.user.id, utcnow())
+        )
         if not done:
             raise NotFound("You have no such active API token")
-

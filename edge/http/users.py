@@ -8,6 +8,8 @@ from typing import Any
 
 from litestar import Controller, get, patch, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from edge.errors import ActionNotAvailable, Forbidden, InvalidInput, NotFound
 from edge.http.auth import Caller
@@ -27,12 +29,24 @@ from edge.workflow.scopes import grants
 
 
 def user_out(u: User) -> UserOut:
-    return UserOut(u.id, u.username, u.display_name, u.role, u.office_id, u.active,
-                   u.verifier is not None, u.must_change_password, u.failed_attempts,
-                   u.locked_until, u.last_login_at, u.last_checked_at, u.created_at)
+    return UserOut(
+        u.id,
+        u.username,
+        u.display_name,
+        u.role,
+        u.office_id,
+        u.active,
+        u.verifier is not None,
+        u.must_change_password,
+        u.failed_attempts,
+        u.locked_until,
+        u.last_login_at,
+        u.last_checked_at,
+        u.created_at,
+    )
 
 
-def _require(caller: Caller, scope: str, office_id: str, role: str) -> None:
+def _require(caller: NamedDependency[Caller], scope: str, office_id: str, role: str) -> None:
     if not grants(caller.actor, scope, office_id=office_id, role=role):
         raise Forbidden(f"Your role does not allow this for a {role} of office {office_id}")
 
@@ -58,88 +72,154 @@ class UserController(Controller):
     tags = ["users"]
 
     @get("/", operation_id="listUsers", sync_to_thread=True)
-    def list_users(self, caller: Caller, state: State) -> list[UserOut]:
+    def list_users(self, caller: NamedDependency[Caller], state: State) -> list[UserOut]:
         """The users this admin may see."""
         if not any(s.name == "user.read" for s in caller.actor.scopes):
             raise Forbidden("Your role does not manage users")
-        return [user_out(u) for u in register.list_users(state.reader.conn())
-                if grants(caller.actor, "user.read", office_id=u.office_id, role=u.role)]
+        return [
+            user_out(u)
+            for u in register.list_users(state.reader.conn())
+            if grants(caller.actor, "user.read", office_id=u.office_id, role=u.role)
+        ]
 
     @post("/", operation_id="createUser", status_code=201)
-    async def create_user(self, data: UserCreate, caller: Caller, state: State) -> UserOut:
+    async def create_user(
+        self, data: JSONBody[UserCreate], caller: NamedDependency[Caller], state: State
+    ) -> UserOut:
         """Create a user; a password given here is one-time (changed at first login)."""
         office = data.office_id or caller.user.office_id
         _require(caller, "user.create", office, data.role)
         verifier = await _hash(state, data.username, data.password) if data.password else None
-        user = await state.journal.run_async(lambda c: register.add_user(
-            c, state.config, username=data.username.strip(), display_name=data.display_name,
-            role=data.role, office_id=office, by=caller.user.id, verifier=verifier,
-            must_change=verifier is not None))
+        user = await state.journal.run_async(
+            lambda c: register.add_user(
+                c,
+                state.config,
+                username=data.username.strip(),
+                display_name=data.display_name,
+                role=data.role,
+                office_id=office,
+                by=caller.user.id,
+                verifier=verifier,
+                must_change=verifier is not None,
+            )
+        )
         return user_out(user)
 
     @get("/{user_id:str}", operation_id="getUser", sync_to_thread=True)
-    def get_user(self, user_id: str, caller: Caller, state: State) -> UserDetail:
+    def get_user(
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+    ) -> UserDetail:
         """A user with the history of every change made to their account."""
         user = _target(state, caller, user_id, "user.read")
         rows = register.history(state.reader.conn(), user.id)
-        return UserDetail(user_out(user), [
-            UserActionOut(r["id"], r["type"], r["created_at"], r["created_by"],
-                          _payload(r["payload"]), "pending") for r in rows])
+        return UserDetail(
+            user_out(user),
+            [
+                UserActionOut(
+                    r["id"],
+                    r["type"],
+                    r["created_at"],
+                    r["created_by"],
+                    _payload(r["payload"]),
+                    "pending",
+                )
+                for r in rows
+            ],
+        )
 
     @patch("/{user_id:str}", operation_id="editUser")
-    async def edit_user(self, user_id: str, data: UserUpdate, caller: Caller,
-                        state: State) -> UserOut:
+    async def edit_user(
+        self,
+        user_id: FromPath[str],
+        data: JSONBody[UserUpdate],
+        caller: NamedDependency[Caller],
+        state: State,
+    ) -> UserOut:
         """Change a user's display name, role or office."""
         user = _target(state, caller, user_id, "user.edit")
-        changes = {k: v for k, v in (("display_name", data.display_name), ("role", data.role),
-                                     ("office_id", data.office_id)) if v is not None}
+        changes = {
+            k: v
+            for k, v in (
+                ("display_name", data.display_name),
+                ("role", data.role),
+                ("office_id", data.office_id),
+            )
+            if v is not None
+        }
         if "role" in changes or "office_id" in changes:
-            _require(caller, "user.edit", changes.get("office_id", user.office_id),
-                     changes.get("role", user.role))
+            _require(
+                caller,
+                "user.edit",
+                changes.get("office_id", user.office_id),
+                changes.get("role", user.role),
+            )
         edited = await state.journal.run_async(
-            lambda c: register.edit_user(c, state.config, user.id, caller.user.id, changes))
+            lambda c: register.edit_user(c, state.config, user.id, caller.user.id, changes)
+        )
         return user_out(edited)
 
     @post("/{user_id:str}/deactivate", operation_id="deactivateUser", status_code=200)
-    async def deactivate(self, user_id: str, caller: Caller, state: State) -> UserOut:
+    async def deactivate(
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+    ) -> UserOut:
         """Stop a user from logging in; their sessions and tokens stop working at once."""
         user = _target(state, caller, user_id, "user.deactivate")
         if user.id == caller.user.id:
             raise ActionNotAvailable("You cannot deactivate your own account")
-        return user_out(await state.journal.run_async(
-            lambda c: register.set_active(c, user.id, False, caller.user.id)))
+        return user_out(
+            await state.journal.run_async(
+                lambda c: register.set_active(c, user.id, False, caller.user.id)
+            )
+        )
 
     @post("/{user_id:str}/reactivate", operation_id="reactivateUser", status_code=200)
-    async def reactivate(self, user_id: str, caller: Caller, state: State) -> UserOut:
+    async def reactivate(
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+    ) -> UserOut:
         """Let a deactivated user log in again."""
         user = _target(state, caller, user_id, "user.reactivate")
-        return user_out(await state.journal.run_async(
-            lambda c: register.set_active(c, user.id, True, caller.user.id)))
+        return user_out(
+            await state.journal.run_async(
+                lambda c: register.set_active(c, user.id, True, caller.user.id)
+            )
+        )
 
     @post("/{user_id:str}/reset-password", operation_id="resetPassword", status_code=200)
-    async def reset_password(self, user_id: str, data: PasswordReset, caller: Caller,
-                             state: State) -> UserOut:
+    async def reset_password(
+        self,
+        user_id: FromPath[str],
+        data: JSONBody[PasswordReset],
+        caller: NamedDependency[Caller],
+        state: State,
+    ) -> UserOut:
         """Set a one-time password; the user must change it at their next login."""
         user = _target(state, caller, user_id, "user.reset-password")
         verifier = await _hash(state, user.username, data.password)
-        return user_out(await state.journal.run_async(
-            lambda c: register.set_password(c, user.id, verifier, caller.user.id,
-                                            one_time=True)))
+        return user_out(
+            await state.journal.run_async(
+                lambda c: register.set_password(c, user.id, verifier, caller.user.id, one_time=True)
+            )
+        )
 
     @post("/{user_id:str}/unlock", operation_id="unlockUser", status_code=200)
-    async def unlock(self, user_id: str, caller: Caller, state: State) -> UserOut:
+    async def unlock(
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+    ) -> UserOut:
         """Lift a lock left by failed logins."""
         user = _target(state, caller, user_id, "user.edit")
-        return user_out(await state.journal.run_async(
-            lambda c: register.unlock(c, user.id, caller.user.id)))
+        return user_out(
+            await state.journal.run_async(lambda c: register.unlock(c, user.id, caller.user.id))
+        )
 
-    @post("/{user_id:str}/username-reminder", operation_id="sendUsernameReminder",
-          status_code=202)
-    async def username_reminder(self, user_id: str, caller: Caller, state: State) -> UserOut:
+    @post("/{user_id:str}/username-reminder", operation_id="sendUsernameReminder", status_code=202)
+    async def username_reminder(
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+    ) -> UserOut:
         """Queue a username reminder; the registry sends it once the box has synced."""
         user = _target(state, caller, user_id, "user.send-username-reminder")
         await state.journal.run_async(
-            lambda c: register.request_username_reminder(c, user.id, caller.user.id))
+            lambda c: register.request_username_reminder(c, user.id, caller.user.id)
+        )
         return user_out(user)
 
 

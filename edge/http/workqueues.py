@@ -6,7 +6,8 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, Parameter
 
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.http.records import record_out
@@ -16,7 +17,7 @@ from edge.workflow.model import Actor
 from edge.workflow.scopes import grants
 
 
-def visible_queues(actor: Actor, queues: dict[str, Workqueue]) -> list[Workqueue]:
+def visible_queues(actor: NamedDependency[Actor], queues: dict[str, Workqueue]) -> list[Workqueue]:
     return [q for q in queues.values() if grants(actor, "workqueue", id=q.id)]
 
 
@@ -25,7 +26,7 @@ class WorkqueueController(Controller):
     tags = ["workqueues"]
 
     @get("/", operation_id="listWorkqueues", sync_to_thread=True)
-    def list_workqueues(self, actor: Actor, state: State) -> list[WorkqueueOut]:
+    def list_workqueues(self, actor: NamedDependency[Actor], state: State) -> list[WorkqueueOut]:
         """The workqueues of the user's role, with how many records each holds."""
         out = []
         for q in visible_queues(actor, state.config.workqueues):
@@ -35,7 +36,10 @@ class WorkqueueController(Controller):
 
     @get("/{queue_id:str}/records", operation_id="listWorkqueueRecords", sync_to_thread=True)
     def list_records(
-        self, queue_id: str, actor: Actor, state: State,
+        self,
+        queue_id: FromPath[str],
+        actor: NamedDependency[Actor],
+        state: State,
         page: Annotated[int, Parameter(ge=1, le=1_000_000, description="1 is the first page")] = 1,
         page_size: Annotated[int | None, Parameter(ge=1, description="records per page")] = None,
     ) -> RecordPage:
@@ -45,8 +49,13 @@ class WorkqueueController(Controller):
             raise NotFound(f"There is no workqueue “{queue_id}” for you")
         size = page_size or state.settings.page_size
         if size > state.settings.page_size_max:
-            raise InvalidInput([FieldProblem(
-                "page_size", "max", f"must be at most {state.settings.page_size_max}")])
+            raise InvalidInput(
+                [
+                    FieldProblem(
+                        "page_size", "max", f"must be at most {state.settings.page_size_max}"
+                    )
+                ]
+            )
         rows, total = state.reader.workqueue(queue.query, actor, page, size)
         names = state.reader.user_names({r.state.assigned_to for r in rows if r.state.assigned_to})
         return RecordPage([record_out(r, names) for r in rows], page, size, total)

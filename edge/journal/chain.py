@@ -14,9 +14,24 @@ import msgspec
 
 FORMAT = "edge-journal-1"
 GENESIS = "0" * 64
-HASHED_COLUMNS = ("seq", "id", "record_id", "event_type", "type", "custom_type", "created_at",
-                  "client_time", "clock", "boot_id", "created_by", "created_at_location",
-                  "payload", "flags_added", "flags_removed", "prev_hash")
+HASHED_COLUMNS = (
+    "seq",
+    "id",
+    "record_id",
+    "event_type",
+    "type",
+    "custom_type",
+    "created_at",
+    "client_time",
+    "clock",
+    "boot_id",
+    "created_by",
+    "created_at_location",
+    "payload",
+    "flags_added",
+    "flags_removed",
+    "prev_hash",
+)
 
 _encoder = msgspec.json.Encoder(order="sorted")
 

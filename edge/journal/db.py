@@ -33,5 +33,6 @@ def storage_error(exc: sqlite3.Error) -> EdgeError | None:
     if "full" in text or getattr(exc, "sqlite_errorcode", None) == 13:  # SQLITE_FULL
         return StorageFull(
             "The box's storage is full, so nothing new can be saved. Everything saved before is "
-            "safe. Ask IT staff to free space on the box.")
+            "safe. Ask IT staff to free space on the box."
+        )
     return None

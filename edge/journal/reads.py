@@ -59,14 +59,27 @@ class Reader:
             "SELECT a.*, s.state AS sync_state, s.attempts, s.last_error, s.next_try_at, "
             "s.registry_time, s.reason FROM actions a "
             "LEFT JOIN sync_state s ON s.action_id = a.id "
-            "WHERE a.record_id = ? ORDER BY a.seq", (record_id,))
-        return [(entry_from_row(r), SyncInfo(r["sync_state"] or "pending", r["attempts"] or 0,
-                                             r["last_error"], r["next_try_at"],
-                                             r["registry_time"], r["reason"]))
-                for r in rows]
+            "WHERE a.record_id = ? ORDER BY a.seq",
+            (record_id,),
+        )
+        return [
+            (
+                entry_from_row(r),
+                SyncInfo(
+                    r["sync_state"] or "pending",
+                    r["attempts"] or 0,
+                    r["last_error"],
+                    r["next_try_at"],
+                    r["registry_time"],
+                    r["reason"],
+                ),
+            )
+            for r in rows
+        ]
 
-    def workqueue(self, query: WorkqueueQuery, actor: Actor, page: int,
-                  page_size: int) -> tuple[list[RecordRow], int]:
+    def workqueue(
+        self, query: WorkqueueQuery, actor: Actor, page: int, page_size: int
+    ) -> tuple[list[RecordRow], int]:
         """One page of the records matching a workqueue that the actor may read."""
         where, params = _query_filter(query, actor)
         read_sql, read_params = _read_filter(actor)
@@ -75,7 +88,8 @@ class Reader:
         total = self.conn().execute(f"SELECT COUNT(*) {sql}", args).fetchone()[0]
         rows = self.conn().execute(
             f"SELECT * {sql} ORDER BY updated_at DESC, id LIMIT ? OFFSET ?",
-            [*args, page_size, (page - 1) * page_size])
+            [*args, page_size, (page - 1) * page_size],
+        )
         return [RecordRow(state_from_row(r), r["tracking_id"], r["title"]) for r in rows], total
 
     def user_names(self, ids: set[str]) -> dict[str, str]:
@@ -83,7 +97,8 @@ class Reader:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.conn().execute(
-            f"SELECT id, display_name FROM users WHERE id IN ({marks})", list(ids))
+            f"SELECT id, display_name FROM users WHERE id IN ({marks})", list(ids)
+        )
         return {r["id"]: r["display_name"] for r in rows}
 
     def close(self) -> None:

@@ -13,9 +13,23 @@ from edge.workflow.config import Config
 from edge.workflow.fold import Entry
 from edge.workflow.model import ActionType, RecordState, Status
 
-RECORD_COLUMNS = ("id", "tracking_id", "event_type", "status", "flags", "assigned_to",
-                  "office_id", "declaration", "pending_correction", "created_by", "created_at",
-                  "updated_at", "last_seq", "title", "dedup_key")
+RECORD_COLUMNS = (
+    "id",
+    "tracking_id",
+    "event_type",
+    "status",
+    "flags",
+    "assigned_to",
+    "office_id",
+    "declaration",
+    "pending_correction",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "last_seq",
+    "title",
+    "dedup_key",
+)
 
 
 def tracking_id(record_id: str, event_type: str) -> str:
@@ -27,50 +41,85 @@ def tracking_id(record_id: str, event_type: str) -> str:
 
 def entry_from_row(row: sqlite3.Row | dict[str, Any]) -> Entry:
     return Entry(
-        seq=row["seq"], id=row["id"], record_id=row["record_id"], event_type=row["event_type"],
-        type=ActionType(row["type"]), custom_type=row["custom_type"],
-        created_at=row["created_at"], client_time=row["client_time"], clock=row["clock"],
-        boot_id=row["boot_id"], created_by=row["created_by"],
-        created_at_location=row["created_at_location"], payload=json.loads(row["payload"]),
+        seq=row["seq"],
+        id=row["id"],
+        record_id=row["record_id"],
+        event_type=row["event_type"],
+        type=ActionType(row["type"]),
+        custom_type=row["custom_type"],
+        created_at=row["created_at"],
+        client_time=row["client_time"],
+        clock=row["clock"],
+        boot_id=row["boot_id"],
+        created_by=row["created_by"],
+        created_at_location=row["created_at_location"],
+        payload=json.loads(row["payload"]),
         flags_added=tuple(json.loads(row["flags_added"])),
         flags_removed=tuple(json.loads(row["flags_removed"])),
-        prev_hash=row["prev_hash"], hash=row["hash"])
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
 
 
 def entry_columns(e: Entry) -> dict[str, Any]:
     """The stored column values of an entry (JSON columns as canonical text)."""
     return {
-        "seq": e.seq, "id": e.id, "record_id": e.record_id, "event_type": e.event_type,
-        "type": str(e.type), "custom_type": e.custom_type, "created_at": e.created_at,
-        "client_time": e.client_time, "clock": e.clock, "boot_id": e.boot_id,
-        "created_by": e.created_by, "created_at_location": e.created_at_location,
-        "payload": canonical_json(e.payload), "flags_added": canonical_json(list(e.flags_added)),
-        "flags_removed": canonical_json(list(e.flags_removed)), "prev_hash": e.prev_hash,
+        "seq": e.seq,
+        "id": e.id,
+        "record_id": e.record_id,
+        "event_type": e.event_type,
+        "type": str(e.type),
+        "custom_type": e.custom_type,
+        "created_at": e.created_at,
+        "client_time": e.client_time,
+        "clock": e.clock,
+        "boot_id": e.boot_id,
+        "created_by": e.created_by,
+        "created_at_location": e.created_at_location,
+        "payload": canonical_json(e.payload),
+        "flags_added": canonical_json(list(e.flags_added)),
+        "flags_removed": canonical_json(list(e.flags_removed)),
+        "prev_hash": e.prev_hash,
     }
 
 
 def state_from_row(row: sqlite3.Row | dict[str, Any]) -> RecordState:
     pending = row["pending_correction"]
     return RecordState(
-        id=row["id"], event_type=row["event_type"], office_id=row["office_id"],
-        created_by=row["created_by"], created_at=row["created_at"], status=Status(row["status"]),
-        flags=set(json.loads(row["flags"])), assigned_to=row["assigned_to"],
+        id=row["id"],
+        event_type=row["event_type"],
+        office_id=row["office_id"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        status=Status(row["status"]),
+        flags=set(json.loads(row["flags"])),
+        assigned_to=row["assigned_to"],
         declaration=json.loads(row["declaration"]),
         pending_correction=json.loads(pending) if pending is not None else None,
-        updated_at=row["updated_at"], last_seq=row["last_seq"])
+        updated_at=row["updated_at"],
+        last_seq=row["last_seq"],
+    )
 
 
 def state_columns(s: RecordState, config: Config | None) -> dict[str, Any]:
     """Column values of a record row; title and dedup_key are derived with the configuration."""
     return {
-        "id": s.id, "tracking_id": tracking_id(s.id, s.event_type), "event_type": s.event_type,
-        "status": s.status.value, "flags": canonical_json(sorted(s.flags)),
-        "assigned_to": s.assigned_to, "office_id": s.office_id,
+        "id": s.id,
+        "tracking_id": tracking_id(s.id, s.event_type),
+        "event_type": s.event_type,
+        "status": s.status.value,
+        "flags": canonical_json(sorted(s.flags)),
+        "assigned_to": s.assigned_to,
+        "office_id": s.office_id,
         "declaration": canonical_json(s.declaration),
-        "pending_correction": (canonical_json(s.pending_correction)
-                               if s.pending_correction is not None else None),
-        "created_by": s.created_by, "created_at": s.created_at, "updated_at": s.updated_at,
-        "last_seq": s.last_seq, "title": record_title(s, config) if config else "",
+        "pending_correction": (
+            canonical_json(s.pending_correction) if s.pending_correction is not None else None
+        ),
+        "created_by": s.created_by,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "last_seq": s.last_seq,
+        "title": record_title(s, config) if config else "",
         "dedup_key": dedup_key(s.event_type, s.declaration, config) if config else None,
     }
 
@@ -89,8 +138,9 @@ def changed_columns(old: RecordState, new: RecordState, config: Config) -> dict[
         cols["title"] = record_title(new, config)
         cols["dedup_key"] = dedup_key(new.event_type, new.declaration, config)
     if new.pending_correction != old.pending_correction:
-        cols["pending_correction"] = (canonical_json(new.pending_correction)
-                                      if new.pending_correction is not None else None)
+        cols["pending_correction"] = (
+            canonical_json(new.pending_correction) if new.pending_correction is not None else None
+        )
     return cols
 
 

@@ -148,7 +148,8 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
     if current > LATEST:
         raise EdgeError(
             f"journal.db is at schema version {current}, newer than this software ({LATEST}): "
-            "install the newer software or restore a matching backup")
+            "install the newer software or restore a matching backup"
+        )
     while current < target:
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -39,10 +39,12 @@ _INSERT_ACTION = (
     "client_time, clock, boot_id, created_by, created_at_location, payload, flags_added, "
     "flags_removed, prev_hash, hash) VALUES (:seq, :id, :record_id, :event_type, :type, "
     ":custom_type, :created_at, :client_time, :clock, :boot_id, :created_by, "
-    ":created_at_location, :payload, :flags_added, :flags_removed, :prev_hash, :hash)")
+    ":created_at_location, :payload, :flags_added, :flags_removed, :prev_hash, :hash)"
+)
 _INSERT_RECORD = (
     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in RECORD_COLUMNS)})")
+    f"VALUES ({', '.join(':' + c for c in RECORD_COLUMNS)})"
+)
 
 
 class Appended(NamedTuple):
@@ -93,27 +95,48 @@ class Journal:
         result: T = await asyncio.wrap_future(self.writer.submit(job))
         return result
 
-    def submit(self, req: ActionRequest, actor: Actor, confirmed_at: datetime | None = None,
-               client_time: str | None = None) -> Future[Appended]:
+    def submit(
+        self,
+        req: ActionRequest,
+        actor: Actor,
+        confirmed_at: datetime | None = None,
+        client_time: str | None = None,
+    ) -> Future[Appended]:
         """Queue an action; the future resolves with its entry once committed."""
         when = confirmed_at or utcnow()
         # Taken now, before queueing: created_at is when the user confirmed the action.
-        stamp = _Stamp(uuid7(), iso_ms(when), client_time,
-                       "synced" if clock_synced() else "unsynced", boot_id(), when.date())
+        stamp = _Stamp(
+            uuid7(),
+            iso_ms(when),
+            client_time,
+            "synced" if clock_synced() else "unsynced",
+            boot_id(),
+            when.date(),
+        )
         return self.writer.submit(lambda conn: self._append(conn, req, actor, stamp))
 
-    def append(self, req: ActionRequest, actor: Actor, confirmed_at: datetime | None = None,
-               client_time: str | None = None) -> Appended:
+    def append(
+        self,
+        req: ActionRequest,
+        actor: Actor,
+        confirmed_at: datetime | None = None,
+        client_time: str | None = None,
+    ) -> Appended:
         """Append and wait for the commit (for the CLI, tests and benchmarks)."""
         return self.submit(req, actor, confirmed_at, client_time).result()
 
-    async def append_async(self, req: ActionRequest, actor: Actor,
-                           confirmed_at: datetime | None = None,
-                           client_time: str | None = None) -> Appended:
+    async def append_async(
+        self,
+        req: ActionRequest,
+        actor: Actor,
+        confirmed_at: datetime | None = None,
+        client_time: str | None = None,
+    ) -> Appended:
         return await asyncio.wrap_future(self.submit(req, actor, confirmed_at, client_time))
 
-    def _append(self, conn: sqlite3.Connection, req: ActionRequest, actor: Actor,
-                stamp: _Stamp) -> Appended:
+    def _append(
+        self, conn: sqlite3.Connection, req: ActionRequest, actor: Actor, stamp: _Stamp
+    ) -> Appended:
         state = None
         if req.type is not ActionType.CREATE:
             state = load_state(conn, req.record_id)
@@ -122,13 +145,24 @@ class Journal:
         duplicates = self._duplicates(conn, state, req)
         decision = decide(state, req, actor, self.config, stamp.today, duplicates)
         last = conn.execute("SELECT seq, hash FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
-        entry = Entry(seq=last[0] + 1 if last else 1, id=stamp.id, record_id=req.record_id,
-                      event_type=decision.event_type, type=req.type, custom_type=req.custom_type,
-                      created_at=stamp.created_at, client_time=stamp.client_time,
-                      clock=stamp.clock, boot_id=stamp.boot_id, created_by=actor.id,
-                      created_at_location=actor.office_id, payload=decision.payload,
-                      flags_added=decision.flags_added, flags_removed=decision.flags_removed,
-                      prev_hash=last[1] if last else GENESIS)
+        entry = Entry(
+            seq=last[0] + 1 if last else 1,
+            id=stamp.id,
+            record_id=req.record_id,
+            event_type=decision.event_type,
+            type=req.type,
+            custom_type=req.custom_type,
+            created_at=stamp.created_at,
+            client_time=stamp.client_time,
+            clock=stamp.clock,
+            boot_id=stamp.boot_id,
+            created_by=actor.id,
+            created_at_location=actor.office_id,
+            payload=decision.payload,
+            flags_added=decision.flags_added,
+            flags_removed=decision.flags_removed,
+            prev_hash=last[1] if last else GENESIS,
+        )
         columns = entry_columns(entry)
         entry.hash = columns["hash"] = row_hash(columns)
         conn.execute(_INSERT_ACTION, columns)
@@ -141,10 +175,12 @@ class Journal:
             conn.execute(f"UPDATE records SET {sets} WHERE id = :id", {**cols, "id": new.id})
         return Appended(entry, new)
 
-    def _duplicates(self, conn: sqlite3.Connection, state: RecordState | None,
-                    req: ActionRequest) -> tuple[str, ...]:
+    def _duplicates(
+        self, conn: sqlite3.Connection, state: RecordState | None, req: ActionRequest
+    ) -> tuple[str, ...]:
         declares = req.type is ActionType.DECLARE or (
-            req.type is ActionType.EDIT and req.then is ActionType.DECLARE)
+            req.type is ActionType.EDIT and req.then is ActionType.DECLARE
+        )
         if state is None or not declares:
             return ()
         merged = merge_declaration(state.declaration, req.declaration or {})
@@ -154,5 +190,6 @@ class Journal:
         rows = conn.execute(
             "SELECT id FROM records WHERE event_type = ? AND dedup_key = ? AND id != ? "
             "AND status NOT IN (?, ?) ORDER BY created_at LIMIT 20",
-            (state.event_type, key, state.id, Status.DRAFT.value, Status.ARCHIVED.value))
+            (state.event_type, key, state.id, Status.DRAFT.value, Status.ARCHIVED.value),
+        )
         return tuple(r[0] for r in rows)

@@ -53,11 +53,17 @@ def verify(path: Path) -> Report:
             if seq != expected:
                 report.bad(expected, f"seq {expected}: missing (the next entry is seq {seq})")
             if row["prev_hash"] != prev:
-                report.bad(seq, f"seq {seq}: prev_hash does not match the hash of the entry "
-                                "before it (an entry was removed, inserted or reordered)")
+                report.bad(
+                    seq,
+                    f"seq {seq}: prev_hash does not match the hash of the entry "
+                    "before it (an entry was removed, inserted or reordered)",
+                )
             if row_hash(row) != row["hash"]:
-                report.bad(seq, f"seq {seq}: its content does not match its hash "
-                                "(it was changed after it was written)")
+                report.bad(
+                    seq,
+                    f"seq {seq}: its content does not match its hash "
+                    "(it was changed after it was written)",
+                )
             try:
                 entry = entry_from_row(row)
                 states[entry.record_id] = fold(states.get(entry.record_id), entry)
@@ -68,7 +74,8 @@ def verify(path: Path) -> Report:
         _compare(conn, states, last_seq, report)
         orphan = conn.execute(
             "SELECT s.seq FROM sync_state s LEFT JOIN actions a ON a.id = s.action_id "
-            "WHERE a.id IS NULL OR a.seq != s.seq ORDER BY s.seq LIMIT 1").fetchone()
+            "WHERE a.id IS NULL OR a.seq != s.seq ORDER BY s.seq LIMIT 1"
+        ).fetchone()
         if orphan is not None:
             report.bad(orphan[0], f"seq {orphan[0]}: its sync receipt names no such action")
     finally:
@@ -76,16 +83,18 @@ def verify(path: Path) -> Report:
     return report
 
 
-def _compare(conn: object, states: dict[str, RecordState], last_seq: dict[str, int],
-             report: Report) -> None:
+def _compare(
+    conn: object, states: dict[str, RecordState], last_seq: dict[str, int], report: Report
+) -> None:
     rows = {r["id"]: dict(r) for r in conn.execute("SELECT * FROM records")}  # type: ignore[attr-defined]
     report.records = len(rows)
     for record_id in sorted(set(rows) | set(states), key=lambda r: last_seq.get(r, 0)):
         row, state = rows.get(record_id), states.get(record_id)
         seq = last_seq.get(record_id)
         if row is None:
-            report.bad(seq, f"record {record_id}: in the journal but missing from the records "
-                            "table")
+            report.bad(
+                seq, f"record {record_id}: in the journal but missing from the records table"
+            )
             continue
         if state is None:
             report.bad(None, f"record {record_id}: in the records table but not in the journal")
@@ -93,5 +102,8 @@ def _compare(conn: object, states: dict[str, RecordState], last_seq: dict[str, i
         expected = state_columns(state, None)
         for column, value in expected.items():
             if column not in _DERIVED and row[column] != value:
-                report.bad(seq, f"record {record_id}: `{column}` is {row[column]!r} but the "
-                                f"journal says {value!r} (last action seq {seq})")
+                report.bad(
+                    seq,
+                    f"record {record_id}: `{column}` is {row[column]!r} but the "
+                    f"journal says {value!r} (last action seq {seq})",
+                )

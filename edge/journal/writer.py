@@ -67,8 +67,12 @@ class Writer:
         self._queue.put(None)
         self._thread.join()
         if self.batches:
-            log.debug("journal writer: %d jobs in %d commits (%.1f per commit)", self.jobs,
-                     self.batches, self.jobs / self.batches)
+            log.debug(
+                "journal writer: %d jobs in %d commits (%.1f per commit)",
+                self.jobs,
+                self.batches,
+                self.jobs / self.batches,
+            )
 
     def _run(self) -> None:
         try:

@@ -67,10 +67,14 @@ class Authenticator:
     """Runs a login: checks, lockout bookkeeping and the new session, all through `run`
     (the journal's single writer)."""
 
-    def __init__(self, settings: Settings, hasher: Hasher,
-                 run: Callable[[Callable[[sqlite3.Connection], Any]], Any],
-                 read: Callable[[], sqlite3.Connection],
-                 registry: RegistryPasswordCheck | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hasher: Hasher,
+        run: Callable[[Callable[[sqlite3.Connection], Any]], Any],
+        read: Callable[[], sqlite3.Connection],
+        registry: RegistryPasswordCheck | None = None,
+    ) -> None:
         self.settings = settings
         self.hasher = hasher
         self.run = run
@@ -80,8 +84,15 @@ class Authenticator:
     def login(self, username: str, password: str, now: datetime) -> LoggedIn:
         """Log in or raise LoginRefused; blocking (Argon2id), call it off the event loop."""
         if not username or not password or len(password) > MAX_LENGTH:
-            raise InvalidInput([FieldProblem("password" if username else "username", "required",
-                                             "Enter your username and password")])
+            raise InvalidInput(
+                [
+                    FieldProblem(
+                        "password" if username else "username",
+                        "required",
+                        "Enter your username and password",
+                    )
+                ]
+            )
         user = find_user(self.read(), username)
         if user is None or not user.active:
             self.hasher.check(password, None)
@@ -93,7 +104,9 @@ class Authenticator:
             minutes = _minutes_until(user.locked_until, now)
             raise LoginRefused(
                 f"Too many wrong passwords: this account is locked for {minutes} more "
-                f"minute{'s' if minutes != 1 else ''}. Your local admin can unlock it.", "locked")
+                f"minute{'s' if minutes != 1 else ''}. Your local admin can unlock it.",
+                "locked",
+            )
         verdict = self.registry.check(username, password)
         if verdict is Verdict.REJECTED:
             self.hasher.check(password, None)
@@ -112,9 +125,12 @@ class Authenticator:
                 "The national registry cannot be reached, and your password has not been "
                 f"checked with it for more than {self.settings.offline_login_days} days. Log "
                 "in once while the registry is reachable, or ask your local admin to reset "
-                "your password.", "offline_expired")
-        return self._succeed(user, now, self.hasher.hash(password) if upgrade else None,
-                             checked=False)
+                "your password.",
+                "offline_expired",
+            )
+        return self._succeed(
+            user, now, self.hasher.hash(password) if upgrade else None, checked=False
+        )
 
     def _failed(self, user: User, now: datetime) -> None:
         s = self.settings
@@ -123,17 +139,19 @@ class Authenticator:
             failed = get_user(conn, user.id).failed_attempts + 1
             locked = None
             if failed >= s.lockout_after:
-                seconds = min(s.lockout_seconds * 2 ** (failed - s.lockout_after),
-                              s.lockout_max_seconds)
+                seconds = min(
+                    s.lockout_seconds * 2 ** (failed - s.lockout_after), s.lockout_max_seconds
+                )
                 locked = iso_ms(now + timedelta(seconds=seconds))
-            conn.execute("UPDATE users SET failed_attempts = ?, locked_until = ? WHERE id = ?",
-                         (failed, locked, user.id))
+            conn.execute(
+                "UPDATE users SET failed_attempts = ?, locked_until = ? WHERE id = ?",
+                (failed, locked, user.id),
+            )
 
         self.run(job)
         raise LoginRefused(WRONG, "wrong")
 
-    def _succeed(self, user: User, now: datetime, verifier: str | None,
-                 checked: bool) -> LoggedIn:
+    def _succeed(self, user: User, now: datetime, verifier: str | None, checked: bool) -> LoggedIn:
         lifetime = timedelta(hours=self.settings.session_max_hours)
 
         def job(conn: sqlite3.Connection) -> tuple[str, Session]:
@@ -141,7 +159,8 @@ class Authenticator:
                 "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_login_at = ?, "
                 "verifier = COALESCE(?, verifier), "
                 "last_checked_at = CASE WHEN ? THEN ? ELSE last_checked_at END WHERE id = ?",
-                (iso_ms(now), verifier, int(checked), iso_ms(now), user.id))
+                (iso_ms(now), verifier, int(checked), iso_ms(now), user.id),
+            )
             return create_session(conn, user.id, now, lifetime)
 
         session_id, session = self.run(job)
@@ -151,8 +170,10 @@ class Authenticator:
 def _count_unknown(conn: sqlite3.Connection) -> None:
     # The same durable write a wrong password costs, so both answers take as long; the
     # count is also worth watching (someone guessing usernames).
-    conn.execute("INSERT INTO box (key, value) VALUES ('failed_logins_unknown', '1') "
-                 "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+    conn.execute(
+        "INSERT INTO box (key, value) VALUES ('failed_logins_unknown', '1') "
+        "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+    )
 
 
 def _minutes_until(moment: str, now: datetime) -> int:

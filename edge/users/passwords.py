@@ -38,8 +38,13 @@ class Hasher:
         self._decoy = self.hash("decoy password that no user has " + os.urandom(8).hex())
 
     def hash(self, password: str) -> str:
-        kdf = Argon2id(salt=os.urandom(16), length=32, iterations=self.params.iterations,
-                       lanes=self.params.lanes, memory_cost=self.params.memory_kib)
+        kdf = Argon2id(
+            salt=os.urandom(16),
+            length=32,
+            iterations=self.params.iterations,
+            lanes=self.params.lanes,
+            memory_cost=self.params.memory_kib,
+        )
         with _concurrency:
             return kdf.derive_phc_encoded(password.encode())
 
@@ -61,15 +66,22 @@ class Hasher:
         return Params(int(m[1]), int(m[2]), int(m[3])) if m else None
 
 
-def password_problems(password: str, username: str, min_length: int,
-                      field: str = "password") -> list[FieldProblem]:
+def password_problems(
+    password: str, username: str, min_length: int, field: str = "password"
+) -> list[FieldProblem]:
     """What is wrong with a new password, in words a person can act on."""
     if len(password) < min_length:
-        return [FieldProblem(field, "min_length",
-                             f"The password must be at least {min_length} characters")]
+        return [
+            FieldProblem(
+                field, "min_length", f"The password must be at least {min_length} characters"
+            )
+        ]
     if len(password) > MAX_LENGTH:
-        return [FieldProblem(field, "max_length",
-                             f"The password must be at most {MAX_LENGTH} characters")]
+        return [
+            FieldProblem(
+                field, "max_length", f"The password must be at most {MAX_LENGTH} characters"
+            )
+        ]
     if password.strip().casefold() == username.casefold():
         return [FieldProblem(field, "not_username", "The password cannot be the username")]
     return []

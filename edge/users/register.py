@@ -51,10 +51,21 @@ class User:
 
 
 def _user(row: sqlite3.Row) -> User:
-    return User(row["id"], row["username"], row["display_name"], row["role"], row["office_id"],
-                bool(row["active"]), row["verifier"], row["failed_attempts"],
-                row["locked_until"], row["last_login_at"], row["last_checked_at"],
-                bool(row["must_change_password"]), row["created_at"])
+    return User(
+        row["id"],
+        row["username"],
+        row["display_name"],
+        row["role"],
+        row["office_id"],
+        bool(row["active"]),
+        row["verifier"],
+        row["failed_attempts"],
+        row["locked_until"],
+        row["last_login_at"],
+        row["last_checked_at"],
+        bool(row["must_change_password"]),
+        row["created_at"],
+    )
 
 
 def find_user(conn: sqlite3.Connection, username: str) -> User | None:
@@ -75,8 +86,14 @@ def list_users(conn: sqlite3.Connection) -> list[User]:
 
 def actor_of(user: User, config: Config) -> Actor:
     """The user as the workflow sees them: their role's scopes."""
-    return Actor(user.id, user.username, user.display_name, user.role, user.office_id,
-                 config.role_scopes.get(user.role, ()))
+    return Actor(
+        user.id,
+        user.username,
+        user.display_name,
+        user.role,
+        user.office_id,
+        config.role_scopes.get(user.role, ()),
+    )
 
 
 def history(conn: sqlite3.Connection, user_id: str) -> list[dict[str, Any]]:
@@ -84,35 +101,60 @@ def history(conn: sqlite3.Connection, user_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def journal(conn: sqlite3.Connection, user_id: str, type_: UserAction, by: str,
-            payload: dict[str, Any] | None = None) -> None:
+def journal(
+    conn: sqlite3.Connection,
+    user_id: str,
+    type_: UserAction,
+    by: str,
+    payload: dict[str, Any] | None = None,
+) -> None:
     """Append one user action (never with a password in the payload)."""
     conn.execute(
         "INSERT INTO user_actions (id, user_id, type, created_at, created_by, payload) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (uuid7(), user_id, type_.value, iso_ms(utcnow()), by, canonical_json(payload or {})))
+        (uuid7(), user_id, type_.value, iso_ms(utcnow()), by, canonical_json(payload or {})),
+    )
 
 
 def _check_profile(config: Config, display_name: str | None, role: str | None) -> None:
     problems = []
     if role is not None and role not in config.roles:
-        problems.append(FieldProblem("role", "unknown",
-                                     f"Unknown role; use one of: {', '.join(config.roles)}"))
+        problems.append(
+            FieldProblem("role", "unknown", f"Unknown role; use one of: {', '.join(config.roles)}")
+        )
     if display_name is not None and not (1 <= len(display_name.strip()) <= 100):
-        problems.append(FieldProblem("display_name", "required",
-                                     "A display name of 1 to 100 characters is required"))
+        problems.append(
+            FieldProblem(
+                "display_name", "required", "A display name of 1 to 100 characters is required"
+            )
+        )
     if problems:
         raise InvalidInput(problems)
 
 
-def add_user(conn: sqlite3.Connection, config: Config, *, username: str, display_name: str,
-             role: str, office_id: str, by: str, verifier: str | None = None,
-             must_change: bool = False) -> User:
+def add_user(
+    conn: sqlite3.Connection,
+    config: Config,
+    *,
+    username: str,
+    display_name: str,
+    role: str,
+    office_id: str,
+    by: str,
+    verifier: str | None = None,
+    must_change: bool = False,
+) -> User:
     """Create a user; refuse unknown roles and taken or malformed usernames."""
     if not _USERNAME.match(username):
-        raise InvalidInput([FieldProblem(
-            "username", "pattern",
-            "Use 2 to 64 letters, digits, '.', '-' or '_', starting with a letter or digit")])
+        raise InvalidInput(
+            [
+                FieldProblem(
+                    "username",
+                    "pattern",
+                    "Use 2 to 64 letters, digits, '.', '-' or '_', starting with a letter or digit",
+                )
+            ]
+        )
     _check_profile(config, display_name, role)
     if find_user(conn, username):
         raise InvalidInput([FieldProblem("username", "taken", f"“{username}” is already taken")])
@@ -121,25 +163,50 @@ def add_user(conn: sqlite3.Connection, config: Config, *, username: str, display
     conn.execute(
         "INSERT INTO users (id, username, display_name, role, office_id, active, created_at, "
         "verifier, last_checked_at, must_change_password) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-        (user_id, username, display_name.strip(), role, office_id, now, verifier,
-         now if verifier else None, int(must_change)))
-    journal(conn, user_id, UserAction.CREATE, by, {
-        "username": username, "display_name": display_name.strip(), "role": role,
-        "office_id": office_id, "password_set": verifier is not None})
+        (
+            user_id,
+            username,
+            display_name.strip(),
+            role,
+            office_id,
+            now,
+            verifier,
+            now if verifier else None,
+            int(must_change),
+        ),
+    )
+    journal(
+        conn,
+        user_id,
+        UserAction.CREATE,
+        by,
+        {
+            "username": username,
+            "display_name": display_name.strip(),
+            "role": role,
+            "office_id": office_id,
+            "password_set": verifier is not None,
+        },
+    )
     return get_user(conn, user_id)
 
 
-def edit_user(conn: sqlite3.Connection, config: Config, user_id: str, by: str,
-              changes: dict[str, str]) -> User:
+def edit_user(
+    conn: sqlite3.Connection, config: Config, user_id: str, by: str, changes: dict[str, str]
+) -> User:
     """Change display name, role or office; journal old and new values."""
     user = get_user(conn, user_id)
     _check_profile(config, changes.get("display_name"), changes.get("role"))
-    diff = {k: [getattr(user, k), v.strip() if k == "display_name" else v]
-            for k, v in changes.items() if getattr(user, k) != v}
+    diff = {
+        k: [getattr(user, k), v.strip() if k == "display_name" else v]
+        for k, v in changes.items()
+        if getattr(user, k) != v
+    }
     if diff:
         sets = ", ".join(f"{k} = ?" for k in diff)
-        conn.execute(f"UPDATE users SET {sets} WHERE id = ?",
-                     [new for _, new in diff.values()] + [user_id])
+        conn.execute(
+            f"UPDATE users SET {sets} WHERE id = ?", [new for _, new in diff.values()] + [user_id]
+        )
         journal(conn, user_id, UserAction.EDIT, by, {"changes": diff})
     return get_user(conn, user_id)
 
@@ -159,15 +226,24 @@ def set_active(conn: sqlite3.Connection, user_id: str, active: bool, by: str) ->
     return get_user(conn, user_id)
 
 
-def set_password(conn: sqlite3.Connection, user_id: str, verifier: str, by: str, *,
-                 one_time: bool, checked: bool = True) -> User:
+def set_password(
+    conn: sqlite3.Connection,
+    user_id: str,
+    verifier: str,
+    by: str,
+    *,
+    one_time: bool,
+    checked: bool = True,
+) -> User:
     """Store a new verifier. `one_time`: an admin reset, to be changed at next login."""
     get_user(conn, user_id)
     now = iso_ms(utcnow())
     conn.execute(
         "UPDATE users SET verifier = ?, must_change_password = ?, failed_attempts = 0, "
         "locked_until = NULL, last_checked_at = CASE WHEN ? THEN ? ELSE last_checked_at END "
-        "WHERE id = ?", (verifier, int(one_time), int(checked), now, user_id))
+        "WHERE id = ?",
+        (verifier, int(one_time), int(checked), now, user_id),
+    )
     if one_time:
         end_sessions(conn, user_id)
         journal(conn, user_id, UserAction.RESET_PASSWORD, by)
@@ -178,8 +254,9 @@ def set_password(conn: sqlite3.Connection, user_id: str, verifier: str, by: str,
 
 def unlock(conn: sqlite3.Connection, user_id: str, by: str) -> User:
     get_user(conn, user_id)
-    conn.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = ?",
-                 (user_id,))
+    conn.execute(
+        "UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = ?", (user_id,)
+    )
     journal(conn, user_id, UserAction.UNLOCK, by)
     return get_user(conn, user_id)
 

@@ -42,23 +42,31 @@ class ApiToken:
     revoked_at: str | None
 
 
-def create_session(conn: sqlite3.Connection, user_id: str, now: datetime,
-                   lifetime: timedelta) -> tuple[str, Session]:
+def create_session(
+    conn: sqlite3.Connection, user_id: str, now: datetime, lifetime: timedelta
+) -> tuple[str, Session]:
     """A new session (a fresh id at every login: no fixation); returns (cookie value, session)."""
     session_id = secrets.token_urlsafe(32)
-    s = Session(digest(session_id), user_id, secrets.token_urlsafe(24), iso_ms(now), iso_ms(now),
-                iso_ms(now + lifetime))
-    conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-                 (s.id_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at,
-                  s.expires_at))
+    s = Session(
+        digest(session_id),
+        user_id,
+        secrets.token_urlsafe(24),
+        iso_ms(now),
+        iso_ms(now),
+        iso_ms(now + lifetime),
+    )
+    conn.execute(
+        "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+        (s.id_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at),
+    )
     return session_id, s
 
 
-def find_session(conn: sqlite3.Connection, session_id: str, now: datetime,
-                 idle: timedelta) -> Session | None:
+def find_session(
+    conn: sqlite3.Connection, session_id: str, now: datetime, idle: timedelta
+) -> Session | None:
     """The live session for a cookie value, or None when unknown, expired or idle too long."""
-    row = conn.execute("SELECT * FROM sessions WHERE id_hash = ?", (digest(session_id),)
-                       ).fetchone()
+    row = conn.execute("SELECT * FROM sessions WHERE id_hash = ?", (digest(session_id),)).fetchone()
     if row is None:
         return None
     s = Session(*row)
@@ -80,36 +88,47 @@ def end_session(conn: sqlite3.Connection, id_hash: str) -> None:
 
 
 def purge_expired(conn: sqlite3.Connection, now: datetime, idle: timedelta) -> int:
-    cur = conn.execute("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?",
-                       (iso_ms(now), iso_ms(now - idle)))
+    cur = conn.execute(
+        "DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?",
+        (iso_ms(now), iso_ms(now - idle)),
+    )
     return cur.rowcount
 
 
-def create_token(conn: sqlite3.Connection, user_id: str, name: str,
-                 now: datetime) -> tuple[str, ApiToken]:
+def create_token(
+    conn: sqlite3.Connection, user_id: str, name: str, now: datetime
+) -> tuple[str, ApiToken]:
     """A new API token for scripts; the secret is returned once and never stored."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(uuid7(), user_id, name, iso_ms(now), None, None)
-    conn.execute("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) "
-                 "VALUES (?, ?, ?, ?, ?)", (token.id, user_id, name, digest(secret),
-                                            token.created_at))
+    conn.execute(
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        (token.id, user_id, name, digest(secret), token.created_at),
+    )
     return secret, token
 
 
 def find_token(conn: sqlite3.Connection, secret: str) -> ApiToken | None:
-    row = conn.execute("SELECT id, user_id, name, created_at, last_used_at, revoked_at "
-                       "FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-                       (digest(secret),)).fetchone()
+    row = conn.execute(
+        "SELECT id, user_id, name, created_at, last_used_at, revoked_at "
+        "FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+        (digest(secret),),
+    ).fetchone()
     return ApiToken(*row) if row else None
 
 
 def list_tokens(conn: sqlite3.Connection, user_id: str) -> list[ApiToken]:
-    rows = conn.execute("SELECT id, user_id, name, created_at, last_used_at, revoked_at "
-                        "FROM api_tokens WHERE user_id = ? ORDER BY created_at", (user_id,))
+    rows = conn.execute(
+        "SELECT id, user_id, name, created_at, last_used_at, revoked_at "
+        "FROM api_tokens WHERE user_id = ? ORDER BY created_at",
+        (user_id,),
+    )
     return [ApiToken(*r) for r in rows]
 
 
 def revoke_token(conn: sqlite3.Connection, token_id: str, user_id: str, now: datetime) -> bool:
-    cur = conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? "
-                       "AND revoked_at IS NULL", (iso_ms(now), token_id, user_id))
+    cur = conn.execute(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        (iso_ms(now), token_id, user_id),
+    )
     return cur.rowcount == 1

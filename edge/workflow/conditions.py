@@ -16,8 +16,9 @@ def _scope(text: str) -> Scope:
     return parse_scope(text)
 
 
-def holds(c: Condition, state: RecordState, actor: Actor, declaration: dict[str, Any],
-          today: date) -> bool:
+def holds(
+    c: Condition, state: RecordState, actor: Actor, declaration: dict[str, Any], today: date
+) -> bool:
     """True when every key given in the condition holds."""
     if c.event is not None and state.event_type not in c.event:
         return False

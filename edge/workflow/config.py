@@ -198,7 +198,7 @@ def _readable_path(message: str, raw: object) -> str:
             node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
             label = node.get("id") or node.get("type") if isinstance(node, dict) else None
             parts[-1] += f"[{label}]" if label else f"[{index}]"
-    return f"{'.'.join(parts)}: {message[:m.start()]}"
+    return f"{'.'.join(parts)}: {message[: m.start()]}"
 
 
 class _Checker:
@@ -219,9 +219,13 @@ class _Checker:
 
     def run(self) -> Config:
         cc = self.cc
-        for kind, items in (("events", cc.events), ("flags", cc.flags), ("roles", cc.roles),
-                            ("custom_actions", cc.custom_actions),
-                            ("workqueues", cc.workqueues)):
+        for kind, items in (
+            ("events", cc.events),
+            ("flags", cc.flags),
+            ("roles", cc.roles),
+            ("custom_actions", cc.custom_actions),
+            ("workqueues", cc.workqueues),
+        ):
             self.unique(kind, [x.id for x in items])
         flags = {str(k): v for k, v in CORE_FLAG_LABELS.items()}
         for flag in cc.flags:
@@ -253,8 +257,11 @@ class _Checker:
                 self.check_rule(f"{where}.flag_rules[{i}]", rule, ctx)
             for i, cond in enumerate(c.disable_if):
                 ctx.condition(f"{where}.disable_if[{i}]", cond)
-        custom_names = frozenset(a.scope for a in cc.custom_actions
-                                 if "." in a.scope and not a.scope.startswith("record."))
+        custom_names = frozenset(
+            a.scope
+            for a in cc.custom_actions
+            if "." in a.scope and not a.scope.startswith("record.")
+        )
         custom_scopes: dict[str, Scope] = {}
         for a in cc.custom_actions:
             where = f"custom_actions[{a.id}]"
@@ -285,11 +292,23 @@ class _Checker:
             for i, rule in enumerate(c.flag_rules):
                 for role in rule.when.actor_role or []:
                     if role not in role_scopes:
-                        self.fail(f"core_actions[{c.type}].flag_rules[{i}].when.actor_role",
-                                  f"unknown role `{role}`")
-        return Config(self.source, cc.version, events, fields_by_event, flags, core,
-                      {a.id: a for a in cc.custom_actions}, custom_scopes,
-                      {w.id: w for w in cc.workqueues}, {r.id: r for r in cc.roles}, role_scopes)
+                        self.fail(
+                            f"core_actions[{c.type}].flag_rules[{i}].when.actor_role",
+                            f"unknown role `{role}`",
+                        )
+        return Config(
+            self.source,
+            cc.version,
+            events,
+            fields_by_event,
+            flags,
+            core,
+            {a.id: a for a in cc.custom_actions},
+            custom_scopes,
+            {w.id: w for w in cc.workqueues},
+            {r.id: r for r in cc.roles},
+            role_scopes,
+        )
 
     def scope(self, where: str, text: str, custom_names: frozenset[str]) -> Scope:
         try:
@@ -356,4 +375,3 @@ class _Refs:
                 self.checker.fail(f"{where}.field_older_than", f"unknown field `{fid}`")
             if any(fs.type != "date" for fs in dates):
                 self.checker.fail(f"{where}.field_older_than", f"`{fid}` is not a date field")
-

@@ -20,8 +20,14 @@ from edge.workflow.model import CORE_ACTIONS, ActionType, Actor, CoreFlag, Recor
 from edge.workflow.rules import availability
 from edge.workflow.scopes import grants
 
-_TAKES_DECLARATION = {ActionType.CREATE, ActionType.UPDATE, ActionType.NOTIFY,
-                      ActionType.DECLARE, ActionType.EDIT, ActionType.REQUEST_CORRECTION}
+_TAKES_DECLARATION = {
+    ActionType.CREATE,
+    ActionType.UPDATE,
+    ActionType.NOTIFY,
+    ActionType.DECLARE,
+    ActionType.EDIT,
+    ActionType.REQUEST_CORRECTION,
+}
 REASON_MAX = 1000
 
 
@@ -48,8 +54,14 @@ class Decision:
     flags_removed: tuple[str, ...]
 
 
-def decide(state: RecordState | None, req: ActionRequest, actor: Actor, config: Config,
-           today: date, duplicates: tuple[str, ...] = ()) -> Decision:
+def decide(
+    state: RecordState | None,
+    req: ActionRequest,
+    actor: Actor,
+    config: Config,
+    today: date,
+    duplicates: tuple[str, ...] = (),
+) -> Decision:
     """Check the request against the rules; raise Forbidden / ActionNotAvailable / InvalidInput."""
     if req.type is ActionType.CREATE:
         return _create(req, actor, config, today)
@@ -97,8 +109,14 @@ def decide(state: RecordState | None, req: ActionRequest, actor: Actor, config: 
         payload["duplicates"] = list(duplicates)
     probe = _probe(state, merged)
     for t in flag_types:
-        _apply_rules(config.core[t].flag_rules if t in config.core else [], probe, actor, today,
-                     adds, removes)
+        _apply_rules(
+            config.core[t].flag_rules if t in config.core else [],
+            probe,
+            actor,
+            today,
+            adds,
+            removes,
+        )
     return _decision(state.event_type, state.flags, payload, adds, removes)
 
 
@@ -106,8 +124,13 @@ def _create(req: ActionRequest, actor: Actor, config: Config, today: date) -> De
     event = req.event_type or ""
     if event not in config.events:
         known = ", ".join(sorted(config.events))
-        raise InvalidInput([FieldProblem("event_type", "unknown",
-                                         f"Unknown event type “{event}”; use one of: {known}")])
+        raise InvalidInput(
+            [
+                FieldProblem(
+                    "event_type", "unknown", f"Unknown event type “{event}”; use one of: {known}"
+                )
+            ]
+        )
     if not grants(actor, "record.create", event=event):
         raise Forbidden(f"Your role does not allow starting a {event} declaration")
     _refuse_unexpected(req)
@@ -115,8 +138,14 @@ def _create(req: ActionRequest, actor: Actor, config: Config, today: date) -> De
     problems = check_values(changes, config.fields[event], "declaration", today)
     if problems:
         raise InvalidInput(problems)
-    probe = RecordState(id=req.record_id, event_type=event, office_id=actor.office_id,
-                        created_by=actor.id, created_at="", declaration=dict(changes))
+    probe = RecordState(
+        id=req.record_id,
+        event_type=event,
+        office_id=actor.office_id,
+        created_by=actor.id,
+        created_at="",
+        declaration=dict(changes),
+    )
     adds: set[str] = set()
     removes: set[str] = set()
     rules = config.core[ActionType.CREATE].flag_rules if ActionType.CREATE in config.core else []
@@ -135,23 +164,27 @@ def _custom(state: RecordState, req: ActionRequest, config: Config, today: date)
     payload: dict[str, Any] = {"audit": action.audit_copy}
     if form:
         payload["form"] = form
-    return _decision(state.event_type, state.flags, payload, set(action.flags_added),
-                     set(action.flags_removed))
+    return _decision(
+        state.event_type, state.flags, payload, set(action.flags_added), set(action.flags_removed)
+    )
 
 
 def _refuse_unexpected(req: ActionRequest) -> None:
     problems = []
     if req.declaration and req.type not in _TAKES_DECLARATION:
-        problems.append(FieldProblem("declaration", "not_allowed",
-                                     f"{req.type} does not change the declaration"))
+        problems.append(
+            FieldProblem(
+                "declaration", "not_allowed", f"{req.type} does not change the declaration"
+            )
+        )
     if req.then is not None and req.type is not ActionType.EDIT:
         problems.append(FieldProblem("then", "not_allowed", "Only EDIT takes `then`"))
     if req.type is ActionType.EDIT and req.then not in (ActionType.DECLARE, ActionType.REGISTER):
-        problems.append(FieldProblem("then", "required",
-                                     "EDIT needs `then`: DECLARE or REGISTER"))
+        problems.append(FieldProblem("then", "required", "EDIT needs `then`: DECLARE or REGISTER"))
     if req.custom_type is not None and req.type is not ActionType.CUSTOM:
-        problems.append(FieldProblem("custom_type", "not_allowed",
-                                     "Only CUSTOM actions take `custom_type`"))
+        problems.append(
+            FieldProblem("custom_type", "not_allowed", "Only CUSTOM actions take `custom_type`")
+        )
     if req.type is ActionType.CUSTOM and not req.custom_type:
         problems.append(FieldProblem("custom_type", "required", "CUSTOM needs `custom_type`"))
     if problems:
@@ -164,13 +197,17 @@ def _core_form(req: ActionRequest) -> tuple[dict[str, Any], list[FieldProblem]]:
     problems = []
     for key, value in form.items():
         if key not in rules:
-            problems.append(FieldProblem(f"form.{key}", "unknown_field",
-                                         f"{req.type} does not take `{key}`"))
+            problems.append(
+                FieldProblem(f"form.{key}", "unknown_field", f"{req.type} does not take `{key}`")
+            )
         elif value is not None and not isinstance(value, str):
             problems.append(FieldProblem(f"form.{key}", "type", "must be text"))
         elif isinstance(value, str) and len(value) > REASON_MAX:
-            problems.append(FieldProblem(f"form.{key}", "max_length",
-                                         f"must be at most {REASON_MAX} characters"))
+            problems.append(
+                FieldProblem(
+                    f"form.{key}", "max_length", f"must be at most {REASON_MAX} characters"
+                )
+            )
     for key, required in rules.items():
         value = form.get(key)
         if required and (not isinstance(value, str) or not value.strip()):
@@ -178,25 +215,38 @@ def _core_form(req: ActionRequest) -> tuple[dict[str, Any], list[FieldProblem]]:
     return {k: v for k, v in form.items() if v not in (None, "")}, problems
 
 
-def _correction_problems(state: RecordState, changes: dict[str, Any], merged: dict[str, Any],
-                         specs: dict[str, Any]) -> list[FieldProblem]:
+def _correction_problems(
+    state: RecordState, changes: dict[str, Any], merged: dict[str, Any], specs: dict[str, Any]
+) -> list[FieldProblem]:
     if not changes:
         return [FieldProblem("declaration", "required", "Give the corrected fields")]
     if merged == state.declaration:
-        return [FieldProblem("declaration", "unchanged",
-                             "The correction does not change anything")]
+        return [FieldProblem("declaration", "unchanged", "The correction does not change anything")]
     return missing_required(merged, specs, "declaration")
 
 
 def _probe(state: RecordState, declaration: dict[str, Any]) -> RecordState:
-    return RecordState(id=state.id, event_type=state.event_type, office_id=state.office_id,
-                       created_by=state.created_by, created_at=state.created_at,
-                       status=state.status, flags=set(state.flags),
-                       assigned_to=state.assigned_to, declaration=declaration)
+    return RecordState(
+        id=state.id,
+        event_type=state.event_type,
+        office_id=state.office_id,
+        created_by=state.created_by,
+        created_at=state.created_at,
+        status=state.status,
+        flags=set(state.flags),
+        assigned_to=state.assigned_to,
+        declaration=declaration,
+    )
 
 
-def _apply_rules(rules: list[FlagRule], probe: RecordState, actor: Actor, today: date,
-                 adds: set[str], removes: set[str]) -> None:
+def _apply_rules(
+    rules: list[FlagRule],
+    probe: RecordState,
+    actor: Actor,
+    today: date,
+    adds: set[str],
+    removes: set[str],
+) -> None:
     for rule in rules:
         if holds(rule.when, probe, actor, probe.declaration, today):
             if rule.add:
@@ -207,11 +257,13 @@ def _apply_rules(rules: list[FlagRule], probe: RecordState, actor: Actor, today:
                 adds.discard(rule.remove)
 
 
-def _decision(event_type: str, current: set[str], payload: dict[str, Any], adds: set[str],
-              removes: set[str]) -> Decision:
+def _decision(
+    event_type: str, current: set[str], payload: dict[str, Any], adds: set[str], removes: set[str]
+) -> Decision:
     after = (current - removes) | adds
-    return Decision(event_type, payload, tuple(sorted(after - current)),
-                    tuple(sorted(current - after)))
+    return Decision(
+        event_type, payload, tuple(sorted(after - current)), tuple(sorted(current - after))
+    )
 
 
 __all__ = ["ActionRequest", "Decision", "Status", "decide"]

@@ -50,16 +50,26 @@ def merge_declaration(base: dict[str, Any], changes: dict[str, Any]) -> dict[str
 def fold(state: RecordState | None, e: Entry) -> RecordState:
     """The record's state after entry e (a new object; the input is not changed)."""
     if e.type is ActionType.CREATE:
-        state = RecordState(id=e.record_id, event_type=e.event_type,
-                            office_id=e.created_at_location, created_by=e.created_by,
-                            created_at=e.created_at, assigned_to=e.created_by)
+        state = RecordState(
+            id=e.record_id,
+            event_type=e.event_type,
+            office_id=e.created_at_location,
+            created_by=e.created_by,
+            created_at=e.created_at,
+            assigned_to=e.created_by,
+        )
     elif state is None:
         raise ValueError(f"seq {e.seq}: {e.type} on record {e.record_id} before its CREATE")
     else:
         # Declarations hold only JSON scalars: a shallow copy of each container is a full copy.
-        state = replace(state, flags=set(state.flags), declaration=dict(state.declaration),
-                        pending_correction=(dict(state.pending_correction)
-                                            if state.pending_correction is not None else None))
+        state = replace(
+            state,
+            flags=set(state.flags),
+            declaration=dict(state.declaration),
+            pending_correction=(
+                dict(state.pending_correction) if state.pending_correction is not None else None
+            ),
+        )
     changes = e.payload.get("declaration")
     if e.type is ActionType.REQUEST_CORRECTION:
         state.pending_correction = dict(changes or {})

@@ -10,8 +10,9 @@ from edge.errors import FieldProblem
 from edge.workflow.config import FieldSpec
 
 
-def check_values(values: dict[str, Any], specs: dict[str, FieldSpec], prefix: str,
-                 today: date) -> list[FieldProblem]:
+def check_values(
+    values: dict[str, Any], specs: dict[str, FieldSpec], prefix: str, today: date
+) -> list[FieldProblem]:
     """Problems with the given values: unknown fields, wrong types, broken rules."""
     problems: list[FieldProblem] = []
     for key, value in values.items():
@@ -26,8 +27,9 @@ def check_values(values: dict[str, Any], specs: dict[str, FieldSpec], prefix: st
     return problems
 
 
-def missing_required(values: dict[str, Any], specs: dict[str, FieldSpec],
-                     prefix: str) -> list[FieldProblem]:
+def missing_required(
+    values: dict[str, Any], specs: dict[str, FieldSpec], prefix: str
+) -> list[FieldProblem]:
     """One problem per required field that has no value."""
     return [
         FieldProblem(f"{prefix}.{spec.id}", "required", f"{spec.label} is required")

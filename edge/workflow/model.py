@@ -69,48 +69,123 @@ class CoreAction:
     form_rules: tuple[tuple[str, bool], ...] = ()  # (form key, required)
 
 
-def _a(type_: ActionType, label: str, scope: str, statuses: frozenset[Status] | set[Status],
-       **kw: Any) -> CoreAction:
+def _a(
+    type_: ActionType, label: str, scope: str, statuses: frozenset[Status] | set[Status], **kw: Any
+) -> CoreAction:
     return CoreAction(type_, label, scope, frozenset(statuses), **kw)
 
 
 CORE_ACTIONS: dict[ActionType, CoreAction] = {
     a.type: a
     for a in [
-        _a(ActionType.CREATE, "Create", "record.create", set(), releases=False,
-           needs_assignment=False, result_status=Status.DRAFT),
+        _a(
+            ActionType.CREATE,
+            "Create",
+            "record.create",
+            set(),
+            releases=False,
+            needs_assignment=False,
+            result_status=Status.DRAFT,
+        ),
         _a(ActionType.UPDATE, "Update", "record.create", {Status.DRAFT}, releases=False),
-        _a(ActionType.NOTIFY, "Notify", "record.notify", {Status.DRAFT},
-           result_status=Status.NOTIFIED),
-        _a(ActionType.DECLARE, "Declare", "record.declare", {Status.DRAFT, Status.NOTIFIED},
-           result_status=Status.DECLARED, removes=frozenset({CoreFlag.REJECTED})),
-        _a(ActionType.MARK_AS_DUPLICATE, "Mark as duplicate", "record.review-duplicates",
-           {Status.DECLARED}, required_flags=frozenset({CoreFlag.POTENTIAL_DUPLICATE}),
-           result_status=Status.ARCHIVED, removes=frozenset({CoreFlag.POTENTIAL_DUPLICATE}),
-           form_rules=(("reason", True),)),
-        _a(ActionType.MARK_NOT_DUPLICATE, "Mark not a duplicate", "record.review-duplicates",
-           {Status.DECLARED}, required_flags=frozenset({CoreFlag.POTENTIAL_DUPLICATE}),
-           removes=frozenset({CoreFlag.POTENTIAL_DUPLICATE})),
-        _a(ActionType.ARCHIVE, "Archive", "record.archive", {Status.DECLARED},
-           result_status=Status.ARCHIVED, form_rules=(("reason", False),)),
-        _a(ActionType.REJECT, "Reject", "record.reject", {Status.DECLARED},
-           adds=frozenset({CoreFlag.REJECTED}), form_rules=(("reason", True),)),
+        _a(
+            ActionType.NOTIFY,
+            "Notify",
+            "record.notify",
+            {Status.DRAFT},
+            result_status=Status.NOTIFIED,
+        ),
+        _a(
+            ActionType.DECLARE,
+            "Declare",
+            "record.declare",
+            {Status.DRAFT, Status.NOTIFIED},
+            result_status=Status.DECLARED,
+            removes=frozenset({CoreFlag.REJECTED}),
+        ),
+        _a(
+            ActionType.MARK_AS_DUPLICATE,
+            "Mark as duplicate",
+            "record.review-duplicates",
+            {Status.DECLARED},
+            required_flags=frozenset({CoreFlag.POTENTIAL_DUPLICATE}),
+            result_status=Status.ARCHIVED,
+            removes=frozenset({CoreFlag.POTENTIAL_DUPLICATE}),
+            form_rules=(("reason", True),),
+        ),
+        _a(
+            ActionType.MARK_NOT_DUPLICATE,
+            "Mark not a duplicate",
+            "record.review-duplicates",
+            {Status.DECLARED},
+            required_flags=frozenset({CoreFlag.POTENTIAL_DUPLICATE}),
+            removes=frozenset({CoreFlag.POTENTIAL_DUPLICATE}),
+        ),
+        _a(
+            ActionType.ARCHIVE,
+            "Archive",
+            "record.archive",
+            {Status.DECLARED},
+            result_status=Status.ARCHIVED,
+            form_rules=(("reason", False),),
+        ),
+        _a(
+            ActionType.REJECT,
+            "Reject",
+            "record.reject",
+            {Status.DECLARED},
+            adds=frozenset({CoreFlag.REJECTED}),
+            form_rules=(("reason", True),),
+        ),
         # Edit carries `then`: DECLARE (declare with edits) or REGISTER (register with edits).
-        _a(ActionType.EDIT, "Edit", "record.declare", {Status.NOTIFIED, Status.DECLARED},
-           removes=frozenset({CoreFlag.REJECTED})),
-        _a(ActionType.REGISTER, "Register", "record.register", {Status.DECLARED},
-           result_status=Status.REGISTERED),
-        _a(ActionType.REQUEST_CORRECTION, "Correct", "record.correct", {Status.REGISTERED},
-           adds=frozenset({CoreFlag.CORRECTION_REQUESTED}), form_rules=(("reason", True),)),
-        _a(ActionType.APPROVE_CORRECTION, "Approve correction", "record.correction.review",
-           {Status.REGISTERED}, required_flags=frozenset({CoreFlag.CORRECTION_REQUESTED}),
-           removes=frozenset({CoreFlag.CORRECTION_REQUESTED})),
-        _a(ActionType.REJECT_CORRECTION, "Reject correction", "record.correction.review",
-           {Status.REGISTERED}, required_flags=frozenset({CoreFlag.CORRECTION_REQUESTED}),
-           removes=frozenset({CoreFlag.CORRECTION_REQUESTED}), form_rules=(("reason", True),)),
+        _a(
+            ActionType.EDIT,
+            "Edit",
+            "record.declare",
+            {Status.NOTIFIED, Status.DECLARED},
+            removes=frozenset({CoreFlag.REJECTED}),
+        ),
+        _a(
+            ActionType.REGISTER,
+            "Register",
+            "record.register",
+            {Status.DECLARED},
+            result_status=Status.REGISTERED,
+        ),
+        _a(
+            ActionType.REQUEST_CORRECTION,
+            "Correct",
+            "record.correct",
+            {Status.REGISTERED},
+            adds=frozenset({CoreFlag.CORRECTION_REQUESTED}),
+            form_rules=(("reason", True),),
+        ),
+        _a(
+            ActionType.APPROVE_CORRECTION,
+            "Approve correction",
+            "record.correction.review",
+            {Status.REGISTERED},
+            required_flags=frozenset({CoreFlag.CORRECTION_REQUESTED}),
+            removes=frozenset({CoreFlag.CORRECTION_REQUESTED}),
+        ),
+        _a(
+            ActionType.REJECT_CORRECTION,
+            "Reject correction",
+            "record.correction.review",
+            {Status.REGISTERED},
+            required_flags=frozenset({CoreFlag.CORRECTION_REQUESTED}),
+            removes=frozenset({CoreFlag.CORRECTION_REQUESTED}),
+            form_rules=(("reason", True),),
+        ),
         _a(ActionType.PRINT, "Print", "record.print", {Status.REGISTERED}),
-        _a(ActionType.ASSIGN, "Assign", "record.assign", _NOT_DRAFT, releases=False,
-           needs_assignment=False),
+        _a(
+            ActionType.ASSIGN,
+            "Assign",
+            "record.assign",
+            _NOT_DRAFT,
+            releases=False,
+            needs_assignment=False,
+        ),
         _a(ActionType.UNASSIGN, "Unassign", "record.assign", _NOT_DRAFT, needs_assignment=False),
     ]
 }
@@ -118,10 +193,20 @@ CORE_ACTIONS: dict[ActionType, CoreAction] = {
 # Order of the action menu: Assign first, core actions in workflow order, custom actions,
 # Unassign last (seed 001's example lists Print, Correct, <custom>, Unassign).
 MENU_ORDER: tuple[ActionType, ...] = (
-    ActionType.ASSIGN, ActionType.UPDATE, ActionType.NOTIFY, ActionType.DECLARE,
-    ActionType.EDIT, ActionType.MARK_AS_DUPLICATE, ActionType.MARK_NOT_DUPLICATE,
-    ActionType.REGISTER, ActionType.ARCHIVE, ActionType.REJECT, ActionType.PRINT,
-    ActionType.REQUEST_CORRECTION, ActionType.APPROVE_CORRECTION, ActionType.REJECT_CORRECTION,
+    ActionType.ASSIGN,
+    ActionType.UPDATE,
+    ActionType.NOTIFY,
+    ActionType.DECLARE,
+    ActionType.EDIT,
+    ActionType.MARK_AS_DUPLICATE,
+    ActionType.MARK_NOT_DUPLICATE,
+    ActionType.REGISTER,
+    ActionType.ARCHIVE,
+    ActionType.REJECT,
+    ActionType.PRINT,
+    ActionType.REQUEST_CORRECTION,
+    ActionType.APPROVE_CORRECTION,
+    ActionType.REJECT_CORRECTION,
 )
 
 

@@ -45,9 +45,16 @@ class MenuItem:
 Names = Callable[[str], str]
 
 
-def availability(state: RecordState, actor: Actor, config: Config, type_: ActionType,
-                 custom_type: str | None = None, then: ActionType | None = None,
-                 today: date | None = None, names: Names | None = None) -> Availability:
+def availability(
+    state: RecordState,
+    actor: Actor,
+    config: Config,
+    type_: ActionType,
+    custom_type: str | None = None,
+    then: ActionType | None = None,
+    today: date | None = None,
+    names: Names | None = None,
+) -> Availability:
     """Evaluate one action on an existing record for one user."""
     today = today or date.today()
     if type_ is ActionType.CUSTOM:
@@ -56,8 +63,9 @@ def availability(state: RecordState, actor: Actor, config: Config, type_: Action
     label = spec.label
     name_of = names or (lambda uid: "someone else")
     if type_ is ActionType.CREATE:
-        return Availability(type_, label, applicable=False, enabled=False,
-                            reason="The record already exists")
+        return Availability(
+            type_, label, applicable=False, enabled=False, reason="The record already exists"
+        )
     if type_ in (ActionType.ASSIGN, ActionType.UNASSIGN):
         return _assignment(state, actor, type_, label, name_of)
     scope = spec.scope
@@ -65,31 +73,59 @@ def availability(state: RecordState, actor: Actor, config: Config, type_: Action
     disable_if = list(config.core.get(type_, _NO_CFG).disable_if)
     if type_ is ActionType.EDIT:
         options = [t for t in (ActionType.DECLARE, ActionType.REGISTER) if then in (None, t)]
-        held = [t for t in options
-                if grants(actor, CORE_ACTIONS[t].scope, office_id=state.office_id,
-                          event=state.event_type)]
+        held = [
+            t
+            for t in options
+            if grants(
+                actor, CORE_ACTIONS[t].scope, office_id=state.office_id, event=state.event_type
+            )
+        ]
         if not held:
-            return Availability(type_, label, permitted=False, applicable=False, enabled=False,
-                                reason=f"Your role does not allow {_edit_label(then)}")
+            return Availability(
+                type_,
+                label,
+                permitted=False,
+                applicable=False,
+                enabled=False,
+                reason=f"Your role does not allow {_edit_label(then)}",
+            )
         if then is ActionType.REGISTER:
             disable_if += config.core.get(ActionType.REGISTER, _NO_CFG).disable_if
         scope = ""  # already checked
     if scope and not grants(actor, scope, office_id=state.office_id, event=state.event_type):
-        return Availability(type_, label, permitted=False, applicable=False, enabled=False,
-                            reason=f"Your role does not allow “{label}” on this record")
+        return Availability(
+            type_,
+            label,
+            permitted=False,
+            applicable=False,
+            enabled=False,
+            reason=f"Your role does not allow “{label}” on this record",
+        )
     if state.status not in statuses:
-        return Availability(type_, label, applicable=False, enabled=False,
-                            reason=f"“{label}” is not possible on a {state.status.value} record")
+        return Availability(
+            type_,
+            label,
+            applicable=False,
+            enabled=False,
+            reason=f"“{label}” is not possible on a {state.status.value} record",
+        )
     missing = spec.required_flags - state.flags
     if missing:
-        return Availability(type_, label, applicable=False, enabled=False,
-                            reason=_needs_flags(missing, config))
-    return _enabled(state, actor, config, type_, label, None, disable_if, today,
-                    spec.needs_assignment)
+        return Availability(
+            type_, label, applicable=False, enabled=False, reason=_needs_flags(missing, config)
+        )
+    return _enabled(
+        state, actor, config, type_, label, None, disable_if, today, spec.needs_assignment
+    )
 
 
-def action_menu(state: RecordState, actor: Actor, config: Config, today: date | None = None,
-                names: Names | None = None) -> list[MenuItem]:
+def action_menu(
+    state: RecordState,
+    actor: Actor,
+    config: Config,
+    today: date | None = None,
+    names: Names | None = None,
+) -> list[MenuItem]:
     """Every applicable action for this user on this record, enabled or with a reason."""
     items: list[MenuItem] = []
     candidates: list[tuple[ActionType, str | None]] = [(t, None) for t in MENU_ORDER]
@@ -111,8 +147,10 @@ _NO_CFG = _NoConfig()
 
 
 def _edit_label(then: ActionType | None) -> str:
-    return {ActionType.DECLARE: "declaring with edits",
-            ActionType.REGISTER: "registering with edits"}.get(then, "editing")  # type: ignore[arg-type]
+    return {
+        ActionType.DECLARE: "declaring with edits",
+        ActionType.REGISTER: "registering with edits",
+    }.get(then, "editing")  # type: ignore[arg-type]
 
 
 def _needs_flags(missing: frozenset[str] | set[str], config: Config) -> str:
@@ -120,55 +158,98 @@ def _needs_flags(missing: frozenset[str] | set[str], config: Config) -> str:
     return f"Only possible when the record is flagged {labels}"
 
 
-def _enabled(state: RecordState, actor: Actor, config: Config, type_: ActionType, label: str,
-             custom_type: str | None, disable_if: list[Condition], today: date,
-             needs_assignment: bool) -> Availability:
+def _enabled(
+    state: RecordState,
+    actor: Actor,
+    config: Config,
+    type_: ActionType,
+    label: str,
+    custom_type: str | None,
+    disable_if: list[Condition],
+    today: date,
+    needs_assignment: bool,
+) -> Availability:
     for cond in disable_if:
         if holds(cond, state, actor, state.declaration, today):
-            return Availability(type_, label, custom_type, enabled=False,
-                                reason=describe(cond, config))
+            return Availability(
+                type_, label, custom_type, enabled=False, reason=describe(cond, config)
+            )
     if needs_assignment and state.assigned_to != actor.id:
         return Availability(type_, label, custom_type, enabled=False, reason=ASSIGN_FIRST)
     return Availability(type_, label, custom_type)
 
 
-def _assignment(state: RecordState, actor: Actor, type_: ActionType, label: str,
-                name_of: Names) -> Availability:
+def _assignment(
+    state: RecordState, actor: Actor, type_: ActionType, label: str, name_of: Names
+) -> Availability:
     if state.status is Status.DRAFT:
-        return Availability(type_, label, applicable=False, enabled=False,
-                            reason="A draft stays with the person who started it")
+        return Availability(
+            type_,
+            label,
+            applicable=False,
+            enabled=False,
+            reason="A draft stays with the person who started it",
+        )
     mine = state.assigned_to == actor.id
-    may_assign = grants(actor, "record.assign", office_id=state.office_id,
-                        event=state.event_type)
+    may_assign = grants(actor, "record.assign", office_id=state.office_id, event=state.event_type)
     if type_ is ActionType.ASSIGN:
         if not may_assign:
-            return Availability(type_, label, permitted=False, applicable=False, enabled=False,
-                                reason="Your role does not allow assigning this record")
+            return Availability(
+                type_,
+                label,
+                permitted=False,
+                applicable=False,
+                enabled=False,
+                reason="Your role does not allow assigning this record",
+            )
         if mine:
-            return Availability(type_, label, applicable=False, enabled=False,
-                                reason="The record is already assigned to you")
+            return Availability(
+                type_,
+                label,
+                applicable=False,
+                enabled=False,
+                reason="The record is already assigned to you",
+            )
         if state.assigned_to is not None:
-            return Availability(type_, label, enabled=False,
-                                reason=f"Assigned to {name_of(state.assigned_to)}")
+            return Availability(
+                type_, label, enabled=False, reason=f"Assigned to {name_of(state.assigned_to)}"
+            )
         return Availability(type_, label)
     if state.assigned_to is None:
-        return Availability(type_, label, applicable=False, enabled=False,
-                            reason="The record is not assigned to anyone")
+        return Availability(
+            type_,
+            label,
+            applicable=False,
+            enabled=False,
+            reason="The record is not assigned to anyone",
+        )
     if mine:
         if may_assign:
             return Availability(type_, label)
-        return Availability(type_, label, permitted=False, applicable=False, enabled=False,
-                            reason="Your role does not allow unassigning this record")
-    if grants(actor, "record.unassign-others", office_id=state.office_id,
-              event=state.event_type):
+        return Availability(
+            type_,
+            label,
+            permitted=False,
+            applicable=False,
+            enabled=False,
+            reason="Your role does not allow unassigning this record",
+        )
+    if grants(actor, "record.unassign-others", office_id=state.office_id, event=state.event_type):
         return Availability(type_, label)
-    return Availability(type_, label, permitted=False, applicable=False, enabled=False,
-                        reason=f"Assigned to {name_of(state.assigned_to)}; only a user who may "
-                               "unassign others can release it")
+    return Availability(
+        type_,
+        label,
+        permitted=False,
+        applicable=False,
+        enabled=False,
+        reason=f"Assigned to {name_of(state.assigned_to)}; only a user who may "
+        "unassign others can release it",
+    )
 
 
-def custom_requirement_holds(action: CustomAction, config: Config, state: RecordState,
-                             actor: Actor) -> bool:
+def custom_requirement_holds(
+    action: CustomAction, config: Config, state: RecordState, actor: Actor
+) -> bool:
     """The configured scope of a custom action, checked for this user and record."""
     required = config.custom_scopes[action.id]
     event = required.option("event")
@@ -177,30 +258,63 @@ def custom_requirement_holds(action: CustomAction, config: Config, state: Record
     jurisdiction = required.option("jurisdiction") or frozenset({"all"})
     if "all" not in jurisdiction and state.office_id != actor.office_id:
         return False
-    return grants(actor, required.name, office_id=state.office_id, event=state.event_type,
-                  actionType=action.id)
+    return grants(
+        actor,
+        required.name,
+        office_id=state.office_id,
+        event=state.event_type,
+        actionType=action.id,
+    )
 
 
-def _custom(state: RecordState, actor: Actor, config: Config, cid: str,
-            today: date) -> Availability:
+def _custom(
+    state: RecordState, actor: Actor, config: Config, cid: str, today: date
+) -> Availability:
     action = config.custom.get(cid)
     if action is None:
-        return Availability(ActionType.CUSTOM, cid, cid, permitted=False, applicable=False,
-                            enabled=False, reason=f"There is no action “{cid}”")
+        return Availability(
+            ActionType.CUSTOM,
+            cid,
+            cid,
+            permitted=False,
+            applicable=False,
+            enabled=False,
+            reason=f"There is no action “{cid}”",
+        )
     t, label = ActionType.CUSTOM, action.name
     if action.events and state.event_type not in action.events:
-        return Availability(t, label, cid, applicable=False, enabled=False,
-                            reason=f"“{label}” does not apply to {state.event_type} records")
+        return Availability(
+            t,
+            label,
+            cid,
+            applicable=False,
+            enabled=False,
+            reason=f"“{label}” does not apply to {state.event_type} records",
+        )
     if not custom_requirement_holds(action, config, state, actor):
-        return Availability(t, label, cid, permitted=False, applicable=False, enabled=False,
-                            reason=f"Your role does not allow “{label}” on this record")
+        return Availability(
+            t,
+            label,
+            cid,
+            permitted=False,
+            applicable=False,
+            enabled=False,
+            reason=f"Your role does not allow “{label}” on this record",
+        )
     if state.status not in action.required_statuses:
-        return Availability(t, label, cid, applicable=False, enabled=False,
-                            reason=f"“{label}” is not possible on a {state.status.value} record")
+        return Availability(
+            t,
+            label,
+            cid,
+            applicable=False,
+            enabled=False,
+            reason=f"“{label}” is not possible on a {state.status.value} record",
+        )
     missing = set(action.required_flags) - state.flags
     if missing:
-        return Availability(t, label, cid, applicable=False, enabled=False,
-                            reason=_needs_flags(missing, config))
+        return Availability(
+            t, label, cid, applicable=False, enabled=False, reason=_needs_flags(missing, config)
+        )
     return _enabled(state, actor, config, t, label, cid, list(action.disable_if), today, True)
 
 

@@ -46,8 +46,10 @@ KNOWN_SCOPES: dict[str, frozenset[str]] = {
     "user.send-username-reminder": _USER,
 }
 # Spellings found in the OpenCRVS documentation for the same scope.
-ALIASES = {"record.customAction": "record.custom.action",
-           "record.custom-action": "record.custom.action"}
+ALIASES = {
+    "record.customAction": "record.custom.action",
+    "record.custom-action": "record.custom.action",
+}
 JURISDICTIONS = frozenset({"my-office", "all"})
 
 _SHAPE = re.compile(r"^\s*(?P<name>[A-Za-z][\w.-]*)\s*(?:\[(?P<opts>[^\[\]]*)\])?\s*$")
@@ -99,7 +101,8 @@ def parse_scope(text: str, *, custom_names: frozenset[str] = frozenset()) -> Sco
             if key not in allowed:
                 raise ConfigError(
                     f"scope {text!r}: `{key}` is not an option of `{name}` "
-                    f"(allowed: {', '.join(sorted(allowed))})")
+                    f"(allowed: {', '.join(sorted(allowed))})"
+                )
             if key in options:
                 raise ConfigError(f"scope {text!r}: option `{key}` given twice")
             values = frozenset(v for v in om["value"].split("|"))
@@ -111,8 +114,7 @@ def parse_scope(text: str, *, custom_names: frozenset[str] = frozenset()) -> Sco
     return Scope(name, tuple(sorted(options.items())))
 
 
-def grants(actor: Actor, name: str, *, office_id: str | None = None,
-           **context: str) -> bool:
+def grants(actor: Actor, name: str, *, office_id: str | None = None, **context: str) -> bool:
     """True when one of the actor's scopes grants `name` in this context.
 
     `office_id` is the record's office, checked against `jurisdiction=my-office`.

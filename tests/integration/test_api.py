@@ -26,13 +26,19 @@ def test_clerk_declares_registrar_registers(box: Box) -> None:
     clerk, registrar = box.client("clerk"), box.client("registrar")
     rec = create(clerk, **{"child.first_name": "Sara"})
     assert rec["status"] == "draft" and rec["title"] == "Sara"
-    out = do(clerk, rec["id"], "DECLARE", declaration=BIRTH,
-             client_time="2026-11-22T09:15:00+02:00")
+    out = do(
+        clerk, rec["id"], "DECLARE", declaration=BIRTH, client_time="2026-11-22T09:15:00+02:00"
+    )
     assert out["record"]["status"] == "declared" and out["record"]["assigned_to"] is None
     assert out["action"]["client_time"] == "2026-11-22T07:15:00.000Z"
     menu = registrar.get(f"/api/v1/records/{rec['id']}/menu").json()
-    assert menu[0] == {"type": "ASSIGN", "custom_type": None, "label": "Assign",
-                       "enabled": True, "reason": None}
+    assert menu[0] == {
+        "type": "ASSIGN",
+        "custom_type": None,
+        "label": "Assign",
+        "enabled": True,
+        "reason": None,
+    }
     assert {m["label"]: m["enabled"] for m in menu}["Register"] is False
     do(registrar, rec["id"], "ASSIGN")
     do(registrar, rec["id"], "REGISTER")
@@ -71,8 +77,9 @@ def test_workqueues_per_role_and_pagination(box: Box) -> None:
     for i in range(5):
         create(clerk, **{"child.first_name": f"Page {i}"})
     p1 = clerk.get("/api/v1/workqueues/my-drafts/records", params={"page_size": 2}).json()
-    p2 = clerk.get("/api/v1/workqueues/my-drafts/records",
-                   params={"page_size": 2, "page": 2}).json()
+    p2 = clerk.get(
+        "/api/v1/workqueues/my-drafts/records", params={"page_size": 2, "page": 2}
+    ).json()
     assert p1["total"] >= 5 and len(p1["items"]) == 2 and len(p2["items"]) == 2
     assert not {r["id"] for r in p1["items"]} & {r["id"] for r in p2["items"]}
     # Drafts are private: another user's draft queue does not show them.
@@ -82,29 +89,58 @@ def test_workqueues_per_role_and_pagination(box: Box) -> None:
     assert r.status_code == 404
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "field"), [
-    ("post", "/api/v1/records", {"event_type": "marriage"}, 422, "event_type"),
-    ("post", "/api/v1/records", {"event_type": "birth", "colour": 1}, 400, "colour"),
-    ("post", "/api/v1/records", {"declaration": {}}, 400, "event_type"),
-    ("post", "/api/v1/records", {"event_type": "birth", "declaration": {"child.dob": "3000-01-01"}},
-     422, "declaration.child.dob"),
-    ("post", "/api/v1/records", {"event_type": "birth", "declaration": {"child.dob": 5}},
-     422, "declaration.child.dob"),
-    ("post", "/api/v1/records", {"event_type": "birth", "client_time": "yesterday"}, 400,
-     "client_time"),
-    ("post", "/api/v1/records", ["not", "an", "object"], 400, None),
-    ("get", "/api/v1/workqueues/my-drafts/records?page=0", None, 400, "page"),
-    ("get", "/api/v1/workqueues/my-drafts/records?page_size=5000", None, 422, "page_size"),
-    ("get", "/api/v1/workqueues/my-drafts/records?page=abc", None, 400, "page"),
-    ("get", "/api/v1/records/not-a-uuid", None, 404, None),
-    ("get", "/api/v1/records/00000000-0000-7000-8000-000000000000", None, 404, None),
-    ("post", "/api/v1/records/00000000-0000-7000-8000-000000000000/actions", {"type": "PRINT"},
-     404, None),
-    ("post", "/api/v1/records/00000000-0000-7000-8000-000000000000/actions", {"type": "NOPE"},
-     400, "type"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "field"),
+    [
+        ("post", "/api/v1/records", {"event_type": "marriage"}, 422, "event_type"),
+        ("post", "/api/v1/records", {"event_type": "birth", "colour": 1}, 400, "colour"),
+        ("post", "/api/v1/records", {"declaration": {}}, 400, "event_type"),
+        (
+            "post",
+            "/api/v1/records",
+            {"event_type": "birth", "declaration": {"child.dob": "3000-01-01"}},
+            422,
+            "declaration.child.dob",
+        ),
+        (
+            "post",
+            "/api/v1/records",
+            {"event_type": "birth", "declaration": {"child.dob": 5}},
+            422,
+            "declaration.child.dob",
+        ),
+        (
+            "post",
+            "/api/v1/records",
+            {"event_type": "birth", "client_time": "yesterday"},
+            400,
+            "client_time",
+        ),
+        ("post", "/api/v1/records", ["not", "an", "object"], 400, None),
+        ("get", "/api/v1/workqueues/my-drafts/records?page=0", None, 400, "page"),
+        ("get", "/api/v1/workqueues/my-drafts/records?page_size=5000", None, 422, "page_size"),
+        ("get", "/api/v1/workqueues/my-drafts/records?page=abc", None, 400, "page"),
+        ("get", "/api/v1/records/not-a-uuid", None, 404, None),
+        ("get", "/api/v1/records/00000000-0000-7000-8000-000000000000", None, 404, None),
+        (
+            "post",
+            "/api/v1/records/00000000-0000-7000-8000-000000000000/actions",
+            {"type": "PRINT"},
+            404,
+            None,
+        ),
+        (
+            "post",
+            "/api/v1/records/00000000-0000-7000-8000-000000000000/actions",
+            {"type": "NOPE"},
+            400,
+            "type",
+        ),
+    ],
+)
 def test_bad_input_is_a_problem_document_naming_the_field(
-        box: Box, method: str, path: str, body: Any, status: int, field: str | None) -> None:
+    box: Box, method: str, path: str, body: Any, status: int, field: str | None
+) -> None:
     r = getattr(box.client("clerk"), method)(path, **({"json": body} if body is not None else {}))
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -118,20 +154,34 @@ def test_bad_input_is_a_problem_document_naming_the_field(
 def test_garbage_never_gives_a_500(box: Box) -> None:
     c = box.client("registrar")
     rec = create(box.client("clerk"))
-    bodies: list[Any] = [b"", b"{", b"\xff\xfe", b"null", b"[]", b'{"type": null}',
-                         b'{"type": "EDIT", "then": "PUBLISH"}', b'{"type": "CUSTOM"}',
-                         b'{"type": "CUSTOM", "custom_type": "Nope"}',
-                         b'{"type": "UPDATE", "declaration": {"child.first_name": ' + b"9" * 5000
-                         + b"}}", b'{"type": "UPDATE", "declaration": "text"}',
-                         b'{"type": "UPDATE", "form": {"reason": ["a"]}}',
-                         b'{"type": "REJECT", "form": {"reason": "' + b"x" * 2000 + b'"}}']
+    bodies: list[Any] = [
+        b"",
+        b"{",
+        b"\xff\xfe",
+        b"null",
+        b"[]",
+        b'{"type": null}',
+        b'{"type": "EDIT", "then": "PUBLISH"}',
+        b'{"type": "CUSTOM"}',
+        b'{"type": "CUSTOM", "custom_type": "Nope"}',
+        b'{"type": "UPDATE", "declaration": {"child.first_name": ' + b"9" * 5000 + b"}}",
+        b'{"type": "UPDATE", "declaration": "text"}',
+        b'{"type": "UPDATE", "form": {"reason": ["a"]}}',
+        b'{"type": "REJECT", "form": {"reason": "' + b"x" * 2000 + b'"}}',
+    ]
     for body in bodies:
-        r = c.post(f"/api/v1/records/{rec['id']}/actions", content=body,
-                   headers={"content-type": "application/json"})
+        r = c.post(
+            f"/api/v1/records/{rec['id']}/actions",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
         assert 400 <= r.status_code < 500, (body[:60], r.status_code, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
-    huge = c.post("/api/v1/records", content=b'{"event_type": "' + b"b" * 2_000_000 + b'"}',
-                  headers={"content-type": "application/json"})
+    huge = c.post(
+        "/api/v1/records",
+        content=b'{"event_type": "' + b"b" * 2_000_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )
     assert huge.status_code == 413
     # None of it changed the record.
     timeline = box.client("clerk").get(f"/api/v1/records/{rec['id']}").json()["timeline"]
@@ -142,8 +192,11 @@ def test_anonymous_and_forged_credentials_are_401(box: Box) -> None:
     anonymous = box.client()
     assert anonymous.get("/api/v1/workqueues").status_code == 401
     assert anonymous.get("/healthz").json() == {"status": "ok"}
-    forged = [{"Cookie": "edge_session=made-up"}, {"Authorization": "Bearer edge_made-up"},
-              {"X-Edge-User": "registrar"}]  # the old development header means nothing
+    forged = [
+        {"Cookie": "edge_session=made-up"},
+        {"Authorization": "Bearer edge_made-up"},
+        {"X-Edge-User": "registrar"},
+    ]  # the old development header means nothing
     for headers in forged:
         r = httpx.get(box.url + "/api/v1/workqueues", headers=headers)
         assert r.status_code == 401, headers
@@ -153,7 +206,14 @@ def test_openapi_documents_every_route_with_an_operation_id(box: Box) -> None:
     spec = httpx.get(box.url + "/api/schema/openapi.json").json()
     ops = [op for path in spec["paths"].values() for op in path.values()]
     ids = {op["operationId"] for op in ops}
-    assert {"createRecord", "performAction", "getRecord", "getActionMenu", "listWorkqueues",
-            "listWorkqueueRecords", "health"} <= ids
+    assert {
+        "createRecord",
+        "performAction",
+        "getRecord",
+        "getActionMenu",
+        "listWorkqueues",
+        "listWorkqueueRecords",
+        "health",
+    } <= ids
     assert len(ids) == len(ops)
     assert "ActionCreate" in spec["components"]["schemas"]

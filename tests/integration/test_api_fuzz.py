@@ -18,11 +18,24 @@ from tests.helpers import Box
 def test_no_generated_request_gets_a_500(box: Box, user: str) -> None:
     cli = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
     result = subprocess.run(
-        [cli, "run", f"{box.url}/api/schema/openapi.json", "--checks", "not_a_server_error",
-         "--header", f"Authorization: Bearer {box.token(user)}", "--max-examples", "40",
-         "--seed", "20261122"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""})
+        [
+            cli,
+            "run",
+            f"{box.url}/api/schema/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--header",
+            f"Authorization: Bearer {box.token(user)}",
+            "--max-examples",
+            "40",
+            "--seed",
+            "20261122",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+    )
     summary = result.stdout[-3000:]
     assert result.returncode == 0, summary
     cases = re.search(r"Test cases:\s*\n\s*(\d+) generated, (\d+) passed(.*)", summary)

@@ -18,8 +18,13 @@ from edge.settings import load_settings
 from edge.workflow.config import load_config
 from tests.helpers import BIRTH, Box, edge_cli, running_box
 
-ROLES = {"clerk": "clinic-clerk", "agent": "registration-agent", "registrar": "local-registrar",
-         "hospadmin": "hospital-administrator", "admin": "local-system-admin"}
+ROLES = {
+    "clerk": "clinic-clerk",
+    "agent": "registration-agent",
+    "registrar": "local-registrar",
+    "hospadmin": "hospital-administrator",
+    "admin": "local-system-admin",
+}
 PRINCIPALS = [*ROLES, "anonymous", "deactivated"]
 Y, N = "allow", "deny"  # deny: 403, or 404 for a record the user may not see
 EVERYONE = dict.fromkeys(ROLES, Y)
@@ -41,55 +46,112 @@ Probe = Callable[[Ctx, str], tuple[str, str, Any]]
 # route -> (who may use it, a request that is harmless to repeat)
 MATRIX: dict[str, tuple[dict[str, str] | str, Probe]] = {
     "GET /healthz": ("public", lambda c, u: ("GET", "/healthz", None)),
-    "POST /api/v1/auth/login": ("public", lambda c, u: (
-        "POST", "/api/v1/auth/login", {"username": "clerk", "password": "demo-password"})),
+    "POST /api/v1/auth/login": (
+        "public",
+        lambda c, u: (
+            "POST",
+            "/api/v1/auth/login",
+            {"username": "clerk", "password": "demo-password"},
+        ),
+    ),
     "POST /api/v1/auth/logout": (EVERYONE, lambda c, u: ("POST", "/api/v1/auth/logout", None)),
     "GET /api/v1/auth/me": (EVERYONE, lambda c, u: ("GET", "/api/v1/auth/me", None)),
-    "POST /api/v1/auth/password": (EVERYONE, lambda c, u: (  # too short: 422 once allowed
-        "POST", "/api/v1/auth/password",
-        {"current_password": "demo-password", "new_password": "short"})),
+    "POST /api/v1/auth/password": (
+        EVERYONE,
+        lambda c, u: (  # too short: 422 once allowed
+            "POST",
+            "/api/v1/auth/password",
+            {"current_password": "demo-password", "new_password": "short"},
+        ),
+    ),
     "GET /api/v1/auth/tokens": (EVERYONE, lambda c, u: ("GET", "/api/v1/auth/tokens", None)),
-    "POST /api/v1/auth/tokens": (EVERYONE, lambda c, u: (
-        "POST", "/api/v1/auth/tokens", {"name": "matrix"})),
-    "DELETE /api/v1/auth/tokens/{token_id:str}": (EVERYONE, lambda c, u: (
-        "DELETE", f"/api/v1/auth/tokens/{c.tokens.get(u, 'none')}", None)),
+    "POST /api/v1/auth/tokens": (
+        EVERYONE,
+        lambda c, u: ("POST", "/api/v1/auth/tokens", {"name": "matrix"}),
+    ),
+    "DELETE /api/v1/auth/tokens/{token_id:str}": (
+        EVERYONE,
+        lambda c, u: ("DELETE", f"/api/v1/auth/tokens/{c.tokens.get(u, 'none')}", None),
+    ),
     "GET /api/v1/users": (ADMIN_ONLY, lambda c, u: ("GET", "/api/v1/users", None)),
-    "POST /api/v1/users": (ADMIN_ONLY, lambda c, u: (  # weak password: 422 once allowed
-        "POST", "/api/v1/users", {"username": f"new-{u}", "display_name": "New",
-                                  "role": "clinic-clerk", "password": "short"})),
-    "GET /api/v1/users/{user_id:str}": (ADMIN_ONLY, lambda c, u: (
-        "GET", f"/api/v1/users/{c.clerk_id}", None)),
-    "PATCH /api/v1/users/{user_id:str}": (ADMIN_ONLY, lambda c, u: (
-        "PATCH", f"/api/v1/users/{c.clerk_id}", {})),
-    "POST /api/v1/users/{user_id:str}/deactivate": (ADMIN_ONLY, lambda c, u: (  # self: 409
-        "POST", f"/api/v1/users/{c.admin_id}/deactivate", None)),
-    "POST /api/v1/users/{user_id:str}/reactivate": (ADMIN_ONLY, lambda c, u: (
-        "POST", f"/api/v1/users/{c.clerk_id}/reactivate", None)),
-    "POST /api/v1/users/{user_id:str}/reset-password": (ADMIN_ONLY, lambda c, u: (
-        "POST", f"/api/v1/users/{c.clerk_id}/reset-password", {"password": "short"})),
-    "POST /api/v1/users/{user_id:str}/unlock": (ADMIN_ONLY, lambda c, u: (
-        "POST", f"/api/v1/users/{c.clerk_id}/unlock", None)),
-    "POST /api/v1/users/{user_id:str}/username-reminder": (ADMIN_ONLY, lambda c, u: (
-        "POST", f"/api/v1/users/{c.clerk_id}/username-reminder", None)),
-    "POST /api/v1/records": (CREATORS, lambda c, u: (
-        "POST", "/api/v1/records", {"event_type": "birth"})),
-    "GET /api/v1/records/{record_id:str}": (RECORD_READERS, lambda c, u: (
-        "GET", f"/api/v1/records/{c.record}", None)),
-    "GET /api/v1/records/{record_id:str}/menu": (RECORD_READERS, lambda c, u: (
-        "GET", f"/api/v1/records/{c.record}/menu", None)),
-    "POST /api/v1/records/{record_id:str}/actions": (RECORD_READERS, lambda c, u: (
-        "POST", f"/api/v1/records/{c.record}/actions", {"type": "UNASSIGN"})),  # 409 if allowed
+    "POST /api/v1/users": (
+        ADMIN_ONLY,
+        lambda c, u: (  # weak password: 422 once allowed
+            "POST",
+            "/api/v1/users",
+            {
+                "username": f"new-{u}",
+                "display_name": "New",
+                "role": "clinic-clerk",
+                "password": "short",
+            },
+        ),
+    ),
+    "GET /api/v1/users/{user_id:str}": (
+        ADMIN_ONLY,
+        lambda c, u: ("GET", f"/api/v1/users/{c.clerk_id}", None),
+    ),
+    "PATCH /api/v1/users/{user_id:str}": (
+        ADMIN_ONLY,
+        lambda c, u: ("PATCH", f"/api/v1/users/{c.clerk_id}", {}),
+    ),
+    "POST /api/v1/users/{user_id:str}/deactivate": (
+        ADMIN_ONLY,
+        lambda c, u: (  # self: 409
+            "POST",
+            f"/api/v1/users/{c.admin_id}/deactivate",
+            None,
+        ),
+    ),
+    "POST /api/v1/users/{user_id:str}/reactivate": (
+        ADMIN_ONLY,
+        lambda c, u: ("POST", f"/api/v1/users/{c.clerk_id}/reactivate", None),
+    ),
+    "POST /api/v1/users/{user_id:str}/reset-password": (
+        ADMIN_ONLY,
+        lambda c, u: ("POST", f"/api/v1/users/{c.clerk_id}/reset-password", {"password": "short"}),
+    ),
+    "POST /api/v1/users/{user_id:str}/unlock": (
+        ADMIN_ONLY,
+        lambda c, u: ("POST", f"/api/v1/users/{c.clerk_id}/unlock", None),
+    ),
+    "POST /api/v1/users/{user_id:str}/username-reminder": (
+        ADMIN_ONLY,
+        lambda c, u: ("POST", f"/api/v1/users/{c.clerk_id}/username-reminder", None),
+    ),
+    "POST /api/v1/records": (
+        CREATORS,
+        lambda c, u: ("POST", "/api/v1/records", {"event_type": "birth"}),
+    ),
+    "GET /api/v1/records/{record_id:str}": (
+        RECORD_READERS,
+        lambda c, u: ("GET", f"/api/v1/records/{c.record}", None),
+    ),
+    "GET /api/v1/records/{record_id:str}/menu": (
+        RECORD_READERS,
+        lambda c, u: ("GET", f"/api/v1/records/{c.record}/menu", None),
+    ),
+    "POST /api/v1/records/{record_id:str}/actions": (
+        RECORD_READERS,
+        lambda c, u: ("POST", f"/api/v1/records/{c.record}/actions", {"type": "UNASSIGN"}),
+    ),  # 409 if allowed
     "GET /api/v1/workqueues": (EVERYONE, lambda c, u: ("GET", "/api/v1/workqueues", None)),
-    "GET /api/v1/workqueues/{queue_id:str}/records": ({**EVERYONE, "admin": N}, lambda c, u: (
-        "GET", "/api/v1/workqueues/assigned-to-me/records", None)),
+    "GET /api/v1/workqueues/{queue_id:str}/records": (
+        {**EVERYONE, "admin": N},
+        lambda c, u: ("GET", "/api/v1/workqueues/assigned-to-me/records", None),
+    ),
 }
 
 
 def app_routes(home: Path) -> set[str]:
     app = create_app(load_settings(home), load_config())
-    return {f"{m} {r.path}" for r in app.routes if isinstance(r, HTTPRoute)
-            for m in r.methods - {"HEAD", "OPTIONS"}
-            if not r.path.startswith("/api/schema")}  # the public API description
+    return {
+        f"{m} {r.path}"
+        for r in app.routes
+        if isinstance(r, HTTPRoute)
+        for m in r.methods - {"HEAD", "OPTIONS"}
+        if not r.path.startswith("/api/schema")
+    }  # the public API description
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +162,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Box, Ctx]]
         admin, clerk = box.client("admin"), box.client("clerk")
         users = {u["username"]: u["id"] for u in admin.get("/api/v1/users").json()}
         rec = clerk.post("/api/v1/records", json={"event_type": "birth"}).json()["record"]["id"]
-        clerk.post(f"/api/v1/records/{rec}/actions", json={"type": "DECLARE",
-                                                           "declaration": BIRTH})
+        clerk.post(f"/api/v1/records/{rec}/actions", json={"type": "DECLARE", "declaration": BIRTH})
         yield box, Ctx(rec, users["clerk"], users["admin"])
 
 
@@ -112,14 +173,21 @@ def session_for(box: Box, principal: str) -> httpx.Client:
         admin = box.client("admin")
         name = "gone"
         if not any(u["username"] == name for u in admin.get("/api/v1/users").json()):
-            admin.post("/api/v1/users", json={"username": name, "display_name": "Gone",
-                                              "role": "local-registrar",
-                                              "password": "first password"})
-            uid = next(u["id"] for u in admin.get("/api/v1/users").json()
-                       if u["username"] == name)
+            admin.post(
+                "/api/v1/users",
+                json={
+                    "username": name,
+                    "display_name": "Gone",
+                    "role": "local-registrar",
+                    "password": "first password",
+                },
+            )
+            uid = next(u["id"] for u in admin.get("/api/v1/users").json() if u["username"] == name)
             gone = box.client(name, "first password")
-            gone.post("/api/v1/auth/password", json={"current_password": "first password",
-                                                     "new_password": "second password"})
+            gone.post(
+                "/api/v1/auth/password",
+                json={"current_password": "first password", "new_password": "second password"},
+            )
             admin.post(f"/api/v1/users/{uid}/deactivate")
             return gone  # logged in before being deactivated
         return box.client()
@@ -151,11 +219,15 @@ def test_authorization_matrix(world: tuple[Box, Ctx], principal: str) -> None:
             ok = r.status_code == 401
         else:
             expected = who[principal]  # type: ignore[index]
-            ok = (r.status_code in (403, 404)) if expected == N else (
-                r.status_code not in (401, 403, 404) and r.status_code < 500)
+            ok = (
+                (r.status_code in (403, 404))
+                if expected == N
+                else (r.status_code not in (401, 403, 404) and r.status_code < 500)
+            )
         if not ok:
-            failures.append(f"{route} as {principal}: expected {expected}, got {r.status_code} "
-                            f"{r.text[:120]}")
+            failures.append(
+                f"{route} as {principal}: expected {expected}, got {r.status_code} {r.text[:120]}"
+            )
         if route == "POST /api/v1/auth/tokens" and r.status_code == 201:
             ctx.tokens[principal] = r.json()["id"]
         if route == "POST /api/v1/auth/logout" and r.status_code == 204:

@@ -46,8 +46,10 @@ def test_unknown_user_and_wrong_password_take_the_same_time(tmp_path: Path) -> N
             wrong.append(t2)
     m_unknown, m_wrong = statistics.median(unknown), statistics.median(wrong)
     spread = statistics.median(abs(a - m_wrong) for a in wrong)  # the noise of one series
-    print(f"median unknown user {m_unknown * 1000:.1f} ms, wrong password "
-          f"{m_wrong * 1000:.1f} ms, noise (MAD) {spread * 1000:.1f} ms")
+    print(
+        f"median unknown user {m_unknown * 1000:.1f} ms, wrong password "
+        f"{m_wrong * 1000:.1f} ms, noise (MAD) {spread * 1000:.1f} ms"
+    )
     # Without the decoy check an unknown user would answer ~60 ms sooner (no Argon2id).
     assert m_unknown > 0.5 * m_wrong
     assert abs(m_unknown - m_wrong) <= max(3 * spread, 0.1 * m_wrong), (m_unknown, m_wrong)

@@ -31,8 +31,16 @@ def init(home: Path, tmp_path: Path, *extra: str) -> None:
 
 def test_init_creates_a_working_box(tmp_path: Path) -> None:
     home = tmp_path / "box"
-    out = edge_cli(home, "init", "--office-id", "ramallah", "--office-name", "Ramallah Clinic",
-                   "--password-file", password_file(tmp_path))
+    out = edge_cli(
+        home,
+        "init",
+        "--office-id",
+        "ramallah",
+        "--office-name",
+        "Ramallah Clinic",
+        "--password-file",
+        password_file(tmp_path),
+    )
     assert "Ramallah Clinic" in out.stdout
     assert stat.S_IMODE(os.stat(home / "device.key").st_mode) == 0o600
     s = load_settings(home)
@@ -71,18 +79,61 @@ def test_users_add_names_the_bad_field(tmp_path: Path) -> None:
     home = tmp_path / "box"
     init(home, tmp_path)
     pw = password_file(tmp_path)
-    bad = edge_cli(home, "users", "add", "x y", "--name", "X", "--role", "astronaut",
-                   "--password-file", pw, check=False)
+    bad = edge_cli(
+        home,
+        "users",
+        "add",
+        "x y",
+        "--name",
+        "X",
+        "--role",
+        "astronaut",
+        "--password-file",
+        pw,
+        check=False,
+    )
     assert bad.returncode == 1
     assert "username" in bad.stderr
-    bad = edge_cli(home, "users", "add", "amina", "--name", "A", "--role", "astronaut",
-                   "--password-file", pw, check=False)
+    bad = edge_cli(
+        home,
+        "users",
+        "add",
+        "amina",
+        "--name",
+        "A",
+        "--role",
+        "astronaut",
+        "--password-file",
+        pw,
+        check=False,
+    )
     assert bad.returncode == 1 and "role" in bad.stderr
-    short = edge_cli(home, "users", "add", "amina", "--name", "Amina", "--role", "clinic-clerk",
-                     "--password-file", password_file(tmp_path, "short"), check=False)
+    short = edge_cli(
+        home,
+        "users",
+        "add",
+        "amina",
+        "--name",
+        "Amina",
+        "--role",
+        "clinic-clerk",
+        "--password-file",
+        password_file(tmp_path, "short"),
+        check=False,
+    )
     assert short.returncode == 1 and "at least 10 characters" in short.stderr
-    ok = edge_cli(home, "users", "add", "amina", "--name", "Amina", "--role", "clinic-clerk",
-                  "--password-file", pw)
+    ok = edge_cli(
+        home,
+        "users",
+        "add",
+        "amina",
+        "--name",
+        "Amina",
+        "--role",
+        "clinic-clerk",
+        "--password-file",
+        pw,
+    )
     assert "Added amina" in ok.stdout
     assert "must change password" in edge_cli(home, "users", "list").stdout
 
@@ -111,12 +162,16 @@ def test_malformed_scope_in_country_config_stops_startup(tmp_path: Path) -> None
 
     country = tmp_path / "country.toml"
     text = default_config_path().read_text()
-    country.write_text(text.replace('"record.print[jurisdiction=my-office]"',
-                                    '"record.print[jurisdiction=my office]"', 1))
+    country.write_text(
+        text.replace(
+            '"record.print[jurisdiction=my-office]"', '"record.print[jurisdiction=my office]"', 1
+        )
+    )
     home = tmp_path / "box"
     edge_cli(home, "init", "--demo")
-    result = edge_cli(home, "serve", check=False,
-                      env={**os.environ, "EDGE_COUNTRY_CONFIG": str(country)})
+    result = edge_cli(
+        home, "serve", check=False, env={**os.environ, "EDGE_COUNTRY_CONFIG": str(country)}
+    )
     assert result.returncode == 2
     assert "country.toml: roles[registration-agent].scopes" in result.stderr
     assert "record.print[jurisdiction=my office]" in result.stderr

@@ -16,8 +16,9 @@ import pytest
 from tests.helpers import edge_cli, start_box, stop_box
 
 
-def hammer(url: str, token: str, acknowledged: list[str], stop: threading.Event,
-           worker: int) -> None:
+def hammer(
+    url: str, token: str, acknowledged: list[str], stop: threading.Event, worker: int
+) -> None:
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
     record: str | None = None
     n = 0
@@ -25,15 +26,19 @@ def hammer(url: str, token: str, acknowledged: list[str], stop: threading.Event,
         n += 1
         try:
             if record is None or n % 10 == 0:
-                r = client.post("/api/v1/records", json={
-                    "event_type": "birth", "declaration": {"child.first_name": f"W{worker}"}})
+                r = client.post(
+                    "/api/v1/records",
+                    json={"event_type": "birth", "declaration": {"child.first_name": f"W{worker}"}},
+                )
                 if r.status_code == 201:
                     body = r.json()
                     record = body["record"]["id"]
                     acknowledged.append(body["timeline"][0]["id"])
             else:
-                r = client.post(f"/api/v1/records/{record}/actions", json={
-                    "type": "UPDATE", "declaration": {"child.last_name": f"N{n}"}})
+                r = client.post(
+                    f"/api/v1/records/{record}/actions",
+                    json={"type": "UPDATE", "declaration": {"child.last_name": f"N{n}"}},
+                )
                 if r.status_code == 201:
                     acknowledged.append(r.json()["action"]["id"])
         except httpx.TransportError:
@@ -49,8 +54,10 @@ def crash_rounds(home: Path, rounds: int, seed: int) -> None:
     for _ in range(rounds):
         box = start_box(home)
         stop = threading.Event()
-        workers = [threading.Thread(target=hammer, args=(box.url, token, acknowledged, stop, k))
-                   for k in range(4)]
+        workers = [
+            threading.Thread(target=hammer, args=(box.url, token, acknowledged, stop, k))
+            for k in range(4)
+        ]
         for w in workers:
             w.start()
         time.sleep(rng.uniform(0.3, 1.2))

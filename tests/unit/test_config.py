@@ -30,36 +30,66 @@ def broken(change: Any) -> str:
 def test_default_config_ships_events_roles_and_attest() -> None:
     cfg = load_config()
     assert set(cfg.events) == {"birth", "death"}
-    assert {"clinic-clerk", "registration-agent", "local-registrar", "local-system-admin",
-            "hospital-administrator"} <= set(cfg.roles)
+    assert {
+        "clinic-clerk",
+        "registration-agent",
+        "local-registrar",
+        "local-system-admin",
+        "hospital-administrator",
+    } <= set(cfg.roles)
     assert cfg.custom["Attest"].flags_removed == ["pending-attestation"]
     assert cfg.workqueues["pending-attestation"].query.flags == ["pending-attestation"]
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (lambda c: c["roles"][0]["scopes"].append("record.regster[event=birth]"),
-     "roles[clinic-clerk].scopes: scope 'record.regster[event=birth]': unknown scope name"),
-    (lambda c: c["roles"][0]["scopes"].append("record.register[event=birth"),
-     "roles[clinic-clerk].scopes: scope 'record.register[event=birth'"),
-    (lambda c: c["roles"][0]["scopes"].append("record.register[colour=red]"),
-     "`colour` is not an option of `record.register`"),
-    (lambda c: c["roles"][0]["scopes"].append("record.register[event=marriage]"),
-     "unknown event type `marriage`"),
-    (lambda c: c["custom_actions"][0].update(flags_removed=["pending-attestaton"]),
-     "custom_actions[Attest]: unknown flag `pending-attestaton`"),
-    (lambda c: c["events"][0]["fields"][0].update(type="colour"),
-     "events[birth].fields[child.first_name].type"),
-    (lambda c: c["events"][0]["fields"][0].update(colour="red"),
-     "events[birth].fields[child.first_name]: Object contains unknown field `colour`"),
-    (lambda c: c["events"][1]["fields"][0].update(pattern="(["),
-     "events[death].fields[deceased.first_name].pattern: not a valid regular expression"),
-    (lambda c: c["workqueues"].append(dict(c["workqueues"][0])),
-     "workqueues[my-drafts]: id is used twice"),
-    (lambda c: c["core_actions"][1]["disable_if"].append({"flag": "nope"}),
-     "core_actions[REGISTER].disable_if[3]: unknown flag `nope`"),
-    (lambda c: c["events"][0].update(title=["child.nickname"]),
-     "events[birth].title: unknown field `child.nickname`"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda c: c["roles"][0]["scopes"].append("record.regster[event=birth]"),
+            "roles[clinic-clerk].scopes: scope 'record.regster[event=birth]': unknown scope name",
+        ),
+        (
+            lambda c: c["roles"][0]["scopes"].append("record.register[event=birth"),
+            "roles[clinic-clerk].scopes: scope 'record.register[event=birth'",
+        ),
+        (
+            lambda c: c["roles"][0]["scopes"].append("record.register[colour=red]"),
+            "`colour` is not an option of `record.register`",
+        ),
+        (
+            lambda c: c["roles"][0]["scopes"].append("record.register[event=marriage]"),
+            "unknown event type `marriage`",
+        ),
+        (
+            lambda c: c["custom_actions"][0].update(flags_removed=["pending-attestaton"]),
+            "custom_actions[Attest]: unknown flag `pending-attestaton`",
+        ),
+        (
+            lambda c: c["events"][0]["fields"][0].update(type="colour"),
+            "events[birth].fields[child.first_name].type",
+        ),
+        (
+            lambda c: c["events"][0]["fields"][0].update(colour="red"),
+            "events[birth].fields[child.first_name]: Object contains unknown field `colour`",
+        ),
+        (
+            lambda c: c["events"][1]["fields"][0].update(pattern="(["),
+            "events[death].fields[deceased.first_name].pattern: not a valid regular expression",
+        ),
+        (
+            lambda c: c["workqueues"].append(dict(c["workqueues"][0])),
+            "workqueues[my-drafts]: id is used twice",
+        ),
+        (
+            lambda c: c["core_actions"][1]["disable_if"].append({"flag": "nope"}),
+            "core_actions[REGISTER].disable_if[3]: unknown flag `nope`",
+        ),
+        (
+            lambda c: c["events"][0].update(title=["child.nickname"]),
+            "events[birth].title: unknown field `child.nickname`",
+        ),
+    ],
+)
 def test_errors_name_the_entry_and_field(change: Any, expected: str) -> None:
     detail = broken(change)
     assert detail.startswith("country.toml: ")
@@ -73,22 +103,38 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
         load_config(bad)
 
 
-@pytest.mark.parametrize("text", [
-    "record.register[event=birth]",
-    "record.custom.action[event=death, actionType=Attest]",
-    "record.customAction[event=birth actionType=Attest]",
-    "workqueue[id:pending-attestation]",
-    "record.read[jurisdiction=my-office]",
-    "record.read[ event = birth|death , jurisdiction = all ]",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "record.register[event=birth]",
+        "record.custom.action[event=death, actionType=Attest]",
+        "record.customAction[event=birth actionType=Attest]",
+        "workqueue[id:pending-attestation]",
+        "record.read[jurisdiction=my-office]",
+        "record.read[ event = birth|death , jurisdiction = all ]",
+    ],
+)
 def test_seed_scope_grammar_parses(text: str) -> None:
-    assert parse_scope(text).name in ("record.register", "record.custom.action", "workqueue",
-                                      "record.read")
+    assert parse_scope(text).name in (
+        "record.register",
+        "record.custom.action",
+        "workqueue",
+        "record.read",
+    )
 
 
-@pytest.mark.parametrize("text", ["", "record.read[]", "record.read[event]", "[event=birth]",
-                                  "record.read[event=birth, event=death]",
-                                  "record.read[jurisdiction=mars]", "record.read[event=]"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "record.read[]",
+        "record.read[event]",
+        "[event=birth]",
+        "record.read[event=birth, event=death]",
+        "record.read[jurisdiction=mars]",
+        "record.read[event=]",
+    ],
+)
 def test_malformed_scopes_are_refused(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_scope(text)

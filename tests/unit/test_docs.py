@@ -12,11 +12,15 @@ def test_country_config_reference_covers_every_key() -> None:
     doc = (ROOT / "docs" / "country-config.md").read_text()
     structs = [getattr(config, name) for name in dir(config)]
     for struct in structs:
-        if isinstance(struct, type) and issubclass(struct, msgspec.Struct) and struct.__module__ \
-                == config.__name__:
+        if (
+            isinstance(struct, type)
+            and issubclass(struct, msgspec.Struct)
+            and struct.__module__ == config.__name__
+        ):
             for field in struct.__struct_fields__:
-                assert f"`{field}`" in doc, f"docs/country-config.md misses `{field}` " \
-                                            f"of {struct.__name__}"
+                assert f"`{field}`" in doc, (
+                    f"docs/country-config.md misses `{field}` of {struct.__name__}"
+                )
 
 
 def test_readme_has_exactly_the_two_commands() -> None:

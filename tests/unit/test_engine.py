@@ -31,11 +31,18 @@ def menu_labels(state: RecordState, who, cfg: Config) -> list[tuple[str, bool]]:
 
 def test_core_action_table_matches_seed_required_statuses() -> None:
     expected = {
-        A.UPDATE: {"draft"}, A.NOTIFY: {"draft"}, A.DECLARE: {"draft", "notified"},
-        A.MARK_AS_DUPLICATE: {"declared"}, A.MARK_NOT_DUPLICATE: {"declared"},
-        A.ARCHIVE: {"declared"}, A.REJECT: {"declared"}, A.EDIT: {"notified", "declared"},
-        A.REGISTER: {"declared"}, A.REQUEST_CORRECTION: {"registered"},
-        A.APPROVE_CORRECTION: {"registered"}, A.REJECT_CORRECTION: {"registered"},
+        A.UPDATE: {"draft"},
+        A.NOTIFY: {"draft"},
+        A.DECLARE: {"draft", "notified"},
+        A.MARK_AS_DUPLICATE: {"declared"},
+        A.MARK_NOT_DUPLICATE: {"declared"},
+        A.ARCHIVE: {"declared"},
+        A.REJECT: {"declared"},
+        A.EDIT: {"notified", "declared"},
+        A.REGISTER: {"declared"},
+        A.REQUEST_CORRECTION: {"registered"},
+        A.APPROVE_CORRECTION: {"registered"},
+        A.REJECT_CORRECTION: {"registered"},
         A.PRINT: {"registered"},
         A.ASSIGN: {"notified", "declared", "archived", "registered"},
         A.UNASSIGN: {"notified", "declared", "archived", "registered"},
@@ -50,21 +57,31 @@ def test_core_action_table_matches_seed_required_statuses() -> None:
 
 def test_seed_menu_example_registered_record(cfg: Config) -> None:
     # Seed 001 section 3: exactly Print, Correct, Issue verifiable credential, Unassign.
-    user = actor_with([
-        "record.assign[event=birth]", "record.print[event=birth]", "record.correct[event=birth]",
-        "record.customAction[event=birth actionType=Issue-Verifiable-Credential]"])
+    user = actor_with(
+        [
+            "record.assign[event=birth]",
+            "record.print[event=birth]",
+            "record.correct[event=birth]",
+            "record.customAction[event=birth actionType=Issue-Verifiable-Credential]",
+        ]
+    )
     state = registered_birth(cfg)
     state = act(state, A.ASSIGN, user, cfg)
     assert menu_labels(state, user, cfg) == [
-        ("Print", True), ("Correct", True), ("Issue verifiable credential", True),
-        ("Unassign", True)]
+        ("Print", True),
+        ("Correct", True),
+        ("Issue verifiable credential", True),
+        ("Unassign", True),
+    ]
 
 
 def test_actions_stay_disabled_until_assigned(cfg: Config) -> None:
     user = actor_with(["record.assign[event=birth]", "record.print[event=birth]"])
     menu = action_menu(registered_birth(cfg), user, cfg, today=TODAY)
     assert [(m.label, m.enabled, m.reason) for m in menu] == [
-        ("Assign", True, None), ("Print", False, ASSIGN_FIRST)]
+        ("Assign", True, None),
+        ("Print", False, ASSIGN_FIRST),
+    ]
     with pytest.raises(ActionNotAvailable, match="Assign"):
         act(registered_birth(cfg), A.PRINT, user, cfg)
 
@@ -82,9 +99,14 @@ def test_notify_accepts_incomplete_declare_names_each_missing_field(cfg: Config)
     with pytest.raises(InvalidInput) as err:
         act(s, A.DECLARE, clerk, cfg, declaration={"child.first_name": "Sara"})
     missing = {p.field for p in err.value.problems if p.rule == "required"}
-    assert missing == {"declaration.child.last_name", "declaration.child.sex",
-                       "declaration.child.dob", "declaration.child.place_of_birth",
-                       "declaration.mother.first_name", "declaration.mother.last_name"}
+    assert missing == {
+        "declaration.child.last_name",
+        "declaration.child.sex",
+        "declaration.child.dob",
+        "declaration.child.place_of_birth",
+        "declaration.mother.first_name",
+        "declaration.mother.last_name",
+    }
     n = act(s, A.NOTIFY, clerk, cfg, declaration={"child.first_name": "Sara"})
     assert n.status is Status.NOTIFIED and n.assigned_to is None
 
@@ -92,15 +114,28 @@ def test_notify_accepts_incomplete_declare_names_each_missing_field(cfg: Config)
 def test_invalid_values_name_field_and_rule(cfg: Config) -> None:
     clerk = actor("clinic-clerk", cfg)
     with pytest.raises(InvalidInput) as err:
-        act(None, A.CREATE, clerk, cfg, event_type="birth", declaration={
-            "child.dob": "2099-01-01", "child.sex": "x", "child.weight_kg": 50,
-            "mother.national_id": "12", "nonsense": 1})
+        act(
+            None,
+            A.CREATE,
+            clerk,
+            cfg,
+            event_type="birth",
+            declaration={
+                "child.dob": "2099-01-01",
+                "child.sex": "x",
+                "child.weight_kg": 50,
+                "mother.national_id": "12",
+                "nonsense": 1,
+            },
+        )
     rules = {(p.field, p.rule) for p in err.value.problems}
-    assert rules == {("declaration.child.dob", "not_in_future"),
-                     ("declaration.child.sex", "options"),
-                     ("declaration.child.weight_kg", "max"),
-                     ("declaration.mother.national_id", "pattern"),
-                     ("declaration.nonsense", "unknown_field")}
+    assert rules == {
+        ("declaration.child.dob", "not_in_future"),
+        ("declaration.child.sex", "options"),
+        ("declaration.child.weight_kg", "max"),
+        ("declaration.mother.national_id", "pattern"),
+        ("declaration.nonsense", "unknown_field"),
+    }
 
 
 def test_unknown_event_and_missing_scope(cfg: Config) -> None:
@@ -195,8 +230,13 @@ def test_mark_as_duplicate_archives(cfg: Config) -> None:
     clerk, reg = actor("clinic-clerk", cfg), actor("local-registrar", cfg)
     s = act(None, A.CREATE, clerk, cfg, event_type="birth")
     s = act(s, A.DECLARE, clerk, cfg, declaration=BIRTH, duplicates=("x",))
-    s = act(act(s, A.ASSIGN, reg, cfg), A.MARK_AS_DUPLICATE, reg, cfg,
-            form={"reason": "Same child as B123"})
+    s = act(
+        act(s, A.ASSIGN, reg, cfg),
+        A.MARK_AS_DUPLICATE,
+        reg,
+        cfg,
+        form={"reason": "Same child as B123"},
+    )
     assert s.status is Status.ARCHIVED and "potential-duplicate" not in s.flags
 
 
@@ -204,10 +244,22 @@ def test_correction_request_approve_and_reject(cfg: Config) -> None:
     reg = actor("local-registrar", cfg)
     s = act(registered_birth(cfg), A.ASSIGN, reg, cfg)
     with pytest.raises(InvalidInput, match="does not change"):
-        act(s, A.REQUEST_CORRECTION, reg, cfg, declaration={"child.first_name": "Sara"},
-            form={"reason": "typo"})
-    s = act(s, A.REQUEST_CORRECTION, reg, cfg, declaration={"child.first_name": "Sarah"},
-            form={"reason": "Spelling"})
+        act(
+            s,
+            A.REQUEST_CORRECTION,
+            reg,
+            cfg,
+            declaration={"child.first_name": "Sara"},
+            form={"reason": "typo"},
+        )
+    s = act(
+        s,
+        A.REQUEST_CORRECTION,
+        reg,
+        cfg,
+        declaration={"child.first_name": "Sarah"},
+        form={"reason": "Spelling"},
+    )
     assert s.flags == {"correction-requested"} and s.declaration["child.first_name"] == "Sara"
     s1 = act(act(s, A.ASSIGN, reg, cfg), A.APPROVE_CORRECTION, reg, cfg)
     assert s1.declaration["child.first_name"] == "Sarah" and not s1.flags
@@ -221,8 +273,9 @@ def test_assignment_between_users(cfg: Config) -> None:
     reg = actor("local-registrar", cfg)
     s = act(declared_birth(cfg), A.ASSIGN, agent, cfg)
     names = {"agent-1": "Yusuf"}.get
-    menu = {m.label: m for m in action_menu(s, other, cfg, today=TODAY,
-                                            names=lambda u: names(u) or "?")}
+    menu = {
+        m.label: m for m in action_menu(s, other, cfg, today=TODAY, names=lambda u: names(u) or "?")
+    }
     assert not menu["Assign"].enabled and menu["Assign"].reason == "Assigned to Yusuf"
     assert "Unassign" not in menu
     with pytest.raises(ActionNotAvailable):

@@ -25,22 +25,34 @@ from edge.workflow.rules import action_menu
 from tests.helpers import BIRTH, DEATH, TODAY, actor, config
 
 CFG = config()
-ACTORS = [actor("clinic-clerk", CFG), actor("registration-agent", CFG, uid="agent-1"),
-          actor("registration-agent", CFG, uid="agent-2"), actor("local-registrar", CFG),
-          actor("hospital-administrator", CFG), actor("local-system-admin", CFG),
-          actor("local-registrar", CFG, uid="registrar-away", office="office-2")]
+ACTORS = [
+    actor("clinic-clerk", CFG),
+    actor("registration-agent", CFG, uid="agent-1"),
+    actor("registration-agent", CFG, uid="agent-2"),
+    actor("local-registrar", CFG),
+    actor("hospital-administrator", CFG),
+    actor("local-system-admin", CFG),
+    actor("local-registrar", CFG, uid="registrar-away", office="office-2"),
+]
 RECORDS = ["r1", "r2", "r3"]
 TYPES = list(ActionType)
 COMPLETE = {"birth": BIRTH, "death": DEATH}
 REFUSED = (Forbidden, ActionNotAvailable, InvalidInput)
 
-TAKES_DECLARATION = {ActionType.CREATE, ActionType.UPDATE, ActionType.NOTIFY,
-                     ActionType.DECLARE, ActionType.EDIT, ActionType.REQUEST_CORRECTION}
+TAKES_DECLARATION = {
+    ActionType.CREATE,
+    ActionType.UPDATE,
+    ActionType.NOTIFY,
+    ActionType.DECLARE,
+    ActionType.EDIT,
+    ActionType.REQUEST_CORRECTION,
+}
 DECL_KINDS = ["complete"] * 4 + ["none", "partial", "invalid", "change"]
 
 
-def draw_step(data: st.DataObject, states: dict[str, RecordState],
-              last: list[int]) -> tuple[Any, ...]:
+def draw_step(
+    data: st.DataObject, states: dict[str, RecordState], last: list[int]
+) -> tuple[Any, ...]:
     """Mostly an action the menu offers (so runs get deep), often by the same user on the
     same record as the step before, as real work goes; sometimes any action at all."""
     if last and data.draw(st.integers(0, 2)) > 0:
@@ -48,8 +60,12 @@ def draw_step(data: st.DataObject, states: dict[str, RecordState],
     else:
         ri = data.draw(st.integers(0, len(RECORDS) - 1))
         current = states.get(RECORDS[ri])
-        able = [i for i, a in enumerate(ACTORS) if current is not None and any(
-            m.enabled for m in action_menu(current, a, CFG, today=TODAY))]
+        able = [
+            i
+            for i, a in enumerate(ACTORS)
+            if current is not None
+            and any(m.enabled for m in action_menu(current, a, CFG, today=TODAY))
+        ]
         if able and data.draw(st.integers(0, 4)) > 0:
             ai = data.draw(st.sampled_from(able))
         else:
@@ -60,23 +76,43 @@ def draw_step(data: st.DataObject, states: dict[str, RecordState],
     if state is None:
         type_ = ActionType.CREATE
     else:
-        offered = [(m.type, m.custom_type) for m in
-                   action_menu(state, ACTORS[ai], CFG, today=TODAY) if m.enabled]
+        offered = [
+            (m.type, m.custom_type)
+            for m in action_menu(state, ACTORS[ai], CFG, today=TODAY)
+            if m.enabled
+        ]
         if offered and data.draw(st.integers(0, 9)) < 8:
             type_, custom = data.draw(st.sampled_from(offered))
         else:
             type_ = data.draw(st.sampled_from(TYPES))
-    return (ai, ri, type_, data.draw(st.sampled_from(DECL_KINDS)), data.draw(st.integers(0, 5)),
-            data.draw(st.sampled_from(["birth", "death"])), custom,
-            data.draw(st.sampled_from([ActionType.DECLARE, ActionType.REGISTER])),
-            data.draw(st.integers(0, 4)) == 0)
+    return (
+        ai,
+        ri,
+        type_,
+        data.draw(st.sampled_from(DECL_KINDS)),
+        data.draw(st.integers(0, 5)),
+        data.draw(st.sampled_from(["birth", "death"])),
+        custom,
+        data.draw(st.sampled_from([ActionType.DECLARE, ActionType.REGISTER])),
+        data.draw(st.integers(0, 4)) == 0,
+    )
 
 
-def build(type_: ActionType, rid: str, state: RecordState | None, decl_kind: str, reason: int,
-          event: str, custom: str | None, then: ActionType | None, dup: bool) -> ActionRequest:
+def build(
+    type_: ActionType,
+    rid: str,
+    state: RecordState | None,
+    decl_kind: str,
+    reason: int,
+    event: str,
+    custom: str | None,
+    then: ActionType | None,
+    dup: bool,
+) -> ActionRequest:
     ev = state.event_type if state else event
     declaration: dict[str, Any] | None = {
-        "none": None, "complete": COMPLETE[ev],
+        "none": None,
+        "complete": COMPLETE[ev],
         "partial": dict(list(COMPLETE[ev].items())[:2]),
         "invalid": {"no.such.field": 1},
         "change": {next(iter(COMPLETE[ev])): "Changed"},
@@ -92,14 +128,20 @@ def build(type_: ActionType, rid: str, state: RecordState | None, decl_kind: str
             form = {"comments": "seen"} if custom == "Attest" else {"reason": "unexpected"}
     elif reason == 5 or (reason and "reason" in dict(CORE_ACTIONS[type_].form_rules)):
         form = {"reason": "because"}
-    return ActionRequest(type_, rid, event_type=event if type_ is ActionType.CREATE else None,
-                         custom_type=custom if type_ is ActionType.CUSTOM else None,
-                         declaration=declaration, form=form,
-                         then=then if type_ is ActionType.EDIT else None)
+    return ActionRequest(
+        type_,
+        rid,
+        event_type=event if type_ is ActionType.CREATE else None,
+        custom_type=custom if type_ is ActionType.CUSTOM else None,
+        declaration=declaration,
+        form=form,
+        then=then if type_ is ActionType.EDIT else None,
+    )
 
 
-def check_transition(old: RecordState | None, new: RecordState, req: ActionRequest,
-                     who_id: str) -> None:
+def check_transition(
+    old: RecordState | None, new: RecordState, req: ActionRequest, who_id: str
+) -> None:
     t = req.type
     if t is ActionType.CREATE:
         assert old is None and new.status is Status.DRAFT
@@ -163,8 +205,23 @@ def run_sequence(data: st.DataObject, n: int) -> None:
         except REFUSED:
             assert old == before  # a refused action changes nothing
             continue
-        e = Entry(seq, f"a{seq}", rid, d.event_type, type_, req.custom_type, f"t{seq:04d}", None,
-                  "synced", "b", who.id, who.office_id, d.payload, d.flags_added, d.flags_removed)
+        e = Entry(
+            seq,
+            f"a{seq}",
+            rid,
+            d.event_type,
+            type_,
+            req.custom_type,
+            f"t{seq:04d}",
+            None,
+            "synced",
+            "b",
+            who.id,
+            who.office_id,
+            d.payload,
+            d.flags_added,
+            d.flags_removed,
+        )
         new = fold(old, e)
         check_transition(old, new, req, who.id)
         states[rid] = new
@@ -186,8 +243,9 @@ def test_random_runs_reach_every_status_and_action() -> None:
     assert done == {t.value for t in ActionType}, set(ActionType) - done
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.data(), st.integers(1, 50))
 def test_journal_replay_matches_materialized_state(data: st.DataObject, n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,10 +256,14 @@ def test_journal_replay_matches_materialized_state(data: st.DataObject, n: int) 
         last: list[int] = []
         try:
             for _ in range(n):
-                states = {RECORDS[i]: r.state for i, rid in ids.items()
-                          if (r := reader.record(rid)) is not None}
-                ai, ri, type_, decl, reason, event, custom, then, dup = draw_step(data, states,
-                                                                                  last)
+                states = {
+                    RECORDS[i]: r.state
+                    for i, rid in ids.items()
+                    if (r := reader.record(rid)) is not None
+                }
+                ai, ri, type_, decl, reason, event, custom, then, dup = draw_step(
+                    data, states, last
+                )
                 old = states.get(RECORDS[ri])
                 if (old is None) != (type_ is ActionType.CREATE):
                     continue

@@ -32,8 +32,10 @@ def fill(journal: Journal, cfg: Config, n_records: int = 3) -> list[str]:
     for i in range(n_records):
         rid = f"00000000-0000-7000-8000-{i:012d}"
         journal.append(ActionRequest(A.CREATE, rid, event_type="birth"), clerk)
-        journal.append(ActionRequest(A.DECLARE, rid, declaration={
-            **BIRTH, "child.first_name": f"Child {i}"}), clerk)
+        journal.append(
+            ActionRequest(A.DECLARE, rid, declaration={**BIRTH, "child.first_name": f"Child {i}"}),
+            clerk,
+        )
         journal.append(ActionRequest(A.ASSIGN, rid), reg)
         journal.append(ActionRequest(A.REGISTER, rid), reg)
         ids.append(rid)
@@ -76,8 +78,11 @@ def tamper(path: Path, sql: str) -> None:
 def test_verify_finds_a_changed_row(journal: Journal, cfg: Config) -> None:
     fill(journal, cfg, 3)
     journal.close()
-    tamper(journal.path, """UPDATE actions SET payload = replace(payload, 'Child 1', 'Child X')
-                            WHERE seq = 6""")
+    tamper(
+        journal.path,
+        """UPDATE actions SET payload = replace(payload, 'Child 1', 'Child X')
+                            WHERE seq = 6""",
+    )
     report = verify(journal.path)
     assert not report.ok and report.first_bad_seq == 6
     assert "changed after it was written" in report.problems[0]
@@ -170,24 +175,46 @@ def test_migration_from_previous_version_keeps_actions(tmp_path: Path, cfg: Conf
     migrate(conn, target=LATEST - 1)
     clerk = actor("clinic-clerk", cfg)
     prev, state = GENESIS, None
-    for seq, (type_, payload) in enumerate([(A.CREATE, {}),
-                                            (A.DECLARE, {"declaration": BIRTH})], 1):
-        e = Entry(seq, f"id-{seq}", RID, "birth", type_, None, f"2026-01-0{seq}T00:00:00.000Z",
-                  None, "synced", "boot", clerk.id, clerk.office_id, payload, (), (), prev)
+    for seq, (type_, payload) in enumerate(
+        [(A.CREATE, {}), (A.DECLARE, {"declaration": BIRTH})], 1
+    ):
+        e = Entry(
+            seq,
+            f"id-{seq}",
+            RID,
+            "birth",
+            type_,
+            None,
+            f"2026-01-0{seq}T00:00:00.000Z",
+            None,
+            "synced",
+            "boot",
+            clerk.id,
+            clerk.office_id,
+            payload,
+            (),
+            (),
+            prev,
+        )
         cols = entry_columns(e)
         cols["hash"] = prev = row_hash(cols)
-        conn.execute(f"INSERT INTO actions ({', '.join(cols)}) VALUES "
-                     f"({', '.join(':' + c for c in cols)})", cols)
+        conn.execute(
+            f"INSERT INTO actions ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})",
+            cols,
+        )
         state = fold(state, e)
     assert state is not None and state.status is Status.DECLARED
     cols = state_columns(state, cfg)
-    conn.execute(f"INSERT INTO records ({', '.join(cols)}) VALUES "
-                 f"({', '.join(':' + c for c in cols)})", cols)
+    conn.execute(
+        f"INSERT INTO records ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", cols
+    )
     assert migrate(conn) == LATEST
     conn.close()
     timeline = Reader(path).timeline(RID)
-    assert [(e.id, sync.state) for e, sync in timeline] == [("id-1", "pending"),
-                                                           ("id-2", "pending")]
+    assert [(e.id, sync.state) for e, sync in timeline] == [
+        ("id-1", "pending"),
+        ("id-2", "pending"),
+    ]
     assert verify(path).ok
     # and the migrated journal keeps growing on the same chain
     j = Journal(path, cfg)

@@ -37,21 +37,37 @@ class FakeRegistry:
 
 class Box:
     def __init__(self, tmp: Path, cfg: Config) -> None:
-        self.settings = Settings(home=tmp, box_id="b", office_id="o", lockout_after=3,
-                                 lockout_seconds=60, lockout_max_seconds=600)
+        self.settings = Settings(
+            home=tmp,
+            box_id="b",
+            office_id="o",
+            lockout_after=3,
+            lockout_seconds=60,
+            lockout_max_seconds=600,
+        )
         self.journal = Journal(tmp / "journal.db", cfg)
         self.reader = Reader(tmp / "journal.db")
         self.hasher = Hasher(FAST)
         self.registry = FakeRegistry()
-        self.auth = Authenticator(self.settings, self.hasher, self.journal.run, self.reader.conn,
-                                  self.registry)
+        self.auth = Authenticator(
+            self.settings, self.hasher, self.journal.run, self.reader.conn, self.registry
+        )
         self.cfg = cfg
 
     def add(self, username: str = "amina", password: str | None = PW) -> str:
         verifier = self.hasher.hash(password) if password else None
-        return self.journal.run(lambda c: add_user(
-            c, self.cfg, username=username, display_name="Amina", role="clinic-clerk",
-            office_id="o", by="test", verifier=verifier)).id
+        return self.journal.run(
+            lambda c: add_user(
+                c,
+                self.cfg,
+                username=username,
+                display_name="Amina",
+                role="clinic-clerk",
+                office_id="o",
+                by="test",
+                verifier=verifier,
+            )
+        ).id
 
     def user(self, username: str = "amina"):  # type: ignore[no-untyped-def]
         return find_user(self.reader.conn(), username)
@@ -163,8 +179,9 @@ def test_verifier_is_upgraded_when_parameters_change(box: Box) -> None:
 def test_admin_reset_is_one_time_and_ends_sessions(box: Box) -> None:
     uid = box.add()
     done = box.auth.login("amina", PW, NOW)
-    box.journal.run(lambda c: set_password(c, uid, box.hasher.hash("temporary pass 1"), "admin",
-                                           one_time=True))
+    box.journal.run(
+        lambda c: set_password(c, uid, box.hasher.hash("temporary pass 1"), "admin", one_time=True)
+    )
     assert find_session(box.reader.conn(), done.session_id, NOW, timedelta(minutes=30)) is None
     assert box.auth.login("amina", "temporary pass 1", NOW).user.must_change_password
 
@@ -180,8 +197,7 @@ def test_empty_and_overlong_input_is_invalid_not_a_failure(box: Box) -> None:
 
 def test_password_rules_name_the_field() -> None:
     assert [p.rule for p in password_problems("short", "amina", 10)] == ["min_length"]
-    assert [p.rule for p in password_problems("Amina12345", "amina12345", 10)] == [
-        "not_username"]
+    assert [p.rule for p in password_problems("Amina12345", "amina12345", 10)] == ["not_username"]
     assert password_problems("correct horse", "amina", 10) == []
 
 
@@ -215,8 +231,9 @@ def test_user_journal_is_append_only_and_holds_no_password(box: Box) -> None:
     from edge.journal.db import connect
 
     uid = box.add()
-    box.journal.run(lambda c: set_password(c, uid, box.hasher.hash("another password"), "admin",
-                                           one_time=True))
+    box.journal.run(
+        lambda c: set_password(c, uid, box.hasher.hash("another password"), "admin", one_time=True)
+    )
     conn = connect(box.journal.path)
     rows = conn.execute("SELECT type, payload FROM user_actions").fetchall()
     assert [r[0] for r in rows] == ["CREATE", "RESET_PASSWORD"]

@@ -29,23 +29,28 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert s.port == 9000 and s.demo
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("port", "eighty", "setting `port`"),
-    ("port", 70000, "setting `port`: must be between 0 and 65535"),
-    ("mode", "debug", "setting `mode`: must be `production` or `demo`"),
-    ("timezone", "Mars/Olympus", "setting `timezone`: unknown time zone"),
-    ("country_config", "/nonexistent.toml", "setting `country_config`"),
-    ("page_size", 500, "setting `page_size`"),
-    ("colour", "blue", "unknown setting `colour`"),
-])
-def test_invalid_settings_name_the_key(tmp_path: Path, key: str, value: object,
-                                       message: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("port", "eighty", "setting `port`"),
+        ("port", 70000, "setting `port`: must be between 0 and 65535"),
+        ("mode", "debug", "setting `mode`: must be `production` or `demo`"),
+        ("timezone", "Mars/Olympus", "setting `timezone`: unknown time zone"),
+        ("country_config", "/nonexistent.toml", "setting `country_config`"),
+        ("page_size", 500, "setting `page_size`"),
+        ("colour", "blue", "unknown setting `colour`"),
+    ],
+)
+def test_invalid_settings_name_the_key(
+    tmp_path: Path, key: str, value: object, message: str
+) -> None:
     with pytest.raises(SettingsError, match=message.replace("`", ".").replace("(", ".")):
         load_settings(box_home(tmp_path, **{key: value}))
 
 
-def test_invalid_env_value_names_the_variable(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_env_value_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EDGE_WRITER_BATCH_MAX", "lots")
     with pytest.raises(SettingsError, match="EDGE_WRITER_BATCH_MAX"):
         load_settings(box_home(tmp_path))
