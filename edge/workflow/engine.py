@@ -20,7 +20,7 @@ from edge.workflow.model import CORE_ACTIONS, ActionType, Actor, CoreFlag, Recor
 from edge.workflow.rules import availability
 from edge.workflow.scopes import grants
 
-_TAKES_DECLARATION = {
+TAKES_DECLARATION = {
     ActionType.CREATE,
     ActionType.UPDATE,
     ActionType.NOTIFY,
@@ -171,7 +171,7 @@ def _custom(state: RecordState, req: ActionRequest, config: Config, today: date)
 
 def _refuse_unexpected(req: ActionRequest) -> None:
     problems = []
-    if req.declaration and req.type not in _TAKES_DECLARATION:
+    if req.declaration and req.type not in TAKES_DECLARATION:
         problems.append(
             FieldProblem(
                 "declaration", "not_allowed", f"{req.type} does not change the declaration"

@@ -63,9 +63,7 @@ def availability(
     label = spec.label
     name_of = names or (lambda uid: "someone else")
     if type_ is ActionType.CREATE:
-        return Availability(
-            type_, label, applicable=False, enabled=False, reason="The record already exists"
-        )
+        return _not_applicable(type_, label, reason="The record already exists")
     if type_ in (ActionType.ASSIGN, ActionType.UNASSIGN):
         return _assignment(state, actor, type_, label, name_of)
     scope = spec.scope
@@ -81,39 +79,19 @@ def availability(
             )
         ]
         if not held:
-            return Availability(
-                type_,
-                label,
-                permitted=False,
-                applicable=False,
-                enabled=False,
-                reason=f"Your role does not allow {_edit_label(then)}",
-            )
+            return _refused(type_, label, reason=f"Your role does not allow {_edit_label(then)}")
         if then is ActionType.REGISTER:
             disable_if += config.core.get(ActionType.REGISTER, _NO_CFG).disable_if
         scope = ""  # already checked
     if scope and not grants(actor, scope, office_id=state.office_id, event=state.event_type):
-        return Availability(
-            type_,
-            label,
-            permitted=False,
-            applicable=False,
-            enabled=False,
-            reason=f"Your role does not allow “{label}” on this record",
-        )
+        return _refused(type_, label, reason=f"Your role does not allow “{label}” on this record")
     if state.status not in statuses:
-        return Availability(
-            type_,
-            label,
-            applicable=False,
-            enabled=False,
-            reason=f"“{label}” is not possible on a {state.status.value} record",
+        return _not_applicable(
+            type_, label, reason=f"“{label}” is not possible on a {state.status.value} record"
         )
     missing = spec.required_flags - state.flags
     if missing:
-        return Availability(
-            type_, label, applicable=False, enabled=False, reason=_needs_flags(missing, config)
-        )
+        return _not_applicable(type_, label, reason=_needs_flags(missing, config))
     return _enabled(
         state, actor, config, type_, label, None, disable_if, today, spec.needs_assignment
     )
@@ -136,6 +114,22 @@ def action_menu(
         if a.permitted and a.applicable:
             items.append(MenuItem(a.type, a.label, a.enabled, a.reason, a.custom_type))
     return items
+
+
+def _refused(
+    type_: ActionType, label: str, custom_type: str | None = None, *, reason: str
+) -> Availability:
+    """The user's role does not hold the action's scope for this record."""
+    return Availability(
+        type_, label, custom_type, permitted=False, applicable=False, enabled=False, reason=reason
+    )
+
+
+def _not_applicable(
+    type_: ActionType, label: str, custom_type: str | None = None, *, reason: str
+) -> Availability:
+    """The record's status or flags rule the action out."""
+    return Availability(type_, label, custom_type, applicable=False, enabled=False, reason=reason)
 
 
 class _NoConfig:
@@ -183,65 +177,30 @@ def _assignment(
     state: RecordState, actor: Actor, type_: ActionType, label: str, name_of: Names
 ) -> Availability:
     if state.status is Status.DRAFT:
-        return Availability(
-            type_,
-            label,
-            applicable=False,
-            enabled=False,
-            reason="A draft stays with the person who started it",
-        )
+        return _not_applicable(type_, label, reason="A draft stays with the person who started it")
     mine = state.assigned_to == actor.id
     may_assign = grants(actor, "record.assign", office_id=state.office_id, event=state.event_type)
     if type_ is ActionType.ASSIGN:
         if not may_assign:
-            return Availability(
-                type_,
-                label,
-                permitted=False,
-                applicable=False,
-                enabled=False,
-                reason="Your role does not allow assigning this record",
-            )
+            return _refused(type_, label, reason="Your role does not allow assigning this record")
         if mine:
-            return Availability(
-                type_,
-                label,
-                applicable=False,
-                enabled=False,
-                reason="The record is already assigned to you",
-            )
+            return _not_applicable(type_, label, reason="The record is already assigned to you")
         if state.assigned_to is not None:
             return Availability(
                 type_, label, enabled=False, reason=f"Assigned to {name_of(state.assigned_to)}"
             )
         return Availability(type_, label)
     if state.assigned_to is None:
-        return Availability(
-            type_,
-            label,
-            applicable=False,
-            enabled=False,
-            reason="The record is not assigned to anyone",
-        )
+        return _not_applicable(type_, label, reason="The record is not assigned to anyone")
     if mine:
         if may_assign:
             return Availability(type_, label)
-        return Availability(
-            type_,
-            label,
-            permitted=False,
-            applicable=False,
-            enabled=False,
-            reason="Your role does not allow unassigning this record",
-        )
+        return _refused(type_, label, reason="Your role does not allow unassigning this record")
     if grants(actor, "record.unassign-others", office_id=state.office_id, event=state.event_type):
         return Availability(type_, label)
-    return Availability(
+    return _refused(
         type_,
         label,
-        permitted=False,
-        applicable=False,
-        enabled=False,
         reason=f"Assigned to {name_of(state.assigned_to)}; only a user who may "
         "unassign others can release it",
     )
@@ -272,49 +231,21 @@ def _custom(
 ) -> Availability:
     action = config.custom.get(cid)
     if action is None:
-        return Availability(
-            ActionType.CUSTOM,
-            cid,
-            cid,
-            permitted=False,
-            applicable=False,
-            enabled=False,
-            reason=f"There is no action “{cid}”",
-        )
+        return _refused(ActionType.CUSTOM, cid, cid, reason=f"There is no action “{cid}”")
     t, label = ActionType.CUSTOM, action.name
     if action.events and state.event_type not in action.events:
-        return Availability(
-            t,
-            label,
-            cid,
-            applicable=False,
-            enabled=False,
-            reason=f"“{label}” does not apply to {state.event_type} records",
+        return _not_applicable(
+            t, label, cid, reason=f"“{label}” does not apply to {state.event_type} records"
         )
     if not custom_requirement_holds(action, config, state, actor):
-        return Availability(
-            t,
-            label,
-            cid,
-            permitted=False,
-            applicable=False,
-            enabled=False,
-            reason=f"Your role does not allow “{label}” on this record",
-        )
+        return _refused(t, label, cid, reason=f"Your role does not allow “{label}” on this record")
     if state.status not in action.required_statuses:
-        return Availability(
-            t,
-            label,
-            cid,
-            applicable=False,
-            enabled=False,
-            reason=f"“{label}” is not possible on a {state.status.value} record",
+        return _not_applicable(
+            t, label, cid, reason=f"“{label}” is not possible on a {state.status.value} record"
         )
     missing = set(action.required_flags) - state.flags
     if missing:
-        return Availability(
-            t, label, cid, applicable=False, enabled=False, reason=_needs_flags(missing, config)
-        )
+        return _not_applicable(t, label, cid, reason=_needs_flags(missing, config))
     return _enabled(state, actor, config, t, label, cid, list(action.disable_if), today, True)
 
 

@@ -17,7 +17,7 @@ from edge.errors import ActionNotAvailable, Forbidden, InvalidInput, NotFound
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.journal.verify import verify
-from edge.workflow.engine import ActionRequest, decide
+from edge.workflow.engine import TAKES_DECLARATION, ActionRequest, decide
 from edge.workflow.fold import Entry, fold
 from edge.workflow.forms import missing_required
 from edge.workflow.model import CORE_ACTIONS, ActionType, RecordState, Status
@@ -39,14 +39,6 @@ TYPES = list(ActionType)
 COMPLETE = {"birth": BIRTH, "death": DEATH}
 REFUSED = (Forbidden, ActionNotAvailable, InvalidInput)
 
-TAKES_DECLARATION = {
-    ActionType.CREATE,
-    ActionType.UPDATE,
-    ActionType.NOTIFY,
-    ActionType.DECLARE,
-    ActionType.EDIT,
-    ActionType.REQUEST_CORRECTION,
-}
 DECL_KINDS = ["complete"] * 4 + ["none", "partial", "invalid", "change"]
 
 
