@@ -94,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--name", required=True, help="what the token is for")
     token.set_defaults(func=_lazy("edge.commands.users", "token"))
 
+    enroll = sub.add_parser("enroll", help="enroll this box with the national registry")
+    enroll.add_argument("url", help="the registry's address, e.g. https://registry.example")
+    enroll.add_argument("token", help="the one-time enrollment token from the registry")
+    enroll.set_defaults(func=_lazy("edge.commands.sync", "enroll"))
+    sync = sub.add_parser("sync", help="push every pending action to the registry now")
+    sync.set_defaults(func=_lazy("edge.commands.sync", "sync"))
+
     settings = sub.add_parser("settings", help="show every setting with its value")
     settings.set_defaults(func=_lazy("edge.commands.settings", "run"))
     return p
@@ -113,6 +120,7 @@ def _lazy(module: str, name: str) -> Command:
 
 def _logging() -> None:
     level = os.environ.get("EDGE_LOG_LEVEL", "info").upper()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO),
         stream=sys.stderr,

@@ -21,6 +21,14 @@ def create_device_key(path: Path) -> str:
     return public_key_hex(key)
 
 
+def load_device_key(path: Path) -> Ed25519PrivateKey:
+    """The box's private key (never sent anywhere)."""
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 key")
+    return key
+
+
 def public_key_hex(key: Ed25519PrivateKey) -> str:
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return raw.hex()

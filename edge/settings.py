@@ -68,6 +68,12 @@ class Settings:
         32768, "Argon2id memory per password check (KiB); see docs/security.md."
     )
     argon2_iterations: int = _setting(2, "Argon2id passes per password check.")
+    sync_batch_bytes: int = _setting(
+        262_144, "Most bytes of actions (before compression) sent to the registry in one batch."
+    )
+    sync_backoff_max_seconds: int = _setting(
+        600, "Longest wait between tries while the registry cannot be reached."
+    )
 
     home: Path = field(default=DEFAULT_HOME, metadata={"help": "", "internal": True})
 
@@ -184,6 +190,16 @@ def _validate(s: Settings, require_init: bool) -> None:
         "must be between 8192 and 1048576",
     )
     _check(1 <= s.argon2_iterations <= 20, "argon2_iterations", "must be between 1 and 20")
+    _check(
+        1024 <= s.sync_batch_bytes <= 50_000_000,
+        "sync_batch_bytes",
+        "must be between 1024 and 50000000",
+    )
+    _check(
+        5 <= s.sync_backoff_max_seconds <= 86400,
+        "sync_backoff_max_seconds",
+        "must be between 5 and 86400",
+    )
     try:
         zoneinfo.ZoneInfo(s.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from litestar import Litestar
 
 from edge.cli import home_of
 from edge.http.app import create_app
@@ -20,13 +21,36 @@ log = logging.getLogger("edge.serve")
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(home_of(args))
+    config = load_config(settings.country_config or None)
+    port = settings.port if args.port is None else args.port
+    run_server(
+        create_app(settings, config),
+        args.host or settings.host,
+        port,
+        Path(args.port_file) if args.port_file else None,
+        settings.log_level,
+    )
+    return 0
+
+
+def run_server(app: Litestar, host: str, port: int, port_file: Path | None, log_level: str) -> None:
+    """Serve an app until SIGINT/SIGTERM, on uvloop where it is installed."""
     # The journal writer thread gives up the GIL inside every SQLite call; with the default
     # 5 ms switch interval it then waits behind the event loop for each statement.
     sys.setswitchinterval(0.001)
-    config = load_config(settings.country_config or None)
-    app = create_app(settings, config)
-    host = args.host or settings.host
-    port = settings.port if args.port is None else args.port
+    main = serve_app(app, host, port, port_file, log_level)
+    try:
+        import uvloop  # a faster event loop (a dependency; optional for development)
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+async def serve_app(
+    app: Litestar, host: str, port: int, port_file: Path | None, log_level: str
+) -> None:
+    """Serve until stopped; write the bound port to port_file once listening."""
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -34,22 +58,11 @@ def run(args: argparse.Namespace) -> int:
             port=port,
             log_config=None,
             access_log=False,
-            log_level=settings.log_level,
+            log_level=log_level,
             lifespan="on",
             timeout_graceful_shutdown=10,
         )
     )
-    main = _serve(server, Path(args.port_file) if args.port_file else None)
-    try:
-        import uvloop  # a faster event loop where it is installed (it is a dependency)
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
-    return 0
-
-
-async def _serve(server: uvicorn.Server, port_file: Path | None) -> None:
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

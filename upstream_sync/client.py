@@ -1,0 +1,193 @@
+"""The box's side of the sync protocol: enrollment and pushing the outbox."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import msgspec
+
+from edge.clock import iso_ms, utcnow
+from edge.errors import EdgeError
+from edge.identity import load_device_key, public_key_hex
+from edge.journal.reads import Reader
+from edge.journal.store import Journal
+from upstream_sync import outbox
+from upstream_sync import protocol as p
+
+log = logging.getLogger("upstream_sync.client")
+
+
+class NotEnrolled(EdgeError):
+    status = 409
+    title = "This box is not enrolled with a registry"
+
+
+class RegistryRefused(EdgeError):
+    status = 502
+    title = "The registry refused the request"
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    url: str
+    box_id: str
+    registry_key: str
+
+
+@dataclass(frozen=True)
+class PushReport:
+    sent: int
+    accepted: int
+    rejected: int
+    conflicts: int
+    held_back: int
+    error: str | None = None
+    next_try: str | None = None
+
+
+def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {
+        "content-type": p.MEDIA_TYPE,
+        p.H_PROTOCOL: p.PROTOCOL,
+        p.H_CAPABILITIES: ",".join(p.CAPABILITIES),
+        **(extra or {}),
+    }
+
+
+def enrollment(reader: Reader) -> Enrollment | None:
+    conn = reader.conn()
+    url, box_id, key = (
+        outbox.box_value(conn, k) for k in ("registry_url", "registry_box_id", "registry_key")
+    )
+    return Enrollment(url, box_id, key) if url and box_id and key else None
+
+
+def enroll(
+    journal: Journal,
+    device_key: Path,
+    url: str,
+    token: str,
+    office_id: str,
+    name: str,
+    timeout: float = 30,
+) -> Enrollment:
+    """Send the box's public key with a one-time token; store the box id and registry key."""
+    key = load_device_key(device_key)
+    base = url.rstrip("/")
+    with httpx.Client(timeout=timeout) as http:
+        hello = msgspec.json.decode(http.get(f"{base}/v1/hello").content, type=p.Hello)
+        if p.PROTOCOL not in hello.protocols:
+            raise RegistryRefused(
+                f"The registry speaks protocol {', '.join(hello.protocols)}; "
+                f"this box speaks {p.PROTOCOL}. Update the older side."
+            )
+        body = p.encode(p.EnrollRequest(token, public_key_hex(key), name))
+        r = http.post(f"{base}/v1/enroll", content=body, headers=_headers())
+    if r.status_code != 200:
+        raise RegistryRefused(_problem(r))
+    if not p.verify(
+        hello.registry_key,
+        r.headers.get(p.H_SIGNATURE, ""),
+        p.answer_string("enroll", 200, r.content),
+    ):
+        raise RegistryRefused("The registry's answer is not signed with its key")
+    answer: p.EnrollResponse = p.decode(r.content, p.EnrollResponse)
+    if answer.office_id != office_id:
+        raise RegistryRefused(
+            f"The token is for office {answer.office_id}, but this box serves "
+            f"office {office_id}; ask for a token for {office_id}"
+        )
+
+    def store(conn: object) -> None:
+        for k, v in (
+            ("registry_url", base),
+            ("registry_box_id", answer.box_id),
+            ("registry_key", answer.registry_key),
+            ("enrolled_at", iso_ms(utcnow())),
+        ):
+            outbox.set_box_value(conn, k, v)  # type: ignore[arg-type]
+
+    journal.run(store)
+    return Enrollment(base, answer.box_id, answer.registry_key)
+
+
+def push_once(
+    journal: Journal,
+    reader: Reader,
+    device_key: Path,
+    budget_bytes: int,
+    cap_seconds: int,
+    timeout: float = 30,
+    now: datetime | None = None,
+) -> PushReport:
+    """Send one batch of the outbox and record the registry's answers (or the failure)."""
+    who = enrollment(reader)
+    if who is None:
+        raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
+    batch = outbox.select_batch(reader.conn(), budget_bytes)
+    if not batch.actions:
+        return PushReport(0, 0, 0, 0, batch.held_back)
+    now = now or utcnow()
+    journal.run(lambda c: outbox.mark_sending(c, batch.actions, now))
+    body = p.encode(p.PushBatch(iso_ms(now), batch.actions))
+    nonce, stamp = p.new_nonce(), iso_ms(now)
+    signature = p.sign(
+        load_device_key(device_key),
+        p.signing_string("POST", "/v1/push", who.box_id, stamp, nonce, body),
+    )
+    headers = _headers(
+        {p.H_BOX: who.box_id, p.H_TIME: stamp, p.H_NONCE: nonce, p.H_SIGNATURE: signature}
+    )
+    try:
+        with httpx.Client(timeout=timeout) as http:
+            r = http.post(f"{who.url}/v1/push", content=body, headers=headers)
+        if r.status_code != 200:
+            raise RegistryRefused(_problem(r))
+        if not p.verify(
+            who.registry_key,
+            r.headers.get(p.H_SIGNATURE, ""),
+            p.answer_string(nonce, 200, r.content),
+        ):
+            raise RegistryRefused("The answer is not signed with the registry's key")
+        result: p.PushResult = p.decode(r.content, p.PushResult)
+    except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
+        error = _describe(exc)
+        log.warning("push of %d actions failed: %s", len(batch.actions), error)
+        next_try = journal.run(
+            lambda c: outbox.record_failure(c, batch.actions, error, utcnow(), cap_seconds)
+        )
+        return PushReport(len(batch.actions), 0, 0, 0, batch.held_back, error, iso_ms(next_try))
+    journal.run(lambda c: outbox.record_results(c, result.results, utcnow()))
+    count = {
+        s: sum(1 for x in result.results if x.status == s)
+        for s in ("accepted", "duplicate", "rejected", "conflict")
+    }
+    return PushReport(
+        len(batch.actions),
+        count["accepted"] + count["duplicate"],
+        count["rejected"],
+        count["conflict"],
+        batch.held_back,
+    )
+
+
+def _problem(r: httpx.Response) -> str:
+    try:
+        detail = r.json().get("detail")
+    except ValueError:
+        detail = None
+    return f"the registry answered {r.status_code}: {detail or r.reason_phrase}"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "the registry did not answer in time"
+    if isinstance(exc, httpx.ConnectError):
+        return "the registry cannot be reached (no connection)"
+    if isinstance(exc, RegistryRefused):
+        return exc.detail
+    return f"the exchange with the registry broke off ({type(exc).__name__})"

@@ -1,0 +1,143 @@
+"""The outbox: which journal actions still have to reach the registry, and their receipts.
+
+An action without a receipt is pending. A push marks its batch `sending` (attempts + 1)
+before the request, so an answer that never came leaves `sending` rows, which the next push
+sends again: the registry answers `duplicate` for what it already has. Actions go in journal
+order; an action the registry rejected (or that conflicts) holds back the later actions of
+the same record only.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import msgspec
+
+from edge.clock import iso_ms
+from upstream_sync.protocol import ActionResult, WireAction
+
+FINAL = ("accepted", "rejected", "conflict", "discarded")
+_WIRE_FIELDS = WireAction.__struct_fields__
+
+
+@dataclass(frozen=True)
+class Batch:
+    actions: list[WireAction]
+    held_back: int  # pending actions waiting behind a rejected action of their record
+
+
+def box_value(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM box WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def set_box_value(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO box (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def select_batch(conn: sqlite3.Connection, budget_bytes: int, max_actions: int = 10_000) -> Batch:
+    """The next actions to send, in journal order, within a byte budget (at least one)."""
+    low = int(box_value(conn, "sync_low_water") or 0)
+    blocked = {
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT record_id FROM sync_state WHERE state IN ('rejected', 'conflict')"
+        )
+    }
+    rows = conn.execute(
+        "SELECT a.* FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
+        "WHERE a.seq > ? AND (s.state IS NULL OR s.state IN ('pending', 'sending')) "
+        "ORDER BY a.seq LIMIT ?",
+        (low, max_actions),
+    )
+    actions: list[WireAction] = []
+    size, held = 0, 0
+    for row in rows:
+        if row["record_id"] in blocked:
+            held += 1
+            continue
+        action = WireAction(**{f: row[f] for f in _WIRE_FIELDS})
+        cost = len(msgspec.json.encode(action))
+        if actions and size + cost > budget_bytes:
+            break
+        actions.append(action)
+        size += cost
+    return Batch(actions, held)
+
+
+def mark_sending(conn: sqlite3.Connection, actions: list[WireAction], now: datetime) -> None:
+    stamp = iso_ms(now)
+    conn.executemany(
+        "INSERT INTO sync_state (action_id, seq, record_id, state, attempts, updated_at) "
+        "VALUES (?, ?, ?, 'sending', 1, ?) ON CONFLICT (action_id) DO UPDATE SET "
+        "state = 'sending', attempts = attempts + 1, updated_at = excluded.updated_at",
+        [(a.id, a.seq, a.record_id, stamp) for a in actions],
+    )
+
+
+def record_results(conn: sqlite3.Connection, results: list[ActionResult], now: datetime) -> None:
+    """Store the registry's answers; `blocked` ones go back to pending behind their record."""
+    stamp = iso_ms(now)
+    for r in results:
+        state = {
+            "accepted": "accepted",
+            "duplicate": "accepted",
+            "conflict": "conflict",
+            "rejected": "rejected",
+        }.get(r.status, "pending")
+        conn.execute(
+            "UPDATE sync_state SET state = ?, registry_time = COALESCE(?, registry_time), "
+            "reason = ?, last_error = NULL, next_try_at = NULL, updated_at = ? "
+            "WHERE action_id = ?",
+            (state, r.registry_time, r.reason, stamp, r.id),
+        )
+    advance_low_water(conn)
+
+
+def record_failure(
+    conn: sqlite3.Connection, actions: list[WireAction], error: str, now: datetime, cap_seconds: int
+) -> datetime:
+    """A push failed: its actions are pending again, with the error and the next try."""
+    attempts = max(
+        (
+            conn.execute("SELECT attempts FROM sync_state WHERE action_id = ?", (a.id,)).fetchone()
+            or [1]
+        )[0]
+        for a in actions
+    )
+    wait = backoff(attempts, cap_seconds)
+    next_try = now + wait
+    conn.executemany(
+        "UPDATE sync_state SET state = 'pending', last_error = ?, next_try_at = ?, "
+        "updated_at = ? WHERE action_id = ?",
+        [(error, iso_ms(next_try), iso_ms(now), a.id) for a in actions],
+    )
+    set_box_value(conn, "sync_next_try", iso_ms(next_try))
+    return next_try
+
+
+def backoff(attempts: int, cap_seconds: int, base_seconds: float = 2.0) -> timedelta:
+    """Capped exponential backoff with jitter (half to full of the step)."""
+    step = min(cap_seconds, base_seconds * 2 ** max(attempts - 1, 0))
+    return timedelta(seconds=step * random.uniform(0.5, 1.0))
+
+
+def advance_low_water(conn: sqlite3.Connection) -> None:
+    """Move the mark below which every action has a final answer (so selection stays cheap)."""
+    low = int(box_value(conn, "sync_low_water") or 0)
+    first_open = conn.execute(
+        "SELECT MIN(a.seq) FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
+        "WHERE a.seq > ? AND (s.state IS NULL OR s.state NOT IN ('accepted', 'rejected', "
+        "'conflict', 'discarded'))",
+        (low,),
+    ).fetchone()[0]
+    if first_open is None:
+        first_open = (conn.execute("SELECT MAX(seq) FROM actions").fetchone()[0] or 0) + 1
+    set_box_value(conn, "sync_low_water", str(first_open - 1))

@@ -1,0 +1,165 @@
+"""The reference registry's HTTP surface: hello, enroll, push (signed), and an admin API."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromQuery
+
+from edge.clock import iso_ms, utcnow
+from edge.errors import EdgeError, FieldProblem, Forbidden, InvalidInput, Unauthenticated
+from edge.http.problems import EXCEPTION_HANDLERS
+from edge.identity import load_device_key, public_key_hex
+from upstream_sync import protocol as p
+from upstream_sync.registry.store import RegistryStore, digest
+
+
+class Replayed(EdgeError):
+    status = 409
+    title = "This request was already received (a replay)"
+
+
+class UnsupportedProtocol(EdgeError):
+    status = 426
+    title = "Unsupported sync protocol version"
+
+
+def _check_protocol(request: Request[Any, Any, Any]) -> None:
+    version = request.headers.get(p.H_PROTOCOL)
+    if version not in p.SUPPORTED:
+        raise UnsupportedProtocol(
+            f"This registry speaks sync protocol {', '.join(sorted(p.SUPPORTED))}; the box "
+            f"sent {version or 'none'}. Update the older side."
+        )
+
+
+def _wire(state: State, nonce: str, value: Any) -> Response[bytes]:
+    body = p.encode(value)
+    signature = p.sign(state.key, p.answer_string(nonce, 200, body))
+    return Response(
+        body, media_type=p.MEDIA_TYPE, headers={p.H_SIGNATURE: signature, p.H_PROTOCOL: p.PROTOCOL}
+    )
+
+
+@get("/v1/hello", operation_id="hello")
+async def hello(state: State) -> p.Hello:
+    """Protocol versions and capabilities this registry speaks, and its public key."""
+    return p.Hello(sorted(p.SUPPORTED), list(p.CAPABILITIES), public_key_hex(state.key))
+
+
+@post("/v1/enroll", operation_id="enroll", status_code=200, sync_to_thread=True)
+def enroll(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
+    """Spend a one-time token on a box's public key; answers the box id and registry key."""
+    _check_protocol(request)
+    try:
+        req: p.EnrollRequest = p.decode(body, p.EnrollRequest)
+        bytes.fromhex(req.public_key)
+    except (msgspec.ValidationError, msgspec.DecodeError, OSError, ValueError) as exc:
+        raise InvalidInput([FieldProblem("body", "invalid", str(exc))]) from None
+    try:
+        box_id, office = state.store.enroll(req.token, req.public_key, req.box_name, utcnow())
+    except LookupError as exc:
+        raise Forbidden(str(exc)) from None
+    return _wire(state, "enroll", p.EnrollResponse(box_id, office, public_key_hex(state.key)))
+
+
+@post("/v1/push", operation_id="push", status_code=200, sync_to_thread=True)
+def push(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
+    """Accept a signed batch of actions; answers per action, signed."""
+    _check_protocol(request)
+    h = request.headers
+    box_id, time, nonce, signature = (
+        h.get(p.H_BOX),
+        h.get(p.H_TIME),
+        h.get(p.H_NONCE),
+        h.get(p.H_SIGNATURE),
+    )
+    if not (box_id and time and nonce and signature):
+        raise Unauthenticated("Unsigned request: the box must sign every batch")
+    box = state.store.box(box_id)
+    if box is None:
+        raise Unauthenticated("This box is not enrolled with the registry")
+    message = p.signing_string("POST", "/v1/push", box_id, time, nonce, body)
+    if not p.verify(box["public_key"], signature, message):
+        raise Unauthenticated("The batch's signature does not match the box's enrolled key")
+    try:
+        batch: p.PushBatch = p.decode(body, p.PushBatch)
+    except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
+        raise InvalidInput([FieldProblem("body", "invalid", str(exc))]) from None
+    now = utcnow()
+    results = state.store.accept(box_id, nonce, batch.actions, now)
+    if results is None:
+        raise Replayed("A batch with this nonce was already received from this box")
+    return _wire(state, nonce, p.PushResult(results, iso_ms(now)))
+
+
+class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
+    office_id: str
+    valid_hours: int = 72
+
+
+class TokenOut(msgspec.Struct):
+    token: str
+    office_id: str
+    expires_at: str
+
+
+def _admin(request: Request[Any, Any, Any], state: State) -> None:
+    header = request.headers.get("authorization", "")
+    sent = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not hmac.compare_digest(digest(sent), state.store.meta("admin_token_hash") or ""):
+        raise Unauthenticated("The registry's admin API needs its admin token")
+
+
+@post(
+    "/admin/v1/enrollment-tokens",
+    operation_id="issueEnrollmentToken",
+    status_code=201,
+    sync_to_thread=True,
+)
+def issue_token(request: Request[Any, Any, Any], state: State, data: TokenIn) -> TokenOut:
+    """A one-time enrollment token for a box of an office."""
+    _admin(request, state)
+    token, expires = state.store.issue_token(data.office_id, timedelta(hours=data.valid_hours))
+    return TokenOut(token, data.office_id, expires)
+
+
+@get("/admin/v1/actions", operation_id="nationalJournal", sync_to_thread=True)
+def national_journal(
+    request: Request[Any, Any, Any],
+    state: State,
+    after: FromQuery[int] = 0,
+    limit: FromQuery[int] = 1000,
+) -> list[dict[str, Any]]:
+    """The national journal: every accepted action, in the order the registry received it."""
+    _admin(request, state)
+    store: RegistryStore = state.store
+    return store.journal(after, min(max(limit, 1), 10_000))
+
+
+def create_registry_app(home: Path) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        store = RegistryStore(home / "registry.db")
+        app.state.store = store
+        app.state.key = load_device_key(home / "registry.key")
+        try:
+            yield
+        finally:
+            store.close()
+
+    return Litestar(
+        route_handlers=[hello, enroll, push, issue_token, national_journal],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        logging_config=None,
+        request_max_body_size=50_000_000,
+    )
