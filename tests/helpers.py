@@ -193,3 +193,75 @@ def act(
         flags_removed=d.flags_removed,
     )
     return fold(state, entry)
+
+
+@dataclass
+class Registry:
+    """A real `edge-registry serve` process with its own database and key."""
+
+    home: Path
+    url: str
+    admin_token: str
+    process: subprocess.Popen[bytes]
+
+    def token(self, office: str = OFFICE) -> str:
+        return registry_cli(self.home, "token", "--office-id", office).stdout.strip()
+
+    def journal(self) -> list[dict[str, Any]]:
+        r = httpx.get(
+            self.url + "/admin/v1/actions", headers={"Authorization": f"Bearer {self.admin_token}"}
+        )
+        r.raise_for_status()
+        rows: list[dict[str, Any]] = r.json()
+        return rows
+
+
+REGISTRY = [sys.executable, "-m", "upstream_sync.registry.cli"]
+
+
+def registry_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*REGISTRY, "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+
+
+def start_registry(home: Path, admin_token: str | None = None) -> Registry:
+    if admin_token is None:
+        admin_token = registry_cli(home, "init").stdout.strip()
+    port_file = home / "port"
+    port_file.unlink(missing_ok=True)
+    log = open(home / "registry.log", "ab")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [*REGISTRY, "--home", str(home), "serve", "--port", "0", "--port-file", str(port_file)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((home / "registry.log").read_text()[-2000:])
+        if port_file.exists():
+            url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+            try:
+                if httpx.get(url + "/v1/hello", timeout=2).status_code == 200:
+                    return Registry(home, url, admin_token, proc)
+            except httpx.TransportError:
+                pass
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("edge-registry did not become ready in 30 s")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,2 +1,2 @@
-"""Talking to the national registry: the sync worker, the protocol client and the reference
-registry. Not written yet: the box keeps every action pending until it is (see docs/)."""
+"""Talking to the national registry: the protocol, the box's client, and the reference
+registry (docs/sync-protocol.md). Pull, the login check and the background worker come next."""

@@ -1,0 +1,209 @@
+"""The push half of the sync protocol between real processes: a box and the reference
+registry, each with its own database and identity."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.identity import load_device_key
+from tests.helpers import (
+    BIRTH,
+    Box,
+    Registry,
+    edge_cli,
+    running_box,
+    start_registry,
+    stop_process,
+)
+from upstream_sync import protocol as p
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    home = tmp_path / "registry"
+    home.mkdir()
+    reg = start_registry(home)
+    yield reg
+    stop_process(reg.process)
+
+
+@pytest.fixture
+def box(tmp_path: Path, registry: Registry) -> Iterator[Box]:
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    out = edge_cli(home, "enroll", registry.url, registry.token())
+    assert "Enrolled" in out.stdout
+    with running_box(home) as b:
+        yield b
+
+
+def receipts(box: Box) -> dict[int, tuple[str, str | None]]:
+    conn = sqlite3.connect(box.home / "journal.db")
+    rows = conn.execute(
+        "SELECT a.seq, s.state, s.reason FROM actions a "
+        "LEFT JOIN sync_state s ON s.action_id = a.id ORDER BY a.seq"
+    )
+    out = {r[0]: (r[1] or "pending", r[2]) for r in rows}
+    conn.close()
+    return out
+
+
+def declare(c: httpx.Client, name: str) -> str:
+    rid = c.post("/api/v1/records", json={"event_type": "birth"}).json()["record"]["id"]
+    c.post(
+        f"/api/v1/records/{rid}/actions",
+        json={"type": "DECLARE", "declaration": {**BIRTH, "child.first_name": name}},
+    )
+    return str(rid)
+
+
+def test_push_delivers_once_in_order_with_confirmation_times(box: Box, registry: Registry) -> None:
+    clerk = box.client("clerk")
+    for name in ("Sara", "Omar", "Lina"):
+        declare(clerk, name)
+    assert edge_cli(box.home, "sync").returncode == 0
+    national = registry.journal()
+    assert [a["box_seq"] for a in national] == list(range(1, 7))
+    assert [a["type"] for a in national] == ["CREATE", "DECLARE"] * 3
+    conn = sqlite3.connect(box.home / "journal.db")
+    local = dict(conn.execute("SELECT id, created_at FROM actions"))
+    assert {a["id"]: a["created_at"] for a in national} == local  # confirmation times kept
+    assert all(a["received_at"] >= a["created_at"] for a in national)
+    assert set(receipts(box).values()) == {("accepted", None)}
+    assert "0 actions accepted" in edge_cli(box.home, "sync").stdout  # nothing left to send
+    assert len(registry.journal()) == 6
+    detail = clerk.get(f"/api/v1/records/{national[0]['record_id']}").json()
+    assert {a["sync"]["state"] for a in detail["timeline"]} == {"accepted"}
+    assert all(a["sync"]["registry_time"] for a in detail["timeline"])
+
+
+def test_an_answer_that_never_came_is_resent_and_counted_once(box: Box, registry: Registry) -> None:
+    declare(box.client("clerk"), "Sara")
+    edge_cli(box.home, "sync")
+    # As if the worker died after the registry committed but before the answer arrived.
+    conn = sqlite3.connect(box.home / "journal.db")
+    conn.execute("UPDATE sync_state SET state = 'sending'")
+    conn.execute("UPDATE box SET value = '0' WHERE key = 'sync_low_water'")
+    conn.commit()
+    conn.close()
+    assert "2 actions accepted" in edge_cli(box.home, "sync").stdout
+    assert len(registry.journal()) == 2
+    assert set(receipts(box).values()) == {("accepted", None)}
+
+
+def test_a_rejected_action_holds_back_its_record_only(box: Box, registry: Registry) -> None:
+    clerk = box.client("clerk")
+    bad, good = declare(clerk, "Sara"), declare(clerk, "Omar")
+    clerk.post(f"/api/v1/records/{bad}/actions", json={"type": "ASSIGN"})
+    conn = sqlite3.connect(box.home / "journal.db")
+    conn.execute("DROP TRIGGER actions_no_update")  # corrupt the record's DECLARE on disk
+    conn.execute(
+        "UPDATE actions SET payload = replace(payload, 'Sara', 'Zara') "
+        "WHERE record_id = ? AND type = 'DECLARE'",
+        (bad,),
+    )
+    conn.commit()
+    conn.close()
+    out = edge_cli(box.home, "sync")
+    assert "1 rejected" in out.stdout
+    states = receipts(box)
+    assert states[1] == ("accepted", None)  # CREATE of the bad record went before
+    assert states[2][0] == "rejected" and "does not match its hash" in str(states[2][1])
+    # Its ASSIGN waits behind the rejection, and says so.
+    assert states[5][0] == "pending" and "waits for action" in str(states[5][1])
+    assert states[3] == states[4] == ("accepted", None)  # the other record flowed
+    assert {a["record_id"] for a in registry.journal()} == {bad, good}
+    assert good in {a["record_id"] for a in registry.journal() if a["type"] == "DECLARE"}
+
+
+def test_registry_down_then_back(tmp_path: Path, box: Box, registry: Registry) -> None:
+    declare(box.client("clerk"), "Sara")
+    stop_process(registry.process)
+    failed = edge_cli(box.home, "sync", check=False)
+    assert failed.returncode == 1 and "cannot be reached" in failed.stdout
+    conn = sqlite3.connect(box.home / "journal.db")
+    row = conn.execute(
+        "SELECT state, attempts, last_error, next_try_at FROM sync_state ORDER BY seq LIMIT 1"
+    ).fetchone()
+    conn.close()
+    assert row[0] == "pending" and row[1] == 1 and "cannot be reached" in row[2] and row[3]
+    back = start_registry(registry.home, registry.admin_token)
+    try:
+        # The registry came back on another free port; a real one keeps its address.
+        conn = sqlite3.connect(box.home / "journal.db")
+        conn.execute("UPDATE box SET value = ? WHERE key = 'registry_url'", (back.url,))
+        conn.commit()
+        conn.close()
+        assert "2 actions accepted" in edge_cli(box.home, "sync").stdout
+        assert len(back.journal()) == 2
+    finally:
+        stop_process(back.process)
+
+
+def signed_push(
+    home: Path, box_id: str, key: Ed25519PrivateKey, body: bytes, nonce: str = "n1"
+) -> dict[str, str]:
+    stamp = "2026-11-22T08:00:00.000Z"
+    return {
+        "content-type": p.MEDIA_TYPE,
+        p.H_PROTOCOL: p.PROTOCOL,
+        p.H_BOX: box_id,
+        p.H_TIME: stamp,
+        p.H_NONCE: nonce,
+        p.H_SIGNATURE: p.sign(
+            key, p.signing_string("POST", "/v1/push", box_id, stamp, nonce, body)
+        ),
+    }
+
+
+def test_forged_replayed_unsigned_and_unenrolled_batches_are_refused(
+    box: Box, registry: Registry
+) -> None:
+    conn = sqlite3.connect(box.home / "journal.db")
+    box_id = conn.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
+    conn.close()
+    key = load_device_key(box.home / "device.key")
+    body = p.encode(p.PushBatch("2026-11-22T08:00:00.000Z", []))
+    url = registry.url + "/v1/push"
+
+    def post(headers: dict[str, str], content: bytes = body) -> httpx.Response:
+        return httpx.post(url, content=content, headers=headers)
+
+    assert post(signed_push(box.home, box_id, key, body, "fresh")).status_code == 200
+    replay = post(signed_push(box.home, box_id, key, body, "fresh"))
+    assert replay.status_code == 409 and "replay" in replay.json()["title"]
+    unsigned = post({"content-type": p.MEDIA_TYPE, p.H_PROTOCOL: p.PROTOCOL})
+    assert unsigned.status_code == 401 and "Unsigned" in unsigned.json()["detail"]
+    forged = post(signed_push(box.home, box_id, Ed25519PrivateKey.generate(), body, "x1"))
+    assert forged.status_code == 401 and "signature" in forged.json()["detail"]
+    tampered = signed_push(box.home, box_id, key, body, "x2")
+    other = p.encode(p.PushBatch("2026-11-22T09:00:00.000Z", []))
+    assert post(tampered, other).status_code == 401
+    stranger = post(signed_push(box.home, "not-a-box", Ed25519PrivateKey.generate(), body))
+    assert stranger.status_code == 401 and "not enrolled" in stranger.json()["detail"]
+    old = signed_push(box.home, box_id, key, body, "x3")
+    old[p.H_PROTOCOL] = "0"
+    refused = post(old)
+    assert refused.status_code == 426 and "protocol" in refused.json()["detail"]
+
+
+def test_enrollment_tokens_are_one_time_and_per_office(tmp_path: Path, registry: Registry) -> None:
+    token = registry.token("office-1")
+    first, second = tmp_path / "b1", tmp_path / "b2"
+    for home in (first, second):
+        edge_cli(home, "init", "--demo")
+    assert edge_cli(first, "enroll", registry.url, token).returncode == 0
+    again = edge_cli(second, "enroll", registry.url, token, check=False)
+    assert again.returncode == 1 and "unknown, used or expired" in again.stderr
+    elsewhere = edge_cli(second, "enroll", registry.url, registry.token("office-9"), check=False)
+    assert elsewhere.returncode == 1 and "office-9" in elsewhere.stderr
+    never = tmp_path / "b3"
+    edge_cli(never, "init", "--demo")
+    unenrolled = edge_cli(never, "sync", check=False)
+    assert unenrolled.returncode == 1 and "Enroll the box first" in unenrolled.stderr
