@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="push every pending action to the registry now")
     sync.set_defaults(func=_lazy("edge.commands.sync", "sync"))
 
+    worker = sub.add_parser(
+        "worker",
+        help="run the sync worker (forwards actions to the registry whenever it can be reached)",
+    )
+    worker.set_defaults(func=_lazy("edge.commands.sync", "worker"))
+
     settings = sub.add_parser("settings", help="show every setting with its value")
     settings.set_defaults(func=_lazy("edge.commands.settings", "run"))
     return p

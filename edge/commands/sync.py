@@ -60,3 +60,10 @@ def sync(args: argparse.Namespace) -> int:
         reader.close()
     print(f"Sent: {total} actions accepted by the registry; {report.held_back} held back.")
     return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    from upstream_sync.worker import run
+
+    run(load_settings(home_of(args)))
+    return 0

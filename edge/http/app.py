@@ -24,6 +24,7 @@ from edge.settings import Settings
 from edge.users.login import Authenticator, RegistryPasswordCheck
 from edge.users.passwords import Hasher, Params
 from edge.workflow.config import Config
+from upstream_sync.worker import PushNotifier
 
 
 @get("/healthz", operation_id="health", tags=["health"])
@@ -41,6 +42,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         journal = Journal(settings.journal_path, config, settings.writer_batch_max)
         reader = Reader(settings.journal_path)
+        journal.after_append.append(PushNotifier(settings).poke)
         app.state.journal = journal
         app.state.reader = reader
         hasher = Hasher(Params(settings.argon2_memory_kib, settings.argon2_iterations))

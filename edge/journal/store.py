@@ -81,6 +81,9 @@ class Journal:
             conn.close()
         self.writer = Writer(path, batch_max)
         self.writer.start()
+        # Called (in the writer thread) after each committed action, e.g. to ask the sync
+        # worker to push soon. Must be quick and must not raise.
+        self.after_append: list[Callable[[], None]] = []
 
     def close(self) -> None:
         self.writer.close()
@@ -113,7 +116,15 @@ class Journal:
             boot_id(),
             when.date(),
         )
-        return self.writer.submit(lambda conn: self._append(conn, req, actor, stamp))
+        future = self.writer.submit(lambda conn: self._append(conn, req, actor, stamp))
+        if self.after_append:
+            future.add_done_callback(self._notify)
+        return future
+
+    def _notify(self, future: Future[Appended]) -> None:
+        if future.exception() is None:
+            for listener in self.after_append:
+                listener()
 
     def append(
         self,

@@ -3,8 +3,11 @@ registry, each with its own database and identity."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.identity import load_device_key
 from tests.helpers import (
     BIRTH,
+    EDGE,
+    ROOT,
     Box,
     Registry,
     edge_cli,
@@ -207,3 +212,53 @@ def test_enrollment_tokens_are_one_time_and_per_office(tmp_path: Path, registry:
     edge_cli(never, "init", "--demo")
     unenrolled = edge_cli(never, "sync", check=False)
     assert unenrolled.returncode == 1 and "Enroll the box first" in unenrolled.stderr
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def start_worker(box: Box) -> subprocess.Popen[bytes]:
+    log = open(box.home / "worker.log", "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [*EDGE, "--home", str(box.home), "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+
+
+def all_accepted(box: Box, count: int) -> Callable[[], bool]:
+    def check() -> bool:
+        states = receipts(box)
+        return len(states) == count and {s for s, _ in states.values()} == {"accepted"}
+
+    return check
+
+
+def test_worker_pushes_soon_after_each_action(box: Box, registry: Registry) -> None:
+    worker = start_worker(box)
+    try:
+        declare(box.client("clerk"), "Sara")
+        assert wait_for(all_accepted(box, 2), 15), receipts(box)
+        declare(box.client("clerk"), "Omar")
+        assert wait_for(all_accepted(box, 4), 15), receipts(box)
+    finally:
+        worker.send_signal(signal.SIGINT)  # huey's graceful stop
+        worker.wait(timeout=20)
+    assert len(registry.journal()) == 4
+
+
+def test_deleting_hueys_database_loses_nothing(box: Box, registry: Registry) -> None:
+    declare(box.client("clerk"), "Sara")  # no worker yet: stays pending
+    for leftover in box.home.glob("huey.db*"):
+        leftover.unlink()
+    worker = start_worker(box)
+    try:
+        assert wait_for(all_accepted(box, 2), 15), receipts(box)
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=20)
+    assert [a["type"] for a in registry.journal()] == ["CREATE", "DECLARE"]

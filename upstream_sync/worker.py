@@ -1,0 +1,148 @@
+"""`edge worker`: a huey consumer that forwards the journal to the registry.
+
+huey only schedules: it delivers a task at most once and keeps nothing that matters. The
+journal's pending actions are the work; deleting huey.db loses nothing, since every push
+reads them from the journal. Only one push runs at a time (a huey lock); the consumer
+clears locks left by a killed worker when it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from huey import SqliteHuey, crontab
+
+from edge.clock import iso_ms, utcnow
+from edge.journal.reads import Reader
+from edge.journal.store import Journal
+from edge.settings import Settings
+from edge.workflow.config import load_config
+from upstream_sync import outbox
+from upstream_sync.client import enrollment, push_once
+
+log = logging.getLogger("upstream_sync.worker")
+PUSH_LOCK = "push"
+
+
+def huey_for(settings: Settings) -> SqliteHuey:
+    return SqliteHuey(name="edge", filename=str(settings.home / "huey.db"), results=False)
+
+
+class Worker:
+    """The tasks of one box's worker, bound to its settings."""
+
+    def __init__(self, settings: Settings, huey: SqliteHuey) -> None:
+        self.settings = settings
+        self.huey = huey
+        self.journal: Journal | None = None
+        self.reader = Reader(settings.journal_path)
+        self.push_task = huey.task(name="push")(self.push)
+        huey.periodic_task(crontab(minute="*"), name="every-minute")(self.every_minute)
+        huey.on_startup()(self._open)
+        huey.on_shutdown()(self._close)
+
+    def _open(self) -> Journal:
+        if self.journal is None:
+            self.journal = Journal(
+                self.settings.journal_path, load_config(self.settings.country_config or None)
+            )
+        return self.journal
+
+    def _close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    def every_minute(self) -> None:
+        """Heartbeat, then a push (which waits out the backoff by itself)."""
+        self._open().run(lambda c: outbox.set_box_value(c, "worker_heartbeat", iso_ms(utcnow())))
+        self.push()
+
+    def push(self) -> int:
+        """Push until the outbox is empty or the registry fails; returns actions accepted."""
+        journal = self._open()
+        if enrollment(self.reader) is None:
+            return 0
+        now = utcnow()
+        wait_until = outbox.box_value(self.reader.conn(), "sync_next_try")
+        if wait_until and wait_until > iso_ms(now):
+            return 0
+        accepted = 0
+        with self.huey.lock_task(PUSH_LOCK):  # cleared at start if a killed worker left it
+            while True:
+                report = push_once(
+                    journal,
+                    self.reader,
+                    self.settings.device_key_path,
+                    self.settings.sync_batch_bytes,
+                    self.settings.sync_backoff_max_seconds,
+                )
+                accepted += report.accepted
+                if report.error:
+                    retry_at = datetime.fromisoformat(str(report.next_try).replace("Z", "+00:00"))
+                    wait = max(1.0, (retry_at - utcnow()).total_seconds())
+                    self.push_task.schedule(delay=wait)  # try again when the backoff ends
+                    break
+                if report.sent == 0:
+                    journal.run(lambda c: outbox.set_box_value(c, "sync_next_try", ""))
+                    break
+        if accepted:
+            log.info("pushed %d actions to the registry", accepted)
+        return accepted
+
+
+class PushNotifier:
+    """Used by `edge serve`: asks the worker to push soon after actions are committed, at
+    most once a second, without ever delaying a request. A poke inside the second is not
+    dropped: it is sent when the second ends, so the last action never waits for the
+    periodic push."""
+
+    WINDOW = 1.0
+
+    def __init__(self, settings: Settings) -> None:
+        self._huey = huey_for(settings)
+        self._task: Any = self._huey.task(name="push")(lambda: None)
+        self._last = 0.0
+        self._trailing = False
+        self._lock = threading.Lock()
+
+    def poke(self) -> None:
+        with self._lock:
+            wait = self._last + self.WINDOW - time.monotonic()
+            if wait > 0:
+                if not self._trailing:
+                    self._trailing = True
+                    timer = threading.Timer(wait, self._fire_trailing)
+                    timer.daemon = True
+                    timer.start()
+                return
+            self._last = time.monotonic()
+        threading.Thread(target=self._enqueue, daemon=True).start()
+
+    def _fire_trailing(self) -> None:
+        with self._lock:
+            self._trailing = False
+            self._last = time.monotonic()
+        self._enqueue()
+
+    def _enqueue(self) -> None:
+        try:
+            self._task()
+        except Exception:  # the periodic push will carry the work; never fail a request
+            log.warning("could not ask the worker to push soon", exc_info=True)
+
+
+def run(settings: Settings) -> None:
+    """Run the consumer until SIGINT (graceful: the batch in flight finishes) or SIGTERM."""
+    huey = huey_for(settings)
+    worker = Worker(settings, huey)
+    # Whatever huey.db holds (or lost), the journal knows what is pending: push at start.
+    worker.push_task()
+    consumer = huey.create_consumer(
+        workers=1, periodic=True, flush_locks=True, check_worker_health=True, scheduler_interval=1
+    )
+    consumer.run()
