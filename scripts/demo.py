@@ -52,26 +52,50 @@ def main() -> int:
     try:
         if not (REGISTRY / "registry.key").exists():
             REGISTRY.mkdir(parents=True, exist_ok=True)
-            token = subprocess.run([*EDGE_REGISTRY, "init"], check=True, capture_output=True,
-                                   text=True).stdout.strip()
+            token = subprocess.run(
+                [*EDGE_REGISTRY, "init"], check=True, capture_output=True, text=True
+            ).stdout.strip()
             (REGISTRY / "admin-token.txt").write_text(token + "\n")
             os.chmod(REGISTRY / "admin-token.txt", 0o600)
         registry_log = open(DEMO / "registry.log", "ab")  # noqa: SIM115 - for the child
-        children.append(subprocess.Popen(
-            [*EDGE_REGISTRY, "serve", "--port", REGISTRY_PORT], stdout=registry_log,
-            stderr=subprocess.STDOUT))
+        children.append(
+            subprocess.Popen(
+                [*EDGE_REGISTRY, "serve", "--port", REGISTRY_PORT],
+                stdout=registry_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         registry_url = f"http://127.0.0.1:{REGISTRY_PORT}"
         wait_until_up(registry_url + "/v1/hello")
         if not (BOX / "edge.toml").exists():
-            subprocess.run([*EDGE, "init", "--demo", "--office-id", "demo-clinic",
-                            "--office-name", "Demo Clinic"], check=True, cwd=ROOT)
-            enrollment = subprocess.run([*EDGE_REGISTRY, "token", "--office-id", "demo-clinic"],
-                                        check=True, capture_output=True, text=True)
-            subprocess.run([*EDGE, "enroll", registry_url, enrollment.stdout.strip()],
-                           check=True, cwd=ROOT)
+            subprocess.run(
+                [
+                    *EDGE,
+                    "init",
+                    "--demo",
+                    "--office-id",
+                    "demo-clinic",
+                    "--office-name",
+                    "Demo Clinic",
+                ],
+                check=True,
+                cwd=ROOT,
+            )
+            enrollment = subprocess.run(
+                [*EDGE_REGISTRY, "token", "--office-id", "demo-clinic"],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            subprocess.run(
+                [*EDGE, "enroll", registry_url, enrollment.stdout.strip()], check=True, cwd=ROOT
+            )
         worker_log = open(DEMO / "worker.log", "ab")  # noqa: SIM115 - for the child
-        children.append(subprocess.Popen([*EDGE, "worker"], stdout=worker_log,
-                                         stderr=subprocess.STDOUT, cwd=ROOT))
+        children.append(
+            subprocess.Popen(
+                [*EDGE, "worker"], stdout=worker_log, stderr=subprocess.STDOUT, cwd=ROOT
+            )
+        )
         url = f"http://localhost:{PORT}"
         print(f"""
 The demo box is starting at {url}
@@ -84,7 +108,8 @@ admin token in {REGISTRY / "admin-token.txt"}).
 Demo logins (every demo user's password is "{DEMO_PASSWORD}"):""")
         for username, name, role in USERS:
             print(f"  {username:<10} {name:<20} {role}")
-        print(f"""
+        print(
+            f"""
 Try the API with a token for scripts (issued by the IT officer's command line):
   TOKEN=$(.venv/bin/edge --home {BOX} users token clerk --name demo)
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
@@ -92,7 +117,9 @@ Try the API with a token for scripts (issued by the IT officer's command line):
        {url}/api/v1/records
 
 Logs are in {DEMO}. Press Ctrl+C to stop everything.
-""", flush=True)
+""",
+            flush=True,
+        )
         return subprocess.call([*EDGE, "serve", "--port", PORT], cwd=ROOT)
     except KeyboardInterrupt:
         return 0
