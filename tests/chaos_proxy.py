@@ -5,6 +5,7 @@ Stands between a box and the registry to play a bad WAN link. Everything stays o
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import threading
@@ -86,7 +87,5 @@ class ChaosProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
