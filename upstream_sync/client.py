@@ -15,6 +15,7 @@ from edge.errors import EdgeError
 from edge.identity import load_device_key, public_key_hex
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.users.login import Verdict
 from upstream_sync import outbox
 from upstream_sync import protocol as p
 
@@ -134,26 +135,9 @@ def push_once(
     now = now or utcnow()
     journal.run(lambda c: outbox.mark_sending(c, batch.actions, now))
     body = p.encode(p.PushBatch(iso_ms(now), batch.actions))
-    nonce, stamp = p.new_nonce(), iso_ms(now)
-    signature = p.sign(
-        load_device_key(device_key),
-        p.signing_string("POST", "/v1/push", who.box_id, stamp, nonce, body),
-    )
-    headers = _headers(
-        {p.H_BOX: who.box_id, p.H_TIME: stamp, p.H_NONCE: nonce, p.H_SIGNATURE: signature}
-    )
     try:
-        with httpx.Client(timeout=timeout) as http:
-            r = http.post(f"{who.url}/v1/push", content=body, headers=headers)
-        if r.status_code != 200:
-            raise RegistryRefused(_problem(r))
-        if not p.verify(
-            who.registry_key,
-            r.headers.get(p.H_SIGNATURE, ""),
-            p.answer_string(nonce, 200, r.content),
-        ):
-            raise RegistryRefused("The answer is not signed with the registry's key")
-        result: p.PushResult = p.decode(r.content, p.PushResult)
+        answer = signed_exchange(who, device_key, "/v1/push", body, now, timeout)
+        result: p.PushResult = p.decode(answer, p.PushResult)
     except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
         error = _describe(exc)
         log.warning("push of %d actions failed: %s", len(batch.actions), error)
@@ -173,6 +157,56 @@ def push_once(
         count["conflict"],
         batch.held_back,
     )
+
+
+def signed_exchange(
+    who: Enrollment, device_key: Path, path: str, body: bytes, now: datetime, timeout: float
+) -> bytes:
+    """POST a body signed by the box; return the answer once its signature checks out."""
+    nonce, stamp = p.new_nonce(), iso_ms(now)
+    signature = p.sign(
+        load_device_key(device_key), p.signing_string("POST", path, who.box_id, stamp, nonce, body)
+    )
+    headers = _headers(
+        {p.H_BOX: who.box_id, p.H_TIME: stamp, p.H_NONCE: nonce, p.H_SIGNATURE: signature}
+    )
+    with httpx.Client(timeout=timeout) as http:
+        r = http.post(f"{who.url}{path}", content=body, headers=headers)
+    if r.status_code != 200:
+        raise RegistryRefused(_problem(r))
+    if not p.verify(
+        who.registry_key, r.headers.get(p.H_SIGNATURE, ""), p.answer_string(nonce, 200, r.content)
+    ):
+        raise RegistryRefused("The answer is not signed with the registry's key")
+    return r.content
+
+
+class RegistryLogin:
+    """Asks the registry whether a password is right (the users issue's RegistryPasswordCheck).
+
+    Unreachable, unenrolled, any failure, or a user the registry does not know yet (created
+    on this box and not synced): "unreachable", and the box falls back to its own verifier
+    within the offline window."""
+
+    def __init__(self, reader: Reader, device_key: Path, timeout: float = 3.0) -> None:
+        self.reader, self.device_key, self.timeout = reader, device_key, timeout
+
+    def check(self, username: str, password: str) -> Verdict:
+        who = enrollment(self.reader)
+        if who is None:
+            return Verdict.UNREACHABLE
+        body = p.encode(p.LoginCheck(username, password))
+        try:
+            answer = signed_exchange(
+                who, self.device_key, "/v1/login-check", body, utcnow(), self.timeout
+            )
+            verdict: p.LoginVerdict = p.decode(answer, p.LoginVerdict)
+        except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
+            log.info("login check with the registry not possible: %s", _describe(exc))
+            return Verdict.UNREACHABLE
+        return {"confirmed": Verdict.CONFIRMED, "rejected": Verdict.REJECTED}.get(
+            verdict.verdict, Verdict.UNREACHABLE
+        )
 
 
 def _problem(r: httpx.Response) -> str:

@@ -21,7 +21,7 @@ PROTOCOL = "1"
 # that no HTTP layer decompresses them: signatures cover the exact bytes on the wire.
 MEDIA_TYPE = "application/vnd.edge-sync.v1+gzip"
 SUPPORTED = frozenset({"1"})
-CAPABILITIES = ("push.v1",)
+CAPABILITIES = ("push.v1", "login-check.v1")
 H_PROTOCOL = "x-edge-protocol"
 H_CAPABILITIES = "x-edge-capabilities"
 H_BOX = "x-edge-box"
@@ -67,6 +67,15 @@ class ActionResult(msgspec.Struct):
 class PushResult(msgspec.Struct):
     results: list[ActionResult]
     registry_time: str
+
+
+class LoginCheck(msgspec.Struct, forbid_unknown_fields=True):
+    username: str
+    password: str
+
+
+class LoginVerdict(msgspec.Struct):
+    verdict: str  # confirmed | rejected | unknown (the registry has no such user)
 
 
 class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):

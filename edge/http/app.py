@@ -24,6 +24,7 @@ from edge.settings import Settings
 from edge.users.login import Authenticator, RegistryPasswordCheck
 from edge.users.passwords import Hasher, Params
 from edge.workflow.config import Config
+from upstream_sync.client import RegistryLogin
 from upstream_sync.worker import PushNotifier
 
 
@@ -46,8 +47,9 @@ def create_app(
         app.state.journal = journal
         app.state.reader = reader
         hasher = Hasher(Params(settings.argon2_memory_kib, settings.argon2_iterations))
+        registry_check = registry or RegistryLogin(reader, settings.device_key_path)
         app.state.authenticator = Authenticator(
-            settings, hasher, journal.run, reader.conn, registry
+            settings, hasher, journal.run, reader.conn, registry_check
         )
         try:
             yield

@@ -95,6 +95,8 @@ class Authenticator:
             )
         user = find_user(self.read(), username)
         if user is None or not user.active:
+            # The same work as for a real user, the registry's round trip included.
+            self.registry.check(username, password)
             self.hasher.check(password, None)
             self.run(_count_unknown)
             raise LoginRefused(WRONG, "wrong")

@@ -262,3 +262,46 @@ def test_deleting_hueys_database_loses_nothing(box: Box, registry: Registry) -> 
         worker.send_signal(signal.SIGINT)
         worker.wait(timeout=20)
     assert [a["type"] for a in registry.journal()] == ["CREATE", "DECLARE"]
+
+
+def test_login_is_checked_with_the_registry_when_it_is_reachable(
+    box: Box, registry: Registry
+) -> None:
+    national = "national password 1"
+    r = httpx.post(
+        registry.url + "/admin/v1/users",
+        headers={"Authorization": f"Bearer {registry.admin_token}"},
+        json={
+            "username": "registrar",
+            "display_name": "Layla Khoury",
+            "role": "local-registrar",
+            "office_id": "office-1",
+            "password": national,
+        },
+    )
+    assert r.status_code == 201
+
+    def login(password: str) -> httpx.Response:
+        return httpx.post(
+            box.url + "/api/v1/auth/login", json={"username": "registrar", "password": password}
+        )
+
+    # Online, the registry decides: the box's old verifier no longer opens the door.
+    assert login("demo-password").status_code == 401
+    online = login(national)
+    assert online.status_code == 200 and online.json()["checked_with_registry"] is True
+    stop_process(registry.process)
+    # Offline, the password the registry confirmed works from the box's own verifier.
+    offline = login(national)
+    assert offline.status_code == 200 and offline.json()["checked_with_registry"] is False
+    assert login("demo-password").status_code == 401
+
+
+def test_a_user_the_registry_does_not_know_yet_logs_in_from_the_box(
+    box: Box, registry: Registry
+) -> None:
+    # Created on the box (by `edge init --demo`), never synced: online login still works.
+    r = httpx.post(
+        box.url + "/api/v1/auth/login", json={"username": "clerk", "password": "demo-password"}
+    )
+    assert r.status_code == 200 and r.json()["checked_with_registry"] is False

@@ -18,6 +18,7 @@ from edge.clock import iso_ms, utcnow
 from edge.errors import EdgeError, FieldProblem, Forbidden, InvalidInput, Unauthenticated
 from edge.http.problems import EXCEPTION_HANDLERS
 from edge.identity import load_device_key, public_key_hex
+from edge.users.passwords import Hasher, Params
 from upstream_sync import protocol as p
 from upstream_sync.registry.store import RegistryStore, digest
 
@@ -74,22 +75,7 @@ def enroll(request: Request[Any, Any, Any], state: State, body: bytes) -> Respon
 @post("/v1/push", operation_id="push", status_code=200, sync_to_thread=True)
 def push(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
     """Accept a signed batch of actions; answers per action, signed."""
-    _check_protocol(request)
-    h = request.headers
-    box_id, time, nonce, signature = (
-        h.get(p.H_BOX),
-        h.get(p.H_TIME),
-        h.get(p.H_NONCE),
-        h.get(p.H_SIGNATURE),
-    )
-    if not (box_id and time and nonce and signature):
-        raise Unauthenticated("Unsigned request: the box must sign every batch")
-    box = state.store.box(box_id)
-    if box is None:
-        raise Unauthenticated("This box is not enrolled with the registry")
-    message = p.signing_string("POST", "/v1/push", box_id, time, nonce, body)
-    if not p.verify(box["public_key"], signature, message):
-        raise Unauthenticated("The batch's signature does not match the box's enrolled key")
+    box_id, nonce = _signed(request, state, "/v1/push", body)
     try:
         batch: p.PushBatch = p.decode(body, p.PushBatch)
     except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
@@ -99,6 +85,67 @@ def push(request: Request[Any, Any, Any], state: State, body: bytes) -> Response
     if results is None:
         raise Replayed("A batch with this nonce was already received from this box")
     return _wire(state, nonce, p.PushResult(results, iso_ms(now)))
+
+
+def _signed(
+    request: Request[Any, Any, Any], state: State, path: str, body: bytes
+) -> tuple[str, str]:
+    """The enrolled box that signed this request, and its nonce; refuse anything else."""
+    _check_protocol(request)
+    h = request.headers
+    box_id, time, nonce, signature = (
+        h.get(p.H_BOX),
+        h.get(p.H_TIME),
+        h.get(p.H_NONCE),
+        h.get(p.H_SIGNATURE),
+    )
+    if not (box_id and time and nonce and signature):
+        raise Unauthenticated("Unsigned request: the box must sign every request")
+    box = state.store.box(box_id)
+    if box is None:
+        raise Unauthenticated("This box is not enrolled with the registry")
+    message = p.signing_string("POST", path, box_id, time, nonce, body)
+    if not p.verify(box["public_key"], signature, message):
+        raise Unauthenticated("The request's signature does not match the box's enrolled key")
+    return box_id, nonce
+
+
+@post("/v1/login-check", operation_id="loginCheck", status_code=200, sync_to_thread=True)
+def login_check(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
+    """Is this the user's password? Asked by an enrolled box when someone logs in there."""
+    box_id, nonce = _signed(request, state, "/v1/login-check", body)
+    if not state.store.note_nonce(box_id, nonce, utcnow()):
+        raise Replayed("A request with this nonce was already received from this box")
+    try:
+        check: p.LoginCheck = p.decode(body, p.LoginCheck)
+    except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
+        raise InvalidInput([FieldProblem("body", "invalid", str(exc))]) from None
+    verifier = state.store.user_verifier(check.username)
+    ok, _ = state.hasher.check(check.password, verifier)  # a decoy check when unknown
+    verdict = "confirmed" if ok else "rejected" if verifier else "unknown"
+    return _wire(state, nonce, p.LoginVerdict(verdict))
+
+
+class UserIn(msgspec.Struct, forbid_unknown_fields=True):
+    username: str
+    display_name: str
+    role: str
+    office_id: str
+    password: str
+
+
+@post("/admin/v1/users", operation_id="createRegistryUser", status_code=201, sync_to_thread=True)
+def create_user(request: Request[Any, Any, Any], state: State, data: UserIn) -> dict[str, str]:
+    """Create (or replace) a user in the national register."""
+    _admin(request, state)
+    state.store.add_user(
+        data.username,
+        data.display_name,
+        data.role,
+        data.office_id,
+        state.hasher.hash(data.password),
+    )
+    return {"username": data.username}
 
 
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -151,13 +198,22 @@ def create_registry_app(home: Path) -> Litestar:
         store = RegistryStore(home / "registry.db")
         app.state.store = store
         app.state.key = load_device_key(home / "registry.key")
+        app.state.hasher = Hasher(Params(32768, 2))
         try:
             yield
         finally:
             store.close()
 
     return Litestar(
-        route_handlers=[hello, enroll, push, issue_token, national_journal],
+        route_handlers=[
+            hello,
+            enroll,
+            push,
+            login_check,
+            create_user,
+            issue_token,
+            national_journal,
+        ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,

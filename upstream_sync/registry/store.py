@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS actions (
     flags_removed TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
     received_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS actions_by_record ON actions (record_id, national_seq);
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY COLLATE NOCASE, display_name TEXT NOT NULL, role TEXT NOT NULL,
+    office_id TEXT NOT NULL, verifier TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL);
 """
 _ACTION_COLUMNS = (
     "id",
@@ -205,6 +209,37 @@ class RegistryStore:
             [values[k] for k in _ACTION_COLUMNS],
         )
         return ActionResult(a.id, "accepted", stamp)
+
+    def add_user(
+        self, username: str, display_name: str, role: str, office_id: str, verifier: str
+    ) -> None:
+        self.write(
+            lambda c: c.execute(
+                "INSERT INTO users (username, display_name, role, office_id, verifier, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET "
+                "display_name = excluded.display_name, role = excluded.role, "
+                "office_id = excluded.office_id, verifier = excluded.verifier",
+                (username, display_name, role, office_id, verifier, iso_ms(utcnow())),
+            )
+        )
+
+    def user_verifier(self, username: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT verifier FROM users WHERE username = ? AND active = 1", (username,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def note_nonce(self, box_id: str, nonce: str, now: datetime) -> bool:
+        """Remember a nonce; False when this box used it before (a replay)."""
+
+        def job(c: sqlite3.Connection) -> bool:
+            try:
+                c.execute("INSERT INTO nonces VALUES (?, ?, ?)", (box_id, nonce, iso_ms(now)))
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return self.write(job)
 
     def journal(self, after: int, limit: int) -> list[dict[str, Any]]:
         rows = self.conn.execute(
