@@ -98,6 +98,8 @@ def record_results(conn: sqlite3.Connection, results: list[ActionResult], now: d
             "WHERE action_id = ?",
             (state, r.registry_time, r.reason, stamp, r.id),
         )
+    set_box_value(conn, "sync_last_success", stamp)
+    set_box_value(conn, "sync_last_error", "")
     advance_low_water(conn)
 
 
@@ -120,6 +122,7 @@ def record_failure(
         [(error, iso_ms(next_try), iso_ms(now), a.id) for a in actions],
     )
     set_box_value(conn, "sync_next_try", iso_ms(next_try))
+    set_box_value(conn, "sync_last_error", error)
     return next_try
 
 

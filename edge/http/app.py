@@ -12,6 +12,7 @@ from litestar.openapi.config import OpenAPIConfig
 
 from edge import __version__
 from edge.http.auth import current_actor, current_caller
+from edge.http.outbox import get_outbox
 from edge.http.problems import EXCEPTION_HANDLERS
 from edge.http.records import RecordController
 from edge.http.schemas import Health
@@ -60,6 +61,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             healthz,
+            get_outbox,
             SessionController,
             UserController,
             RecordController,

@@ -194,3 +194,40 @@ class UserActionOut(msgspec.Struct):
 class UserDetail(msgspec.Struct):
     user: UserOut
     history: list[UserActionOut]
+
+
+class OutboxItem(msgspec.Struct):
+    action_id: str
+    seq: int
+    record_id: str
+    tracking_id: str
+    title: str
+    type: str
+    label: str
+    created_at: str
+    created_by_name: str
+    state: str
+    attempts: int
+    last_error: str | None
+    next_try_at: str | None
+    reason: str | None
+
+
+class OutboxSummary(msgspec.Struct):
+    enrolled: bool
+    pending: int
+    sending: int
+    rejected: int
+    conflict: int
+    discarded: int
+    last_success_at: str | None
+    last_error: str | None
+    next_try_at: str | None
+
+
+class OutboxPage(msgspec.Struct):
+    summary: OutboxSummary
+    items: list[OutboxItem]
+    page: int
+    page_size: int
+    total: int

@@ -92,6 +92,51 @@ class Reader:
         )
         return [RecordRow(state_from_row(r), r["tracking_id"], r["title"]) for r in rows], total
 
+    def outbox(self, actor: Actor, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
+        """Actions not yet accepted by the registry, on records the actor may read."""
+        read_sql, read_params = _read_filter(actor)
+        sql = (
+            "FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
+            "JOIN records ON records.id = a.record_id "
+            f"WHERE (s.state IS NULL OR s.state != 'accepted') AND ({read_sql})"
+        )
+        total = self.conn().execute(f"SELECT COUNT(*) {sql}", read_params).fetchone()[0]
+        rows = self.conn().execute(
+            "SELECT a.id, a.seq, a.record_id, a.type, a.custom_type, a.payload, a.created_at, "
+            "a.created_by, records.tracking_id, records.title, "
+            "COALESCE(s.state, 'pending') AS state, COALESCE(s.attempts, 0) AS attempts, "
+            f"s.last_error, s.next_try_at, s.reason {sql} ORDER BY a.seq LIMIT ? OFFSET ?",
+            [*read_params, page_size, (page - 1) * page_size],
+        )
+        return [dict(r) for r in rows], total
+
+    def sync_summary(self) -> dict[str, Any]:
+        """Counts by state and the box's last push outcome (for the outbox and banners)."""
+        conn = self.conn()
+        counts = dict(
+            conn.execute(
+                "SELECT state, COUNT(*) FROM sync_state WHERE state != 'accepted' GROUP BY state"
+            ).fetchall()
+        )
+        unsent = conn.execute(
+            "SELECT COUNT(*) FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
+            "WHERE s.action_id IS NULL"
+        ).fetchone()[0]
+        counts["pending"] = counts.get("pending", 0) + unsent
+        box = dict(
+            conn.execute(
+                "SELECT key, value FROM box WHERE key IN ('registry_url', 'sync_last_success', "
+                "'sync_last_error', 'sync_next_try')"
+            ).fetchall()
+        )
+        return {
+            "counts": counts,
+            "enrolled": bool(box.get("registry_url")),
+            "last_success_at": box.get("sync_last_success") or None,
+            "last_error": box.get("sync_last_error") or None,
+            "next_try_at": box.get("sync_next_try") or None,
+        }
+
     def user_names(self, ids: set[str]) -> dict[str, str]:
         if not ids:
             return {}
@@ -141,20 +186,20 @@ def _query_filter(q: WorkqueueQuery, actor: Actor) -> tuple[str, list[Any]]:
 
 def _read_filter(actor: Actor) -> tuple[str, list[Any]]:
     """SQL for `can_read`: own drafts, plus what the actor's record.read scopes cover."""
-    alternatives = ["(status = ? AND created_by = ?)"]
+    alternatives = ["(records.status = ? AND records.created_by = ?)"]
     params: list[Any] = [Status.DRAFT.value, actor.id]
     for scope in actor.scopes:
         if scope.name != "record.read":
             continue
-        parts = ["status != ?"]
+        parts = ["records.status != ?"]
         params.append(Status.DRAFT.value)
         events = scope.option("event")
         if events is not None:
-            parts.append(f"event_type IN ({','.join('?' * len(events))})")
+            parts.append(f"records.event_type IN ({','.join('?' * len(events))})")
             params += sorted(events)
         jurisdiction = scope.option("jurisdiction")
         if jurisdiction is not None and "all" not in jurisdiction:
-            parts.append("office_id = ?")
+            parts.append("records.office_id = ?")
             params.append(actor.office_id)
         alternatives.append("(" + " AND ".join(parts) + ")")
     return " OR ".join(alternatives), params

@@ -136,6 +136,8 @@ MATRIX: dict[str, tuple[dict[str, str] | str, Probe]] = {
         lambda c, u: ("POST", f"/api/v1/records/{c.record}/actions", {"type": "UNASSIGN"}),
     ),  # 409 if allowed
     "GET /api/v1/workqueues": (EVERYONE, lambda c, u: ("GET", "/api/v1/workqueues", None)),
+    # Everyone logged in sees the outbox, filtered to the records they may read.
+    "GET /api/v1/outbox": (EVERYONE, lambda c, u: ("GET", "/api/v1/outbox", None)),
     "GET /api/v1/workqueues/{queue_id:str}/records": (
         {**EVERYONE, "admin": N},
         lambda c, u: ("GET", "/api/v1/workqueues/assigned-to-me/records", None),

@@ -124,6 +124,12 @@ def test_a_rejected_action_holds_back_its_record_only(box: Box, registry: Regist
     assert states[5][0] == "pending" and "waits for action" in str(states[5][1])
     assert states[3] == states[4] == ("accepted", None)  # the other record flowed
     assert {a["record_id"] for a in registry.journal()} == {bad, good}
+    outbox = clerk.get("/api/v1/outbox").json()
+    assert [(i["state"], i["label"]) for i in outbox["items"]] == [
+        ("rejected", "Declare"), ("pending", "Assign")]
+    assert "does not match its hash" in outbox["items"][0]["reason"]
+    assert "waits for action" in outbox["items"][1]["reason"]
+    assert outbox["summary"]["rejected"] == 1 and outbox["summary"]["last_error"] is None
     assert good in {a["record_id"] for a in registry.journal() if a["type"] == "DECLARE"}
 
 
@@ -138,6 +144,12 @@ def test_registry_down_then_back(tmp_path: Path, box: Box, registry: Registry) -
     ).fetchone()
     conn.close()
     assert row[0] == "pending" and row[1] == 1 and "cannot be reached" in row[2] and row[3]
+    outbox = box.client("clerk").get("/api/v1/outbox").json()
+    assert outbox["total"] == 2 and outbox["summary"]["pending"] == 2
+    assert "cannot be reached" in outbox["summary"]["last_error"]
+    first = outbox["items"][0]
+    assert (first["state"], first["attempts"], first["label"]) == ("pending", 1, "Create")
+    assert "cannot be reached" in first["last_error"] and first["next_try_at"]
     back = start_registry(registry.home, registry.admin_token)
     try:
         # The registry came back on another free port; a real one keeps its address.

@@ -1,0 +1,72 @@
+"""The outbox: every action the registry has not accepted yet, with where it stands."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from litestar import get
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+
+from edge.errors import FieldProblem, InvalidInput
+from edge.http.schemas import OutboxItem, OutboxPage, OutboxSummary
+from edge.workflow.model import CORE_ACTIONS, ActionType, Actor
+
+
+@get("/api/v1/outbox", operation_id="getOutbox", tags=["sync"], sync_to_thread=True)
+def get_outbox(
+    actor: NamedDependency[Actor],
+    state: State,
+    page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int | None, Parameter(ge=1)] = None,
+) -> OutboxPage:
+    """Actions not yet accepted by the registry (on records you may see), oldest first, each
+    with its state, attempts, last error, next try and the registry's reason if refused."""
+    size = page_size or state.settings.page_size
+    if size > state.settings.page_size_max:
+        raise InvalidInput(
+            [FieldProblem("page_size", "max", f"must be at most {state.settings.page_size_max}")]
+        )
+    rows, total = state.reader.outbox(actor, page, size)
+    names = state.reader.user_names({r["created_by"] for r in rows})
+    s = state.reader.sync_summary()
+    counts = s["counts"]
+    summary = OutboxSummary(
+        s["enrolled"],
+        counts.get("pending", 0),
+        counts.get("sending", 0),
+        counts.get("rejected", 0),
+        counts.get("conflict", 0),
+        counts.get("discarded", 0),
+        s["last_success_at"],
+        s["last_error"],
+        s["next_try_at"],
+    )
+    items = [
+        OutboxItem(
+            r["id"],
+            r["seq"],
+            r["record_id"],
+            r["tracking_id"],
+            r["title"],
+            r["type"],
+            _label(r["type"], r["payload"]),
+            r["created_at"],
+            names.get(r["created_by"], ""),
+            r["state"],
+            r["attempts"],
+            r["last_error"],
+            r["next_try_at"],
+            r["reason"],
+        )
+        for r in rows
+    ]
+    return OutboxPage(summary, items, page, size, total)
+
+
+def _label(type_: str, payload: str) -> str:
+    if type_ == ActionType.CUSTOM:
+        return str(json.loads(payload).get("audit") or "Custom action")
+    return CORE_ACTIONS[ActionType(type_)].label
