@@ -56,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         demo = new_verifier(settings, "demo", DEMO_PASSWORD)
         users += [(u, n, r, demo) for u, n, r in DEMO_USERS]
-    journal = Journal(settings.journal_path, config)
-    try:
+    with Journal(settings.journal_path, config) as journal:
         for username, name, role, verifier in users:
             journal.run(
                 partial(
@@ -71,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
                     verifier=verifier,
                 )
             )
-    finally:
-        journal.close()
     print(f"Created box {settings.box_id} for {settings.office_name} in {home}")
     print(f"Device public key: {public}")
     return 0

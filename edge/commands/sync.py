@@ -15,8 +15,7 @@ from upstream_sync.client import push_once
 
 def enroll(args: argparse.Namespace) -> int:
     settings = load_settings(home_of(args))
-    journal = Journal(settings.journal_path, load_config(settings.country_config or None))
-    try:
+    with Journal(settings.journal_path, load_config(settings.country_config or None)) as journal:
         done = do_enroll(
             journal,
             settings.device_key_path,
@@ -25,8 +24,6 @@ def enroll(args: argparse.Namespace) -> int:
             settings.office_id,
             settings.office_name or settings.office_id,
         )
-    finally:
-        journal.close()
     print(f"Enrolled with {done.url} as box {done.box_id}")
     return 0
 

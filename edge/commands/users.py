@@ -32,11 +32,8 @@ def new_verifier(settings: Settings, username: str, password: str) -> str:
 
 def _write(args: argparse.Namespace, job: Callable[[Any, Settings], Any]) -> Any:
     settings = load_settings(home_of(args))
-    journal = Journal(settings.journal_path, load_config(settings.country_config or None))
-    try:
+    with Journal(settings.journal_path, load_config(settings.country_config or None)) as journal:
         return journal.run(lambda conn: job(conn, settings))
-    finally:
-        journal.close()
 
 
 def _find(conn: Any, username: str) -> register.User:
@@ -52,8 +49,7 @@ def add(args: argparse.Namespace) -> int:
     verifier = new_verifier(
         settings, args.username, read_password(args, f"One-time password for {args.username}: ")
     )
-    journal = Journal(settings.journal_path, config)
-    try:
+    with Journal(settings.journal_path, config) as journal:
         user = journal.run(
             lambda c: register.add_user(
                 c,
@@ -67,8 +63,6 @@ def add(args: argparse.Namespace) -> int:
                 must_change=True,
             )
         )
-    finally:
-        journal.close()
     print(f"Added {user.username} ({user.role}); they choose their own password at first login")
     return 0
 

@@ -88,6 +88,12 @@ class Journal:
     def close(self) -> None:
         self.writer.close()
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run any write job through the single writer and wait for its commit."""
         result: T = self.writer.submit(job).result()

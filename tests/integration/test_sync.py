@@ -126,7 +126,9 @@ def test_a_rejected_action_holds_back_its_record_only(box: Box, registry: Regist
     assert {a["record_id"] for a in registry.journal()} == {bad, good}
     outbox = clerk.get("/api/v1/outbox").json()
     assert [(i["state"], i["label"]) for i in outbox["items"]] == [
-        ("rejected", "Declare"), ("pending", "Assign")]
+        ("rejected", "Declare"),
+        ("pending", "Assign"),
+    ]
     assert "does not match its hash" in outbox["items"][0]["reason"]
     assert "waits for action" in outbox["items"][1]["reason"]
     assert outbox["summary"]["rejected"] == 1 and outbox["summary"]["last_error"] is None

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from edge.clock import iso_ms, utcnow
 from edge.ids import uuid7
-from edge.journal.chain import row_hash
+from edge.journal.chain import HASHED_COLUMNS, row_hash
 from edge.journal.db import connect
 from upstream_sync.protocol import ActionResult, WireAction
 
@@ -48,24 +48,11 @@ CREATE TABLE IF NOT EXISTS users (
     office_id TEXT NOT NULL, verifier TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
     created_at TEXT NOT NULL);
 """
+# The journal's own columns (the box's seq kept as box_seq), plus who sent it and when.
 _ACTION_COLUMNS = (
-    "id",
     "box_id",
     "box_seq",
-    "record_id",
-    "event_type",
-    "type",
-    "custom_type",
-    "created_at",
-    "client_time",
-    "clock",
-    "boot_id",
-    "created_by",
-    "created_at_location",
-    "payload",
-    "flags_added",
-    "flags_removed",
-    "prev_hash",
+    *(c for c in HASHED_COLUMNS if c != "seq"),
     "hash",
     "received_at",
 )
