@@ -9,9 +9,10 @@ clears locks left by a killed worker when it starts.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from huey import SqliteHuey, crontab
@@ -20,6 +21,7 @@ from edge.clock import iso_ms, utcnow
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import Settings
+from edge.users.sessions import purge_expired
 from edge.workflow.config import load_config
 from upstream_sync import outbox
 from upstream_sync.client import enrollment, push_once
@@ -43,7 +45,7 @@ class Worker:
         self.push_task = huey.task(name="push")(self.push)
         huey.periodic_task(crontab(minute="*"), name="every-minute")(self.every_minute)
         huey.on_startup()(self._open)
-        huey.on_shutdown()(self._close)
+        huey.on_shutdown()(self.close)
 
     def _open(self) -> Journal:
         if self.journal is None:
@@ -52,14 +54,21 @@ class Worker:
             )
         return self.journal
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
 
     def every_minute(self) -> None:
-        """Heartbeat, then a push (which waits out the backoff by itself)."""
-        self._open().run(lambda c: outbox.set_box_value(c, "worker_heartbeat", iso_ms(utcnow())))
+        """Heartbeat, expired sessions cleared, then a push (which waits out any backoff)."""
+        now = utcnow()
+        idle = timedelta(minutes=self.settings.session_idle_minutes)
+
+        def housekeeping(conn: sqlite3.Connection) -> None:
+            outbox.set_box_value(conn, "worker_heartbeat", iso_ms(now))
+            purge_expired(conn, now, idle)
+
+        self._open().run(housekeeping)
         self.push()
 
     def push(self) -> int:
