@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from edge.errors import FieldProblem, InvalidInput
+from edge.http import paging
 from edge.http.schemas import OutboxItem, OutboxPage, OutboxSummary
 from edge.workflow.model import CORE_ACTIONS, ActionType, Actor
 
@@ -24,11 +24,7 @@ def get_outbox(
 ) -> OutboxPage:
     """Actions not yet accepted by the registry (on records you may see), oldest first, each
     with its state, attempts, last error, next try and the registry's reason if refused."""
-    size = page_size or state.settings.page_size
-    if size > state.settings.page_size_max:
-        raise InvalidInput(
-            [FieldProblem("page_size", "max", f"must be at most {state.settings.page_size_max}")]
-        )
+    size = paging.page_size(state.settings, page_size)
     rows, total = state.reader.outbox(actor, page, size)
     names = state.reader.user_names({r["created_by"] for r in rows})
     s = state.reader.sync_summary()

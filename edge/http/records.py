@@ -24,6 +24,8 @@ from edge.http.schemas import (
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import Reader, RecordRow, SyncInfo
 from edge.journal.records import record_title, tracking_id
+from edge.journal.store import Appended
+from edge.workflow.config import Config
 from edge.workflow.engine import ActionRequest
 from edge.workflow.fold import Entry
 from edge.workflow.model import CORE_ACTIONS, ActionType, Actor
@@ -49,11 +51,7 @@ class RecordController(Controller):
         )
         done = await state.journal.append_async(req, actor, client_time=_client(data))
         names = {actor.id: actor.display_name}
-        row = RecordRow(
-            done.state,
-            tracking_id(done.state.id, done.state.event_type),
-            record_title(done.state, state.config),
-        )
+        row = _row_after(done, state.config)
         return RecordDetail(record_out(row, names), [_action_out(done.entry, None, names)])
 
     @post("/{record_id:str}/actions", operation_id="performAction", status_code=201)
@@ -80,11 +78,7 @@ class RecordController(Controller):
         names = {actor.id: actor.display_name}
         if done.state.assigned_to not in (None, actor.id):
             names |= await asyncio.to_thread(state.reader.user_names, {done.state.assigned_to})
-        row = RecordRow(
-            done.state,
-            tracking_id(done.state.id, done.state.event_type),
-            record_title(done.state, state.config),
-        )
+        row = _row_after(done, state.config)
         return ActionResult(_action_out(done.entry, None, names), record_out(row, names))
 
     @get("/{record_id:str}", operation_id="getRecord", sync_to_thread=True)
@@ -105,6 +99,15 @@ class RecordController(Controller):
             row.state, actor, state.config, names=lambda uid: names.get(uid, "another user")
         )
         return [MenuItemOut(i.type, i.custom_type, i.label, i.enabled, i.reason) for i in items]
+
+
+def _row_after(done: Appended, config: Config) -> RecordRow:
+    """The record as it stands after an action, without reading it back from the database."""
+    return RecordRow(
+        done.state,
+        tracking_id(done.state.id, done.state.event_type),
+        record_title(done.state, config),
+    )
 
 
 def _client(data: RecordCreate | ActionCreate) -> str | None:

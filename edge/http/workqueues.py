@@ -9,7 +9,8 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
-from edge.errors import FieldProblem, InvalidInput, NotFound
+from edge.errors import NotFound
+from edge.http import paging
 from edge.http.records import record_out
 from edge.http.schemas import RecordPage, WorkqueueOut
 from edge.workflow.config import Workqueue
@@ -47,15 +48,7 @@ class WorkqueueController(Controller):
         queue = state.config.workqueues.get(queue_id)
         if queue is None or not grants(actor, "workqueue", id=queue_id):
             raise NotFound(f"There is no workqueue “{queue_id}” for you")
-        size = page_size or state.settings.page_size
-        if size > state.settings.page_size_max:
-            raise InvalidInput(
-                [
-                    FieldProblem(
-                        "page_size", "max", f"must be at most {state.settings.page_size_max}"
-                    )
-                ]
-            )
+        size = paging.page_size(state.settings, page_size)
         rows, total = state.reader.workqueue(queue.query, actor, page, size)
         names = state.reader.user_names({r.state.assigned_to for r in rows if r.state.assigned_to})
         return RecordPage([record_out(r, names) for r in rows], page, size, total)

@@ -14,7 +14,7 @@ from typing import NamedTuple, TypeVar
 from edge.clock import boot_id, clock_synced, iso_ms, utcnow
 from edge.errors import NotFound
 from edge.ids import uuid7
-from edge.journal.chain import GENESIS, row_hash
+from edge.journal.chain import GENESIS, HASHED_COLUMNS, row_hash
 from edge.journal.db import connect
 from edge.journal.records import (
     RECORD_COLUMNS,
@@ -34,12 +34,10 @@ from edge.workflow.rules import can_read
 
 T = TypeVar("T")
 
+_ACTION_COLUMNS = (*HASHED_COLUMNS, "hash")
 _INSERT_ACTION = (
-    "INSERT INTO actions (seq, id, record_id, event_type, type, custom_type, created_at, "
-    "client_time, clock, boot_id, created_by, created_at_location, payload, flags_added, "
-    "flags_removed, prev_hash, hash) VALUES (:seq, :id, :record_id, :event_type, :type, "
-    ":custom_type, :created_at, :client_time, :clock, :boot_id, :created_by, "
-    ":created_at_location, :payload, :flags_added, :flags_removed, :prev_hash, :hash)"
+    f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _ACTION_COLUMNS)})"
 )
 _INSERT_RECORD = (
     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "

@@ -7,7 +7,7 @@ what the journal entry will say; `fold` then applies that entry. Nothing is writ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -226,17 +226,8 @@ def _correction_problems(
 
 
 def _probe(state: RecordState, declaration: dict[str, Any]) -> RecordState:
-    return RecordState(
-        id=state.id,
-        event_type=state.event_type,
-        office_id=state.office_id,
-        created_by=state.created_by,
-        created_at=state.created_at,
-        status=state.status,
-        flags=set(state.flags),
-        assigned_to=state.assigned_to,
-        declaration=declaration,
-    )
+    """The record as flag rules see it: its state with the declaration after this action."""
+    return replace(state, flags=set(state.flags), declaration=declaration)
 
 
 def _apply_rules(
