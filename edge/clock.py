@@ -72,3 +72,14 @@ def iso_ms(moment: datetime) -> str:
         f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
         f"{u.second:02d}.{u.microsecond // 1000:03d}Z"
     )
+
+
+def clock_pair() -> tuple[int, int]:
+    """The wall clock and the time since boot, in milliseconds, read together."""
+    return int(time.time() * 1000), int(time.clock_gettime(time.CLOCK_BOOTTIME) * 1000)
+
+
+def clock_step(anchor: tuple[int, int], now: tuple[int, int]) -> int:
+    """How far the wall clock was moved (by NTP, by hand) between two readings of the same
+    boot, in milliseconds: the time since boot keeps counting regardless of the wall clock."""
+    return (now[0] - now[1]) - (anchor[0] - anchor[1])

@@ -58,6 +58,13 @@ class ActionNotAvailable(EdgeError):
     title = "This action is not available on the record right now"
 
 
+class RecordTakenElsewhere(EdgeError):
+    """The registry revoked this box's lease on the record: it is read-only here."""
+
+    status = 409
+    title = "This record is being worked on at another office"
+
+
 class StorageFull(EdgeError):
     status = 507
     title = "The box's storage is full"

@@ -229,15 +229,25 @@ def registry_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start_registry(home: Path, admin_token: str | None = None) -> Registry:
+def start_registry(
+    home: Path,
+    admin_token: str | None = None,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Registry:
+    """Start `edge-registry serve` (or `command`, a stand-in taking the same arguments)."""
     if admin_token is None:
         admin_token = registry_cli(home, "init").stdout.strip()
     port_file = home / "port"
     port_file.unlink(missing_ok=True)
     log = open(home / "registry.log", "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [*REGISTRY, "--home", str(home), "serve", "--port", "0", "--port-file", str(port_file)],
+        [
+            *(command or REGISTRY),
+            *("--home", str(home), "serve", "--port", "0", "--port-file", str(port_file)),
+        ],
         stdout=log,
+        env={**os.environ, **(env or {})},
         stderr=subprocess.STDOUT,
         cwd=ROOT,
     )

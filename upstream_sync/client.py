@@ -1,10 +1,12 @@
-"""The box's side of the sync protocol: enrollment and pushing the outbox."""
+"""The box's side of the sync protocol: enrollment, push, pull and the login check."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,7 @@ from edge.journal.store import Journal
 from edge.users.login import Verdict
 from upstream_sync import outbox
 from upstream_sync import protocol as p
+from upstream_sync.pull import Applied, apply_page
 
 log = logging.getLogger("upstream_sync.client")
 
@@ -134,7 +137,8 @@ def push_once(
         return PushReport(0, 0, 0, 0, batch.held_back)
     now = now or utcnow()
     journal.run(lambda c: outbox.mark_sending(c, batch.actions, now))
-    body = p.encode(p.PushBatch(iso_ms(now), batch.actions))
+    steps = outbox.unsent_clock_steps(reader.conn())
+    body = p.encode(p.PushBatch(iso_ms(now), batch.actions, steps))
     try:
         answer = signed_exchange(who, device_key, "/v1/push", body, now, timeout)
         result: p.PushResult = p.decode(answer, p.PushResult)
@@ -145,7 +149,12 @@ def push_once(
             lambda c: outbox.record_failure(c, batch.actions, error, utcnow(), cap_seconds)
         )
         return PushReport(len(batch.actions), 0, 0, 0, batch.held_back, error, iso_ms(next_try))
-    journal.run(lambda c: outbox.record_results(c, result.results, utcnow()))
+
+    def store(conn: sqlite3.Connection) -> None:
+        outbox.record_results(conn, result.results, utcnow())
+        outbox.mark_clock_steps_sent(conn, steps)
+
+    journal.run(store)
     count = {
         s: sum(1 for x in result.results if x.status == s)
         for s in ("accepted", "duplicate", "rejected", "conflict")
@@ -157,6 +166,80 @@ def push_once(
         count["conflict"],
         batch.held_back,
     )
+
+
+@dataclass(frozen=True)
+class PullReport:
+    pages: int
+    granted: int
+    revoked: int
+    discarded: int
+    users: int
+    cursor: int
+    error: str | None = None
+
+
+def pull_once(
+    journal: Journal, reader: Reader, device_key: Path, timeout: float = 30, limit: int = 200
+) -> PullReport:
+    """Fetch and apply the registry's changes since the box's cursor, page by page."""
+    who = enrollment(reader)
+    if who is None:
+        raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
+    total, pages = Applied(), 0
+    cursor = int(outbox.box_value(reader.conn(), "pull_cursor") or 0)
+    while True:
+        body = p.encode(p.PullRequest(cursor, limit))
+        try:
+            answer = signed_exchange(who, device_key, "/v1/pull", body, utcnow(), timeout)
+            page: p.PullResult = p.decode(answer, p.PullResult)
+        except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
+            error = _describe(exc)
+            log.warning("pull failed: %s", error)
+            journal.run(partial(outbox.set_box_value, key="sync_last_pull_error", value=error))
+            return PullReport(pages, *_counts(total), cursor, error)
+
+        def store(conn: sqlite3.Connection, page: p.PullResult = page) -> Applied:
+            applied = apply_page(conn, page, journal.config)
+            outbox.set_box_value(conn, "sync_last_pull_error", "")
+            return applied
+
+        applied = journal.run(store)
+        pages += 1
+        for name in ("granted", "revoked", "discarded", "users"):
+            setattr(total, name, getattr(total, name) + getattr(applied, name))
+        cursor = page.cursor
+        if not page.more:
+            return PullReport(pages, *_counts(total), cursor)
+
+
+def _counts(a: Applied) -> tuple[int, int, int, int]:
+    return a.granted, a.revoked, a.discarded, a.users
+
+
+def drain(
+    journal: Journal, reader: Reader, device_key: Path, budget_bytes: int, cap_seconds: int
+) -> PushReport:
+    """Push batch after batch until the outbox is empty or the registry fails; the totals."""
+    sent = accepted = rejected = conflicts = 0
+    while True:
+        report = push_once(journal, reader, device_key, budget_bytes, cap_seconds)
+        sent += report.sent
+        accepted += report.accepted
+        rejected += report.rejected
+        conflicts += report.conflicts
+        if report.error or report.sent == 0:
+            if not report.error:
+                journal.run(partial(outbox.set_box_value, key="sync_next_try", value=""))
+            return PushReport(
+                sent,
+                accepted,
+                rejected,
+                conflicts,
+                report.held_back,
+                report.error,
+                report.next_try,
+            )
 
 
 def signed_exchange(

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from edge.clock import iso_ms
-from upstream_sync.protocol import ActionResult, WireAction
+from edge.clock import clock_step, iso_ms
+from upstream_sync.protocol import ActionResult, ClockStep, WireAction
 
 FINAL = ("accepted", "rejected", "conflict", "discarded")
 _WIRE_FIELDS = WireAction.__struct_fields__
@@ -144,3 +144,35 @@ def advance_low_water(conn: sqlite3.Connection) -> None:
     if first_open is None:
         first_open = (conn.execute("SELECT MAX(seq) FROM actions").fetchone()[0] or 0) + 1
     set_box_value(conn, "sync_low_water", str(first_open - 1))
+
+
+def measure_clock_step(
+    conn: sqlite3.Connection, boot: str, now_pair: tuple[int, int], now: datetime
+) -> int | None:
+    """Once the clock is synchronised: how far it jumped since this boot's first unsynced
+    action (None when there was none, or it was measured already). Called with the clock
+    synchronised; the step is sent with the next push."""
+    anchor = box_value(conn, f"clock_anchor:{boot}")
+    if anchor is None or box_value(conn, f"clock_step:{boot}") is not None:
+        return None
+    wall, since_boot = (int(x) for x in anchor.split())
+    offset = clock_step((wall, since_boot), now_pair)
+    set_box_value(conn, f"clock_step:{boot}", msgspec.json.encode([offset, iso_ms(now)]).decode())
+    return offset
+
+
+def unsent_clock_steps(conn: sqlite3.Connection) -> list[ClockStep]:
+    rows = conn.execute(
+        "SELECT key, value FROM box WHERE key LIKE 'clock_step:%' AND key NOT IN "
+        "(SELECT 'clock_step:' || substr(key, 17) FROM box WHERE key LIKE 'clock_step_sent:%')"
+    )
+    steps = []
+    for key, value in rows:
+        offset, measured = msgspec.json.decode(value)
+        steps.append(ClockStep(key.split(":", 1)[1], int(offset), str(measured)))
+    return steps
+
+
+def mark_clock_steps_sent(conn: sqlite3.Connection, steps: list[ClockStep]) -> None:
+    for step in steps:
+        set_box_value(conn, f"clock_step_sent:{step.boot_id}", "1")

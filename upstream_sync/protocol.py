@@ -21,7 +21,7 @@ PROTOCOL = "1"
 # that no HTTP layer decompresses them: signatures cover the exact bytes on the wire.
 MEDIA_TYPE = "application/vnd.edge-sync.v1+gzip"
 SUPPORTED = frozenset({"1"})
-CAPABILITIES = ("push.v1", "login-check.v1")
+CAPABILITIES = ("push.v1", "pull.v1", "login-check.v1")
 H_PROTOCOL = "x-edge-protocol"
 H_CAPABILITIES = "x-edge-capabilities"
 H_BOX = "x-edge-box"
@@ -52,9 +52,71 @@ class WireAction(msgspec.Struct, forbid_unknown_fields=True):
     hash: str
 
 
+class RegistryAction(WireAction, forbid_unknown_fields=True):
+    """An action as the national journal holds it: `seq` is the sending box's journal seq."""
+
+    national_seq: int
+    origin_box: str
+    received_at: str
+
+
+class RecordCopy(msgspec.Struct, forbid_unknown_fields=True):
+    """A record as the registry knows it: every accepted action, in national order."""
+
+    record_id: str
+    actions: list[RegistryAction]
+
+
+class UserInfo(msgspec.Struct, forbid_unknown_fields=True):
+    """A user of the box's office, as the registry knows them (never a password hash)."""
+
+    id: str
+    username: str
+    display_name: str
+    role: str
+    office_id: str
+    active: bool
+
+
+class Change(msgspec.Struct, forbid_unknown_fields=True):
+    """One change for a box since its cursor: `lease-granted` and `lease-revoked` carry the
+    record as the registry holds it; `user` carries the user."""
+
+    seq: int
+    kind: str  # lease-granted | lease-revoked | user
+    at: str
+    by: str | None = None
+    reason: str | None = None
+    record: RecordCopy | None = None
+    user: UserInfo | None = None
+
+
+class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
+    cursor: int
+    limit: int = 200
+
+
+class PullResult(msgspec.Struct):
+    changes: list[Change]
+    cursor: int
+    more: bool
+    config_version: str
+    registry_time: str
+
+
+class ClockStep(msgspec.Struct, forbid_unknown_fields=True):
+    """How far the box's clock jumped when it got synchronised during boot `boot_id`: add
+    `offset_ms` to the `created_at` of that boot's `unsynced` actions to get the real time."""
+
+    boot_id: str
+    offset_ms: int
+    measured_at: str
+
+
 class PushBatch(msgspec.Struct, forbid_unknown_fields=True):
     box_time: str
     actions: list[WireAction]
+    clock_steps: list[ClockStep] = []
 
 
 class ActionResult(msgspec.Struct):

@@ -17,17 +17,17 @@ from typing import Any
 
 from huey import SqliteHuey, crontab
 
-from edge.clock import iso_ms, utcnow
+from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, utcnow
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import Settings
 from edge.users.sessions import purge_expired
 from edge.workflow.config import load_config
 from upstream_sync import outbox
-from upstream_sync.client import enrollment, push_once
+from upstream_sync.client import drain, enrollment, pull_once
 
 log = logging.getLogger("upstream_sync.worker")
-PUSH_LOCK = "push"
+SYNC_LOCK = "push"
 
 
 def huey_for(settings: Settings) -> SqliteHuey:
@@ -60,48 +60,49 @@ class Worker:
             self.journal = None
 
     def every_minute(self) -> None:
-        """Heartbeat, expired sessions cleared, then a push (which waits out any backoff)."""
+        """Heartbeat, expired sessions cleared, the clock step measured, then a pull and a push
+        (which waits out any backoff)."""
         now = utcnow()
         idle = timedelta(minutes=self.settings.session_idle_minutes)
 
         def housekeeping(conn: sqlite3.Connection) -> None:
             outbox.set_box_value(conn, "worker_heartbeat", iso_ms(now))
             purge_expired(conn, now, idle)
+            if clock_synced():
+                outbox.measure_clock_step(conn, boot_id(), clock_pair(), now)
 
         self._open().run(housekeeping)
-        self.push()
+        self.sync(pull=True)
 
     def push(self) -> int:
         """Push until the outbox is empty or the registry fails; returns actions accepted."""
+        return self.sync(pull=False)
+
+    def sync(self, pull: bool) -> int:
+        """Pull (when asked), then push, one at a time; returns actions accepted."""
         journal = self._open()
         if enrollment(self.reader) is None:
             return 0
-        now = utcnow()
-        wait_until = outbox.box_value(self.reader.conn(), "sync_next_try")
-        if wait_until and wait_until > iso_ms(now):
-            return 0
-        accepted = 0
-        with self.huey.lock_task(PUSH_LOCK):  # cleared at start if a killed worker left it
-            while True:
-                report = push_once(
-                    journal,
-                    self.reader,
-                    self.settings.device_key_path,
-                    self.settings.sync_batch_bytes,
-                    self.settings.sync_backoff_max_seconds,
-                )
-                accepted += report.accepted
-                if report.error:
-                    retry_at = datetime.fromisoformat(str(report.next_try).replace("Z", "+00:00"))
-                    wait = max(1.0, (retry_at - utcnow()).total_seconds())
-                    self.push_task.schedule(delay=wait)  # try again when the backoff ends
-                    break
-                if report.sent == 0:
-                    journal.run(lambda c: outbox.set_box_value(c, "sync_next_try", ""))
-                    break
-        if accepted:
-            log.info("pushed %d actions to the registry", accepted)
-        return accepted
+        with self.huey.lock_task(SYNC_LOCK):  # cleared at start if a killed worker left it
+            if pull:
+                pull_once(journal, self.reader, self.settings.device_key_path)
+            wait_until = outbox.box_value(self.reader.conn(), "sync_next_try")
+            if wait_until and wait_until > iso_ms(utcnow()):
+                return 0
+            report = drain(
+                journal,
+                self.reader,
+                self.settings.device_key_path,
+                self.settings.sync_batch_bytes,
+                self.settings.sync_backoff_max_seconds,
+            )
+        if report.error:
+            retry_at = datetime.fromisoformat(str(report.next_try).replace("Z", "+00:00"))
+            wait = max(1.0, (retry_at - utcnow()).total_seconds())
+            self.push_task.schedule(delay=wait)  # try again when the backoff ends
+        if report.accepted:
+            log.info("pushed %d actions to the registry", report.accepted)
+        return report.accepted
 
 
 class PushNotifier:

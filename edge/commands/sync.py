@@ -1,4 +1,4 @@
-"""`edge enroll` and `edge sync`: join a registry, and push the outbox by hand."""
+"""`edge enroll` and `edge sync`: join a registry, and pull and push by hand."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import load_settings
 from edge.workflow.config import load_config
+from upstream_sync.client import drain, pull_once
 from upstream_sync.client import enroll as do_enroll
-from upstream_sync.client import push_once
 
 
 def enroll(args: argparse.Namespace) -> int:
@@ -29,34 +29,42 @@ def enroll(args: argparse.Namespace) -> int:
 
 
 def sync(args: argparse.Namespace) -> int:
+    """Pull the registry's changes, then push the outbox until it is empty."""
     settings = load_settings(home_of(args))
-    journal = Journal(settings.journal_path, load_config(settings.country_config or None))
     reader = Reader(settings.journal_path)
-    total = 0
-    try:
-        while True:
-            report = push_once(
+    with Journal(settings.journal_path, load_config(settings.country_config or None)) as journal:
+        try:
+            pulled = pull_once(journal, reader, settings.device_key_path)
+            if pulled.error:
+                print(f"Pull failed: {pulled.error}.")
+            else:
+                print(
+                    f"Pulled: {_n(pulled.granted, 'record')} given to this box, "
+                    f"{pulled.revoked} taken elsewhere ({_n(pulled.discarded, 'unsent action')} "
+                    f"discarded), {_n(pulled.users, 'user')} updated."
+                )
+            report = drain(
                 journal,
                 reader,
                 settings.device_key_path,
                 settings.sync_batch_bytes,
                 settings.sync_backoff_max_seconds,
             )
-            total += report.accepted
-            if report.error:
-                print(f"Push failed: {report.error}. Next try after {report.next_try}.")
-                return 1
-            if report.rejected or report.conflicts:
-                print(
-                    f"{report.rejected} rejected and {report.conflicts} in conflict: see the outbox"
-                )
-            if report.sent == 0:
-                break
-    finally:
-        journal.close()
-        reader.close()
-    print(f"Sent: {total} actions accepted by the registry; {report.held_back} held back.")
-    return 0
+        finally:
+            reader.close()
+    if report.rejected or report.conflicts:
+        print(f"{report.rejected} rejected and {report.conflicts} in conflict: see the outbox")
+    if report.error:
+        print(f"Push failed: {report.error}. Next try after {report.next_try}.")
+        return 1
+    print(
+        f"Sent: {report.accepted} actions accepted by the registry; {report.held_back} held back."
+    )
+    return 1 if pulled.error else 0
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def worker(args: argparse.Namespace) -> int:

@@ -39,6 +39,8 @@ def get_outbox(
         s["last_success_at"],
         s["last_error"],
         s["next_try_at"],
+        s["last_pull_at"],
+        s["last_pull_error"],
     )
     items = [
         OutboxItem(
@@ -56,6 +58,8 @@ def get_outbox(
             r["last_error"],
             r["next_try_at"],
             r["reason"],
+            r["discarded_by"],
+            r["discarded_at"],
         )
         for r in rows
     ]

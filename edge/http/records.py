@@ -98,6 +98,10 @@ class RecordController(Controller):
         items = action_menu(
             row.state, actor, state.config, names=lambda uid: names.get(uid, "another user")
         )
+        lease = state.reader.lease(record_id)
+        if lease is not None and lease.state == "revoked":
+            taken = f"The registry gave this record to another office ({lease.changed_by})"
+            return [MenuItemOut(i.type, i.custom_type, i.label, False, taken) for i in items]
         return [MenuItemOut(i.type, i.custom_type, i.label, i.enabled, i.reason) for i in items]
 
 
@@ -135,7 +139,9 @@ def _detail(reader: Reader, record_id: str, actor: Actor) -> RecordDetail:
     timeline = reader.timeline(record_id)
     names = reader.user_names({e.created_by for e, _ in timeline} | {row.state.assigned_to or ""})
     return RecordDetail(
-        record_out(row, names), [_action_out(e, sync, names) for e, sync in timeline]
+        record_out(row, names),
+        [_action_out(e, sync, names) for e, sync in timeline],
+        reader.lease(record_id),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from edge.journal.reads import SyncInfo
+from edge.journal.reads import Lease, SyncInfo
 from edge.workflow.model import ActionType, Status
 
 
@@ -72,6 +72,8 @@ class RecordOut(msgspec.Struct):
 class RecordDetail(msgspec.Struct):
     record: RecordOut
     timeline: list[ActionOut]
+    # Set when the registry gave the record to another office: read-only here (see reason).
+    lease: Lease | None = None
 
 
 class ActionResult(msgspec.Struct):
@@ -211,6 +213,8 @@ class OutboxItem(msgspec.Struct):
     last_error: str | None
     next_try_at: str | None
     reason: str | None
+    discarded_by: str | None
+    discarded_at: str | None
 
 
 class OutboxSummary(msgspec.Struct):
@@ -223,6 +227,8 @@ class OutboxSummary(msgspec.Struct):
     last_success_at: str | None
     last_error: str | None
     next_try_at: str | None
+    last_pull_at: str | None
+    last_pull_error: str | None
 
 
 class OutboxPage(msgspec.Struct):

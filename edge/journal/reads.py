@@ -27,6 +27,17 @@ class SyncInfo(msgspec.Struct, frozen=True):
     next_try_at: str | None
     registry_time: str | None
     reason: str | None
+    discarded_by: str | None = None
+    discarded_at: str | None = None
+
+
+class Lease(msgspec.Struct, frozen=True):
+    """The registry took the record from this box (`revoked`) or gave it (`held`)."""
+
+    state: str
+    changed_at: str
+    changed_by: str | None
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -55,14 +66,28 @@ class Reader:
         return RecordRow(state_from_row(row), row["tracking_id"], row["title"]) if row else None
 
     def timeline(self, record_id: str) -> list[tuple[Entry, SyncInfo]]:
-        rows = self.conn().execute(
+        """The record's actions: the registry's copy (if the box has one) in national order,
+        then the box's own actions the registry does not hold, each with its sync state."""
+        conn = self.conn()
+        copied = [
+            (
+                entry_from_row({**dict(r), "seq": 0}),
+                SyncInfo("accepted", 0, None, None, r["received_at"], None),
+            )
+            for r in conn.execute(
+                "SELECT * FROM registry_actions WHERE record_id = ? ORDER BY national_seq",
+                (record_id,),
+            )
+        ]
+        held = {e.id for e, _ in copied}
+        rows = conn.execute(
             "SELECT a.*, s.state AS sync_state, s.attempts, s.last_error, s.next_try_at, "
-            "s.registry_time, s.reason FROM actions a "
+            "s.registry_time, s.reason, s.discarded_by, s.discarded_at FROM actions a "
             "LEFT JOIN sync_state s ON s.action_id = a.id "
             "WHERE a.record_id = ? ORDER BY a.seq",
             (record_id,),
         )
-        return [
+        own = [
             (
                 entry_from_row(r),
                 SyncInfo(
@@ -72,10 +97,25 @@ class Reader:
                     r["next_try_at"],
                     r["registry_time"],
                     r["reason"],
+                    r["discarded_by"],
+                    r["discarded_at"],
                 ),
             )
             for r in rows
+            if r["id"] not in held
         ]
+        return copied + own
+
+    def lease(self, record_id: str) -> Lease | None:
+        row = (
+            self.conn()
+            .execute(
+                "SELECT state, changed_at, changed_by, reason FROM leases WHERE record_id = ?",
+                (record_id,),
+            )
+            .fetchone()
+        )
+        return Lease(*row) if row else None
 
     def workqueue(
         self, query: WorkqueueQuery, actor: Actor, page: int, page_size: int
@@ -105,7 +145,8 @@ class Reader:
             "SELECT a.id, a.seq, a.record_id, a.type, a.custom_type, a.payload, a.created_at, "
             "a.created_by, records.tracking_id, records.title, "
             "COALESCE(s.state, 'pending') AS state, COALESCE(s.attempts, 0) AS attempts, "
-            f"s.last_error, s.next_try_at, s.reason {sql} ORDER BY a.seq LIMIT ? OFFSET ?",
+            "s.last_error, s.next_try_at, s.reason, s.discarded_by, s.discarded_at "
+            f"{sql} ORDER BY a.seq LIMIT ? OFFSET ?",
             [*read_params, page_size, (page - 1) * page_size],
         )
         return [dict(r) for r in rows], total
@@ -126,7 +167,8 @@ class Reader:
         box = dict(
             conn.execute(
                 "SELECT key, value FROM box WHERE key IN ('registry_url', 'sync_last_success', "
-                "'sync_last_error', 'sync_next_try')"
+                "'sync_last_error', 'sync_next_try', 'sync_last_pull', 'sync_last_pull_error', "
+                "'registry_config_version')"
             ).fetchall()
         )
         return {
@@ -135,6 +177,9 @@ class Reader:
             "last_success_at": box.get("sync_last_success") or None,
             "last_error": box.get("sync_last_error") or None,
             "next_try_at": box.get("sync_next_try") or None,
+            "last_pull_at": box.get("sync_last_pull") or None,
+            "last_pull_error": box.get("sync_last_pull_error") or None,
+            "registry_config_version": box.get("registry_config_version") or None,
         }
 
     def user_names(self, ids: set[str]) -> dict[str, str]:

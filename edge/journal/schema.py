@@ -133,6 +133,49 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER user_actions_no_delete BEFORE DELETE ON user_actions
     BEGIN SELECT RAISE(ABORT, 'the user journal is append-only'); END;
     """,
+    # 4: what the box learns from the registry. registry_actions: the national journal's
+    # actions of the records held here (the registry's, not part of the box's hash chain);
+    # a record's state is the fold of those, then of the box's own actions the registry has
+    # not got yet. leases: records the registry gave to or took from this box. Receipts say
+    # who discarded an action (a revoked lease) and when.
+    """
+    CREATE TABLE registry_actions (
+        national_seq INTEGER PRIMARY KEY,
+        origin_box TEXT NOT NULL,
+        origin_seq INTEGER NOT NULL,
+        id TEXT NOT NULL UNIQUE,
+        record_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        type TEXT NOT NULL,
+        custom_type TEXT,
+        created_at TEXT NOT NULL,
+        client_time TEXT,
+        clock TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at_location TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        flags_added TEXT NOT NULL,
+        flags_removed TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX registry_actions_by_record ON registry_actions (record_id, national_seq);
+    CREATE TRIGGER registry_actions_no_update BEFORE UPDATE ON registry_actions
+    BEGIN SELECT RAISE(ABORT, 'the registry copy is append-only'); END;
+
+    CREATE TABLE leases (
+        record_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('held', 'revoked')),
+        changed_at TEXT NOT NULL,
+        changed_by TEXT,
+        reason TEXT
+    );
+
+    ALTER TABLE sync_state ADD COLUMN discarded_by TEXT;
+    ALTER TABLE sync_state ADD COLUMN discarded_at TEXT;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

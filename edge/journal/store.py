@@ -11,8 +11,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from edge.clock import boot_id, clock_synced, iso_ms, utcnow
-from edge.errors import NotFound
+from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, utcnow
+from edge.errors import NotFound, RecordTakenElsewhere
 from edge.ids import uuid7
 from edge.journal.chain import GENESIS, HASHED_COLUMNS, row_hash
 from edge.journal.db import connect
@@ -64,6 +64,20 @@ class _Stamp(NamedTuple):
 def load_state(conn: sqlite3.Connection, record_id: str) -> RecordState | None:
     row = conn.execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
     return state_from_row(row) if row else None
+
+
+def _check_lease(conn: sqlite3.Connection, record_id: str) -> None:
+    lease = conn.execute(
+        "SELECT changed_by, changed_at, reason FROM leases "
+        "WHERE record_id = ? AND state = 'revoked'",
+        (record_id,),
+    ).fetchone()
+    if lease is not None:
+        raise RecordTakenElsewhere(
+            f"This record was taken over elsewhere by {lease['changed_by']} at "
+            f"{lease['changed_at']}{': ' + lease['reason'] if lease['reason'] else ''}. It can "
+            "be read here but not changed until the registry gives it back to this office."
+        )
 
 
 class Journal:
@@ -157,6 +171,7 @@ class Journal:
             state = load_state(conn, req.record_id)
             if state is None or not can_read(state, actor):
                 raise NotFound(f"There is no record {req.record_id} on this box")
+            _check_lease(conn, req.record_id)
         duplicates = self._duplicates(conn, state, req)
         decision = decide(state, req, actor, self.config, stamp.today, duplicates)
         last = conn.execute("SELECT seq, hash FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
@@ -181,6 +196,11 @@ class Journal:
         columns = entry_columns(entry)
         entry.hash = columns["hash"] = row_hash(columns)
         conn.execute(_INSERT_ACTION, columns)
+        if stamp.clock == "unsynced":  # where this boot's wall clock stood (see clock.py)
+            conn.execute(
+                "INSERT OR IGNORE INTO box (key, value) VALUES (?, ?)",
+                (f"clock_anchor:{stamp.boot_id}", " ".join(map(str, clock_pair()))),
+            )
         new = fold(state, entry)
         if state is None:
             conn.execute(_INSERT_RECORD, state_columns(new, self.config))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge.journal.chain import GENESIS, row_hash
 from edge.journal.db import connect
+from edge.journal.rebuild import record_entries, replay
 from edge.journal.records import entry_from_row, state_columns
 from edge.workflow.fold import fold
 from edge.workflow.model import RecordState
@@ -46,6 +47,12 @@ def verify(path: Path) -> Report:
             report.bad(None, "SQLite integrity check failed: " + "; ".join(integrity[:5]))
         states: dict[str, RecordState] = {}
         last_seq: dict[str, int] = {}
+        # Records the registry sent a copy of are replayed from it (see rebuild.py); discarded
+        # actions stay in the chain but are not folded.
+        copied = {r[0] for r in conn.execute("SELECT DISTINCT record_id FROM registry_actions")}
+        discarded = {
+            r[0] for r in conn.execute("SELECT action_id FROM sync_state WHERE state = 'discarded'")
+        }
         expected, prev = 1, GENESIS
         for row in conn.execute("SELECT * FROM actions ORDER BY seq"):
             seq = row["seq"]
@@ -66,11 +73,22 @@ def verify(path: Path) -> Report:
                 )
             try:
                 entry = entry_from_row(row)
-                states[entry.record_id] = fold(states.get(entry.record_id), entry)
                 last_seq[entry.record_id] = seq
+                if entry.record_id not in copied and entry.id not in discarded:
+                    states[entry.record_id] = fold(states.get(entry.record_id), entry)
             except (ValueError, KeyError, json.JSONDecodeError) as exc:
                 report.bad(seq, f"seq {seq}: cannot be replayed ({exc})")
             expected, prev = seq + 1, row["hash"]
+        for record_id in copied:
+            try:
+                state = replay(record_entries(conn, record_id))
+            except (ValueError, KeyError, json.JSONDecodeError) as exc:
+                report.bad(
+                    None, f"record {record_id}: the registry's copy cannot be replayed ({exc})"
+                )
+                continue
+            if state is not None:
+                states[record_id] = state
         _compare(conn, states, last_seq, report)
         orphan = conn.execute(
             "SELECT s.seq FROM sync_state s LEFT JOIN actions a ON a.id = s.action_id "

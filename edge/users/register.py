@@ -143,8 +143,10 @@ def add_user(
     by: str,
     verifier: str | None = None,
     must_change: bool = False,
+    user_id: str | None = None,
 ) -> User:
-    """Create a user; refuse unknown roles and taken or malformed usernames."""
+    """Create a user; refuse unknown roles and taken or malformed usernames. `user_id` keeps
+    the registry's id for a user learnt from it."""
     if not _USERNAME.match(username):
         raise InvalidInput(
             [
@@ -159,7 +161,7 @@ def add_user(
     if find_user(conn, username):
         raise InvalidInput([FieldProblem("username", "taken", f"“{username}” is already taken")])
     now = iso_ms(utcnow())
-    user_id = uuid7()
+    user_id = user_id or uuid7()
     conn.execute(
         "INSERT INTO users (id, username, display_name, role, office_id, active, created_at, "
         "verifier, last_checked_at, must_change_password) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",

@@ -48,8 +48,8 @@ def box(tmp_path: Path, registry: Registry) -> Iterator[Box]:
         yield b
 
 
-def receipts(box: Box) -> dict[int, tuple[str, str | None]]:
-    conn = sqlite3.connect(box.home / "journal.db")
+def receipts(box: Box | Path) -> dict[int, tuple[str, str | None]]:
+    conn = sqlite3.connect((box if isinstance(box, Path) else box.home) / "journal.db")
     rows = conn.execute(
         "SELECT a.seq, s.state, s.reason FROM actions a "
         "LEFT JOIN sync_state s ON s.action_id = a.id ORDER BY a.seq"

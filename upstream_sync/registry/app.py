@@ -12,10 +12,17 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 
 from edge.clock import iso_ms, utcnow
-from edge.errors import EdgeError, FieldProblem, Forbidden, InvalidInput, Unauthenticated
+from edge.errors import (
+    EdgeError,
+    FieldProblem,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
 from edge.http.problems import EXCEPTION_HANDLERS
 from edge.identity import load_device_key, public_key_hex
 from edge.users.passwords import Hasher, Params
@@ -81,10 +88,23 @@ def push(request: Request[Any, Any, Any], state: State, body: bytes) -> Response
     except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
         raise InvalidInput([FieldProblem("body", "invalid", str(exc))]) from None
     now = utcnow()
-    results = state.store.accept(box_id, nonce, batch.actions, now)
+    results = state.store.accept(box_id, nonce, batch.actions, now, batch.clock_steps)
     if results is None:
         raise Replayed("A batch with this nonce was already received from this box")
     return _wire(state, nonce, p.PushResult(results, iso_ms(now)))
+
+
+@post("/v1/pull", operation_id="pull", status_code=200, sync_to_thread=True)
+def pull(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
+    """The changes for this box after its cursor: leases, records, users, config version."""
+    box_id, nonce = _signed(request, state, "/v1/pull", body)
+    if not state.store.note_nonce(box_id, nonce, utcnow()):
+        raise Replayed("A request with this nonce was already received from this box")
+    try:
+        ask: p.PullRequest = p.decode(body, p.PullRequest)
+    except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
+        raise InvalidInput([FieldProblem("body", "invalid", str(exc))]) from None
+    return _wire(state, nonce, state.store.pull(box_id, ask.cursor, min(max(ask.limit, 1), 1000)))
 
 
 def _signed(
@@ -192,6 +212,49 @@ def national_journal(
     return store.journal(after, min(max(limit, 1), 10_000))
 
 
+class LeaseIn(msgspec.Struct, forbid_unknown_fields=True):
+    box_id: str | None
+    by: str
+    reason: str = ""
+
+
+@post(
+    "/admin/v1/records/{record_id:str}/lease",
+    operation_id="moveLease",
+    status_code=200,
+    sync_to_thread=True,
+)
+def move_lease(
+    request: Request[Any, Any, Any], state: State, record_id: FromPath[str], data: LeaseIn
+) -> dict[str, Any]:
+    """Give a record to another box, or take it back to the registry (`box_id` null). The
+    box that held it learns at its next pull; its unsent work on the record is discarded
+    there, kept and shown with who took the record and why."""
+    _admin(request, state)
+    try:
+        state.store.move_lease(record_id, data.box_id, data.by, data.reason)
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    return _record_or_404(state, record_id)
+
+
+@get("/admin/v1/records/{record_id:str}", operation_id="registryRecord", sync_to_thread=True)
+def registry_record(
+    request: Request[Any, Any, Any], state: State, record_id: FromPath[str]
+) -> dict[str, Any]:
+    """A record as the registry holds it: its office, the box holding its lease, its state."""
+    _admin(request, state)
+    return _record_or_404(state, record_id)
+
+
+def _record_or_404(state: State, record_id: str) -> dict[str, Any]:
+    store: RegistryStore = state.store
+    record = store.record(record_id)
+    if record is None:
+        raise NotFound(f"The registry has no record {record_id}")
+    return record
+
+
 def create_registry_app(home: Path) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -210,6 +273,9 @@ def create_registry_app(home: Path) -> Litestar:
             enroll,
             push,
             login_check,
+            pull,
+            move_lease,
+            registry_record,
             create_user,
             issue_token,
             national_journal,

@@ -4,6 +4,7 @@ national journal of accepted actions."""
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import sqlite3
 import threading
@@ -16,7 +17,19 @@ from edge.clock import iso_ms, utcnow
 from edge.ids import uuid7
 from edge.journal.chain import HASHED_COLUMNS, row_hash
 from edge.journal.db import connect
-from upstream_sync.protocol import ActionResult, WireAction
+from edge.journal.records import entry_from_row, state_columns, state_from_row
+from edge.workflow.fold import fold
+from edge.workflow.model import Status
+from upstream_sync.protocol import (
+    ActionResult,
+    Change,
+    ClockStep,
+    PullResult,
+    RecordCopy,
+    RegistryAction,
+    UserInfo,
+    WireAction,
+)
 
 T = TypeVar("T")
 
@@ -33,7 +46,8 @@ CREATE TABLE IF NOT EXISTS nonces (
     PRIMARY KEY (box_id, nonce));
 CREATE TABLE IF NOT EXISTS records (
     record_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, office_id TEXT NOT NULL,
-    leased_to TEXT, created_at TEXT NOT NULL);
+    leased_to TEXT, created_at TEXT NOT NULL, status TEXT NOT NULL, state TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS records_by_office ON records (office_id, status);
 CREATE TABLE IF NOT EXISTS actions (
     national_seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, box_id TEXT NOT NULL,
     box_seq INTEGER NOT NULL, record_id TEXT NOT NULL, event_type TEXT NOT NULL,
@@ -41,13 +55,26 @@ CREATE TABLE IF NOT EXISTS actions (
     clock TEXT NOT NULL, boot_id TEXT NOT NULL, created_by TEXT NOT NULL,
     created_at_location TEXT NOT NULL, payload TEXT NOT NULL, flags_added TEXT NOT NULL,
     flags_removed TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
-    received_at TEXT NOT NULL);
+    received_at TEXT NOT NULL, corrected_created_at TEXT);
 CREATE INDEX IF NOT EXISTS actions_by_record ON actions (record_id, national_seq);
+CREATE INDEX IF NOT EXISTS actions_by_boot ON actions (box_id, boot_id, clock);
 CREATE TABLE IF NOT EXISTS users (
-    username TEXT PRIMARY KEY COLLATE NOCASE, display_name TEXT NOT NULL, role TEXT NOT NULL,
-    office_id TEXT NOT NULL, verifier TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL);
+    username TEXT PRIMARY KEY COLLATE NOCASE, id TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL, role TEXT NOT NULL, office_id TEXT NOT NULL,
+    verifier TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL);
+-- What each box must learn at its next pull, in order: leases granted to it or revoked from
+-- it (box_id), users of an office (office_id).
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, box_id TEXT, office_id TEXT,
+    record_id TEXT, username TEXT, at TEXT NOT NULL, by TEXT, reason TEXT);
+CREATE INDEX IF NOT EXISTS changes_by_box ON changes (box_id, seq);
+CREATE INDEX IF NOT EXISTS changes_by_office ON changes (office_id, seq);
+CREATE TABLE IF NOT EXISTS clock_steps (
+    box_id TEXT NOT NULL, boot_id TEXT NOT NULL, offset_ms INTEGER NOT NULL,
+    measured_at TEXT NOT NULL, PRIMARY KEY (box_id, boot_id));
 """
+# Records an office's new box takes over at enrollment: everything not archived.
+_CLOSED = (Status.ARCHIVED.value,)
 # The journal's own columns (the box's seq kept as box_seq), plus who sent it and when.
 _ACTION_COLUMNS = (
     "box_id",
@@ -55,6 +82,7 @@ _ACTION_COLUMNS = (
     *(c for c in HASHED_COLUMNS if c != "seq"),
     "hash",
     "received_at",
+    "corrected_created_at",
 )
 
 
@@ -131,6 +159,19 @@ class RegistryStore:
                 "UPDATE enrollment_tokens SET used_at = ?, used_by = ? WHERE token_hash = ?",
                 (iso_ms(now), box_id, digest(token)),
             )
+            # The office's new box takes over its open records (a replaced box loses them)
+            # and learns its users at its first pull.
+            open_records = c.execute(
+                f"SELECT record_id FROM records WHERE office_id = ? AND status NOT IN "
+                f"({','.join('?' * len(_CLOSED))}) ORDER BY created_at",
+                (row["office_id"], *_CLOSED),
+            ).fetchall()
+            for r in open_records:
+                _move_lease(c, r[0], box_id, f"enrollment of box {name or box_id}", "", now)
+            for u in c.execute(
+                "SELECT username FROM users WHERE office_id = ?", (row["office_id"],)
+            ):
+                _change(c, "user", now, office_id=row["office_id"], username=u[0])
             return box_id, str(row["office_id"])
 
         return self.write(job)
@@ -142,7 +183,12 @@ class RegistryStore:
         return row
 
     def accept(
-        self, box_id: str, nonce: str, actions: list[WireAction], now: datetime
+        self,
+        box_id: str,
+        nonce: str,
+        actions: list[WireAction],
+        now: datetime,
+        clock_steps: list[ClockStep] = [],  # noqa: B006 (never mutated)
     ) -> list[ActionResult] | None:
         """Record a batch in one transaction; None when the nonce was seen (a replay)."""
         stamp = iso_ms(now)
@@ -152,6 +198,8 @@ class RegistryStore:
                 c.execute("INSERT INTO nonces VALUES (?, ?, ?)", (box_id, nonce, stamp))
             except sqlite3.IntegrityError:
                 return None
+            for step in clock_steps:
+                _clock_step(c, box_id, step)
             blocked: dict[str, str] = {}
             return [self._one(c, box_id, a, stamp, blocked) for a in actions]
 
@@ -177,19 +225,46 @@ class RegistryStore:
                 a.id, "rejected", reason="The action's content does not match its hash"
             )
         record = c.execute(
-            "SELECT office_id FROM records WHERE record_id = ?", (a.record_id,)
+            "SELECT leased_to, state FROM records WHERE record_id = ?", (a.record_id,)
         ).fetchone()
-        if record is None:
-            if a.type != "CREATE":
-                blocked[a.record_id] = a.id
-                return ActionResult(
-                    a.id, "rejected", reason="The registry does not know this record"
-                )
-            c.execute(
-                "INSERT INTO records VALUES (?, ?, ?, ?, ?)",
-                (a.record_id, a.event_type, a.created_at_location, box_id, stamp),
+        refusal = _refusal(c, record, box_id, a)
+        if refusal is not None:
+            blocked[a.record_id] = a.id
+            return ActionResult(a.id, "rejected", reason=refusal)
+        try:
+            state = fold(
+                state_from_row(json.loads(record["state"])) if record else None,
+                entry_from_row(columns),
             )
-        values = {**columns, "box_id": box_id, "box_seq": a.seq, "received_at": stamp}
+        except ValueError as exc:
+            blocked[a.record_id] = a.id
+            return ActionResult(a.id, "rejected", reason=f"The action does not apply: {exc}")
+        row = state_columns(state, None)
+        if record is None:
+            c.execute(
+                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    a.record_id,
+                    a.event_type,
+                    state.office_id,
+                    box_id,
+                    stamp,
+                    row["status"],
+                    json.dumps(row),
+                ),
+            )
+        else:
+            c.execute(
+                "UPDATE records SET status = ?, state = ? WHERE record_id = ?",
+                (row["status"], json.dumps(row), a.record_id),
+            )
+        values = {
+            **columns,
+            "box_id": box_id,
+            "box_seq": a.seq,
+            "received_at": stamp,
+            "corrected_created_at": _corrected(c, box_id, a),
+        }
         c.execute(
             f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)}) VALUES "
             f"({', '.join('?' * len(_ACTION_COLUMNS))})",
@@ -199,16 +274,76 @@ class RegistryStore:
 
     def add_user(
         self, username: str, display_name: str, role: str, office_id: str, verifier: str
-    ) -> None:
-        self.write(
-            lambda c: c.execute(
-                "INSERT INTO users (username, display_name, role, office_id, verifier, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET "
+    ) -> str:
+        """Create or replace a user; the boxes of their office learn it at their next pull."""
+        now = utcnow()
+
+        def job(c: sqlite3.Connection) -> str:
+            c.execute(
+                "INSERT INTO users (username, id, display_name, role, office_id, verifier, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET "
                 "display_name = excluded.display_name, role = excluded.role, "
                 "office_id = excluded.office_id, verifier = excluded.verifier",
-                (username, display_name, role, office_id, verifier, iso_ms(utcnow())),
+                (username, uuid7(), display_name, role, office_id, verifier, iso_ms(now)),
             )
-        )
+            _change(c, "user", now, office_id=office_id, username=username)
+            return str(
+                c.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
+            )
+
+        return self.write(job)
+
+    def move_lease(self, record_id: str, to_box: str | None, by: str, reason: str) -> None:
+        """Give a record to another box (or to none): the box holding it learns at its next
+        pull that its lease is revoked, the new box that it is granted."""
+
+        def job(c: sqlite3.Connection) -> None:
+            if (
+                c.execute("SELECT 1 FROM records WHERE record_id = ?", (record_id,)).fetchone()
+                is None
+            ):
+                raise LookupError(f"The registry has no record {record_id}")
+            if to_box is not None and self.box(to_box) is None:
+                raise LookupError(f"No box {to_box} is enrolled")
+            _move_lease(c, record_id, to_box, by, reason, utcnow())
+
+        self.write(job)
+
+    def record(self, record_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT record_id, event_type, office_id, leased_to, status, state FROM records "
+            "WHERE record_id = ?",
+            (record_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return {**dict(row), "state": json.loads(row["state"])}
+
+    def pull(self, box_id: str, cursor: int, limit: int) -> PullResult:
+        """The changes for a box after its cursor, each lease change with the record's actions."""
+        now = utcnow()
+
+        def job(c: sqlite3.Connection) -> PullResult:
+            office = self.box(box_id)["office_id"]  # type: ignore[index]
+            rows = c.execute(
+                "SELECT * FROM changes WHERE seq > ? AND (box_id = ? OR office_id = ?) "
+                "ORDER BY seq LIMIT ?",
+                (cursor, box_id, office, limit + 1),
+            ).fetchall()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            changes = [_change_out(c, r) for r in rows]
+            if rows:
+                next_cursor = rows[-1]["seq"]
+            else:  # nothing for this box: skip what others got, up to now
+                next_cursor = max(
+                    cursor, c.execute("SELECT MAX(seq) FROM changes").fetchone()[0] or 0
+                )
+            return PullResult(
+                changes, next_cursor, more, self.meta("config_version") or "1", iso_ms(now)
+            )
+
+        return self.write(job)
 
     def user_verifier(self, username: str) -> str | None:
         row = self.conn.execute(
@@ -238,3 +373,109 @@ class RegistryStore:
 
 def msgspec_to_dict(a: WireAction) -> dict[str, Any]:
     return {f: getattr(a, f) for f in a.__struct_fields__}
+
+
+def _change(c: sqlite3.Connection, kind: str, now: datetime, **fields: str | None) -> None:
+    names = ["kind", "at", *fields]
+    c.execute(
+        f"INSERT INTO changes ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        (kind, iso_ms(now), *fields.values()),
+    )
+
+
+def _move_lease(
+    c: sqlite3.Connection, record_id: str, to_box: str | None, by: str, reason: str, now: datetime
+) -> None:
+    held = c.execute("SELECT leased_to FROM records WHERE record_id = ?", (record_id,)).fetchone()[
+        0
+    ]
+    if held == to_box:
+        return
+    if held is not None:
+        _change(c, "lease-revoked", now, box_id=held, record_id=record_id, by=by, reason=reason)
+    c.execute("UPDATE records SET leased_to = ? WHERE record_id = ?", (to_box, record_id))
+    if to_box is not None:
+        _change(c, "lease-granted", now, box_id=to_box, record_id=record_id, by=by, reason=reason)
+
+
+def _refusal(
+    c: sqlite3.Connection, record: sqlite3.Row | None, box_id: str, a: WireAction
+) -> str | None:
+    """Why this box may not add this action to the national journal, or None."""
+    if record is None:
+        return None if a.type == "CREATE" else "The registry does not know this record"
+    if a.type == "CREATE":
+        return "The registry already holds a record with this id"
+    if record["leased_to"] != box_id:
+        revoked = c.execute(
+            "SELECT by, at FROM changes WHERE kind = 'lease-revoked' AND box_id = ? AND "
+            "record_id = ? ORDER BY seq DESC LIMIT 1",
+            (box_id, a.record_id),
+        ).fetchone()
+        if revoked is not None:
+            return (
+                f"This record was taken over elsewhere by {revoked['by']} at {revoked['at']}; "
+                "the box no longer holds it"
+            )
+        return "This record is not held by this box"
+    return None
+
+
+def _change_out(c: sqlite3.Connection, r: sqlite3.Row) -> Change:
+    record = user = None
+    if r["record_id"] is not None:
+        rows = c.execute(
+            "SELECT * FROM actions WHERE record_id = ? ORDER BY national_seq", (r["record_id"],)
+        )
+        record = RecordCopy(
+            r["record_id"],
+            [
+                RegistryAction(
+                    **{f: a[f] for f in WireAction.__struct_fields__ if f != "seq"},
+                    seq=a["box_seq"],
+                    national_seq=a["national_seq"],
+                    origin_box=a["box_id"],
+                    received_at=a["received_at"],
+                )
+                for a in rows
+            ],
+        )
+    if r["username"] is not None:
+        u = c.execute("SELECT * FROM users WHERE username = ?", (r["username"],)).fetchone()
+        user = UserInfo(
+            u["id"], u["username"], u["display_name"], u["role"], u["office_id"], bool(u["active"])
+        )
+    return Change(r["seq"], r["kind"], r["at"], r["by"], r["reason"], record, user)
+
+
+def _clock_step(c: sqlite3.Connection, box_id: str, step: ClockStep) -> None:
+    """Remember how far a boot's clock jumped, and correct the unsynced actions already held."""
+    c.execute(
+        "INSERT INTO clock_steps VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (box_id, step.boot_id, step.offset_ms, step.measured_at),
+    )
+    for row in c.execute(
+        "SELECT national_seq, created_at FROM actions WHERE box_id = ? AND boot_id = ? AND "
+        "clock = 'unsynced' AND corrected_created_at IS NULL",
+        (box_id, step.boot_id),
+    ).fetchall():
+        c.execute(
+            "UPDATE actions SET corrected_created_at = ? WHERE national_seq = ?",
+            (shift(row["created_at"], step.offset_ms), row["national_seq"]),
+        )
+
+
+def _corrected(c: sqlite3.Connection, box_id: str, a: WireAction) -> str | None:
+    if a.clock != "unsynced":
+        return None
+    step = c.execute(
+        "SELECT offset_ms FROM clock_steps WHERE box_id = ? AND boot_id = ?", (box_id, a.boot_id)
+    ).fetchone()
+    return shift(a.created_at, step[0]) if step else None
+
+
+def shift(stamp: str, offset_ms: int) -> str:
+    """An ISO time moved by a number of milliseconds."""
+    return iso_ms(
+        datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(milliseconds=offset_ms)
+    )
