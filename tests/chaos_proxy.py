@@ -1,6 +1,9 @@
 """A TCP proxy on loopback that cuts connections: some mid-request, some mid-response.
 
-Stands between a box and the registry to play a bad WAN link. Everything stays on 127.0.0.1.
+Stands between a box and the registry to play a bad WAN link (and, with no cuts, counts the
+bytes on the wire for bench/sync.py). The dice are rolled for every HTTP exchange, not every
+connection, since the box keeps its connection alive across exchanges. Everything stays on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -9,17 +12,39 @@ import contextlib
 import random
 import socket
 import threading
+import time
+
+_REQUEST_STARTS = (b"POST ", b"GET ")
+
+
+class _Link:
+    """One proxied connection: bytes forwarded each way, and where to cut (if anywhere)."""
+
+    def __init__(self) -> None:
+        self.sent = {"request": 0, "response": 0}
+        self.limit: dict[str, int | None] = {"request": None, "response": None}
 
 
 class ChaosProxy:
-    def __init__(self, target_port: int, cut_probability: float, seed: int = 1) -> None:
+    def __init__(
+        self,
+        target_port: int,
+        cut_probability: float,
+        seed: int = 1,
+        connection_seconds: float | None = 30,
+    ) -> None:
         self.target_port = target_port
+        self.connection_seconds = connection_seconds
         self.cut_probability = cut_probability
         self.rng = random.Random(seed)
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.cuts = {"request": 0, "response": 0}
         self.connections = 0
+        self.requests = 0  # HTTP requests forwarded, whole or in part
+        self.bytes = {"request": 0, "response": 0}
+        self.first_connection_at: float | None = None  # time.perf_counter()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -34,55 +59,63 @@ class ChaosProxy:
             except OSError:
                 return
             self.connections += 1
-            cut = None
-            if self.connections <= 2 and self.cut_probability > 0:
-                # The first two connections are cut for sure, once each way.
-                cut = self._cut(["request", "response"][self.connections - 1])
+            if self.first_connection_at is None:
+                self.first_connection_at = time.perf_counter()
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _new_request(self, link: _Link, chunk: bytes) -> None:
+        """A request starts in this chunk: maybe cut this exchange, in one direction."""
+        with self._lock:
+            self.requests += 1
+            if self.requests <= 2 and self.cut_probability > 0:
+                # The first two exchanges are cut for sure, once each way.
+                direction = ("request", "response")[self.requests - 1]
             elif self.rng.random() < self.cut_probability:
-                cut = self._cut(self.rng.choice(["request", "response"]))
-            threading.Thread(target=self._serve, args=(client, cut), daemon=True).start()
+                direction = self.rng.choice(["request", "response"])
+            else:
+                return
+            if direction == "request":
+                link.limit["request"] = link.sent["request"] + self.rng.randint(1, len(chunk))
+            else:  # answers are ~300 bytes: inside the status line, headers or body
+                link.limit["response"] = link.sent["response"] + self.rng.randint(1, 250)
 
-    def _cut(self, direction: str) -> tuple[str, int]:
-        # Answers are small (~300 bytes): cut them inside the status line or headers.
-        return direction, self.rng.randint(1, 400 if direction == "request" else 150)
-
-    def _serve(self, client: socket.socket, cut: tuple[str, int] | None) -> None:
+    def _serve(self, client: socket.socket) -> None:
         try:
             upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
         except OSError:
             client.close()
             return
-        limits = {"request": None, "response": None}
-        if cut:
-            limits[cut[0]] = cut[1]  # type: ignore[assignment]
+        for sock in (client, upstream):  # forward each write at once, as a router would
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        link = _Link()
         threads = [
-            threading.Thread(target=self._pipe, args=(client, upstream, "request", limits)),
-            threading.Thread(target=self._pipe, args=(upstream, client, "response", limits)),
+            threading.Thread(target=self._pipe, args=(client, upstream, "request", link)),
+            threading.Thread(target=self._pipe, args=(upstream, client, "response", link)),
         ]
         for t in threads:
             t.daemon = True
             t.start()
         for t in threads:
-            t.join(30)
+            t.join(self.connection_seconds)
         client.close()
         upstream.close()
 
-    def _pipe(
-        self, src: socket.socket, dst: socket.socket, direction: str, limits: dict[str, int | None]
-    ) -> None:
-        sent = 0
-        limit = limits[direction]
+    def _pipe(self, src: socket.socket, dst: socket.socket, direction: str, link: _Link) -> None:
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                if limit is not None and sent + len(data) >= limit:
-                    dst.sendall(data[: max(limit - sent, 0)])
+                if direction == "request" and data.startswith(_REQUEST_STARTS):
+                    self._new_request(link, data)
+                limit = link.limit[direction]
+                if limit is not None and link.sent[direction] + len(data) >= limit:
+                    dst.sendall(data[: max(limit - link.sent[direction], 0)])
                     self.cuts[direction] += 1
-                    break  # cut: both sockets are closed by _serve
+                    break  # cut: both sockets are shut down below
                 dst.sendall(data)
-                sent += len(data)
+                link.sent[direction] += len(data)
+                self.bytes[direction] += len(data)
         except OSError:
             pass
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -119,55 +120,6 @@ def enroll(
     return Enrollment(base, answer.box_id, answer.registry_key)
 
 
-def push_once(
-    journal: Journal,
-    reader: Reader,
-    device_key: Path,
-    budget_bytes: int,
-    cap_seconds: int,
-    timeout: float = 30,
-    now: datetime | None = None,
-) -> PushReport:
-    """Send one batch of the outbox and record the registry's answers (or the failure)."""
-    who = enrollment(reader)
-    if who is None:
-        raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
-    batch = outbox.select_batch(reader.conn(), budget_bytes)
-    if not batch.actions:
-        return PushReport(0, 0, 0, 0, batch.held_back)
-    now = now or utcnow()
-    journal.run(lambda c: outbox.mark_sending(c, batch.actions, now))
-    steps = outbox.unsent_clock_steps(reader.conn())
-    body = p.encode(p.PushBatch(iso_ms(now), batch.actions, steps))
-    try:
-        answer = signed_exchange(who, device_key, "/v1/push", body, now, timeout)
-        result: p.PushResult = p.decode(answer, p.PushResult)
-    except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
-        error = _describe(exc)
-        log.warning("push of %d actions failed: %s", len(batch.actions), error)
-        next_try = journal.run(
-            lambda c: outbox.record_failure(c, batch.actions, error, utcnow(), cap_seconds)
-        )
-        return PushReport(len(batch.actions), 0, 0, 0, batch.held_back, error, iso_ms(next_try))
-
-    def store(conn: sqlite3.Connection) -> None:
-        outbox.record_results(conn, result.results, utcnow())
-        outbox.mark_clock_steps_sent(conn, steps)
-
-    journal.run(store)
-    count = {
-        s: sum(1 for x in result.results if x.status == s)
-        for s in ("accepted", "duplicate", "rejected", "conflict")
-    }
-    return PushReport(
-        len(batch.actions),
-        count["accepted"] + count["duplicate"],
-        count["rejected"],
-        count["conflict"],
-        batch.held_back,
-    )
-
-
 @dataclass(frozen=True)
 class PullReport:
     pages: int
@@ -218,28 +170,79 @@ def _counts(a: Applied) -> tuple[int, int, int, int]:
 
 
 def drain(
-    journal: Journal, reader: Reader, device_key: Path, budget_bytes: int, cap_seconds: int
+    journal: Journal,
+    reader: Reader,
+    device_key: Path,
+    budget_bytes: int,
+    cap_seconds: int,
+    timeout: float = 30,
 ) -> PushReport:
-    """Push batch after batch until the outbox is empty or the registry fails; the totals."""
-    sent = accepted = rejected = conflicts = 0
+    """Push batch after batch until the outbox is empty or the registry fails; the totals.
+
+    Each batch is marked `sending` and committed before it leaves; the registry's answers
+    to a batch are stored in the same writer job that picks and marks the next one."""
+    who = enrollment(reader)
+    if who is None:
+        raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
+    count = dict.fromkeys(("sent", "accepted", "duplicate", "rejected", "conflict"), 0)
+    answered: tuple[list[p.ActionResult], list[p.ClockStep]] | None = None
     while True:
-        report = push_once(journal, reader, device_key, budget_bytes, cap_seconds)
-        sent += report.sent
-        accepted += report.accepted
-        rejected += report.rejected
-        conflicts += report.conflicts
-        if report.error or report.sent == 0:
-            if not report.error:
-                journal.run(partial(outbox.set_box_value, key="sync_next_try", value=""))
+        now = utcnow()
+
+        def settle_and_pick(
+            conn: sqlite3.Connection,
+            answered: tuple[list[p.ActionResult], list[p.ClockStep]] | None = answered,
+            now: datetime = now,
+        ) -> tuple[outbox.Batch, list[p.ClockStep]]:
+            if answered is not None:
+                outbox.record_results(conn, answered[0], now)
+                outbox.mark_clock_steps_sent(conn, answered[1])
+            batch = outbox.select_batch(conn, budget_bytes)
+            if batch.actions:
+                outbox.mark_sending(conn, batch.actions, now)
+            else:
+                outbox.set_box_value(conn, "sync_next_try", "")
+            return batch, outbox.unsent_clock_steps(conn)
+
+        batch, steps = journal.run(settle_and_pick)
+        if not batch.actions:
             return PushReport(
-                sent,
-                accepted,
-                rejected,
-                conflicts,
-                report.held_back,
-                report.error,
-                report.next_try,
+                count["sent"],
+                count["accepted"] + count["duplicate"],
+                count["rejected"],
+                count["conflict"],
+                batch.held_back,
             )
+        body = p.encode(p.PushBatch(iso_ms(now), batch.actions, steps))
+        try:
+            answer = signed_exchange(who, device_key, "/v1/push", body, now, timeout)
+            result: p.PushResult = p.decode(answer, p.PushResult)
+        except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
+            error = _describe(exc)
+            log.warning("push of %d actions failed: %s", len(batch.actions), error)
+            next_try = journal.run(
+                partial(
+                    outbox.record_failure,
+                    actions=batch.actions,
+                    error=error,
+                    now=utcnow(),
+                    cap_seconds=cap_seconds,
+                )
+            )
+            return PushReport(
+                count["sent"] + len(batch.actions),
+                count["accepted"] + count["duplicate"],
+                count["rejected"],
+                count["conflict"],
+                batch.held_back,
+                error,
+                iso_ms(next_try),
+            )
+        count["sent"] += len(batch.actions)
+        for r in result.results:
+            if r.status in count:
+                count[r.status] += 1
+        answered = (result.results, steps)
 
 
 def signed_exchange(
@@ -253,8 +256,7 @@ def signed_exchange(
     headers = _headers(
         {p.H_BOX: who.box_id, p.H_TIME: stamp, p.H_NONCE: nonce, p.H_SIGNATURE: signature}
     )
-    with httpx.Client(timeout=timeout) as http:
-        r = http.post(f"{who.url}{path}", content=body, headers=headers)
+    r = _client().post(f"{who.url}{path}", content=body, headers=headers, timeout=timeout)
     if r.status_code != 200:
         raise RegistryRefused(_problem(r))
     if not p.verify(
@@ -262,6 +264,18 @@ def signed_exchange(
     ):
         raise RegistryRefused("The answer is not signed with the registry's key")
     return r.content
+
+
+_local = threading.local()
+
+
+def _client() -> httpx.Client:
+    """One HTTP client per thread, kept: its TLS setup (loading the CA bundle takes ~20 ms)
+    and its kept-alive connection serve every exchange of a drain."""
+    http: httpx.Client | None = getattr(_local, "http", None)
+    if http is None:
+        http = _local.http = httpx.Client()
+    return http
 
 
 class RegistryLogin:

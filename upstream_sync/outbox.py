@@ -20,7 +20,16 @@ from edge.clock import clock_step, iso_ms
 from upstream_sync.protocol import ActionResult, ClockStep, WireAction
 
 FINAL = ("accepted", "rejected", "conflict", "discarded")
+# The registry's answer -> the receipt's state (`blocked` goes back to pending).
+_RECEIPT = {
+    "accepted": "accepted",
+    "duplicate": "accepted",
+    "conflict": "conflict",
+    "rejected": "rejected",
+}
 _WIRE_FIELDS = WireAction.__struct_fields__
+_WIRE_COLUMNS = ", ".join(f"a.{f}" for f in _WIRE_FIELDS)
+_RECORD_ID = _WIRE_FIELDS.index("record_id")
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ def select_batch(conn: sqlite3.Connection, budget_bytes: int, max_actions: int =
         )
     }
     rows = conn.execute(
-        "SELECT a.* FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
+        f"SELECT {_WIRE_COLUMNS} FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
         "WHERE a.seq > ? AND (s.state IS NULL OR s.state IN ('pending', 'sending')) "
         "ORDER BY a.seq LIMIT ?",
         (low, max_actions),
@@ -60,10 +69,10 @@ def select_batch(conn: sqlite3.Connection, budget_bytes: int, max_actions: int =
     actions: list[WireAction] = []
     size, held = 0, 0
     for row in rows:
-        if row["record_id"] in blocked:
+        if row[_RECORD_ID] in blocked:
             held += 1
             continue
-        action = WireAction(**{f: row[f] for f in _WIRE_FIELDS})
+        action = WireAction(*row)
         cost = len(msgspec.json.encode(action))
         if actions and size + cost > budget_bytes:
             break
@@ -85,19 +94,15 @@ def mark_sending(conn: sqlite3.Connection, actions: list[WireAction], now: datet
 def record_results(conn: sqlite3.Connection, results: list[ActionResult], now: datetime) -> None:
     """Store the registry's answers; `blocked` ones go back to pending behind their record."""
     stamp = iso_ms(now)
-    for r in results:
-        state = {
-            "accepted": "accepted",
-            "duplicate": "accepted",
-            "conflict": "conflict",
-            "rejected": "rejected",
-        }.get(r.status, "pending")
-        conn.execute(
-            "UPDATE sync_state SET state = ?, registry_time = COALESCE(?, registry_time), "
-            "reason = ?, last_error = NULL, next_try_at = NULL, updated_at = ? "
-            "WHERE action_id = ?",
-            (state, r.registry_time, r.reason, stamp, r.id),
-        )
+    conn.executemany(
+        "UPDATE sync_state SET state = ?, registry_time = COALESCE(?, registry_time), "
+        "reason = ?, last_error = NULL, next_try_at = NULL, updated_at = ? "
+        "WHERE action_id = ?",
+        [
+            (_RECEIPT.get(r.status, "pending"), r.registry_time, r.reason, stamp, r.id)
+            for r in results
+        ],
+    )
     set_box_value(conn, "sync_last_success", stamp)
     set_box_value(conn, "sync_last_error", "")
     advance_low_water(conn)

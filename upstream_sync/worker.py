@@ -43,6 +43,7 @@ class Worker:
         self.journal: Journal | None = None
         self.reader = Reader(settings.journal_path)
         self.push_task = huey.task(name="push")(self.push)
+        self.sync_task = huey.task(name="sync")(lambda: self.sync(pull=True))
         huey.periodic_task(crontab(minute="*"), name="every-minute")(self.every_minute)
         huey.on_startup()(self._open)
         huey.on_shutdown()(self.close)
@@ -150,8 +151,8 @@ def run(settings: Settings) -> None:
     """Run the consumer until SIGINT (graceful: the batch in flight finishes) or SIGTERM."""
     huey = huey_for(settings)
     worker = Worker(settings, huey)
-    # Whatever huey.db holds (or lost), the journal knows what is pending: push at start.
-    worker.push_task()
+    # Whatever huey.db holds (or lost), the journal knows what is pending: sync at start.
+    worker.sync_task()
     consumer = huey.create_consumer(
         workers=1, periodic=True, flush_locks=True, check_worker_health=True, scheduler_interval=1
     )

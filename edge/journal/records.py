@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import sqlite3
 from typing import Any
+
+import msgspec
 
 from edge.journal.chain import canonical_json
 from edge.workflow.config import Config
@@ -39,6 +40,9 @@ def tracking_id(record_id: str, event_type: str) -> str:
     return f"{event_type[:1].upper()}{code}"
 
 
+_decode = msgspec.json.decode
+
+
 def entry_from_row(row: sqlite3.Row | dict[str, Any]) -> Entry:
     return Entry(
         seq=row["seq"],
@@ -53,9 +57,9 @@ def entry_from_row(row: sqlite3.Row | dict[str, Any]) -> Entry:
         boot_id=row["boot_id"],
         created_by=row["created_by"],
         created_at_location=row["created_at_location"],
-        payload=json.loads(row["payload"]),
-        flags_added=tuple(json.loads(row["flags_added"])),
-        flags_removed=tuple(json.loads(row["flags_removed"])),
+        payload=_decode(row["payload"]),
+        flags_added=tuple(_decode(row["flags_added"])),
+        flags_removed=tuple(_decode(row["flags_removed"])),
         prev_hash=row["prev_hash"],
         hash=row["hash"],
     )
@@ -92,10 +96,10 @@ def state_from_row(row: sqlite3.Row | dict[str, Any]) -> RecordState:
         created_by=row["created_by"],
         created_at=row["created_at"],
         status=Status(row["status"]),
-        flags=set(json.loads(row["flags"])),
+        flags=set(_decode(row["flags"])),
         assigned_to=row["assigned_to"],
-        declaration=json.loads(row["declaration"]),
-        pending_correction=json.loads(pending) if pending is not None else None,
+        declaration=_decode(row["declaration"]),
+        pending_correction=_decode(pending) if pending is not None else None,
         updated_at=row["updated_at"],
         last_seq=row["last_seq"],
     )

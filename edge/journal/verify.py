@@ -3,9 +3,10 @@ state, and run SQLite's own integrity check."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from edge.journal.chain import GENESIS, row_hash
 from edge.journal.db import connect
@@ -76,13 +77,13 @@ def verify(path: Path) -> Report:
                 last_seq[entry.record_id] = seq
                 if entry.record_id not in copied and entry.id not in discarded:
                     states[entry.record_id] = fold(states.get(entry.record_id), entry)
-            except (ValueError, KeyError, json.JSONDecodeError) as exc:
+            except (ValueError, KeyError, msgspec.DecodeError) as exc:
                 report.bad(seq, f"seq {seq}: cannot be replayed ({exc})")
             expected, prev = seq + 1, row["hash"]
         for record_id in copied:
             try:
                 state = replay(record_entries(conn, record_id))
-            except (ValueError, KeyError, json.JSONDecodeError) as exc:
+            except (ValueError, KeyError, msgspec.DecodeError) as exc:
                 report.bad(
                     None, f"record {record_id}: the registry's copy cannot be replayed ({exc})"
                 )

@@ -312,3 +312,53 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
     said = datetime.fromisoformat(early.entry.created_at)
     assert abs((corrected - said).total_seconds() - 7200) < 5
     assert national["rec-2"]["corrected_created_at"] is None  # made with a synchronised clock
+
+
+def test_the_worker_pulls_a_revocation_and_keeps_pushing_other_records(
+    box: Box, registry: Registry
+) -> None:
+    from tests.integration.test_sync import start_worker, wait_for
+
+    def settled() -> bool:
+        states = sorted(s for s, _ in receipts(box).values())
+        return states == ["accepted"] * 6 + ["discarded"] * 2
+
+    clerk = box.client("clerk")
+    taken, kept = declare(clerk, "Sara"), declare(clerk, "Omar")
+    edge_cli(box.home, "sync")
+    register(box, taken)
+    register(box, kept)
+    admin(
+        registry, "POST", f"/admin/v1/records/{taken}/lease", json={"box_id": None, "by": "Nadia"}
+    )
+    worker = start_worker(box)  # a sync (pull, then push) runs when the worker starts
+    try:
+        assert wait_for(settled, 20), receipts(box)
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=20)
+
+
+def test_pull_and_the_lease_api_refuse_strangers(box: Box, registry: Registry) -> None:
+    from upstream_sync import protocol as p
+
+    body = p.encode(p.PullRequest(0))
+    unsigned = httpx.post(
+        registry.url + "/v1/pull",
+        content=body,
+        headers={"content-type": p.MEDIA_TYPE, p.H_PROTOCOL: p.PROTOCOL},
+    )
+    assert unsigned.status_code == 401
+    record = declare(box.client("clerk"), "Sara")
+    edge_cli(box.home, "sync")
+    no_token = httpx.post(
+        registry.url + f"/admin/v1/records/{record}/lease", json={"box_id": None, "by": "x"}
+    )
+    assert no_token.status_code == 401
+    unknown = admin(
+        registry, "POST", "/admin/v1/records/nope/lease", json={"box_id": None, "by": "x"}
+    )
+    assert unknown.status_code == 404
+    assert admin(registry, "GET", f"/admin/v1/records/{record}").json()["leased_to"] == box_id(
+        box.home
+    )

@@ -4,7 +4,6 @@ national journal of accepted actions."""
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import sqlite3
 import threading
@@ -13,13 +12,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
+
 from edge.clock import iso_ms, utcnow
 from edge.ids import uuid7
 from edge.journal.chain import HASHED_COLUMNS, row_hash
 from edge.journal.db import connect
-from edge.journal.records import entry_from_row, state_columns, state_from_row
+from edge.journal.records import entry_from_row
 from edge.workflow.fold import fold
-from edge.workflow.model import Status
+from edge.workflow.model import RecordState, Status
 from upstream_sync.protocol import (
     ActionResult,
     Change,
@@ -75,6 +76,7 @@ CREATE TABLE IF NOT EXISTS clock_steps (
 """
 # Records an office's new box takes over at enrollment: everything not archived.
 _CLOSED = (Status.ARCHIVED.value,)
+_encode_state = msgspec.json.Encoder().encode
 # The journal's own columns (the box's seq kept as box_seq), plus who sent it and when.
 _ACTION_COLUMNS = (
     "box_id",
@@ -200,77 +202,12 @@ class RegistryStore:
                 return None
             for step in clock_steps:
                 _clock_step(c, box_id, step)
-            blocked: dict[str, str] = {}
-            return [self._one(c, box_id, a, stamp, blocked) for a in actions]
+            batch = _Batch(c, box_id, stamp, actions)
+            results = [batch.one(a) for a in actions]
+            batch.flush()
+            return results
 
         return self.write(job)
-
-    def _one(
-        self, c: sqlite3.Connection, box_id: str, a: WireAction, stamp: str, blocked: dict[str, str]
-    ) -> ActionResult:
-        if a.record_id in blocked:
-            return ActionResult(a.id, "blocked", reason=f"waits for action {blocked[a.record_id]}")
-        known = c.execute("SELECT hash, received_at FROM actions WHERE id = ?", (a.id,)).fetchone()
-        if known is not None:
-            if known["hash"] == a.hash:
-                return ActionResult(a.id, "duplicate", known["received_at"])
-            blocked[a.record_id] = a.id
-            return ActionResult(
-                a.id, "conflict", reason="The registry holds a different action with this id"
-            )
-        columns = {k: v for k, v in msgspec_to_dict(a).items()}
-        if row_hash(columns) != a.hash:
-            blocked[a.record_id] = a.id
-            return ActionResult(
-                a.id, "rejected", reason="The action's content does not match its hash"
-            )
-        record = c.execute(
-            "SELECT leased_to, state FROM records WHERE record_id = ?", (a.record_id,)
-        ).fetchone()
-        refusal = _refusal(c, record, box_id, a)
-        if refusal is not None:
-            blocked[a.record_id] = a.id
-            return ActionResult(a.id, "rejected", reason=refusal)
-        try:
-            state = fold(
-                state_from_row(json.loads(record["state"])) if record else None,
-                entry_from_row(columns),
-            )
-        except ValueError as exc:
-            blocked[a.record_id] = a.id
-            return ActionResult(a.id, "rejected", reason=f"The action does not apply: {exc}")
-        row = state_columns(state, None)
-        if record is None:
-            c.execute(
-                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    a.record_id,
-                    a.event_type,
-                    state.office_id,
-                    box_id,
-                    stamp,
-                    row["status"],
-                    json.dumps(row),
-                ),
-            )
-        else:
-            c.execute(
-                "UPDATE records SET status = ?, state = ? WHERE record_id = ?",
-                (row["status"], json.dumps(row), a.record_id),
-            )
-        values = {
-            **columns,
-            "box_id": box_id,
-            "box_seq": a.seq,
-            "received_at": stamp,
-            "corrected_created_at": _corrected(c, box_id, a),
-        }
-        c.execute(
-            f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)}) VALUES "
-            f"({', '.join('?' * len(_ACTION_COLUMNS))})",
-            [values[k] for k in _ACTION_COLUMNS],
-        )
-        return ActionResult(a.id, "accepted", stamp)
 
     def add_user(
         self, username: str, display_name: str, role: str, office_id: str, verifier: str
@@ -317,7 +254,7 @@ class RegistryStore:
         ).fetchone()
         if row is None:
             return None
-        return {**dict(row), "state": json.loads(row["state"])}
+        return {**dict(row), "state": msgspec.json.decode(row["state"])}
 
     def pull(self, box_id: str, cursor: int, limit: int) -> PullResult:
         """The changes for a box after its cursor, each lease change with the record's actions."""
@@ -372,7 +309,137 @@ class RegistryStore:
 
 
 def msgspec_to_dict(a: WireAction) -> dict[str, Any]:
-    return {f: getattr(a, f) for f in a.__struct_fields__}
+    return msgspec.structs.asdict(a)
+
+
+class _Record:
+    __slots__ = ("changed", "leased_to", "new", "state")
+
+    def __init__(self, leased_to: str | None, state: RecordState | None) -> None:
+        self.leased_to, self.state = leased_to, state
+        self.new = state is None
+        self.changed = False
+
+
+class _Batch:
+    """One pushed batch: what it needs is read in bulk, checked action by action in order,
+    and written at the end in bulk (the registry's hot path)."""
+
+    def __init__(
+        self, c: sqlite3.Connection, box_id: str, stamp: str, actions: list[WireAction]
+    ) -> None:
+        self.c, self.box_id, self.stamp = c, box_id, stamp
+        self.blocked: dict[str, str] = {}
+        self.known = {
+            r[0]: (r[1], r[2])
+            for r in _in(
+                c, "SELECT id, hash, received_at FROM actions WHERE id", [a.id for a in actions]
+            )
+        }
+        self.records = {
+            r[0]: _Record(r[1], _load_state(r[2]))
+            for r in _in(
+                c,
+                "SELECT record_id, leased_to, state FROM records WHERE record_id",
+                list({a.record_id for a in actions}),
+            )
+        }
+        self.steps = dict(
+            c.execute("SELECT boot_id, offset_ms FROM clock_steps WHERE box_id = ?", (box_id,))
+        )
+        self.rows: list[list[Any]] = []
+
+    def one(self, a: WireAction) -> ActionResult:
+        if a.record_id in self.blocked:
+            return ActionResult(
+                a.id, "blocked", reason=f"waits for action {self.blocked[a.record_id]}"
+            )
+        known = self.known.get(a.id)
+        if known is not None:
+            if known[0] == a.hash:
+                return ActionResult(a.id, "duplicate", known[1])
+            return self._refuse(a, "conflict", "The registry holds a different action with this id")
+        columns = msgspec_to_dict(a)
+        if row_hash(columns) != a.hash:
+            return self._refuse(a, "rejected", "The action's content does not match its hash")
+        record = self.records.get(a.record_id)
+        refusal = _refusal(self.c, record, self.box_id, a)
+        if refusal is not None:
+            return self._refuse(a, "rejected", refusal)
+        try:
+            state = fold(record.state if record else None, entry_from_row(columns))
+        except ValueError as exc:
+            return self._refuse(a, "rejected", f"The action does not apply: {exc}")
+        if record is None:
+            record = self.records[a.record_id] = _Record(self.box_id, None)
+        record.state, record.changed = state, True
+        offset = self.steps.get(a.boot_id) if a.clock == "unsynced" else None
+        values = {
+            **columns,
+            "box_id": self.box_id,
+            "box_seq": a.seq,
+            "received_at": self.stamp,
+            "corrected_created_at": shift(a.created_at, offset) if offset is not None else None,
+        }
+        self.rows.append([values[k] for k in _ACTION_COLUMNS])
+        self.known[a.id] = (a.hash, self.stamp)
+        return ActionResult(a.id, "accepted", self.stamp)
+
+    def _refuse(self, a: WireAction, status: str, reason: str) -> ActionResult:
+        self.blocked[a.record_id] = a.id
+        return ActionResult(a.id, status, reason=reason)
+
+    def flush(self) -> None:
+        self.c.executemany(
+            f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)}) VALUES "
+            f"({', '.join('?' * len(_ACTION_COLUMNS))})",
+            self.rows,
+        )
+        changed = [(rid, r) for rid, r in self.records.items() if r.changed and r.state]
+        self.c.executemany(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    rid,
+                    r.state.event_type,
+                    r.state.office_id,
+                    self.box_id,
+                    self.stamp,
+                    r.state.status.value,
+                    _dump_state(r.state),
+                )
+                for rid, r in changed
+                if r.new and r.state
+            ],
+        )
+        self.c.executemany(
+            "UPDATE records SET status = ?, state = ? WHERE record_id = ?",
+            [
+                (r.state.status.value, _dump_state(r.state), rid)
+                for rid, r in changed
+                if not r.new and r.state
+            ],
+        )
+
+
+def _in(c: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.Row]:
+    """`sql IN (values)`, in chunks under SQLite's limit on parameters."""
+    rows: list[sqlite3.Row] = []
+    for k in range(0, len(values), 500):
+        chunk = values[k : k + 500]
+        rows += c.execute(f"{sql} IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return rows
+
+
+def _dump_state(s: RecordState) -> str:
+    return _encode_state(s).decode()
+
+
+def _load_state(text: str | None) -> RecordState | None:
+    if text is None:
+        return None
+    doc = msgspec.json.decode(text)
+    return RecordState(**{**doc, "status": Status(doc["status"]), "flags": set(doc["flags"])})
 
 
 def _change(c: sqlite3.Connection, kind: str, now: datetime, **fields: str | None) -> None:
@@ -399,14 +466,14 @@ def _move_lease(
 
 
 def _refusal(
-    c: sqlite3.Connection, record: sqlite3.Row | None, box_id: str, a: WireAction
+    c: sqlite3.Connection, record: _Record | None, box_id: str, a: WireAction
 ) -> str | None:
     """Why this box may not add this action to the national journal, or None."""
     if record is None:
         return None if a.type == "CREATE" else "The registry does not know this record"
     if a.type == "CREATE":
         return "The registry already holds a record with this id"
-    if record["leased_to"] != box_id:
+    if record.leased_to != box_id:
         revoked = c.execute(
             "SELECT by, at FROM changes WHERE kind = 'lease-revoked' AND box_id = ? AND "
             "record_id = ? ORDER BY seq DESC LIMIT 1",
@@ -463,15 +530,6 @@ def _clock_step(c: sqlite3.Connection, box_id: str, step: ClockStep) -> None:
             "UPDATE actions SET corrected_created_at = ? WHERE national_seq = ?",
             (shift(row["created_at"], step.offset_ms), row["national_seq"]),
         )
-
-
-def _corrected(c: sqlite3.Connection, box_id: str, a: WireAction) -> str | None:
-    if a.clock != "unsynced":
-        return None
-    step = c.execute(
-        "SELECT offset_ms FROM clock_steps WHERE box_id = ? AND boot_id = ?", (box_id, a.boot_id)
-    ).fetchone()
-    return shift(a.created_at, step[0]) if step else None
 
 
 def shift(stamp: str, offset_ms: int) -> str:
