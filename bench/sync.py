@@ -8,7 +8,7 @@ directions, HTTP headers included, counted by a loopback proxy), the worker's pe
 
 In the same run, the naive way: one HTTP request per action, uncompressed JSON, one action
 per transaction, over a kept-alive connection through the same proxy, to the same registry
-store (bench/naive_registry.py). Its rate is steady, so it is measured on NAIVE_N actions.
+store (bench/support/naive_registry.py). Its rate is steady, so it is measured on NAIVE_N actions.
 Prints the figures and the ratios, then one JSON object as the last line.
 """
 
@@ -18,10 +18,12 @@ import json
 import os
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -46,7 +48,8 @@ from upstream_sync.protocol import WireAction  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SYNC_SIZES", "10000,100000").split(",")]
 NAIVE_N = int(os.environ.get("BENCH_SYNC_NAIVE_N", "2000"))
-NAIVE = [sys.executable, str(ROOT / "bench" / "naive_registry.py")]
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+NAIVE = [sys.executable, str(ROOT / "bench" / "support" / "naive_registry.py")]
 
 
 def fill(home: Path, n: int) -> None:
@@ -75,11 +78,66 @@ def fill(home: Path, n: int) -> None:
             f.result()
 
 
-def box(tmp: Path, name: str, office: str, registry_url: str, token: str) -> Path:
-    home = tmp / name
-    edge_cli(home, "init", "--demo", "--office-id", office)
-    edge_cli(home, "enroll", registry_url, token)
-    return home
+class Office:
+    """A registry (behind a counting proxy) and an enrolled box holding n pending actions,
+    restored to that state before each repeat (both databases are copied once filled)."""
+
+    def __init__(self, tmp: Path, name: str, n: int, command: list[str] | None = None) -> None:
+        self.n, self.command = n, command
+        self.reg_home = tmp / f"registry-{name}"
+        self.reg_home.mkdir()
+        self.registry = start_registry(self.reg_home, command=command)
+        self.proxy = ChaosProxy(_port(self.registry.url), 0, connection_seconds=None)
+        self.home = tmp / f"box-{name}"
+        edge_cli(self.home, "init", "--demo", "--office-id", name)
+        edge_cli(
+            self.home, "enroll", f"http://127.0.0.1:{self.proxy.port}", self.registry.token(name)
+        )
+        fill(self.home, n)
+        self.saved = {
+            path: _copy(path, tmp / f"{name}-{path.name}.saved")
+            for path in (self.home / "journal.db", self.reg_home / "registry.db")
+        }
+        self.box_id = _box_value(self.home, "registry_box_id")
+
+    def reset(self) -> None:
+        """Back to n pending actions and a registry that has none of them."""
+        stop_process(self.registry.process)
+        for path, saved in self.saved.items():
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+            _copy(saved, path)
+        self.registry = start_registry(
+            self.reg_home, self.registry.admin_token, command=self.command
+        )
+        self.proxy.target_port = _port(self.registry.url)
+        self.proxy.bytes.update(request=0, response=0)
+        self.proxy.first_connection_at = None
+
+    def close(self) -> None:
+        self.proxy.close()
+        stop_process(self.registry.process)
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    """A consistent copy of a live SQLite database (the backup API)."""
+    source, target = sqlite3.connect(src), sqlite3.connect(dst)
+    source.backup(target)
+    source.close()
+    target.close()
+    return dst
+
+
+def _box_value(home: Path, key: str) -> str:
+    conn = sqlite3.connect(home / "journal.db")
+    try:
+        return str(conn.execute("SELECT value FROM box WHERE key = ?", (key,)).fetchone()[0])
+    finally:
+        conn.close()
 
 
 def accepted(home: Path) -> int:
@@ -92,104 +150,104 @@ def accepted(home: Path) -> int:
         conn.close()
 
 
-def drain(tmp: Path, n: int) -> dict[str, float]:
-    reg_home = tmp / f"registry-{n}"
-    reg_home.mkdir()
-    registry = start_registry(reg_home)
-    proxy = ChaosProxy(int(registry.url.rsplit(":", 1)[1]), 0, connection_seconds=None)
-    try:
-        home = box(tmp, f"box-{n}", "office-1", f"http://127.0.0.1:{proxy.port}", registry.token())
-        fill(home, n)
-        proxy.bytes.update(request=0, response=0)
-        proxy.first_connection_at = None
-        log = open(home / "worker.log", "ab")  # noqa: SIM115 - closed below
-        start = time.perf_counter()
-        worker = subprocess.Popen(
-            [*EDGE, "--home", str(home), "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-        while accepted(home) < n:
-            time.sleep(0.05)
-            if worker.poll() is not None:
-                raise RuntimeError("the worker stopped: see " + str(home / "worker.log"))
-        end = time.perf_counter()
-        seconds = end - (proxy.first_connection_at or start)
-        worker.send_signal(signal.SIGINT)
-        _, _, usage = os.wait4(worker.pid, 0)
-        log.close()
-        wire = proxy.bytes["request"] + proxy.bytes["response"]
-        return {
-            "actions": n,
-            "seconds": round(seconds, 2),
-            "seconds_with_worker_start": round(end - start, 2),
-            "actions_per_s": round(n / seconds, 1),
-            "bytes_per_action": round(wire / n, 1),
-            "worker_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        }
-    finally:
-        proxy.close()
-        stop_process(registry.process)
+def drain_once(office: Office) -> dict[str, float]:
+    office.reset()
+    home, n, proxy = office.home, office.n, office.proxy
+    log = open(home / "worker.log", "ab")  # noqa: SIM115 - closed below
+    start = time.perf_counter()
+    worker = subprocess.Popen(
+        [*EDGE, "--home", str(home), "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
+    while accepted(home) < n:
+        time.sleep(0.05)
+        if worker.poll() is not None:
+            raise RuntimeError("the worker stopped: see " + str(home / "worker.log"))
+    end = time.perf_counter()
+    seconds = end - (proxy.first_connection_at or start)
+    worker.send_signal(signal.SIGINT)
+    _, _, usage = os.wait4(worker.pid, 0)
+    log.close()
+    wire = proxy.bytes["request"] + proxy.bytes["response"]
+    return {
+        "seconds": seconds,
+        "seconds_with_worker_start": end - start,
+        "actions_per_s": n / seconds,
+        "bytes_per_action": wire / n,
+        "worker_peak_rss_mb": usage.ru_maxrss / 1024,
+    }
 
 
-def naive(tmp: Path, n: int) -> dict[str, float]:
-    reg_home = tmp / "registry-naive"
-    reg_home.mkdir()
-    registry = start_registry(reg_home, command=NAIVE)
-    proxy = ChaosProxy(int(registry.url.rsplit(":", 1)[1]), 0, connection_seconds=None)
+def naive_once(office: Office) -> dict[str, float]:
+    office.reset()
+    conn = sqlite3.connect(office.home / "journal.db")
+    conn.row_factory = sqlite3.Row
+    fields = WireAction.__struct_fields__
+    rows = [
+        WireAction(**{f: r[f] for f in fields})
+        for r in conn.execute("SELECT * FROM actions ORDER BY seq")
+    ]
+    conn.close()
+    headers = {"x-edge-box": office.box_id, "authorization": "Bearer " + "t" * 43}
+    start = time.perf_counter()
+    with httpx.Client(base_url=f"http://127.0.0.1:{office.proxy.port}", headers=headers) as http:
+        for action in rows:
+            r = http.post(
+                "/naive/v1/action",
+                content=msgspec.json.encode(action),
+                headers={"content-type": "application/json"},
+            )
+            if r.json()["status"] != "accepted":
+                raise RuntimeError(r.text)
+    seconds = time.perf_counter() - start
+    wire = office.proxy.bytes["request"] + office.proxy.bytes["response"]
+    return {
+        "seconds": seconds,
+        "actions_per_s": office.n / seconds,
+        "bytes_per_action": wire / office.n,
+    }
+
+
+def medians(runs: list[dict[str, float]], n: int) -> dict[str, float]:
+    out: dict[str, float] = {"actions": n, "repeats": len(runs)}
+    for key in runs[0]:
+        out[key] = round(statistics.median(r[key] for r in runs), 2)
+    return out
+
+
+def measure(
+    tmp: Path,
+    name: str,
+    n: int,
+    once: Callable[[Office], dict[str, float]],
+    command: list[str] | None = None,
+) -> dict[str, float]:
+    office = Office(tmp, name, n, command)
     try:
-        home = box(tmp, "box-naive", "office-2", registry.url, registry.token("office-2"))
-        fill(home, n)
-        conn = sqlite3.connect(home / "journal.db")
-        conn.row_factory = sqlite3.Row
-        box_id = conn.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
-        fields = WireAction.__struct_fields__
-        rows = [
-            WireAction(**{f: r[f] for f in fields})
-            for r in conn.execute("SELECT * FROM actions ORDER BY seq")
-        ]
-        conn.close()
-        headers = {"x-edge-box": box_id, "authorization": "Bearer " + "t" * 43}
-        proxy.bytes.update(request=0, response=0)
-        start = time.perf_counter()
-        with httpx.Client(base_url=f"http://127.0.0.1:{proxy.port}", headers=headers) as http:
-            for action in rows:
-                r = http.post(
-                    "/naive/v1/action",
-                    content=msgspec.json.encode(action),
-                    headers={"content-type": "application/json"},
-                )
-                if r.json()["status"] != "accepted":
-                    raise RuntimeError(r.text)
-        seconds = time.perf_counter() - start
-        wire = proxy.bytes["request"] + proxy.bytes["response"]
-        return {
-            "actions": n,
-            "seconds": round(seconds, 2),
-            "actions_per_s": round(n / seconds, 1),
-            "bytes_per_action": round(wire / n, 1),
-        }
+        return medians([once(office) for _ in range(REPEATS)], n)
     finally:
-        proxy.close()
-        stop_process(registry.process)
+        office.close()
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        base = naive(tmp, NAIVE_N)
+        base = measure(tmp, "naive", NAIVE_N, naive_once, NAIVE)
         print(
-            f"naive (one request per action, plain JSON), {base['actions']} actions: "
-            f"{base['actions_per_s']} actions/s, {base['bytes_per_action']} bytes/action"
+            f"naive (one request per action, plain JSON), {NAIVE_N} actions: "
+            f"{base['actions_per_s']} actions/s, {base['bytes_per_action']} bytes/action "
+            f"(median of {REPEATS})"
         )
         figures: dict[str, object] = {"naive": base}
         for n in SIZES:
-            r = drain(tmp, n)
+            r = measure(tmp, f"office-{n}", n, drain_once)
             r["speedup_vs_naive"] = round(r["actions_per_s"] / base["actions_per_s"], 1)
             r["bytes_ratio_vs_naive"] = round(r["bytes_per_action"] / base["bytes_per_action"], 3)
             print(
                 f"edge worker, {n} actions: {r['actions_per_s']} actions/s "
                 f"({r['speedup_vs_naive']}x naive), {r['bytes_per_action']} bytes/action "
                 f"({r['bytes_ratio_vs_naive']}x naive), worker peak RSS "
-                f"{r['worker_peak_rss_mb']} MB, {r['seconds']} s"
+                f"{r['worker_peak_rss_mb']} MB, {r['seconds']} s "
+                f"({r['seconds_with_worker_start']} s with the worker's start; median of {REPEATS})"
             )
             figures[f"drain_{n}"] = r
     print(json.dumps(figures))

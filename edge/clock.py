@@ -2,7 +2,7 @@
 
 A Raspberry Pi has no real-time clock: it boots with a wrong time until NTP answers.
 Every action records whether the clock was synchronised, and the boot it happened in,
-so the registry can correct timestamps made before the first sync (docs/journal.md).
+so the registry can correct timestamps made before the first sync (docs/sync-protocol.md).
 """
 
 from __future__ import annotations

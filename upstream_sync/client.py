@@ -146,14 +146,15 @@ def pull_once(
             answer = signed_exchange(who, device_key, "/v1/pull", body, utcnow(), timeout)
             page: p.PullResult = p.decode(answer, p.PullResult)
         except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
-            error = _describe(exc)
+            error = describe(exc)
             log.warning("pull failed: %s", error)
-            journal.run(partial(outbox.set_box_value, key="sync_last_pull_error", value=error))
+            journal.run(partial(_pull_failed, error=error, reachable=answered_by_registry(exc)))
             return PullReport(pages, *_counts(total), cursor, error)
 
         def store(conn: sqlite3.Connection, page: p.PullResult = page) -> Applied:
             applied = apply_page(conn, page, journal.config)
             outbox.set_box_value(conn, "sync_last_pull_error", "")
+            outbox.note_registry(conn, True, utcnow())
             return applied
 
         applied = journal.run(store)
@@ -165,84 +166,18 @@ def pull_once(
             return PullReport(pages, *_counts(total), cursor)
 
 
+def _pull_failed(conn: sqlite3.Connection, error: str, reachable: bool) -> None:
+    outbox.set_box_value(conn, "sync_last_pull_error", error)
+    outbox.note_registry(conn, reachable, utcnow())
+
+
+def answered_by_registry(exc: BaseException) -> bool:
+    """The registry answered (refused, or a broken answer): the WAN itself is up."""
+    return not isinstance(exc, (httpx.TransportError, OSError))
+
+
 def _counts(a: Applied) -> tuple[int, int, int, int]:
     return a.granted, a.revoked, a.discarded, a.users
-
-
-def drain(
-    journal: Journal,
-    reader: Reader,
-    device_key: Path,
-    budget_bytes: int,
-    cap_seconds: int,
-    timeout: float = 30,
-) -> PushReport:
-    """Push batch after batch until the outbox is empty or the registry fails; the totals.
-
-    Each batch is marked `sending` and committed before it leaves; the registry's answers
-    to a batch are stored in the same writer job that picks and marks the next one."""
-    who = enrollment(reader)
-    if who is None:
-        raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
-    count = dict.fromkeys(("sent", "accepted", "duplicate", "rejected", "conflict"), 0)
-    answered: tuple[list[p.ActionResult], list[p.ClockStep]] | None = None
-    while True:
-        now = utcnow()
-
-        def settle_and_pick(
-            conn: sqlite3.Connection,
-            answered: tuple[list[p.ActionResult], list[p.ClockStep]] | None = answered,
-            now: datetime = now,
-        ) -> tuple[outbox.Batch, list[p.ClockStep]]:
-            if answered is not None:
-                outbox.record_results(conn, answered[0], now)
-                outbox.mark_clock_steps_sent(conn, answered[1])
-            batch = outbox.select_batch(conn, budget_bytes)
-            if batch.actions:
-                outbox.mark_sending(conn, batch.actions, now)
-            else:
-                outbox.set_box_value(conn, "sync_next_try", "")
-            return batch, outbox.unsent_clock_steps(conn)
-
-        batch, steps = journal.run(settle_and_pick)
-        if not batch.actions:
-            return PushReport(
-                count["sent"],
-                count["accepted"] + count["duplicate"],
-                count["rejected"],
-                count["conflict"],
-                batch.held_back,
-            )
-        body = p.encode(p.PushBatch(iso_ms(now), batch.actions, steps))
-        try:
-            answer = signed_exchange(who, device_key, "/v1/push", body, now, timeout)
-            result: p.PushResult = p.decode(answer, p.PushResult)
-        except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
-            error = _describe(exc)
-            log.warning("push of %d actions failed: %s", len(batch.actions), error)
-            next_try = journal.run(
-                partial(
-                    outbox.record_failure,
-                    actions=batch.actions,
-                    error=error,
-                    now=utcnow(),
-                    cap_seconds=cap_seconds,
-                )
-            )
-            return PushReport(
-                count["sent"] + len(batch.actions),
-                count["accepted"] + count["duplicate"],
-                count["rejected"],
-                count["conflict"],
-                batch.held_back,
-                error,
-                iso_ms(next_try),
-            )
-        count["sent"] += len(batch.actions)
-        for r in result.results:
-            if r.status in count:
-                count[r.status] += 1
-        answered = (result.results, steps)
 
 
 def signed_exchange(
@@ -299,7 +234,7 @@ class RegistryLogin:
             )
             verdict: p.LoginVerdict = p.decode(answer, p.LoginVerdict)
         except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
-            log.info("login check with the registry not possible: %s", _describe(exc))
+            log.info("login check with the registry not possible: %s", describe(exc))
             return Verdict.UNREACHABLE
         return {"confirmed": Verdict.CONFIRMED, "rejected": Verdict.REJECTED}.get(
             verdict.verdict, Verdict.UNREACHABLE
@@ -314,7 +249,7 @@ def _problem(r: httpx.Response) -> str:
     return f"the registry answered {r.status_code}: {detail or r.reason_phrase}"
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "the registry did not answer in time"
     if isinstance(exc, httpx.ConnectError):

@@ -51,9 +51,12 @@ def set_box_value(conn: sqlite3.Connection, key: str, value: str) -> None:
     )
 
 
-def select_batch(conn: sqlite3.Connection, budget_bytes: int, max_actions: int = 10_000) -> Batch:
-    """The next actions to send, in journal order, within a byte budget (at least one)."""
-    low = int(box_value(conn, "sync_low_water") or 0)
+def select_batch(
+    conn: sqlite3.Connection, budget_bytes: int, after: int = 0, max_actions: int = 10_000
+) -> Batch:
+    """The next actions to send, in journal order, within a byte budget (at least one);
+    `after`: only actions after this seq (the batch in flight ends there)."""
+    low = max(int(box_value(conn, "sync_low_water") or 0), after)
     blocked = {
         r[0]
         for r in conn.execute(
@@ -91,6 +94,15 @@ def mark_sending(conn: sqlite3.Connection, actions: list[WireAction], now: datet
     )
 
 
+def unmark(conn: sqlite3.Connection, actions: list[WireAction], now: datetime) -> None:
+    """Actions marked `sending` that never left: pending again, that attempt not counted."""
+    conn.executemany(
+        "UPDATE sync_state SET state = 'pending', attempts = MAX(attempts - 1, 0), "
+        "updated_at = ? WHERE action_id = ? AND state = 'sending'",
+        [(iso_ms(now), a.id) for a in actions],
+    )
+
+
 def record_results(conn: sqlite3.Connection, results: list[ActionResult], now: datetime) -> None:
     """Store the registry's answers; `blocked` ones go back to pending behind their record."""
     stamp = iso_ms(now)
@@ -105,11 +117,24 @@ def record_results(conn: sqlite3.Connection, results: list[ActionResult], now: d
     )
     set_box_value(conn, "sync_last_success", stamp)
     set_box_value(conn, "sync_last_error", "")
+    note_registry(conn, True, now)
     advance_low_water(conn)
 
 
+def note_registry(conn: sqlite3.Connection, reachable: bool, now: datetime) -> None:
+    """Whether the last exchange with the registry got an answer (the WAN state the banners,
+    mDNS and metrics show), and when."""
+    set_box_value(conn, "registry_reachable", "1" if reachable else "0")
+    set_box_value(conn, "registry_checked_at", iso_ms(now))
+
+
 def record_failure(
-    conn: sqlite3.Connection, actions: list[WireAction], error: str, now: datetime, cap_seconds: int
+    conn: sqlite3.Connection,
+    actions: list[WireAction],
+    error: str,
+    now: datetime,
+    cap_seconds: int,
+    reachable: bool = False,
 ) -> datetime:
     """A push failed: its actions are pending again, with the error and the next try."""
     attempts = max(
@@ -128,6 +153,7 @@ def record_failure(
     )
     set_box_value(conn, "sync_next_try", iso_ms(next_try))
     set_box_value(conn, "sync_last_error", error)
+    note_registry(conn, reachable, now)
     return next_try
 
 

@@ -24,7 +24,8 @@ from edge.settings import Settings
 from edge.users.sessions import purge_expired
 from edge.workflow.config import load_config
 from upstream_sync import outbox
-from upstream_sync.client import drain, enrollment, pull_once
+from upstream_sync.client import enrollment, pull_once
+from upstream_sync.push import drain
 
 log = logging.getLogger("upstream_sync.worker")
 SYNC_LOCK = "push"

@@ -9,8 +9,9 @@ from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import load_settings
 from edge.workflow.config import load_config
-from upstream_sync.client import drain, pull_once
 from upstream_sync.client import enroll as do_enroll
+from upstream_sync.client import pull_once
+from upstream_sync.push import drain
 
 
 def enroll(args: argparse.Namespace) -> int:

@@ -41,6 +41,9 @@ def get_outbox(
         s["next_try_at"],
         s["last_pull_at"],
         s["last_pull_error"],
+        s["registry_reachable"],
+        s["registry_checked_at"],
+        s["registry_config_version"],
     )
     items = [
         OutboxItem(

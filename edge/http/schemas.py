@@ -229,6 +229,10 @@ class OutboxSummary(msgspec.Struct):
     next_try_at: str | None
     last_pull_at: str | None
     last_pull_error: str | None
+    # Whether the registry answered at the last exchange (None: never tried yet).
+    registry_reachable: bool | None
+    registry_checked_at: str | None
+    registry_config_version: str | None
 
 
 class OutboxPage(msgspec.Struct):

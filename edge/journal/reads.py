@@ -145,8 +145,8 @@ class Reader:
             "SELECT a.id, a.seq, a.record_id, a.type, a.custom_type, a.payload, a.created_at, "
             "a.created_by, records.tracking_id, records.title, "
             "COALESCE(s.state, 'pending') AS state, COALESCE(s.attempts, 0) AS attempts, "
-            "s.last_error, s.next_try_at, s.reason, s.discarded_by, s.discarded_at "
-            f"{sql} ORDER BY a.seq LIMIT ? OFFSET ?",
+            f"s.last_error, s.next_try_at, COALESCE(s.reason, {_HELD_BACK}) AS reason, "
+            f"s.discarded_by, s.discarded_at {sql} ORDER BY a.seq LIMIT ? OFFSET ?",
             [*read_params, page_size, (page - 1) * page_size],
         )
         return [dict(r) for r in rows], total
@@ -168,7 +168,7 @@ class Reader:
             conn.execute(
                 "SELECT key, value FROM box WHERE key IN ('registry_url', 'sync_last_success', "
                 "'sync_last_error', 'sync_next_try', 'sync_last_pull', 'sync_last_pull_error', "
-                "'registry_config_version')"
+                "'registry_config_version', 'registry_reachable', 'registry_checked_at')"
             ).fetchall()
         )
         return {
@@ -180,6 +180,11 @@ class Reader:
             "last_pull_at": box.get("sync_last_pull") or None,
             "last_pull_error": box.get("sync_last_pull_error") or None,
             "registry_config_version": box.get("registry_config_version") or None,
+            # None until the first exchange; then whether the registry answered last time.
+            "registry_reachable": (
+                box["registry_reachable"] == "1" if "registry_reachable" in box else None
+            ),
+            "registry_checked_at": box.get("registry_checked_at") or None,
         }
 
     def user_names(self, ids: set[str]) -> dict[str, str]:
@@ -198,6 +203,12 @@ class Reader:
             self._local.conn = None
 
 
+# Why a pending action has not been sent: an earlier action of its record was refused.
+_HELD_BACK = (
+    "CASE WHEN (s.state IS NULL OR s.state = 'pending') AND EXISTS (SELECT 1 FROM sync_state b "
+    "WHERE b.record_id = a.record_id AND b.seq < a.seq AND b.state IN ('rejected', 'conflict')) "
+    "THEN 'Waits until the refused action before it on this record is resolved' END"
+)
 _HAS_FLAG = "EXISTS (SELECT 1 FROM json_each(records.flags) WHERE value = ?)"
 
 

@@ -3,6 +3,7 @@ registry, each with its own database and identity."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -149,6 +150,7 @@ def test_registry_down_then_back(tmp_path: Path, box: Box, registry: Registry) -
     outbox = box.client("clerk").get("/api/v1/outbox").json()
     assert outbox["total"] == 2 and outbox["summary"]["pending"] == 2
     assert "cannot be reached" in outbox["summary"]["last_error"]
+    assert outbox["summary"]["registry_reachable"] is False
     first = outbox["items"][0]
     assert (first["state"], first["attempts"], first["label"]) == ("pending", 1, "Create")
     assert "cannot be reached" in first["last_error"] and first["next_try_at"]
@@ -161,6 +163,8 @@ def test_registry_down_then_back(tmp_path: Path, box: Box, registry: Registry) -
         conn.close()
         assert "2 actions accepted" in edge_cli(box.home, "sync").stdout
         assert len(back.journal()) == 2
+        summary = box.client("clerk").get("/api/v1/outbox").json()["summary"]
+        assert summary["registry_reachable"] is True and summary["pending"] == 0
     finally:
         stop_process(back.process)
 
@@ -319,3 +323,44 @@ def test_a_user_the_registry_does_not_know_yet_logs_in_from_the_box(
         box.url + "/api/v1/auth/login", json={"username": "clerk", "password": "demo-password"}
     )
     assert r.status_code == 200 and r.json()["checked_with_registry"] is False
+
+
+def test_a_refusal_holds_back_the_next_batch_already_prepared(box: Box, registry: Registry) -> None:
+    clerk = box.client("clerk")
+    bad = declare(clerk, "Sara")
+    clerk.post(f"/api/v1/records/{bad}/actions", json={"type": "ASSIGN"})  # seq 3, same record
+    good = declare(clerk, "Omar")
+    conn = sqlite3.connect(box.home / "journal.db")
+    conn.execute("DROP TRIGGER actions_no_update")
+    conn.execute(
+        "UPDATE actions SET payload = replace(payload, 'Sara', 'Zara') "
+        "WHERE record_id = ? AND type = 'DECLARE'",
+        (bad,),
+    )
+    conn.commit()
+    conn.close()
+    # One action per batch: the ASSIGN is prepared (marked sending) while the DECLARE is
+    # in flight, and must not leave once the DECLARE is refused.
+    one_each = {**os.environ, "EDGE_SYNC_BATCH_BYTES": "1024"}
+    assert "1 rejected" in edge_cli(box.home, "sync", env=one_each).stdout
+    conn = sqlite3.connect(box.home / "journal.db")
+    rows = {
+        r[0]: (r[1], r[2])
+        for r in conn.execute(
+            "SELECT a.seq, s.state, s.attempts FROM actions a "
+            "LEFT JOIN sync_state s ON s.action_id = a.id"
+        )
+    }
+    conn.close()
+    assert rows[2][0] == "rejected"
+    assert rows[3] == ("pending", 0)  # prepared, then held back: never sent, no attempt
+    assert rows[1][0] == rows[4][0] == rows[5][0] == "accepted"
+    national = registry.journal()
+    assert [a["type"] for a in national if a["record_id"] == bad] == ["CREATE"]
+    assert [a["type"] for a in national if a["record_id"] == good] == ["CREATE", "DECLARE"]
+    items = clerk.get("/api/v1/outbox").json()["items"]
+    assert [(i["state"], i["label"]) for i in items] == [
+        ("rejected", "Declare"),
+        ("pending", "Assign"),
+    ]
+    assert "refused action before it" in items[1]["reason"]

@@ -179,6 +179,8 @@ def test_a_new_box_takes_over_its_offices_open_records_and_users(
     with running_box(fresh) as b:
         # The registry user logs in at the new box (checked with the registry) and works.
         nadia = b.client("nadia", password="national password 2")
+        summary = nadia.get("/api/v1/outbox").json()["summary"]
+        assert summary["registry_config_version"] == "1" and summary["registry_reachable"]
         detail = nadia.get(f"/api/v1/records/{open_record}").json()
         assert [a["type"] for a in detail["timeline"]] == ["CREATE", "DECLARE"]
         assert {a["sync"]["state"] for a in detail["timeline"]} == {"accepted"}

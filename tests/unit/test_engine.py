@@ -303,3 +303,52 @@ def test_inputs_an_action_does_not_take_are_refused(cfg: Config) -> None:
         act(s, A.PRINT, reg, cfg, form={"colour": "red"})
     with pytest.raises(InvalidInput, match="custom_type"):
         act(s, A.CUSTOM, reg, cfg)
+
+
+def test_fold_copies_every_field_of_the_state() -> None:
+    """fold builds the next state field by field: a field added to RecordState and not
+    copied there would be lost at the next action."""
+    import dataclasses
+
+    from edge.workflow.fold import Entry, fold
+    from edge.workflow.model import ActionType, RecordState, Status
+
+    before = RecordState(
+        "r1",
+        "birth",
+        "office-1",
+        "u1",
+        "2026-01-01T00:00:00.000Z",
+        Status.DECLARED,
+        {"validated"},
+        "u2",
+        {"child.first_name": "Sara"},
+        {"child.first_name": "Zara"},
+        "2026-01-02T00:00:00.000Z",
+        7,
+    )
+    assert all(
+        getattr(before, f.name) != (f.default if f.default is not dataclasses.MISSING else None)
+        for f in dataclasses.fields(RecordState)
+    ), "give every field a non-default value above"
+    entry = Entry(
+        8,
+        "a8",
+        "r1",
+        "birth",
+        ActionType.UPDATE,
+        None,
+        "2026-01-03T00:00:00.000Z",
+        None,
+        "synced",
+        "boot",
+        "u2",
+        "office-1",
+        {},
+        (),
+        (),
+    )
+    after = fold(before, entry)
+    unchanged = {f.name for f in dataclasses.fields(RecordState)} - {"updated_at", "last_seq"}
+    assert {n: getattr(after, n) for n in unchanged} == {n: getattr(before, n) for n in unchanged}
+    assert after.flags is not before.flags and after.declaration is not before.declaration

@@ -1,0 +1,195 @@
+"""Draining the outbox: batch after batch, each sent while the next one is prepared.
+
+The registry checks a batch while the box picks, marks `sending`, encodes and signs the next
+one, so neither side waits for the other. Order and the per-record hold-back still hold: a
+batch leaves only after the answer to the one before it, and if that answer refused an action,
+the prepared batch loses the later actions of that record (they go back to pending) before
+it leaves. Every batch is marked `sending` and committed before it leaves; the answers to a
+batch are stored in the writer job that prepares the batch after next.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import msgspec
+
+from edge.clock import iso_ms, utcnow
+from edge.journal.reads import Reader
+from edge.journal.store import Journal
+from upstream_sync import outbox
+from upstream_sync import protocol as p
+from upstream_sync.client import (
+    Enrollment,
+    NotEnrolled,
+    PushReport,
+    RegistryRefused,
+    answered_by_registry,
+    describe,
+    enrollment,
+    signed_exchange,
+)
+
+log = logging.getLogger("upstream_sync.push")
+_REFUSED = frozenset({"rejected", "conflict", "blocked"})
+# One long-lived thread sends: its HTTP client and kept-alive connection serve every drain.
+_SENDER = ThreadPoolExecutor(1, thread_name_prefix="push")
+
+
+@dataclass
+class _Prepared:
+    """A batch marked `sending` and encoded, ready to leave."""
+
+    actions: list[p.WireAction]
+    steps: list[p.ClockStep]
+    held_back: int
+    now: datetime
+    body: bytes = b""
+
+    def encode(self) -> None:
+        self.body = p.encode(p.PushBatch(iso_ms(self.now), self.actions, self.steps))
+
+
+@dataclass
+class _Settle:
+    """An answered batch, stored with the next writer job."""
+
+    results: list[p.ActionResult] = field(default_factory=list)
+    steps: list[p.ClockStep] = field(default_factory=list)
+    dropped: list[p.WireAction] = field(default_factory=list)  # prepared, held back, unsent
+
+    def store(self, conn: sqlite3.Connection, now: datetime) -> None:
+        if self.results:
+            outbox.record_results(conn, self.results, now)
+            outbox.mark_clock_steps_sent(conn, self.steps)
+        if self.dropped:
+            outbox.unmark(conn, self.dropped, now)
+
+
+class _Drain:
+    def __init__(
+        self, journal: Journal, who: Enrollment, device_key: Path, budget: int, timeout: float
+    ) -> None:
+        self.journal, self.who, self.device_key = journal, who, device_key
+        self.budget, self.timeout = budget, timeout
+        self.count = dict.fromkeys(("sent", "accepted", "duplicate", "rejected", "conflict"), 0)
+
+    def prepare(self, settle: _Settle | None, after: int) -> _Prepared:
+        """In one writer job: store the last answers, pick and mark the next batch."""
+        now = utcnow()
+
+        def job(conn: sqlite3.Connection) -> _Prepared:
+            if settle is not None:
+                settle.store(conn, now)
+            batch = outbox.select_batch(conn, self.budget, after)
+            if batch.actions:
+                outbox.mark_sending(conn, batch.actions, now)
+            return _Prepared(batch.actions, outbox.unsent_clock_steps(conn), batch.held_back, now)
+
+        prepared = self.journal.run(job)
+        if prepared.actions:
+            prepared.encode()
+        return prepared
+
+    def send(self, batch: _Prepared) -> p.PushResult:
+        answer = signed_exchange(
+            self.who, self.device_key, "/v1/push", batch.body, batch.now, self.timeout
+        )
+        result: p.PushResult = p.decode(answer, p.PushResult)
+        return result
+
+    def report(
+        self, held_back: int, error: str | None = None, next_try: str | None = None
+    ) -> PushReport:
+        c = self.count
+        return PushReport(
+            c["sent"],
+            c["accepted"] + c["duplicate"],
+            c["rejected"],
+            c["conflict"],
+            held_back,
+            error,
+            next_try,
+        )
+
+
+def drain(
+    journal: Journal,
+    reader: Reader,
+    device_key: Path,
+    budget_bytes: int,
+    cap_seconds: int,
+    timeout: float = 30,
+) -> PushReport:
+    """Push until the outbox is empty or the registry fails; the totals."""
+    who = enrollment(reader)
+    if who is None:
+        raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
+    d = _Drain(journal, who, device_key, budget_bytes, timeout)
+    settle: _Settle | None = None
+    current = d.prepare(None, 0)
+    while current.actions:
+        in_flight = _SENDER.submit(d.send, current)
+        following = d.prepare(settle, current.actions[-1].seq)
+        try:
+            result = in_flight.result()
+        except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
+            return _failed(d, current, following, exc, cap_seconds)
+        d.count["sent"] += len(current.actions)
+        for r in result.results:
+            if r.status in d.count:
+                d.count[r.status] += 1
+        settle = _Settle(result.results, current.steps)
+        _hold_back(current, following, result, settle)
+        if settle.dropped and not following.actions:  # all held back: look further on
+            following = d.prepare(settle, settle.dropped[-1].seq)
+            settle = None
+        current = following
+
+    def finish(conn: sqlite3.Connection) -> None:
+        if settle is not None:
+            settle.store(conn, utcnow())
+        outbox.set_box_value(conn, "sync_next_try", "")
+
+    journal.run(finish)
+    return d.report(current.held_back)
+
+
+def _hold_back(
+    sent: _Prepared, following: _Prepared, result: p.PushResult, settle: _Settle
+) -> None:
+    """The registry refused some actions of `sent`: the later actions of their records wait."""
+    record_of = {a.id: a.record_id for a in sent.actions}
+    refused = {record_of.get(r.id) for r in result.results if r.status in _REFUSED}
+    if not refused or not following.actions:
+        return
+    settle.dropped = [a for a in following.actions if a.record_id in refused]
+    if settle.dropped:
+        following.actions = [a for a in following.actions if a.record_id not in refused]
+        following.held_back += len(settle.dropped)
+        if following.actions:
+            following.encode()
+
+
+def _failed(
+    d: _Drain, current: _Prepared, following: _Prepared, exc: BaseException, cap_seconds: int
+) -> PushReport:
+    error = describe(exc)
+    log.warning("push of %d actions failed: %s", len(current.actions), error)
+
+    def job(conn: sqlite3.Connection) -> datetime:
+        now = utcnow()
+        outbox.unmark(conn, following.actions, now)  # prepared, never sent
+        return outbox.record_failure(
+            conn, current.actions, error, now, cap_seconds, answered_by_registry(exc)
+        )
+
+    next_try = d.journal.run(job)
+    d.count["sent"] += len(current.actions)
+    return d.report(current.held_back, error, iso_ms(next_try))
