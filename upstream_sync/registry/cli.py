@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from edge.errors import EdgeError
 from edge.identity import create_device_key
 from upstream_sync.registry.store import RegistryStore, digest
 
@@ -32,6 +33,14 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
     home = Path(args.home).resolve()
+    try:
+        return _run(args, home)
+    except EdgeError as exc:
+        print(f"edge-registry: {exc.detail}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, home: Path) -> int:
     if args.command == "init":
         return _init(home)
     if args.command == "token":
@@ -41,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(value)
         print(f"(for office {args.office_id}, valid until {expires})", file=sys.stderr)
         return 0
+    RegistryStore(home / "registry.db").close()  # refuse a database it cannot use, plainly
     return _serve(home, args.host, args.port, args.port_file)
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from edge.clock import iso_ms, utcnow
+from edge.errors import EdgeError
 from edge.ids import uuid7
 from edge.journal.chain import HASHED_COLUMNS, row_hash
 from edge.journal.db import connect
@@ -34,6 +35,7 @@ from upstream_sync.protocol import (
 
 T = TypeVar("T")
 
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS enrollment_tokens (
@@ -97,7 +99,17 @@ class RegistryStore:
 
     def __init__(self, path: Path) -> None:
         self.conn = connect(path)
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        fresh = not self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'boxes'").fetchone()
+        if version != SCHEMA_VERSION and not fresh:
+            self.conn.close()
+            raise EdgeError(
+                f"{path} is a reference-registry database of schema {version}; this software "
+                f"needs schema {SCHEMA_VERSION}. The reference registry does not migrate: "
+                "start it on a new --home (and enroll the boxes again)."
+            )
         self.conn.executescript(SCHEMA)
+        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._lock = threading.Lock()
 
     def close(self) -> None:
