@@ -35,6 +35,11 @@ class Settings:
     host: str = _setting("0.0.0.0", "Address the web server listens on (default: all).")
     port: int = _setting(8080, "TCP port of the web server.")
     timezone: str = _setting("UTC", "The office's time zone (IANA name), for dates shown to staff.")
+    language: str = _setting(
+        "en",
+        "Language of the pages for a browser that asks for none the box has: `en` or `ar`. "
+        "Each user can switch on any page.",
+    )
     country_config: str = _setting(
         "",
         "Path of the country configuration (TOML). Empty: the built-in default "
@@ -204,6 +209,7 @@ def _validate(s: Settings, require_init: bool) -> None:
         zoneinfo.ZoneInfo(s.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"setting `timezone`: unknown time zone {s.timezone!r}") from None
+    _check(s.language in ("en", "ar"), "language", "must be one of: en, ar")
     if s.country_config:
         _check(
             Path(s.country_config).is_file(),

@@ -98,7 +98,7 @@ def main() -> int:
         )
         url = f"http://localhost:{PORT}"
         print(f"""
-The demo box is starting at {url}
+The demo box is starting at {url}  (open it in a browser and log in)
   API documentation (OpenAPI): {url}/api/schema
   Health check:                {url}/healthz
 The box is enrolled with the demo national registry at {registry_url}; its sync worker

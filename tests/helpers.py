@@ -234,6 +234,7 @@ def start_registry(
     admin_token: str | None = None,
     command: list[str] | None = None,
     env: dict[str, str] | None = None,
+    port: int = 0,
 ) -> Registry:
     """Start `edge-registry serve` (or `command`, a stand-in taking the same arguments)."""
     if admin_token is None:
@@ -244,7 +245,7 @@ def start_registry(
     proc = subprocess.Popen(
         [
             *(command or REGISTRY),
-            *("--home", str(home), "serve", "--port", "0", "--port-file", str(port_file)),
+            *("--home", str(home), "serve", "--port", str(port), "--port-file", str(port_file)),
         ],
         stdout=log,
         env={**os.environ, **(env or {})},

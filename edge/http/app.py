@@ -24,6 +24,7 @@ from edge.journal.store import Journal
 from edge.settings import Settings
 from edge.users.login import Authenticator, RegistryPasswordCheck
 from edge.users.passwords import Hasher, Params
+from edge.web.pages import web_router
 from edge.workflow.config import Config
 from upstream_sync.client import RegistryLogin
 from upstream_sync.worker import PushNotifier
@@ -66,6 +67,7 @@ def create_app(
             UserController,
             RecordController,
             WorkqueueController,
+            web_router(),
         ],
         lifespan=[lifespan],
         state=State({"settings": settings, "config": config}),

@@ -41,6 +41,35 @@ def me_out(user: User, scopes: tuple[Any, ...]) -> MeOut:
     )
 
 
+async def change_own_password(state: State, caller: Caller, current: str, new: str) -> None:
+    """Check the current password and the new one's rules, store it, end the user's other
+    sessions (the one changing it carries on). Used by the API and the web pages."""
+    user = caller.user
+    hasher = state.authenticator.hasher
+    ok, _ = await asyncio.to_thread(hasher.check, current, user.verifier)
+    if not ok:
+        raise LoginRefused(WRONG.replace("username or ", ""), "wrong")
+    problems = password_problems(
+        new, user.username, state.settings.password_min_length, "new_password"
+    )
+    if new == current:
+        problems.append(
+            FieldProblem(
+                "new_password", "unchanged", "Choose a password different from the current one"
+            )
+        )
+    if problems:
+        raise InvalidInput(problems)
+    verifier = await asyncio.to_thread(hasher.hash, new)
+    keep = caller.session.id_hash if caller.session else ""
+
+    def job(conn: Any) -> None:
+        set_password(conn, user.id, verifier, user.id, one_time=False, checked=False)
+        conn.execute("DELETE FROM sessions WHERE user_id = ? AND id_hash != ?", (user.id, keep))
+
+    await state.journal.run_async(job)
+
+
 class SessionController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
@@ -89,31 +118,7 @@ class SessionController(Controller):
         self, data: JSONBody[PasswordChange], caller: NamedDependency[Caller], state: State
     ) -> None:
         """Change your own password (required after an admin reset)."""
-        user = caller.user
-        hasher = state.authenticator.hasher
-        ok, _ = await asyncio.to_thread(hasher.check, data.current_password, user.verifier)
-        if not ok:
-            raise LoginRefused(WRONG.replace("username or ", ""), "wrong")
-        problems = password_problems(
-            data.new_password, user.username, state.settings.password_min_length, "new_password"
-        )
-        if data.new_password == data.current_password:
-            problems.append(
-                FieldProblem(
-                    "new_password", "unchanged", "Choose a password different from the current one"
-                )
-            )
-        if problems:
-            raise InvalidInput(problems)
-        verifier = await asyncio.to_thread(hasher.hash, data.new_password)
-        keep = caller.session.id_hash if caller.session else ""
-
-        def job(conn: Any) -> None:
-            set_password(conn, user.id, verifier, user.id, one_time=False, checked=False)
-            # The user's other sessions end; the one changing the password carries on.
-            conn.execute("DELETE FROM sessions WHERE user_id = ? AND id_hash != ?", (user.id, keep))
-
-        await state.journal.run_async(job)
+        await change_own_password(state, caller, data.current_password, data.new_password)
 
     @post("/tokens", operation_id="createApiToken", status_code=201)
     async def create_token(

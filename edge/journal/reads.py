@@ -132,6 +132,20 @@ class Reader:
         )
         return [RecordRow(state_from_row(r), r["tracking_id"], r["title"]) for r in rows], total
 
+    def search(self, text: str, actor: Actor, limit: int = 50) -> list[RecordRow]:
+        """Records on this box whose tracking id is the text, or whose name contains it."""
+        read_sql, read_params = _read_filter(actor)
+        words = [w for w in text.split() if w][:5]
+        if not words:
+            return []
+        name = " AND ".join("records.title LIKE ? ESCAPE '\\'" for _ in words)
+        rows = self.conn().execute(
+            f"SELECT * FROM records WHERE (records.tracking_id = ? OR ({name})) "
+            f"AND ({read_sql}) ORDER BY records.updated_at DESC LIMIT ?",
+            [text.strip().upper(), *(f"%{_like(w)}%" for w in words), *read_params, limit],
+        )
+        return [RecordRow(state_from_row(r), r["tracking_id"], r["title"]) for r in rows]
+
     def outbox(self, actor: Actor, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
         """Actions not yet accepted by the registry, on records the actor may read."""
         read_sql, read_params = _read_filter(actor)
@@ -238,6 +252,10 @@ def _query_filter(q: WorkqueueQuery, actor: Actor) -> tuple[str, list[Any]]:
         clauses.append("created_by = ?")
         params.append(actor.id)
     return " AND ".join(clauses), params
+
+
+def _like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _read_filter(actor: Actor) -> tuple[str, list[Any]]:

@@ -145,15 +145,17 @@ MATRIX: dict[str, tuple[dict[str, str] | str, Probe]] = {
 }
 
 
-def app_routes(home: Path) -> set[str]:
+def app_routes(home: Path, api: bool = True) -> set[str]:
+    """The API's routes (the web pages' are checked in test_web_authorization.py)."""
     app = create_app(load_settings(home), load_config())
     return {
         f"{m} {r.path}"
         for r in app.routes
         if isinstance(r, HTTPRoute)
         for m in r.methods - {"HEAD", "OPTIONS"}
-        if not r.path.startswith("/api/schema")
-    }  # the public API description
+        if not r.path.startswith("/api/schema")  # the public API description
+        and r.path.startswith(("/api/", "/healthz")) == api
+    }
 
 
 @pytest.fixture(scope="module")

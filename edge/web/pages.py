@@ -1,0 +1,836 @@
+"""The office web UI: server-rendered pages that work without JavaScript.
+
+Pages use the same session cookie as the API. A page's form carries the session's CSRF token
+in a hidden field (the API takes it in a header). Every action goes through the same journal
+and engine as the API: the menu on a record page is the engine's, with the reason when an
+action is disabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import State
+from litestar.enums import MediaType
+from litestar.params import FromPath
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+
+from edge.clock import utcnow
+from edge.errors import EdgeError, FieldProblem, InvalidInput, NotFound
+from edge.http.auth import COOKIE, Caller
+from edge.http.session import change_own_password
+from edge.http.workqueues import visible_queues
+from edge.ids import is_uuid, uuid7
+from edge.journal.reads import RecordRow, SyncInfo
+from edge.users import sessions
+from edge.users.login import LoginRefused
+from edge.users.register import actor_of, get_user
+from edge.web.i18n import LANGUAGES, Language, choose, translations
+from edge.web.render import TEMPLATES, render, when
+from edge.workflow.config import FieldSpec
+from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
+from edge.workflow.fold import Entry
+from edge.workflow.model import CORE_ACTIONS, ActionType, Status
+from edge.workflow.rules import action_menu, can_read
+
+LANG_COOKIE = "edge_lang"
+# Set while this browser showed the "registry unreachable" banner: once everything is sent,
+# the green "your offline changes have been sent" banner shows until dismissed.
+OFFLINE_COOKIE = "edge_offline"
+PAGE_SIZE = 20
+SECURITY_HEADERS = {
+    # Everything comes from the box: no CDN, no inline script, no other origin.
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+NO_FORM = ActionType.ASSIGN, ActionType.UNASSIGN
+
+
+@dataclass
+class Ctx:
+    """One page request: who asks, in which language, with which form values."""
+
+    request: Request[Any, Any, Any]
+    state: State
+    lang: Language
+    caller: Caller | None = None
+    form: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def _(self) -> Callable[[str], str]:
+        return translations(self.lang.code).gettext
+
+    def when(self, stamp: str | None) -> str:
+        return when(stamp, self.lang, self.state.settings.timezone)
+
+
+def _lang(request: Request[Any, Any, Any], state: State) -> Language:
+    return choose(
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+        state.settings.language,
+    )
+
+
+def _caller(request: Request[Any, Any, Any], state: State) -> Caller | None:
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return None
+    conn = state.reader.conn()
+    idle = timedelta(minutes=state.settings.session_idle_minutes)
+    session = sessions.find_session(conn, cookie, utcnow(), idle)
+    if session is None:
+        return None
+    user = get_user(conn, session.user_id)
+    if not user.active:
+        return None
+    return Caller(user, actor_of(user, state.config), session)
+
+
+async def _enter(
+    request: Request[Any, Any, Any], state: State, *, password_page: bool = False
+) -> Ctx | Response[Any]:
+    """The page's context, or the answer instead of the page: the login page, the password
+    change a reset requires, or a refusal of a form without the page's token."""
+    ctx = Ctx(request, state, _lang(request, state))
+    ctx.caller = await asyncio.to_thread(_caller, request, state)
+    if ctx.caller is None:
+        return Redirect(f"/login?next={quote(request.url.path)}")
+    if request.method == "POST":
+        ctx.form = await _read_form(request)
+        token = ctx.form.get("csrf_token", "")
+        assert ctx.caller.session is not None
+        if not hmac.compare_digest(token.encode(), ctx.caller.session.csrf_token.encode()):
+            return _page(
+                ctx,
+                "message.html",
+                403,
+                title=ctx._("This form has expired"),
+                message=ctx._(
+                    "The page was open for too long or came from elsewhere. Go back, reload "
+                    "the page and try again."
+                ),
+            )
+    if ctx.caller.user.must_change_password and not password_page:
+        return Redirect("/password")
+    return ctx
+
+
+async def _read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    data = await request.form()
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _page(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response[str]:
+    html = render(ctx.lang, template, {**_chrome(ctx), **context})
+    response = Response(html, media_type=MediaType.HTML, status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    if context.get("set_offline_cookie"):
+        response.set_cookie(OFFLINE_COOKIE, "1", path="/", samesite="strict")
+    return response
+
+
+def _chrome(ctx: Ctx) -> dict[str, Any]:
+    """What every page shows: the user, the office, the menus, the registry banner."""
+    state = ctx.state
+    chrome: dict[str, Any] = {
+        "office": state.settings.office_name or state.settings.office_id,
+        "languages": LANGUAGES.values(),
+        "path": ctx.request.url.path,
+        "user": None,
+        "queues": [],
+        "banner": None,
+        "csrf": "",
+        "events": state.config.events.values(),
+    }
+    caller = ctx.caller
+    if caller is None:
+        return chrome
+    chrome["user"] = caller.user
+    chrome["csrf"] = caller.session.csrf_token if caller.session else ""
+    chrome["queues"] = visible_queues(caller.actor, state.config.workqueues)
+    chrome["banner"] = banner(ctx)
+    return chrome
+
+
+def banner(ctx: Ctx) -> dict[str, Any] | None:
+    """The registry's state for the banner: `offline` (blue) while it is unreachable,
+    `sent` (green) once what was done offline has all been sent, until dismissed."""
+    summary = ctx.state.reader.sync_summary()
+    counts = summary["counts"]
+    waiting = counts.get("pending", 0) + counts.get("sending", 0)
+    if summary["enrolled"] and summary["registry_reachable"] is False:
+        return {"kind": "offline", "waiting": waiting}
+    if (
+        ctx.request.cookies.get(OFFLINE_COOKIE) == "1"
+        and summary["registry_reachable"]
+        and waiting == 0
+    ):
+        return {"kind": "sent", "waiting": 0}
+    return None
+
+
+# --- logging in and out ----------------------------------------------------------------
+
+
+@get("/login", sync_to_thread=False)
+def login_page(request: Request[Any, Any, Any], state: State) -> Response[str]:
+    ctx = Ctx(request, state, _lang(request, state))
+    return _page(ctx, "login.html", next=_safe_next(request.query_params.get("next")), error=None)
+
+
+@post("/login")
+async def login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = Ctx(request, state, _lang(request, state))
+    form = await _read_form(request)
+    username, password = form.get("username", "").strip(), form.get("password", "")
+    next_ = _safe_next(form.get("next"))
+    try:
+        done = await asyncio.to_thread(state.authenticator.login, username, password, utcnow())
+    except LoginRefused as exc:
+        return _page(
+            ctx, "login.html", 401, next=next_, error=_login_error(ctx, exc), username=username
+        )
+    except InvalidInput:
+        error = ctx._("Enter your username and password.")
+        return _page(ctx, "login.html", 422, next=next_, error=error, username=username)
+    response: Response[Any] = Redirect("/password" if done.user.must_change_password else next_)
+    response.set_cookie(
+        COOKIE,
+        done.session_id,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+def _login_error(ctx: Ctx, exc: LoginRefused) -> str:
+    _ = ctx._
+    if exc.reason == "locked":
+        minutes = re.search(r"(\d+) more minute", exc.detail)
+        return _(
+            "Too many wrong passwords: this account is locked for %(minutes)s more minutes. "
+            "Your local admin can unlock it."
+        ) % {"minutes": minutes.group(1) if minutes else "?"}
+    if exc.reason == "offline_expired":
+        return _(
+            "The national registry cannot be reached, and your password has not been checked "
+            "with it for too long. Log in once while the registry is reachable, or ask your "
+            "local admin to reset your password."
+        )
+    return _("Wrong username or password.")
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this box (never another site) after logging in."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    parts = urlsplit(value)
+    return parts.path + (f"?{parts.query}" if parts.query else "") if not parts.netloc else "/"
+
+
+@post("/logout")
+async def logout(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = await _enter(request, state, password_page=True)
+    if isinstance(ctx, Response):
+        return ctx
+    assert ctx.caller is not None and ctx.caller.session is not None
+    await state.journal.run_async(
+        lambda c, h=ctx.caller.session.id_hash: sessions.end_session(c, h)
+    )
+    response: Response[Any] = Redirect("/login")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@get("/password")
+async def password_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = await _enter(request, state, password_page=True)
+    if isinstance(ctx, Response):
+        return ctx
+    return _page(ctx, "password.html", errors={}, done=False)
+
+
+@post("/password")
+async def change_password(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = await _enter(request, state, password_page=True)
+    if isinstance(ctx, Response):
+        return ctx
+    assert ctx.caller is not None
+    new, again = ctx.form.get("new_password", ""), ctx.form.get("new_password_again", "")
+    errors: dict[str, str] = {}
+    if new != again:
+        errors["new_password_again"] = ctx._("The two new passwords are not the same.")
+    else:
+        try:
+            await change_own_password(state, ctx.caller, ctx.form.get("current_password", ""), new)
+        except LoginRefused:
+            errors["current_password"] = ctx._("This is not your current password.")
+        except InvalidInput as exc:
+            errors = {p.field: p.message for p in exc.problems}
+    if errors:
+        return _page(ctx, "password.html", 422, errors=errors, done=False)
+    return Redirect("/")
+
+
+@post("/language")
+async def set_language(request: Request[Any, Any, Any]) -> Response[Any]:
+    form = await _read_form(request)
+    code = form.get("lang", "")
+    response: Response[Any] = Redirect(_safe_next(form.get("next")))
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, path="/", samesite="strict", max_age=31_536_000)
+    return response
+
+
+# --- workqueues and search ---------------------------------------------------------------
+
+
+@get("/")
+async def home(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    assert ctx.caller is not None
+    queues = visible_queues(ctx.caller.actor, state.config.workqueues)
+    return Redirect(f"/queues/{queues[0].id}" if queues else "/search")
+
+
+@get("/queues/{queue_id:str}")
+async def queue_page(
+    request: Request[Any, Any, Any], state: State, queue_id: FromPath[str]
+) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    assert ctx.caller is not None
+    queue = state.config.workqueues.get(queue_id)
+    if queue is None or queue not in visible_queues(ctx.caller.actor, state.config.workqueues):
+        return _not_found(ctx)
+    page = _int(request.query_params.get("page"), 1)
+    rows, total = await asyncio.to_thread(
+        state.reader.workqueue, queue.query, ctx.caller.actor, page, PAGE_SIZE
+    )
+    return _page(
+        ctx,
+        "queue.html",
+        queue=queue,
+        records=_listing(ctx, rows),
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        total=total,
+        **_offline_marker(ctx),
+    )
+
+
+@get("/search")
+async def search_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    assert ctx.caller is not None
+    text = (request.query_params.get("q") or "").strip()[:100]
+    rows = await asyncio.to_thread(state.reader.search, text, ctx.caller.actor) if text else []
+    return _page(ctx, "search.html", q=text, records=_listing(ctx, rows))
+
+
+def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
+    ids = {r.state.assigned_to for r in rows if r.state.assigned_to}
+    names = ctx.state.reader.user_names(ids)
+    return [
+        {
+            "id": r.state.id,
+            "tracking_id": r.tracking_id,
+            "title": r.title or ctx._("(no name yet)"),
+            "event": ctx.state.config.events[r.state.event_type].label
+            if r.state.event_type in ctx.state.config.events
+            else r.state.event_type,
+            "status": r.state.status.value,
+            "flags": [ctx.state.config.flag_label(f) for f in sorted(r.state.flags)],
+            "assignee": names.get(r.state.assigned_to or "", "") if r.state.assigned_to else "",
+            "updated": ctx.when(r.state.updated_at),
+        }
+        for r in rows
+    ]
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(1, min(int(value or default), 1_000_000))
+    except ValueError:
+        return default
+
+
+# --- records -----------------------------------------------------------------------------
+
+
+@get("/records/{record_id:str}")
+async def record_page(
+    request: Request[Any, Any, Any], state: State, record_id: FromPath[str]
+) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    return await _record(ctx, record_id)
+
+
+async def _record(ctx: Ctx, record_id: str, error: str | None = None) -> Response[Any]:
+    row = _readable(ctx, record_id)
+    if row is None:
+        return _not_found(ctx)
+    assert ctx.caller is not None
+    reader = ctx.state.reader
+    timeline = await asyncio.to_thread(reader.timeline, record_id)
+    lease = reader.lease(record_id)
+    names = reader.user_names({e.created_by for e, _ in timeline} | {row.state.assigned_to or ""})
+    menu = action_menu(
+        row.state, ctx.caller.actor, ctx.state.config, names=lambda u: names.get(u, "?")
+    )
+    if lease is not None and lease.state == "revoked":
+        taken = ctx._("The registry gave this record to another office (%(by)s).") % {
+            "by": lease.changed_by
+        }
+        menu = [dataclasses.replace(item, enabled=False, reason=taken) for item in menu]
+    register_pending = any(
+        e.type is ActionType.REGISTER and s.state != "accepted" for e, s in timeline
+    )
+    return _page(
+        ctx,
+        "record.html",
+        record=row,
+        event=ctx.state.config.events.get(row.state.event_type),
+        assignee=names.get(row.state.assigned_to or ""),
+        flags=[ctx.state.config.flag_label(f) for f in sorted(row.state.flags)],
+        menu=menu,
+        no_form=NO_FORM,
+        timeline=[_step(ctx, e, s, names) for e, s in reversed(timeline)],
+        lease=lease,
+        register_pending=register_pending,
+        error=error,
+        **_offline_marker(ctx),
+    )
+
+
+def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str, Any]:
+    label = (
+        str(e.payload.get("audit") or e.custom_type)
+        if e.type is ActionType.CUSTOM
+        else CORE_ACTIONS[e.type].label
+    )
+    return {
+        "label": label,
+        "by": names.get(e.created_by, e.created_by),
+        "office": e.created_at_location,
+        "at": ctx.when(e.created_at),
+        "unverified_time": e.clock == "unsynced",
+        "sync": sync.state,
+        "reason": sync.reason,
+        "registry_at": ctx.when(sync.registry_time),
+        "discarded_by": sync.discarded_by,
+    }
+
+
+def _readable(ctx: Ctx, record_id: str) -> RecordRow | None:
+    if not is_uuid(record_id):
+        return None
+    row: RecordRow | None = ctx.state.reader.record(record_id)
+    assert ctx.caller is not None
+    if row is None or not can_read(row.state, ctx.caller.actor):
+        return None
+    return row
+
+
+@get("/records/new")
+async def new_record_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    event = state.config.events.get(request.query_params.get("event") or "")
+    if event is None:
+        return _page(ctx, "choose_event.html")
+    return _form_page(ctx, event.id, None, {}, {})
+
+
+@post("/records/new")
+async def create_record(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    """Start a record and, by the button used, keep it as a draft, notify or declare it."""
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    assert ctx.caller is not None
+    event = state.config.events.get(ctx.form.get("event", ""))
+    if event is None:
+        return _not_found(ctx)
+    values = _declaration(ctx.form, state.config.fields[event.id], keep_empty=False)
+    record_id = uuid7()
+    try:
+        await state.journal.append_async(
+            ActionRequest(ActionType.CREATE, record_id, event_type=event.id, declaration=values),
+            ctx.caller.actor,
+        )
+    except InvalidInput as exc:
+        return _form_page(ctx, event.id, None, values, _field_errors(ctx, exc, event.id), 422)
+    except EdgeError as exc:
+        return _form_page(ctx, event.id, None, values, {"": exc.detail}, 422)
+    then = ctx.form.get("then", "")
+    if then in (ActionType.DECLARE, ActionType.NOTIFY):
+        return await _perform(ctx, record_id, ActionType(then), None)
+    return Redirect(f"/records/{record_id}")
+
+
+@get("/records/{record_id:str}/do/{action:str}")
+async def action_page(
+    request: Request[Any, Any, Any], state: State, record_id: FromPath[str], action: FromPath[str]
+) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    row = _readable(ctx, record_id)
+    kind = _action(action)
+    if row is None or kind is None:
+        return _not_found(ctx)
+    custom = request.query_params.get("custom")
+    if kind in TAKES_DECLARATION:
+        values = dict(row.state.declaration)
+        if kind is ActionType.REQUEST_CORRECTION:
+            values = {**values, **(row.state.pending_correction or {})}
+        return _form_page(ctx, row.state.event_type, row, values, {}, action=kind)
+    return _dialog_page(ctx, row, kind, custom, {}, {})
+
+
+@post("/records/{record_id:str}/do/{action:str}")
+async def perform(
+    request: Request[Any, Any, Any], state: State, record_id: FromPath[str], action: FromPath[str]
+) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    kind = _action(action)
+    if kind is None or _readable(ctx, record_id) is None:
+        return _not_found(ctx)
+    return await _perform(ctx, record_id, kind, ctx.form.get("custom") or None)
+
+
+async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | None) -> Response[Any]:
+    """Run one action from a page; on refusal, show the same page again with the reasons."""
+    assert ctx.caller is not None
+    row = _readable(ctx, record_id)
+    if row is None:
+        return _not_found(ctx)
+    config = ctx.state.config
+    declaration = None
+    if kind in TAKES_DECLARATION and any(k.startswith("f.") for k in ctx.form):
+        declaration = _declaration(ctx.form, config.fields[row.state.event_type], keep_empty=True)
+        if kind is ActionType.REQUEST_CORRECTION:
+            declaration = {
+                k: v for k, v in declaration.items() if row.state.declaration.get(k) != v
+            }
+    specs = config.custom[custom].dialog_form if custom in config.custom else []
+    form = {
+        k[2:]: _typed(v, next((s for s in specs if s.id == k[2:]), None))
+        for k, v in ctx.form.items()
+        if k.startswith("d.")
+    }
+    then = ctx.form.get("then") or None
+    req = ActionRequest(
+        kind,
+        record_id,
+        custom_type=custom,
+        declaration=declaration,
+        form=form or None,
+        then=ActionType(then)
+        if kind is ActionType.EDIT and then in ("DECLARE", "REGISTER")
+        else None,
+    )
+    try:
+        await ctx.state.journal.append_async(req, ctx.caller.actor)
+    except InvalidInput as exc:
+        errors = _field_errors(ctx, exc, row.state.event_type)
+        if kind in TAKES_DECLARATION and declaration is not None:
+            values = {**row.state.declaration, **(declaration or {})}
+            return _form_page(ctx, row.state.event_type, row, values, errors, 422, action=kind)
+        return _dialog_page(ctx, row, kind, custom, form, errors, 422)
+    except NotFound:
+        return _not_found(ctx)
+    except EdgeError as exc:
+        return await _record(ctx, record_id, error=exc.detail)
+    return Redirect(f"/records/{record_id}")
+
+
+def _action(value: str) -> ActionType | None:
+    try:
+        kind = ActionType(value)
+    except ValueError:
+        return None
+    return None if kind is ActionType.CREATE else kind
+
+
+def _declaration(
+    form: dict[str, str], specs: dict[str, FieldSpec], keep_empty: bool
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field_id, spec in specs.items():
+        raw = form.get(f"f.{field_id}")
+        if spec.type == "boolean":
+            raw = "true" if raw else ("" if keep_empty else None)
+        if raw is None or (raw == "" and not keep_empty):
+            continue
+        values[field_id] = _typed(raw, spec)
+    return values
+
+
+def _typed(raw: str, spec: FieldSpec | None) -> Any:
+    """A form's text as the field's type (left as text when it is not valid: the engine then
+    names the field and the rule)."""
+    raw = raw.strip()
+    if spec is None or raw == "":
+        return raw
+    if spec.type == "number":
+        try:
+            number = float(raw)
+        except ValueError:
+            return raw
+        return int(number) if number.is_integer() else number
+    if spec.type == "boolean":
+        return raw in ("true", "on", "1")
+    return raw
+
+
+def _field_errors(ctx: Ctx, exc: InvalidInput, event_id: str) -> dict[str, str]:
+    """Each problem as a sentence in the user's language, keyed by the form field."""
+    specs = ctx.state.config.fields.get(event_id, {})
+    out: dict[str, str] = {}
+    for p in exc.problems:
+        key = p.field.split(".", 1)[1] if p.field.startswith(("declaration.", "form.")) else p.field
+        spec = specs.get(key)
+        out[key] = _problem_text(ctx, p, ctx._(spec.label) if spec else key)
+    return out
+
+
+def _problem_text(ctx: Ctx, p: FieldProblem, label: str) -> str:
+    _ = ctx._
+    texts = {
+        "required": _("%(label)s is required."),
+        "not_in_future": _("%(label)s cannot be in the future."),
+        "options": _("Choose one of the options for %(label)s."),
+    }
+    if p.rule in texts:
+        return texts[p.rule] % {"label": label}
+    if ctx.lang.code == "en":
+        return p.message
+    return _("%(label)s is not valid.") % {"label": label}
+
+
+def _form_page(
+    ctx: Ctx,
+    event_id: str,
+    row: RecordRow | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+    action: ActionType | None = None,
+) -> Response[str]:
+    event = ctx.state.config.events[event_id]
+    return _page(
+        ctx,
+        "declaration.html",
+        status,
+        event=event,
+        record=row,
+        values=values,
+        errors=errors,
+        action=action,
+        action_label=CORE_ACTIONS[action].label if action else "",
+        form_rules=dict(CORE_ACTIONS[action].form_rules) if action else {},
+        storage_key=f"edge.form.{row.state.id if row else 'new-' + event_id}",
+        draft_saved=bool(row and errors and row.state.status is Status.DRAFT),
+    )
+
+
+def _dialog_page(
+    ctx: Ctx,
+    row: RecordRow,
+    kind: ActionType,
+    custom: str | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response[str]:
+    action = ctx.state.config.custom.get(custom or "") if kind is ActionType.CUSTOM else None
+    if kind is ActionType.CUSTOM and action is None:
+        return _not_found(ctx)
+    return _page(
+        ctx,
+        "dialog.html",
+        status,
+        record=row,
+        kind=kind,
+        custom=action,
+        label=action.name if action else CORE_ACTIONS[kind].label,
+        form_rules=dict(CORE_ACTIONS[kind].form_rules) if kind is not ActionType.CUSTOM else {},
+        values=values,
+        errors=errors,
+    )
+
+
+@get("/records/{record_id:str}/print")
+async def print_page(
+    request: Request[Any, Any, Any], state: State, record_id: FromPath[str]
+) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    row = _readable(ctx, record_id)
+    if row is None:
+        return _not_found(ctx)
+    timeline = await asyncio.to_thread(state.reader.timeline, record_id)
+    accepted = any(e.type is ActionType.REGISTER and s.state == "accepted" for e, s in timeline)
+    return _page(
+        ctx,
+        "print.html",
+        record=row,
+        event=state.config.events.get(row.state.event_type),
+        final=accepted and row.state.status is Status.REGISTERED,
+    )
+
+
+# --- outbox, status, help ----------------------------------------------------------------
+
+
+@get("/outbox")
+async def outbox_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    assert ctx.caller is not None
+    page = _int(request.query_params.get("page"), 1)
+    rows, total = await asyncio.to_thread(state.reader.outbox, ctx.caller.actor, page, PAGE_SIZE)
+    names = state.reader.user_names({r["created_by"] for r in rows})
+    items = [
+        {
+            **r,
+            "label": _outbox_label(r["type"], r["payload"]),
+            "by": names.get(r["created_by"], ""),
+            "at": ctx.when(r["created_at"]),
+            "next_try": ctx.when(r["next_try_at"]),
+            "discarded_at": ctx.when(r["discarded_at"]),
+        }
+        for r in rows
+    ]
+    summary = state.reader.sync_summary()
+    return _page(
+        ctx,
+        "outbox.html",
+        items=items,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        total=total,
+        summary=summary,
+        last_success=ctx.when(summary["last_success_at"]),
+        next_try=ctx.when(summary["next_try_at"]),
+        **_offline_marker(ctx),
+    )
+
+
+def _outbox_label(type_: str, payload: str) -> str:
+    if type_ == ActionType.CUSTOM:
+        return str(json.loads(payload).get("audit") or "Custom action")
+    return CORE_ACTIONS[ActionType(type_)].label
+
+
+@get("/ui/status")
+async def status(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    """The banner's state, for the page script that updates it without a reload."""
+    ctx = Ctx(request, state, _lang(request, state))
+    ctx.caller = await asyncio.to_thread(_caller, request, state)
+    if ctx.caller is None:
+        return Response({"banner": None}, status_code=401)
+    found = await asyncio.to_thread(banner, ctx)
+    html = render(
+        ctx.lang,
+        "banner.html",
+        {"banner": found, "csrf": ctx.caller.session.csrf_token if ctx.caller.session else ""},
+    )
+    return Response({"banner": found["kind"] if found else None, "html": html})
+
+
+@post("/ui/dismiss-sent")
+async def dismiss_sent(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    response: Response[Any] = Redirect(_safe_next(ctx.form.get("next")))
+    response.delete_cookie(OFFLINE_COOKIE, path="/")
+    return response
+
+
+@get("/help")
+async def help_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    ctx = await _enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    return _page(ctx, "help.html")
+
+
+def _offline_marker(ctx: Ctx) -> dict[str, Any]:
+    found = banner(ctx) if ctx.caller else None
+    return {"set_offline_cookie": bool(found and found["kind"] == "offline")}
+
+
+def _not_found(ctx: Ctx) -> Response[str]:
+    return _page(
+        ctx,
+        "message.html",
+        404,
+        title=ctx._("Not found"),
+        message=ctx._("There is no such page or record on this box, or you may not see it."),
+    )
+
+
+def web_router() -> Router:
+    static = create_static_files_router(
+        path="/static", directories=[TEMPLATES.parent / "static"], include_in_schema=False
+    )
+    return Router(
+        path="/",
+        route_handlers=[
+            login_page,
+            login,
+            logout,
+            password_page,
+            change_password,
+            set_language,
+            home,
+            queue_page,
+            search_page,
+            new_record_page,
+            create_record,
+            record_page,
+            action_page,
+            perform,
+            print_page,
+            outbox_page,
+            status,
+            dismiss_sent,
+            help_page,
+            static,
+        ],
+        include_in_schema=False,
+    )

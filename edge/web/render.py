@@ -1,0 +1,63 @@
+"""Rendering pages: one Jinja2 environment per language (autoescaped, gettext installed),
+dates in the office's time zone, and the page chrome every template shares."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from babel.dates import format_datetime
+
+from edge.web.i18n import Language, translations
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@cache
+def environment(lang: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    catalog = translations(lang)
+    env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    # Labels from the country configuration: translated when the catalog has them.
+    env.globals["t"] = catalog.gettext
+    env.filters["initials"] = initials
+    env.globals["shown"] = lambda spec, value: shown(spec, value, catalog.gettext)
+    return env
+
+
+def shown(spec: Any, value: Any, gettext: Any) -> str:
+    """A declaration value as people read it: an option's label, yes or no, or the value."""
+    if spec.type == "select":
+        label = next((o.label for o in spec.options if o.value == value), str(value))
+        return str(gettext(label))
+    if spec.type == "boolean":
+        return str(gettext("Yes") if value else gettext("No"))
+    return str(value)
+
+
+def initials(name: str | None) -> str:
+    parts = [p for p in (name or "").split() if p]
+    return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+
+def when(stamp: str | None, lang: Language, zone: str) -> str:
+    """A journal time (ISO, UTC) as people in the office read it."""
+    if not stamp:
+        return ""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
+    return format_datetime(moment, "d MMM y, HH:mm", locale=lang.code)
+
+
+def render(lang: Language, name: str, context: dict[str, Any]) -> str:
+    return environment(lang.code).get_template(name).render(lang=lang, **context)

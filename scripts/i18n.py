@@ -1,0 +1,76 @@
+"""Update the UI's translation catalogs from the source: `python scripts/i18n.py`.
+
+Extracts every translatable text of the templates and of edge/web/*.py into
+edge/web/locale/messages.pot, then merges it into each language's messages.po (new texts
+arrive untranslated, texts no longer used are marked obsolete). Translate the new entries,
+then run the tests: tests/unit/test_i18n.py fails while a language lacks a translation.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+from edge.workflow.config import load_config
+from edge.workflow.model import CORE_ACTIONS, Status
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WEB = ROOT / "edge" / "web"
+LOCALE = WEB / "locale"
+METHODS = [("templates/**.html", "jinja2"), ("**.py", "python")]
+OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "t": None}
+
+
+def template() -> Catalog:
+    catalog = Catalog(project="edge-box", charset="utf-8")
+    for filename, lineno, message, comments, context in extract_from_dir(
+        WEB, METHODS, options_map=OPTIONS, keywords=KEYWORDS
+    ):
+        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    for label in configuration_texts():
+        if label not in catalog:
+            catalog.add(label, None, [("edge/workflow/default_config.toml", 0)])
+    return catalog
+
+
+def configuration_texts() -> list[str]:
+    """What pages show from the default country configuration and the workflow tables."""
+    config = load_config()
+    texts = [a.label for a in CORE_ACTIONS.values()] + [s.value.capitalize() for s in Status]
+    texts += [key.capitalize() for a in CORE_ACTIONS.values() for key in dict(a.form_rules)]
+    texts += [label for label in config.flags.values()]
+    for event in config.events.values():
+        texts.append(event.label)
+        for spec in event.fields:
+            texts += [spec.label, spec.help, *(o.label for o in spec.options)]
+    for action in config.custom.values():
+        texts += [action.name, action.dialog_copy, action.audit_copy]
+        for spec in action.dialog_form:
+            texts += [spec.label, spec.help, *(o.label for o in spec.options)]
+    texts += [q.label for q in config.workqueues.values()]
+    texts += [r.label for r in config.roles.values()]
+    return [t for t in dict.fromkeys(texts) if t]
+
+
+def main() -> None:
+    pot = template()
+    with (LOCALE / "messages.pot").open("wb") as f:
+        write_po(f, pot, omit_header=False, sort_output=True)
+    for po_path in sorted(LOCALE.glob("*/LC_MESSAGES/messages.po")):
+        with po_path.open("rb") as f:
+            catalog = read_po(f, locale=po_path.parts[-3])
+        catalog.update(pot, no_fuzzy_matching=True)
+        with po_path.open("wb") as f:
+            write_po(f, catalog, sort_output=True)
+        missing = sum(1 for m in catalog if m.id and not m.string)
+        print(f"{po_path.relative_to(WEB)}: {len(catalog)} texts, {missing} untranslated")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The office web UI in a real browser, against real box, worker and registry processes."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from typing import Any
+
+from tests.e2e.conftest import shot
+from tests.helpers import BIRTH, DEATH, Box, Registry, start_registry, stop_process
+
+Page = Any  # playwright.sync_api.Page
+
+
+def login(page: Page, user: str, password: str = "demo-password") -> None:
+    page.goto("/login")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/queues/"))
+
+
+def logout(page: Page) -> None:
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(r"/login"))
+
+
+def fill_declaration(page: Page, values: dict[str, str]) -> None:
+    for field, value in values.items():
+        control = page.locator(f"[name='f.{field}']")
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
+
+
+def declare(page: Page, event: str, values: dict[str, str]) -> str:
+    page.get_by_role("link", name="New declaration").click()
+    page.get_by_role("link", name=event).click()
+    fill_declaration(page, values)
+    page.get_by_role("button", name="Declare", exact=True).click()
+    page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
+    return str(page.url.rsplit("/", 1)[1])
+
+
+def open_record(page: Page, record_id: str) -> None:
+    page.goto(f"/records/{record_id}")
+
+
+def wait_for_text(page: Page, record_id: str, text: str, seconds: float = 30) -> None:
+    """Reload the record page until the text shows (the worker works in the background)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        open_record(page, record_id)
+        if page.get_by_text(text).count():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"“{text}” never showed on the record page")
+
+
+def test_clerk_declares_registrar_registers_and_the_registry_accepts(
+    page: Page, box: Box, registry: Registry, worker: object
+) -> None:
+    page.goto("/")
+    assert "/login" in page.url  # nothing without logging in
+    shot(page, "01-login")
+    login(page, "clerk")
+    shot(page, "02-workqueue")
+    # A missing required field is named next to the field and in the summary at the top.
+    page.get_by_role("link", name="New declaration").click()
+    page.get_by_role("link", name="Birth").click()
+    fill_declaration(page, {k: v for k, v in BIRTH.items() if k != "child.sex"})
+    page.get_by_role("button", name="Declare", exact=True).click()
+    summary = page.locator("#error-summary")
+    assert "Sex is required" in summary.inner_text()
+    assert page.locator("#f\\.child\\.sex-error").inner_text() == "Sex is required."
+    assert page.locator("#error-summary").evaluate("e => e === document.activeElement")
+    shot(page, "03-declaration-errors")
+    page.locator("[name='f.child.sex']").select_option("female")
+    page.get_by_role("button", name="Declare", exact=True).click()
+    page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
+    record_id = page.url.rsplit("/", 1)[1]
+    assert page.get_by_text("Declared", exact=True).count()
+    wait_for_text(page, record_id, "Accepted by the national registry")
+    logout(page)
+
+    login(page, "registrar")
+    page.get_by_role("searchbox").fill("Sara")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="Sara Haddad").click()
+    # The menu is the engine's: Register is shown disabled, with why, until assigned.
+    register = page.get_by_role("button", name="Register")
+    assert register.is_disabled()
+    assert "Assign this record to yourself first" in page.locator(".actions").inner_text()
+    page.get_by_role("button", name="Assign").click()
+    page.get_by_role("link", name="Register").click()
+    shot(page, "04-register-confirm")
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+    page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
+    shot(page, "05-record-registered")
+    wait_for_text(page, record_id, "Registered", seconds=5)
+    # Never final before the registry accepted it; then it is.
+    wait_for_text(page, record_id, "Accepted by the national registry")
+    deadline = time.monotonic() + 30
+    while page.get_by_text("not final until").count() and time.monotonic() < deadline:
+        time.sleep(0.5)
+        open_record(page, record_id)
+    assert page.get_by_text("not final until").count() == 0
+    types = [a["type"] for a in registry.journal() if a["record_id"] == record_id]
+    assert types == ["CREATE", "DECLARE", "ASSIGN", "REGISTER"]
+
+
+def test_offline_blue_banner_then_green_when_sent(
+    page: Page, box: Box, registry: Registry, worker: object
+) -> None:
+    port = int(registry.url.rsplit(":", 1)[1])
+    login(page, "clerk")
+    stop_process(registry.process)
+    record_id = declare(page, "Birth", BIRTH)
+    # The banner appears without a reload once the worker found the registry unreachable.
+    page.locator(".banner.offline").wait_for(timeout=30_000)
+    banner = page.locator(".banner.offline").inner_text()
+    assert "cannot be reached" in banner and "saved on this box" in banner
+    assert re.search(r"\d+ actions? (is|are) waiting", banner)
+    shot(page, "06-offline-banner")
+    page.get_by_role("link", name="Outbox").first.click()
+    rows = page.locator("table.records tbody tr")
+    assert rows.count() >= 2
+    assert "Waiting to be sent" in rows.first.inner_text()
+    assert "cannot be reached" in page.locator("table.records").inner_text()
+    shot(page, "07-outbox-offline")
+    open_record(page, record_id)
+    assert page.get_by_text("Saved on this box, not yet sent").count() >= 1
+
+    back = start_registry(registry.home, registry.admin_token, port=port)
+    try:
+        page.locator(".banner.sent").wait_for(timeout=45_000)
+        assert "have been sent" in page.locator(".banner.sent").inner_text()
+        shot(page, "08-sent-banner")
+        open_record(page, record_id)
+        assert page.locator(".banner.sent").count() == 1  # persists until dismissed
+        page.get_by_role("button", name="Dismiss").click()
+        assert page.locator(".banner").count() == 0
+        wait_for_text(page, record_id, "Accepted by the national registry")
+    finally:
+        stop_process(back.process)
+
+
+def test_the_attest_worked_example(page: Page, box: Box, registry: Registry) -> None:
+    login(page, "clerk")
+    record_id = declare(page, "Death", DEATH)
+    assert page.get_by_text("Pending attestation").count()
+    logout(page)
+    login(page, "registrar")
+    open_record(page, record_id)
+    page.get_by_role("button", name="Assign").click()
+    register = page.get_by_role("button", name="Register")
+    assert register.is_disabled()
+    assert "waits until the hospital administrator attests" in page.locator(".actions").inner_text()
+    page.get_by_role("button", name="Unassign").click()
+    logout(page)
+    login(page, "hospadmin")
+    page.get_by_role("link", name="Pending attestation").click()
+    assert page.get_by_role("link", name="Ali Saleh").count()
+    page.get_by_role("link", name="Ali Saleh").click()
+    page.get_by_role("button", name="Assign").click()
+    page.get_by_role("link", name="Attest", exact=True).click()
+    assert "confirm that the event occurred in your health facility" in page.content()
+    page.get_by_label("Comments").fill("Seen by Dr Khalil")
+    shot(page, "09-attest-dialog")
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+    page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
+    assert page.get_by_text("Attested", exact=True).count()
+    logout(page)
+    login(page, "registrar")
+    open_record(page, record_id)
+    page.get_by_role("button", name="Assign").click()
+    assert page.get_by_role("link", name="Register").count() == 1  # enabled now
+
+
+def test_arabic_renders_right_to_left(page: Page, box: Box) -> None:
+    login(page, "clerk")
+    page.get_by_label("Language").select_option("ar")
+    page.get_by_role("button", name="Change").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert page.locator("html").get_attribute("lang") == "ar"
+    assert page.get_by_role("link", name="تصريح جديد").count() == 1
+    # Laid out from the right: the office name sits right of the language menu.
+    brand = page.locator(".brand").bounding_box()
+    language = page.locator(".language").bounding_box()
+    assert brand["x"] > language["x"]
+    shot(page, "10-arabic")
+    page.get_by_role("link", name="تصريح جديد").click()
+    page.get_by_role("link", name="ولادة").click()
+    assert page.get_by_label(re.compile("اسم الطفل")).count() == 1
+    shot(page, "11-arabic-form")
+
+
+def test_a_half_filled_form_survives_a_reload_and_pages_fit_a_tablet(page: Page, box: Box) -> None:
+    page.set_viewport_size({"width": 1024, "height": 600})
+    login(page, "clerk")
+    page.goto("/records/new?event=birth")
+    page.locator("[name='f.child.first_name']").fill("Lina")
+    page.reload()
+    assert page.locator("[name='f.child.first_name']").input_value() == "Lina"
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1024, "the form scrolls sideways on a 1024 by 600 tablet"
+    shot(page, "12-tablet-form")
+    # Keyboard only: Tab from the top reaches the skip link first, then real controls.
+    page.goto("/outbox")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+
+
+def test_pages_answer_without_javascript_and_forms_need_the_token(box: Box) -> None:
+    import httpx
+
+    with httpx.Client(base_url=box.url) as http:
+        http.post("/login", data={"username": "clerk", "password": "demo-password"})
+        page = http.get("/records/new?event=birth")
+        assert page.status_code == 200 and "<script" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        refused = http.post("/records/new", data={"event": "birth", "then": ""})
+        assert refused.status_code == 403 and "expired" in refused.text
+        conn = sqlite3.connect(box.home / "journal.db")
+        assert conn.execute("SELECT COUNT(*) FROM actions").fetchone()[0] == 0
+        conn.close()

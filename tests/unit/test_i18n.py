@@ -1,0 +1,80 @@
+"""The UI's translations: the catalog template matches the source, every language has every
+text, and pages render with the language's direction."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+from edge.web.i18n import LANGUAGES, LOCALE_DIR, choose, translations
+from edge.web.render import render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script() -> object:
+    spec = importlib.util.spec_from_file_location("i18n_script", ROOT / "scripts" / "i18n.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_catalog_template_lists_every_text_of_the_source() -> None:
+    fresh = {m.id for m in _script().template() if m.id}  # type: ignore[attr-defined]
+    with (LOCALE_DIR / "messages.pot").open("rb") as f:
+        stored = {m.id for m in read_po(f) if m.id}
+    assert fresh == stored, "run `python scripts/i18n.py` and translate the new texts"
+
+
+def test_every_language_translates_every_text() -> None:
+    with (LOCALE_DIR / "messages.pot").open("rb") as f:
+        wanted = {m.id for m in read_po(f) if m.id}
+    for code in LANGUAGES:
+        if code == "en":
+            continue
+        with (LOCALE_DIR / code / "LC_MESSAGES" / "messages.po").open("rb") as f:
+            catalog = read_po(f, locale=code)
+        done = {
+            m.id
+            for m in catalog
+            if m.id and all(m.string if isinstance(m.string, tuple) else [m.string])
+        }
+        assert wanted - done == set(), f"{code}: untranslated texts"
+
+
+def test_arabic_pages_are_right_to_left_and_translated() -> None:
+    arabic = LANGUAGES["ar"]
+    assert translations("ar").gettext("Log in") == "تسجيل الدخول"
+    assert (
+        translations("ar").ngettext(
+            "%(num)d action is waiting to be sent.", "%(num)d actions are waiting to be sent.", 2
+        )
+        == "إجراءان بانتظار الإرسال."
+    )
+    html = render(
+        arabic,
+        "login.html",
+        {
+            "office": "Ramallah Clinic",
+            "languages": LANGUAGES.values(),
+            "path": "/login",
+            "user": None,
+            "queues": [],
+            "banner": None,
+            "csrf": "",
+            "events": [],
+            "next": "/",
+            "error": None,
+        },
+    )
+    assert '<html lang="ar" dir="rtl">' in html and "تسجيل الدخول" in html
+
+
+def test_the_language_is_the_users_choice_then_the_browsers_then_the_boxs() -> None:
+    assert choose("ar", "en-GB,en;q=0.9").code == "ar"
+    assert choose(None, "ar-PS,ar;q=0.9,en;q=0.5").code == "ar"
+    assert choose("xx", "fr-FR", default="ar").code == "ar"
+    assert choose(None, None).code == "en"
