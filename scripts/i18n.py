@@ -17,6 +17,7 @@ from babel.messages.pofile import read_po, write_po
 
 from edge.workflow.config import load_config
 from edge.workflow.model import CORE_ACTIONS, Status
+from edge.workflow.rules import ASSIGN_FIRST
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,6 +55,12 @@ def configuration_texts() -> list[str]:
         for spec in action.dialog_form:
             texts += [spec.label, spec.help, *(o.label for o in spec.options)]
     texts += [q.label for q in config.workqueues.values()]
+    # Why an action is disabled: the engine's fixed reasons and the configured ones.
+    texts.append(ASSIGN_FIRST)
+    for core in config.core.values():
+        texts += [c.reason or "" for c in core.disable_if]
+    for action in config.custom.values():
+        texts += [c.reason or "" for c in action.disable_if]
     texts += [r.label for r in config.roles.values()]
     return [t for t in dict.fromkeys(texts) if t]
 

@@ -213,6 +213,43 @@ def _client() -> httpx.Client:
     return http
 
 
+def registry_search(
+    reader: Reader, device_key: Path, text: str, timeout: float = 3.0
+) -> list[p.RecordHit] | None:
+    """Records in the registry matching the text; None when it cannot be asked now."""
+    who = enrollment(reader)
+    if who is None:
+        return None
+    body = p.encode(p.SearchRequest(text, 20))
+    try:
+        answer = signed_exchange(who, device_key, "/v1/search", body, utcnow(), timeout)
+        result: p.SearchResult = p.decode(answer, p.SearchResult)
+    except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
+        log.info("registry search not possible: %s", describe(exc))
+        return None
+    return result.records
+
+
+def bring_here(
+    journal: Journal, reader: Reader, device_key: Path, record_id: str, by: str
+) -> str | None:
+    """Ask the registry for a record's lease and download it (the explicit "make available
+    offline" choice). None when done, else why not, in a sentence."""
+    who = enrollment(reader)
+    if who is None:
+        return "This box is not enrolled with a registry."
+    body = p.encode(p.LeaseRequest(record_id, by))
+    try:
+        answer = signed_exchange(who, device_key, "/v1/lease", body, utcnow(), 10)
+        lease: p.LeaseAnswer = p.decode(answer, p.LeaseAnswer)
+    except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
+        return f"The registry cannot be asked now: {describe(exc)}."
+    if not lease.granted:
+        return lease.reason
+    pulled = pull_once(journal, reader, device_key)
+    return f"The record could not be downloaded: {pulled.error}." if pulled.error else None
+
+
 class RegistryLogin:
     """Asks the registry whether a password is right (the users issue's RegistryPasswordCheck).
 

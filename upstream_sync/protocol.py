@@ -21,7 +21,7 @@ PROTOCOL = "1"
 # that no HTTP layer decompresses them: signatures cover the exact bytes on the wire.
 MEDIA_TYPE = "application/vnd.edge-sync.v1+gzip"
 SUPPORTED = frozenset({"1"})
-CAPABILITIES = ("push.v1", "pull.v1", "login-check.v1")
+CAPABILITIES = ("push.v1", "pull.v1", "login-check.v1", "search.v1", "lease.v1")
 H_PROTOCOL = "x-edge-protocol"
 H_CAPABILITIES = "x-edge-capabilities"
 H_BOX = "x-edge-box"
@@ -111,6 +111,38 @@ class ClockStep(msgspec.Struct, forbid_unknown_fields=True):
     boot_id: str
     offset_ms: int
     measured_at: str
+
+
+class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    limit: int = 20
+
+
+class RecordHit(msgspec.Struct):
+    """A record the registry holds, as a search shows it (`leased_to`: the box holding it)."""
+
+    record_id: str
+    tracking_id: str
+    title: str
+    event_type: str
+    status: str
+    office_id: str
+    leased_to: str | None
+    held_by_office: str | None
+
+
+class SearchResult(msgspec.Struct):
+    records: list[RecordHit]
+
+
+class LeaseRequest(msgspec.Struct, forbid_unknown_fields=True):
+    record_id: str
+    by: str  # who at the office asked, for the record's history at the registry
+
+
+class LeaseAnswer(msgspec.Struct):
+    granted: bool
+    reason: str = ""
 
 
 class PushBatch(msgspec.Struct, forbid_unknown_fields=True):

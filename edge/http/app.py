@@ -24,7 +24,7 @@ from edge.journal.store import Journal
 from edge.settings import Settings
 from edge.users.login import Authenticator, RegistryPasswordCheck
 from edge.users.passwords import Hasher, Params
-from edge.web.pages import web_router
+from edge.web.router import web_router
 from edge.workflow.config import Config
 from upstream_sync.client import RegistryLogin
 from upstream_sync.worker import PushNotifier

@@ -67,6 +67,74 @@ async def _hash(state: State, username: str, password: str) -> str:
     return verifier
 
 
+# What the API and the web pages both do (each checks the caller's scopes).
+
+
+async def create(
+    state: State,
+    caller: Caller,
+    username: str,
+    display_name: str,
+    role: str,
+    office_id: str | None,
+    password: str | None,
+) -> User:
+    office = office_id or caller.user.office_id
+    _require(caller, "user.create", office, role)
+    verifier = await _hash(state, username, password) if password else None
+    user: User = await state.journal.run_async(
+        lambda c: register.add_user(
+            c,
+            state.config,
+            username=username.strip(),
+            display_name=display_name,
+            role=role,
+            office_id=office,
+            by=caller.user.id,
+            verifier=verifier,
+            must_change=verifier is not None,
+        )
+    )
+    return user
+
+
+async def set_active(state: State, caller: Caller, user_id: str, active: bool) -> User:
+    user = _target(state, caller, user_id, "user.reactivate" if active else "user.deactivate")
+    if not active and user.id == caller.user.id:
+        raise ActionNotAvailable("You cannot deactivate your own account")
+    done: User = await state.journal.run_async(
+        lambda c: register.set_active(c, user.id, active, caller.user.id)
+    )
+    return done
+
+
+async def reset_password(state: State, caller: Caller, user_id: str, password: str) -> User:
+    user = _target(state, caller, user_id, "user.reset-password")
+    verifier = await _hash(state, user.username, password)
+    done: User = await state.journal.run_async(
+        lambda c: register.set_password(c, user.id, verifier, caller.user.id, one_time=True)
+    )
+    return done
+
+
+async def unlock(state: State, caller: Caller, user_id: str) -> User:
+    user = _target(state, caller, user_id, "user.edit")
+    done: User = await state.journal.run_async(
+        lambda c: register.unlock(c, user.id, caller.user.id)
+    )
+    return done
+
+
+def visible_users(state: State, caller: Caller) -> list[User]:
+    if not any(s.name == "user.read" for s in caller.actor.scopes):
+        raise Forbidden("Your role does not manage users")
+    return [
+        u
+        for u in register.list_users(state.reader.conn())
+        if grants(caller.actor, "user.read", office_id=u.office_id, role=u.role)
+    ]
+
+
 class UserController(Controller):
     path = "/api/v1/users"
     tags = ["users"]
@@ -74,34 +142,21 @@ class UserController(Controller):
     @get("/", operation_id="listUsers", sync_to_thread=True)
     def list_users(self, caller: NamedDependency[Caller], state: State) -> list[UserOut]:
         """The users this admin may see."""
-        if not any(s.name == "user.read" for s in caller.actor.scopes):
-            raise Forbidden("Your role does not manage users")
-        return [
-            user_out(u)
-            for u in register.list_users(state.reader.conn())
-            if grants(caller.actor, "user.read", office_id=u.office_id, role=u.role)
-        ]
+        return [user_out(u) for u in visible_users(state, caller)]
 
     @post("/", operation_id="createUser", status_code=201)
     async def create_user(
         self, data: JSONBody[UserCreate], caller: NamedDependency[Caller], state: State
     ) -> UserOut:
         """Create a user; a password given here is one-time (changed at first login)."""
-        office = data.office_id or caller.user.office_id
-        _require(caller, "user.create", office, data.role)
-        verifier = await _hash(state, data.username, data.password) if data.password else None
-        user = await state.journal.run_async(
-            lambda c: register.add_user(
-                c,
-                state.config,
-                username=data.username.strip(),
-                display_name=data.display_name,
-                role=data.role,
-                office_id=office,
-                by=caller.user.id,
-                verifier=verifier,
-                must_change=verifier is not None,
-            )
+        user = await create(
+            state,
+            caller,
+            data.username,
+            data.display_name,
+            data.role,
+            data.office_id,
+            data.password,
         )
         return user_out(user)
 
@@ -163,26 +218,14 @@ class UserController(Controller):
         self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
     ) -> UserOut:
         """Stop a user from logging in; their sessions and tokens stop working at once."""
-        user = _target(state, caller, user_id, "user.deactivate")
-        if user.id == caller.user.id:
-            raise ActionNotAvailable("You cannot deactivate your own account")
-        return user_out(
-            await state.journal.run_async(
-                lambda c: register.set_active(c, user.id, False, caller.user.id)
-            )
-        )
+        return user_out(await set_active(state, caller, user_id, False))
 
     @post("/{user_id:str}/reactivate", operation_id="reactivateUser", status_code=200)
     async def reactivate(
         self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
     ) -> UserOut:
         """Let a deactivated user log in again."""
-        user = _target(state, caller, user_id, "user.reactivate")
-        return user_out(
-            await state.journal.run_async(
-                lambda c: register.set_active(c, user.id, True, caller.user.id)
-            )
-        )
+        return user_out(await set_active(state, caller, user_id, True))
 
     @post("/{user_id:str}/reset-password", operation_id="resetPassword", status_code=200)
     async def reset_password(
@@ -193,23 +236,14 @@ class UserController(Controller):
         state: State,
     ) -> UserOut:
         """Set a one-time password; the user must change it at their next login."""
-        user = _target(state, caller, user_id, "user.reset-password")
-        verifier = await _hash(state, user.username, data.password)
-        return user_out(
-            await state.journal.run_async(
-                lambda c: register.set_password(c, user.id, verifier, caller.user.id, one_time=True)
-            )
-        )
+        return user_out(await reset_password(state, caller, user_id, data.password))
 
     @post("/{user_id:str}/unlock", operation_id="unlockUser", status_code=200)
     async def unlock(
         self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
     ) -> UserOut:
         """Lift a lock left by failed logins."""
-        user = _target(state, caller, user_id, "user.edit")
-        return user_out(
-            await state.journal.run_async(lambda c: register.unlock(c, user.id, caller.user.id))
-        )
+        return user_out(await unlock(state, caller, user_id))
 
     @post("/{user_id:str}/username-reminder", operation_id="sendUsernameReminder", status_code=202)
     async def username_reminder(

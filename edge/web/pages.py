@@ -19,12 +19,11 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.enums import MediaType
 from litestar.params import FromPath
 from litestar.response import Redirect
-from litestar.static_files import create_static_files_router
 
 from edge.clock import utcnow
 from edge.errors import EdgeError, FieldProblem, InvalidInput, NotFound
@@ -37,12 +36,14 @@ from edge.users import sessions
 from edge.users.login import LoginRefused
 from edge.users.register import actor_of, get_user
 from edge.web.i18n import LANGUAGES, Language, choose, translations
-from edge.web.render import TEMPLATES, render, when
+from edge.web.render import render, when
 from edge.workflow.config import FieldSpec
 from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
 from edge.workflow.fold import Entry
 from edge.workflow.model import CORE_ACTIONS, ActionType, Status
 from edge.workflow.rules import action_menu, can_read
+from edge.workflow.scopes import grants
+from upstream_sync.client import bring_here, registry_search
 
 LANG_COOKIE = "edge_lang"
 # Set while this browser showed the "registry unreachable" banner: once everything is sent,
@@ -102,7 +103,7 @@ def _caller(request: Request[Any, Any, Any], state: State) -> Caller | None:
     return Caller(user, actor_of(user, state.config), session)
 
 
-async def _enter(
+async def enter(
     request: Request[Any, Any, Any], state: State, *, password_page: bool = False
 ) -> Ctx | Response[Any]:
     """The page's context, or the answer instead of the page: the login page, the password
@@ -116,7 +117,7 @@ async def _enter(
         token = ctx.form.get("csrf_token", "")
         assert ctx.caller.session is not None
         if not hmac.compare_digest(token.encode(), ctx.caller.session.csrf_token.encode()):
-            return _page(
+            return show(
                 ctx,
                 "message.html",
                 403,
@@ -136,7 +137,7 @@ async def _read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def _page(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response[str]:
+def show(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response[str]:
     html = render(ctx.lang, template, {**_chrome(ctx), **context})
     response = Response(html, media_type=MediaType.HTML, status_code=status)
     response.headers.update(SECURITY_HEADERS)
@@ -157,6 +158,8 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
         "banner": None,
         "csrf": "",
         "events": state.config.events.values(),
+        "manages_users": False,
+        "may_declare": False,
     }
     caller = ctx.caller
     if caller is None:
@@ -164,6 +167,8 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
     chrome["user"] = caller.user
     chrome["csrf"] = caller.session.csrf_token if caller.session else ""
     chrome["queues"] = visible_queues(caller.actor, state.config.workqueues)
+    chrome["manages_users"] = any(s.name == "user.read" for s in caller.actor.scopes)
+    chrome["may_declare"] = any(s.name == "record.create" for s in caller.actor.scopes)
     chrome["banner"] = banner(ctx)
     return chrome
 
@@ -191,7 +196,7 @@ def banner(ctx: Ctx) -> dict[str, Any] | None:
 @get("/login", sync_to_thread=False)
 def login_page(request: Request[Any, Any, Any], state: State) -> Response[str]:
     ctx = Ctx(request, state, _lang(request, state))
-    return _page(ctx, "login.html", next=_safe_next(request.query_params.get("next")), error=None)
+    return show(ctx, "login.html", next=_safe_next(request.query_params.get("next")), error=None)
 
 
 @post("/login")
@@ -203,12 +208,12 @@ async def login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     try:
         done = await asyncio.to_thread(state.authenticator.login, username, password, utcnow())
     except LoginRefused as exc:
-        return _page(
+        return show(
             ctx, "login.html", 401, next=next_, error=_login_error(ctx, exc), username=username
         )
     except InvalidInput:
         error = ctx._("Enter your username and password.")
-        return _page(ctx, "login.html", 422, next=next_, error=error, username=username)
+        return show(ctx, "login.html", 422, next=next_, error=error, username=username)
     response: Response[Any] = Redirect("/password" if done.user.must_change_password else next_)
     response.set_cookie(
         COOKIE,
@@ -248,7 +253,7 @@ def _safe_next(value: str | None) -> str:
 
 @post("/logout")
 async def logout(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    ctx = await _enter(request, state, password_page=True)
+    ctx = await enter(request, state, password_page=True)
     if isinstance(ctx, Response):
         return ctx
     assert ctx.caller is not None and ctx.caller.session is not None
@@ -262,15 +267,15 @@ async def logout(request: Request[Any, Any, Any], state: State) -> Response[Any]
 
 @get("/password")
 async def password_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    ctx = await _enter(request, state, password_page=True)
+    ctx = await enter(request, state, password_page=True)
     if isinstance(ctx, Response):
         return ctx
-    return _page(ctx, "password.html", errors={}, done=False)
+    return show(ctx, "password.html", errors={}, done=False)
 
 
 @post("/password")
 async def change_password(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    ctx = await _enter(request, state, password_page=True)
+    ctx = await enter(request, state, password_page=True)
     if isinstance(ctx, Response):
         return ctx
     assert ctx.caller is not None
@@ -286,7 +291,7 @@ async def change_password(request: Request[Any, Any, Any], state: State) -> Resp
         except InvalidInput as exc:
             errors = {p.field: p.message for p in exc.problems}
     if errors:
-        return _page(ctx, "password.html", 422, errors=errors, done=False)
+        return show(ctx, "password.html", 422, errors=errors, done=False)
     return Redirect("/")
 
 
@@ -305,7 +310,7 @@ async def set_language(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @get("/")
 async def home(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     assert ctx.caller is not None
@@ -317,18 +322,18 @@ async def home(request: Request[Any, Any, Any], state: State) -> Response[Any]:
 async def queue_page(
     request: Request[Any, Any, Any], state: State, queue_id: FromPath[str]
 ) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     assert ctx.caller is not None
     queue = state.config.workqueues.get(queue_id)
     if queue is None or queue not in visible_queues(ctx.caller.actor, state.config.workqueues):
-        return _not_found(ctx)
+        return not_found(ctx)
     page = _int(request.query_params.get("page"), 1)
     rows, total = await asyncio.to_thread(
         state.reader.workqueue, queue.query, ctx.caller.actor, page, PAGE_SIZE
     )
-    return _page(
+    return show(
         ctx,
         "queue.html",
         queue=queue,
@@ -342,13 +347,84 @@ async def queue_page(
 
 @get("/search")
 async def search_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     assert ctx.caller is not None
     text = (request.query_params.get("q") or "").strip()[:100]
     rows = await asyncio.to_thread(state.reader.search, text, ctx.caller.actor) if text else []
-    return _page(ctx, "search.html", q=text, records=_listing(ctx, rows))
+    registry: list[dict[str, Any]] | None = []
+    summary = state.reader.sync_summary()
+    if text and summary["enrolled"] and summary["registry_reachable"] is not False:
+        hits = await asyncio.to_thread(
+            registry_search, state.reader, state.settings.device_key_path, text
+        )
+        registry = None if hits is None else _registry_hits(ctx, hits)
+    elif text and summary["enrolled"]:
+        registry = None
+    return show(ctx, "search.html", q=text, records=_listing(ctx, rows), registry=registry)
+
+
+def _registry_hits(ctx: Ctx, hits: list[Any]) -> list[dict[str, Any]]:
+    """The registry's records, each marked on this box or in the registry only, and
+    whether this user may bring it here (their role may assign such a record)."""
+    assert ctx.caller is not None
+    here = ctx.state.reader.conn()
+    out = []
+    for h in hits:
+        local = here.execute("SELECT 1 FROM records WHERE id = ?", (h.record_id,)).fetchone()
+        event = ctx.state.config.events.get(h.event_type)
+        out.append(
+            {
+                "id": h.record_id,
+                "tracking_id": h.tracking_id,
+                "title": h.title or ctx._("(no name yet)"),
+                "event": event.label if event else h.event_type,
+                "status": h.status,
+                "office": h.held_by_office or h.office_id,
+                "on_box": local is not None,
+                "may_bring": grants(
+                    ctx.caller.actor, "record.assign", office_id=h.office_id, event=h.event_type
+                ),
+            }
+        )
+    return out
+
+
+@post("/records/bring")
+async def bring_record(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    """Assign to me on a record found in the registry: lease it to this box, download it,
+    assign it to the user."""
+    ctx = await enter(request, state)
+    if isinstance(ctx, Response):
+        return ctx
+    assert ctx.caller is not None
+    record_id = ctx.form.get("record_id", "")
+    if not is_uuid(record_id):
+        return not_found(ctx)
+    problem = await asyncio.to_thread(
+        bring_here,
+        state.journal,
+        state.reader,
+        state.settings.device_key_path,
+        record_id,
+        f"{ctx.caller.user.display_name} ({ctx.caller.user.username})",
+    )
+    if problem is not None:
+        return show(
+            ctx,
+            "message.html",
+            409,
+            title=ctx._("The record could not be brought here"),
+            message=problem,
+        )
+    try:
+        await state.journal.append_async(
+            ActionRequest(ActionType.ASSIGN, record_id), ctx.caller.actor
+        )
+    except EdgeError as exc:
+        return await _record(ctx, record_id, error=exc.detail)
+    return Redirect(f"/records/{record_id}")
 
 
 def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
@@ -385,7 +461,7 @@ def _int(value: str | None, default: int) -> int:
 async def record_page(
     request: Request[Any, Any, Any], state: State, record_id: FromPath[str]
 ) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     return await _record(ctx, record_id)
@@ -394,7 +470,7 @@ async def record_page(
 async def _record(ctx: Ctx, record_id: str, error: str | None = None) -> Response[Any]:
     row = _readable(ctx, record_id)
     if row is None:
-        return _not_found(ctx)
+        return not_found(ctx)
     assert ctx.caller is not None
     reader = ctx.state.reader
     timeline = await asyncio.to_thread(reader.timeline, record_id)
@@ -403,6 +479,7 @@ async def _record(ctx: Ctx, record_id: str, error: str | None = None) -> Respons
     menu = action_menu(
         row.state, ctx.caller.actor, ctx.state.config, names=lambda u: names.get(u, "?")
     )
+    menu = [dataclasses.replace(i, reason=_menu_reason(ctx, i.reason)) for i in menu]
     if lease is not None and lease.state == "revoked":
         taken = ctx._("The registry gave this record to another office (%(by)s).") % {
             "by": lease.changed_by
@@ -411,11 +488,12 @@ async def _record(ctx: Ctx, record_id: str, error: str | None = None) -> Respons
     register_pending = any(
         e.type is ActionType.REGISTER and s.state != "accepted" for e, s in timeline
     )
-    return _page(
+    return show(
         ctx,
         "record.html",
         record=row,
         event=ctx.state.config.events.get(row.state.event_type),
+        specs=ctx.state.config.fields.get(row.state.event_type, {}),
         assignee=names.get(row.state.assigned_to or ""),
         flags=[ctx.state.config.flag_label(f) for f in sorted(row.state.flags)],
         menu=menu,
@@ -426,6 +504,16 @@ async def _record(ctx: Ctx, record_id: str, error: str | None = None) -> Respons
         error=error,
         **_offline_marker(ctx),
     )
+
+
+def _menu_reason(ctx: Ctx, reason: str | None) -> str | None:
+    """The engine's reason for a disabled action, in the user's language."""
+    if reason is None:
+        return None
+    taken = re.fullmatch(r"Assigned to (.+)", reason)
+    if taken:
+        return ctx._("Assigned to %(name)s") % {"name": taken.group(1)}
+    return translations(ctx.lang.code).gettext(reason)
 
 
 def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str, Any]:
@@ -459,25 +547,25 @@ def _readable(ctx: Ctx, record_id: str) -> RecordRow | None:
 
 @get("/records/new")
 async def new_record_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     event = state.config.events.get(request.query_params.get("event") or "")
     if event is None:
-        return _page(ctx, "choose_event.html")
+        return show(ctx, "choose_event.html")
     return _form_page(ctx, event.id, None, {}, {})
 
 
 @post("/records/new")
 async def create_record(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """Start a record and, by the button used, keep it as a draft, notify or declare it."""
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     assert ctx.caller is not None
     event = state.config.events.get(ctx.form.get("event", ""))
     if event is None:
-        return _not_found(ctx)
+        return not_found(ctx)
     values = _declaration(ctx.form, state.config.fields[event.id], keep_empty=False)
     record_id = uuid7()
     try:
@@ -499,13 +587,13 @@ async def create_record(request: Request[Any, Any, Any], state: State) -> Respon
 async def action_page(
     request: Request[Any, Any, Any], state: State, record_id: FromPath[str], action: FromPath[str]
 ) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     row = _readable(ctx, record_id)
     kind = _action(action)
     if row is None or kind is None:
-        return _not_found(ctx)
+        return not_found(ctx)
     custom = request.query_params.get("custom")
     if kind in TAKES_DECLARATION:
         values = dict(row.state.declaration)
@@ -519,12 +607,12 @@ async def action_page(
 async def perform(
     request: Request[Any, Any, Any], state: State, record_id: FromPath[str], action: FromPath[str]
 ) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     kind = _action(action)
     if kind is None or _readable(ctx, record_id) is None:
-        return _not_found(ctx)
+        return not_found(ctx)
     return await _perform(ctx, record_id, kind, ctx.form.get("custom") or None)
 
 
@@ -533,7 +621,7 @@ async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | Non
     assert ctx.caller is not None
     row = _readable(ctx, record_id)
     if row is None:
-        return _not_found(ctx)
+        return not_found(ctx)
     config = ctx.state.config
     declaration = None
     if kind in TAKES_DECLARATION and any(k.startswith("f.") for k in ctx.form):
@@ -568,7 +656,7 @@ async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | Non
             return _form_page(ctx, row.state.event_type, row, values, errors, 422, action=kind)
         return _dialog_page(ctx, row, kind, custom, form, errors, 422)
     except NotFound:
-        return _not_found(ctx)
+        return not_found(ctx)
     except EdgeError as exc:
         return await _record(ctx, record_id, error=exc.detail)
     return Redirect(f"/records/{record_id}")
@@ -618,9 +706,11 @@ def _field_errors(ctx: Ctx, exc: InvalidInput, event_id: str) -> dict[str, str]:
     specs = ctx.state.config.fields.get(event_id, {})
     out: dict[str, str] = {}
     for p in exc.problems:
-        key = p.field.split(".", 1)[1] if p.field.startswith(("declaration.", "form.")) else p.field
-        spec = specs.get(key)
-        out[key] = _problem_text(ctx, p, ctx._(spec.label) if spec else key)
+        # Keyed by the form control's id: f.<field> in a declaration, d.<key> in a dialog.
+        kind, _, key = p.field.partition(".")
+        spec = specs.get(key) if kind == "declaration" else None
+        element = {"declaration": "f.", "form": "d."}.get(kind, "") + key if key else p.field
+        out[element] = _problem_text(ctx, p, ctx._(spec.label) if spec else ctx._(key.capitalize()))
     return out
 
 
@@ -648,7 +738,7 @@ def _form_page(
     action: ActionType | None = None,
 ) -> Response[str]:
     event = ctx.state.config.events[event_id]
-    return _page(
+    return show(
         ctx,
         "declaration.html",
         status,
@@ -656,12 +746,17 @@ def _form_page(
         record=row,
         values=values,
         errors=errors,
+        form_values=_dialog_values(ctx),
         action=action,
         action_label=CORE_ACTIONS[action].label if action else "",
         form_rules=dict(CORE_ACTIONS[action].form_rules) if action else {},
         storage_key=f"edge.form.{row.state.id if row else 'new-' + event_id}",
         draft_saved=bool(row and errors and row.state.status is Status.DRAFT),
     )
+
+
+def _dialog_values(ctx: Ctx) -> dict[str, str]:
+    return {k[2:]: v for k, v in ctx.form.items() if k.startswith("d.")}
 
 
 def _dialog_page(
@@ -675,8 +770,8 @@ def _dialog_page(
 ) -> Response[str]:
     action = ctx.state.config.custom.get(custom or "") if kind is ActionType.CUSTOM else None
     if kind is ActionType.CUSTOM and action is None:
-        return _not_found(ctx)
-    return _page(
+        return not_found(ctx)
+    return show(
         ctx,
         "dialog.html",
         status,
@@ -687,6 +782,7 @@ def _dialog_page(
         form_rules=dict(CORE_ACTIONS[kind].form_rules) if kind is not ActionType.CUSTOM else {},
         values=values,
         errors=errors,
+        form_values=_dialog_values(ctx),
     )
 
 
@@ -694,15 +790,15 @@ def _dialog_page(
 async def print_page(
     request: Request[Any, Any, Any], state: State, record_id: FromPath[str]
 ) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     row = _readable(ctx, record_id)
     if row is None:
-        return _not_found(ctx)
+        return not_found(ctx)
     timeline = await asyncio.to_thread(state.reader.timeline, record_id)
     accepted = any(e.type is ActionType.REGISTER and s.state == "accepted" for e, s in timeline)
-    return _page(
+    return show(
         ctx,
         "print.html",
         record=row,
@@ -716,7 +812,7 @@ async def print_page(
 
 @get("/outbox")
 async def outbox_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     assert ctx.caller is not None
@@ -735,7 +831,7 @@ async def outbox_page(request: Request[Any, Any, Any], state: State) -> Response
         for r in rows
     ]
     summary = state.reader.sync_summary()
-    return _page(
+    return show(
         ctx,
         "outbox.html",
         items=items,
@@ -773,7 +869,7 @@ async def status(request: Request[Any, Any, Any], state: State) -> Response[Any]
 
 @post("/ui/dismiss-sent")
 async def dismiss_sent(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
     response: Response[Any] = Redirect(_safe_next(ctx.form.get("next")))
@@ -783,10 +879,10 @@ async def dismiss_sent(request: Request[Any, Any, Any], state: State) -> Respons
 
 @get("/help")
 async def help_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    ctx = await _enter(request, state)
+    ctx = await enter(request, state)
     if isinstance(ctx, Response):
         return ctx
-    return _page(ctx, "help.html")
+    return show(ctx, "help.html")
 
 
 def _offline_marker(ctx: Ctx) -> dict[str, Any]:
@@ -794,8 +890,8 @@ def _offline_marker(ctx: Ctx) -> dict[str, Any]:
     return {"set_offline_cookie": bool(found and found["kind"] == "offline")}
 
 
-def _not_found(ctx: Ctx) -> Response[str]:
-    return _page(
+def not_found(ctx: Ctx) -> Response[str]:
+    return show(
         ctx,
         "message.html",
         404,
@@ -804,33 +900,10 @@ def _not_found(ctx: Ctx) -> Response[str]:
     )
 
 
-def web_router() -> Router:
-    static = create_static_files_router(
-        path="/static", directories=[TEMPLATES.parent / "static"], include_in_schema=False
-    )
-    return Router(
-        path="/",
-        route_handlers=[
-            login_page,
-            login,
-            logout,
-            password_page,
-            change_password,
-            set_language,
-            home,
-            queue_page,
-            search_page,
-            new_record_page,
-            create_record,
-            record_page,
-            action_page,
-            perform,
-            print_page,
-            outbox_page,
-            status,
-            dismiss_sent,
-            help_page,
-            static,
-        ],
-        include_in_schema=False,
-    )
+def page_error(request: Request[Any, Any, Any], exc: EdgeError) -> Response[str]:
+    """An error no page handled, as a page in the user's language (never a stack trace)."""
+    state = request.app.state
+    ctx = Ctx(request, state, _lang(request, state))
+    ctx.caller = _caller(request, state)
+    title = ctx._("Not found") if exc.status == 404 else ctx._("This cannot be done")
+    return show(ctx, "message.html", exc.status, title=title, message=exc.detail)

@@ -18,6 +18,7 @@ from tests.integration.test_authorization import (
 PAGE, GONE, REDIRECT, REFUSED = 200, 404, 302, 403
 EVERYONE = dict.fromkeys(ROLES, PAGE)
 READERS = {**EVERYONE, "hospadmin": GONE, "admin": GONE}  # a birth record
+ADMIN_PAGE = {**dict.fromkeys(ROLES, GONE), "admin": PAGE}
 
 # route -> (path for the probe, answer per role). POSTs are sent without the form token.
 PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
@@ -44,6 +45,15 @@ PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
         dict.fromkeys(ROLES, REFUSED),
     ),
     "POST /ui/dismiss-sent": ("/ui/dismiss-sent", dict.fromkeys(ROLES, REFUSED)),
+    "POST /records/bring": ("/records/bring", dict.fromkeys(ROLES, REFUSED)),
+    "GET /users": ("/users", ADMIN_PAGE),
+    "GET /users/new": ("/users/new", ADMIN_PAGE),
+    "GET /users/{user_id:str}/reset": ("/users/{clerk}/reset", ADMIN_PAGE),
+    "POST /users/new": ("/users/new", dict.fromkeys(ROLES, REFUSED)),
+    "POST /users/{user_id:str}/{change:str}": (
+        "/users/{clerk}/unlock",
+        dict.fromkeys(ROLES, REFUSED),
+    ),
 }
 
 
@@ -61,7 +71,7 @@ def test_page_authorization_matrix(world: tuple[Box, Ctx], principal: str) -> No
     failures = []
     for route, (path, who) in PAGES.items():
         method = route.split()[0]
-        url = path.format(record=ctx.record)
+        url = path.format(record=ctx.record, clerk=ctx.clerk_id)
         if who == "public":
             r = box.client().request(method, url, data={} if method == "POST" else None)
             ok, expected = r.status_code < 500 and r.status_code != 401, "public"

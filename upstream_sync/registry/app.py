@@ -83,10 +83,7 @@ def enroll(request: Request[Any, Any, Any], state: State, body: bytes) -> Respon
 def push(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
     """Accept a signed batch of actions; answers per action, signed."""
     box_id, nonce = _signed(request, state, "/v1/push", body)
-    try:
-        batch: p.PushBatch = p.decode(body, p.PushBatch)
-    except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
-        raise InvalidInput([FieldProblem("body", "invalid", str(exc))]) from None
+    batch: p.PushBatch = _decode(body, p.PushBatch)
     now = utcnow()
     results = state.store.accept(box_id, nonce, batch.actions, now, batch.clock_steps)
     if results is None:
@@ -100,11 +97,37 @@ def pull(request: Request[Any, Any, Any], state: State, body: bytes) -> Response
     box_id, nonce = _signed(request, state, "/v1/pull", body)
     if not state.store.note_nonce(box_id, nonce, utcnow()):
         raise Replayed("A request with this nonce was already received from this box")
+    ask: p.PullRequest = _decode(body, p.PullRequest)
+    return _wire(state, nonce, state.store.pull(box_id, ask.cursor, min(max(ask.limit, 1), 1000)))
+
+
+@post("/v1/search", operation_id="search", status_code=200, sync_to_thread=True)
+def search(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
+    """Records the registry holds, by tracking id or name, for a box's search page."""
+    box_id, nonce = _signed(request, state, "/v1/search", body)
+    if not state.store.note_nonce(box_id, nonce, utcnow()):
+        raise Replayed("A request with this nonce was already received from this box")
+    ask: p.SearchRequest = _decode(body, p.SearchRequest)
+    hits = state.store.search(ask.text[:100], min(max(ask.limit, 1), 100))
+    return _wire(state, nonce, p.SearchResult(hits))
+
+
+@post("/v1/lease", operation_id="requestLease", status_code=200, sync_to_thread=True)
+def request_lease(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
+    """A box asks to hold a record (to work on it there); its next pull downloads it."""
+    box_id, nonce = _signed(request, state, "/v1/lease", body)
+    if not state.store.note_nonce(box_id, nonce, utcnow()):
+        raise Replayed("A request with this nonce was already received from this box")
+    ask: p.LeaseRequest = _decode(body, p.LeaseRequest)
+    granted, reason = state.store.request_lease(box_id, ask.record_id, ask.by[:200])
+    return _wire(state, nonce, p.LeaseAnswer(granted, reason))
+
+
+def _decode(body: bytes, kind: type[Any]) -> Any:
     try:
-        ask: p.PullRequest = p.decode(body, p.PullRequest)
+        return p.decode(body, kind)
     except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
         raise InvalidInput([FieldProblem("body", "invalid", str(exc))]) from None
-    return _wire(state, nonce, state.store.pull(box_id, ask.cursor, min(max(ask.limit, 1), 1000)))
 
 
 def _signed(
@@ -136,10 +159,7 @@ def login_check(request: Request[Any, Any, Any], state: State, body: bytes) -> R
     box_id, nonce = _signed(request, state, "/v1/login-check", body)
     if not state.store.note_nonce(box_id, nonce, utcnow()):
         raise Replayed("A request with this nonce was already received from this box")
-    try:
-        check: p.LoginCheck = p.decode(body, p.LoginCheck)
-    except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
-        raise InvalidInput([FieldProblem("body", "invalid", str(exc))]) from None
+    check: p.LoginCheck = _decode(body, p.LoginCheck)
     verifier = state.store.user_verifier(check.username)
     ok, _ = state.hasher.check(check.password, verifier)  # a decoy check when unknown
     verdict = "confirmed" if ok else "rejected" if verifier else "unknown"
@@ -274,6 +294,8 @@ def create_registry_app(home: Path) -> Litestar:
             push,
             login_check,
             pull,
+            search,
+            request_lease,
             move_lease,
             registry_record,
             create_user,

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +20,8 @@ from edge.errors import EdgeError
 from edge.ids import uuid7
 from edge.journal.chain import HASHED_COLUMNS, row_hash
 from edge.journal.db import connect
-from edge.journal.records import entry_from_row
+from edge.journal.records import entry_from_row, record_title, tracking_id
+from edge.workflow.config import Config, load_config
 from edge.workflow.fold import fold
 from edge.workflow.model import RecordState, Status
 from upstream_sync.protocol import (
@@ -28,6 +30,7 @@ from upstream_sync.protocol import (
     ClockStep,
     PullResult,
     RecordCopy,
+    RecordHit,
     RegistryAction,
     UserInfo,
     WireAction,
@@ -35,7 +38,7 @@ from upstream_sync.protocol import (
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS enrollment_tokens (
@@ -49,8 +52,10 @@ CREATE TABLE IF NOT EXISTS nonces (
     PRIMARY KEY (box_id, nonce));
 CREATE TABLE IF NOT EXISTS records (
     record_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, office_id TEXT NOT NULL,
-    leased_to TEXT, created_at TEXT NOT NULL, status TEXT NOT NULL, state TEXT NOT NULL);
+    leased_to TEXT, created_at TEXT NOT NULL, status TEXT NOT NULL, state TEXT NOT NULL,
+    tracking_id TEXT NOT NULL, title TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS records_by_office ON records (office_id, status);
+CREATE INDEX IF NOT EXISTS records_by_tracking_id ON records (tracking_id);
 CREATE TABLE IF NOT EXISTS actions (
     national_seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, box_id TEXT NOT NULL,
     box_seq INTEGER NOT NULL, record_id TEXT NOT NULL, event_type TEXT NOT NULL,
@@ -268,6 +273,54 @@ class RegistryStore:
             return None
         return {**dict(row), "state": msgspec.json.decode(row["state"])}
 
+    def search(self, text: str, limit: int) -> list[RecordHit]:
+        """Records whose tracking id is the text, or whose name has every word of it."""
+        words = [w for w in text.split() if w][:5]
+        if not words:
+            return []
+        like = " AND ".join("r.title LIKE ?" for _ in words)
+        rows = self.conn.execute(
+            "SELECT r.record_id, r.tracking_id, r.title, r.event_type, r.status, r.office_id, "
+            f"r.leased_to, b.office_id AS held_by FROM records r LEFT JOIN boxes b "
+            f"ON b.box_id = r.leased_to WHERE r.tracking_id = ? OR ({like}) "
+            "ORDER BY r.created_at DESC LIMIT ?",
+            (text.strip().upper(), *(f"%{w}%" for w in words), limit),
+        ).fetchall()
+        return [
+            RecordHit(
+                r["record_id"],
+                r["tracking_id"],
+                r["title"],
+                r["event_type"],
+                r["status"],
+                r["office_id"],
+                r["leased_to"],
+                r["held_by"],
+            )
+            for r in rows
+        ]
+
+    def request_lease(self, box_id: str, record_id: str, by: str) -> tuple[bool, str]:
+        """A box asks to hold a record: granted when no other box holds it."""
+
+        def job(c: sqlite3.Connection) -> tuple[bool, str]:
+            row = c.execute(
+                "SELECT r.leased_to, b.office_id FROM records r LEFT JOIN boxes b "
+                "ON b.box_id = r.leased_to WHERE r.record_id = ?",
+                (record_id,),
+            ).fetchone()
+            if row is None:
+                return False, "The registry has no such record"
+            if row["leased_to"] not in (None, box_id):
+                return False, (
+                    f"Office {row['office_id']} holds this record. Ask them, or a national "
+                    "registrar, to release it."
+                )
+            _move_lease(c, record_id, box_id, by, "asked for at the office", utcnow())
+            return True, ""
+
+        return self.write(job)
+
     def pull(self, box_id: str, cursor: int, limit: int) -> PullResult:
         """The changes for a box after its cursor, each lease change with the record's actions."""
         now = utcnow()
@@ -408,8 +461,9 @@ class _Batch:
             self.rows,
         )
         changed = [(rid, r) for rid, r in self.records.items() if r.changed and r.state]
+        config = _titles()
         self.c.executemany(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     rid,
@@ -419,19 +473,27 @@ class _Batch:
                     self.stamp,
                     r.state.status.value,
                     _dump_state(r.state),
+                    tracking_id(rid, r.state.event_type),
+                    record_title(r.state, config),
                 )
                 for rid, r in changed
                 if r.new and r.state
             ],
         )
         self.c.executemany(
-            "UPDATE records SET status = ?, state = ? WHERE record_id = ?",
+            "UPDATE records SET status = ?, state = ?, title = ? WHERE record_id = ?",
             [
-                (r.state.status.value, _dump_state(r.state), rid)
+                (r.state.status.value, _dump_state(r.state), record_title(r.state, config), rid)
                 for rid, r in changed
                 if not r.new and r.state
             ],
         )
+
+
+@cache
+def _titles() -> Config:
+    """The national configuration (the built-in default here), for records' display names."""
+    return load_config()
 
 
 def _in(c: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.Row]:
