@@ -15,9 +15,12 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
+import edge.web.pages  # noqa: F401 - every error class is defined once imported
+from edge.errors import EdgeError
 from edge.workflow.config import load_config
 from edge.workflow.model import CORE_ACTIONS, Status
 from edge.workflow.rules import ASSIGN_FIRST
+from upstream_sync.client import NO_ANSWER, NO_CONNECTION
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,13 +59,21 @@ def configuration_texts() -> list[str]:
             texts += [spec.label, spec.help, *(o.label for o in spec.options)]
     texts += [q.label for q in config.workqueues.values()]
     # Why an action is disabled: the engine's fixed reasons and the configured ones.
-    texts.append(ASSIGN_FIRST)
+    texts += [ASSIGN_FIRST, NO_ANSWER, NO_CONNECTION]
+    texts += [cls.title for cls in _error_classes(EdgeError)]
     for core in config.core.values():
         texts += [c.reason or "" for c in core.disable_if]
     for action in config.custom.values():
         texts += [c.reason or "" for c in action.disable_if]
     texts += [r.label for r in config.roles.values()]
     return [t for t in dict.fromkeys(texts) if t]
+
+
+def _error_classes(base: type) -> list[type]:
+    out = []
+    for cls in base.__subclasses__():
+        out += [cls, *_error_classes(cls)]
+    return out
 
 
 def main() -> None:

@@ -286,11 +286,16 @@ def _problem(r: httpx.Response) -> str:
     return f"the registry answered {r.status_code}: {detail or r.reason_phrase}"
 
 
+# The outbox shows these to staff (translated by the web UI's catalogs).
+NO_ANSWER = "the registry did not answer in time"
+NO_CONNECTION = "the registry cannot be reached (no connection)"
+
+
 def describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException):
-        return "the registry did not answer in time"
+        return NO_ANSWER
     if isinstance(exc, httpx.ConnectError):
-        return "the registry cannot be reached (no connection)"
+        return NO_CONNECTION
     if isinstance(exc, RegistryRefused):
         return exc.detail
     return f"the exchange with the registry broke off ({type(exc).__name__})"

@@ -423,7 +423,7 @@ async def bring_record(request: Request[Any, Any, Any], state: State) -> Respons
             ActionRequest(ActionType.ASSIGN, record_id), ctx.caller.actor
         )
     except EdgeError as exc:
-        return await _record(ctx, record_id, error=exc.detail)
+        return await _record(ctx, record_id, error=error_text(ctx, exc))
     return Redirect(f"/records/{record_id}")
 
 
@@ -576,7 +576,7 @@ async def create_record(request: Request[Any, Any, Any], state: State) -> Respon
     except InvalidInput as exc:
         return _form_page(ctx, event.id, None, values, _field_errors(ctx, exc, event.id), 422)
     except EdgeError as exc:
-        return _form_page(ctx, event.id, None, values, {"": exc.detail}, 422)
+        return _form_page(ctx, event.id, None, values, {"": error_text(ctx, exc)}, 422)
     then = ctx.form.get("then", "")
     if then in (ActionType.DECLARE, ActionType.NOTIFY):
         return await _perform(ctx, record_id, ActionType(then), None)
@@ -658,8 +658,13 @@ async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | Non
     except NotFound:
         return not_found(ctx)
     except EdgeError as exc:
-        return await _record(ctx, record_id, error=exc.detail)
+        return await _record(ctx, record_id, error=error_text(ctx, exc))
     return Redirect(f"/records/{record_id}")
+
+
+def error_text(ctx: Ctx, exc: EdgeError) -> str:
+    """An error for people: its title in the user's language, then the details."""
+    return f"{ctx._(exc.title)}: {exc.detail}" if ctx.lang.code != "en" else exc.detail
 
 
 def _action(value: str) -> ActionType | None:
@@ -905,5 +910,5 @@ def page_error(request: Request[Any, Any, Any], exc: EdgeError) -> Response[str]
     state = request.app.state
     ctx = Ctx(request, state, _lang(request, state))
     ctx.caller = _caller(request, state)
-    title = ctx._("Not found") if exc.status == 404 else ctx._("This cannot be done")
+    title = ctx._("Not found") if exc.status == 404 else ctx._(exc.title)
     return show(ctx, "message.html", exc.status, title=title, message=exc.detail)

@@ -13,7 +13,7 @@ from litestar.response import Redirect
 
 from edge.errors import EdgeError, InvalidInput
 from edge.http import users as api
-from edge.web.pages import Ctx, enter, not_found, show
+from edge.web.pages import Ctx, enter, error_text, not_found, show
 from edge.workflow.scopes import grants
 
 
@@ -85,7 +85,14 @@ async def create_user(request: Request[Any, Any, Any], state: State) -> Response
         errors = {p.field: p.message for p in exc.problems}
         return show(ctx, "user_new.html", 422, roles=_roles(ctx), values=f, errors=errors)
     except EdgeError as exc:
-        return show(ctx, "user_new.html", 403, roles=_roles(ctx), values=f, errors={"": exc.detail})
+        return show(
+            ctx,
+            "user_new.html",
+            403,
+            roles=_roles(ctx),
+            values=f,
+            errors={"": error_text(ctx, exc)},
+        )
     return Redirect("/users")
 
 
@@ -139,7 +146,7 @@ async def change_user(
             person = next(u for u in api.visible_users(state, ctx.caller) if u.id == user_id)
             errors = {"password": "; ".join(p.message for p in exc.problems)}
             return show(ctx, "user_reset.html", 422, person=person, errors=errors)
-        return _list(ctx, error=exc.detail)
+        return _list(ctx, error=error_text(ctx, exc))
     except EdgeError as exc:
-        return _list(ctx, error=exc.detail)
+        return _list(ctx, error=error_text(ctx, exc))
     return _list(ctx, message=done % {"name": person.display_name})

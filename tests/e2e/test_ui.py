@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import shot
@@ -341,3 +342,41 @@ def test_a_correction_is_requested_and_approved(page: Page, box: Box) -> None:
     page.get_by_role("button", name=re.compile("Confirm")).click()
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     assert page.locator("h1").inner_text() == "Sarah Haddad"
+
+
+# WCAG AA: 4.5:1 for text, 3:1 for large text (disabled controls are exempt).
+CONTRAST_JS = (Path(__file__).parent / "contrast.js").read_text()
+
+
+def test_contrast_keyboard_and_screen_sizes(page: Page, box: Box, registry: Registry) -> None:
+    # Keyboard only: log in without touching the mouse.
+    page.goto("/login")
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # past the language menu to the username
+    focused = page.evaluate("document.activeElement.id")
+    while focused != "username":
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.id")
+    page.keyboard.type("clerk")
+    page.keyboard.press("Tab")
+    page.keyboard.type("demo-password")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/queues/"))
+    record_id = declare(page, "Birth", BIRTH)
+    outline = page.evaluate(
+        "() => { const b = document.querySelector('.actions a, .actions button:not([disabled])');"
+        " b.focus(); return getComputedStyle(b).outlineStyle; }"
+    )
+    assert outline == "solid", "keyboard focus must be visible"
+    pages = ["/outbox", "/help", f"/records/{record_id}", f"/records/{record_id}/print"]
+    pages += ["/records/new?event=birth", "/queues/my-drafts", "/search?q=Sara"]
+    for width, height in ((1366, 768), (1024, 600)):
+        page.set_viewport_size({"width": width, "height": height})
+        for path in pages:
+            page.goto(path)
+            assert page.evaluate(CONTRAST_JS) == [], f"{path}: text below WCAG AA contrast"
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= width, f"{path} scrolls sideways at {width}x{height}"
+    page.goto(f"/records/{record_id}/print")
+    assert "DRAFT" in page.locator("article").inner_text()  # not accepted as registered

@@ -78,3 +78,12 @@ def test_the_language_is_the_users_choice_then_the_browsers_then_the_boxs() -> N
     assert choose(None, "ar-PS,ar;q=0.9,en;q=0.5").code == "ar"
     assert choose("xx", "fr-FR", default="ar").code == "ar"
     assert choose(None, None).code == "en"
+
+
+def test_dates_are_shown_in_the_offices_time_zone_and_language() -> None:
+    from edge.web.render import when
+
+    stamp = "2026-11-22T22:30:00.000Z"  # already the next day in Hebron (UTC+2)
+    assert when(stamp, LANGUAGES["en"], "Asia/Hebron") == "23 Nov 2026, 00:30"
+    assert when(stamp, LANGUAGES["en"], "UTC") == "22 Nov 2026, 22:30"
+    assert "نوفمبر" in when(stamp, LANGUAGES["ar"], "Asia/Hebron")
