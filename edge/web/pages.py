@@ -715,22 +715,49 @@ def _field_errors(ctx: Ctx, exc: InvalidInput, event_id: str) -> dict[str, str]:
         kind, _, key = p.field.partition(".")
         spec = specs.get(key) if kind == "declaration" else None
         element = {"declaration": "f.", "form": "d."}.get(kind, "") + key if key else p.field
-        out[element] = _problem_text(ctx, p, ctx._(spec.label) if spec else ctx._(key.capitalize()))
+        label = ctx._(spec.label) if spec else ctx._(key.capitalize())
+        out[element] = _problem_text(ctx, p, label, spec)
     return out
 
 
-def _problem_text(ctx: Ctx, p: FieldProblem, label: str) -> str:
+def _problem_text(ctx: Ctx, p: FieldProblem, label: str, spec: FieldSpec | None) -> str:
+    """A field's problem in the user's language, from the rule it broke and the field's own
+    limits (the engine's English sentence is the fallback for rules the UI does not know)."""
     _ = ctx._
+    values: dict[str, Any] = {"label": label}
+    if spec is not None:
+        values.update(
+            min=None if spec.min is None else f"{spec.min:g}",
+            max=None if spec.max is None else f"{spec.max:g}",
+            min_length=spec.min_length,
+        )
+        values.update(max_length=spec.max_length)
     texts = {
         "required": _("%(label)s is required."),
         "not_in_future": _("%(label)s cannot be in the future."),
         "options": _("Choose one of the options for %(label)s."),
+        "min_length": _("%(label)s must be at least %(min_length)s characters."),
+        "max_length": _("%(label)s must be at most %(max_length)s characters."),
+        "min": _("%(label)s must be at least %(min)s."),
+        "max": _("%(label)s must be at most %(max)s."),
+        "unchanged": _("The correction does not change anything."),
+        "unknown_field": _("%(label)s is not a field of this form."),
     }
-    if p.rule in texts:
-        return texts[p.rule] % {"label": label}
+    if p.rule == "pattern" and spec is not None and spec.pattern_message:
+        return ctx._(spec.pattern_message)
+    if p.rule == "type" and spec is not None:
+        kinds = {
+            "date": _("%(label)s must be a date like 2024-03-31."),
+            "number": _("%(label)s must be a number."),
+        }
+        if spec.type in kinds:
+            return kinds[spec.type] % values
+    limit = p.rule if p.rule in ("min", "max", "min_length", "max_length") else None
+    if p.rule in texts and (limit is None or values.get(limit) is not None):
+        return texts[p.rule] % values
     if ctx.lang.code == "en":
         return p.message
-    return _("%(label)s is not valid.") % {"label": label}
+    return _("%(label)s is not valid.") % values
 
 
 def _form_page(

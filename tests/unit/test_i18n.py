@@ -87,3 +87,21 @@ def test_dates_are_shown_in_the_offices_time_zone_and_language() -> None:
     assert when(stamp, LANGUAGES["en"], "Asia/Hebron") == "23 Nov 2026, 00:30"
     assert when(stamp, LANGUAGES["en"], "UTC") == "22 Nov 2026, 22:30"
     assert "نوفمبر" in when(stamp, LANGUAGES["ar"], "Asia/Hebron")
+
+
+def test_a_fields_problem_is_told_in_the_users_language() -> None:
+    from types import SimpleNamespace
+
+    from edge.errors import FieldProblem
+    from edge.web.pages import Ctx, _problem_text
+    from edge.workflow.config import FieldSpec
+
+    weight = FieldSpec(id="child.weight", label="Weight at birth (kg)", type="number", max=10)
+    for code, expected in (("en", "must be at most 10"), ("ar", "يجب ألا يزيد على 10")):
+        ctx = Ctx(SimpleNamespace(), SimpleNamespace(), LANGUAGES[code])  # type: ignore[arg-type]
+        problem = FieldProblem("declaration.child.weight", "max", "Weight must be at most 10")
+        text = _problem_text(ctx, problem, translations(code).gettext(weight.label), weight)
+        assert expected in text
+    required = FieldProblem("declaration.child.sex", "required", "Sex is required")
+    ar = Ctx(SimpleNamespace(), SimpleNamespace(), LANGUAGES["ar"])  # type: ignore[arg-type]
+    assert _problem_text(ar, required, "الجنس", None) == "الجنس: هذا الحقل مطلوب."
