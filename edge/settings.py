@@ -50,6 +50,17 @@ class Settings:
         256, "Most actions the journal writer commits together in one transaction."
     )
     max_request_bytes: int = _setting(1_048_576, "Largest request body the web server accepts.")
+    disk_min_free_mb: int = _setting(
+        200, "Below this much free disk (MB) the box reports itself not ready (`/readyz`)."
+    )
+    worker_stale_minutes: int = _setting(
+        3, "A worker heartbeat older than this (minutes) makes `/readyz` report not ready."
+    )
+    metrics_access: str = _setting(
+        "lan",
+        "Who may read `/metrics`: `lan` (loopback and private addresses), `open`, or `token` "
+        "(an API token of a user who manages users).",
+    )
     page_size: int = _setting(20, "Records per page in workqueue listings, unless asked otherwise.")
     page_size_max: int = _setting(100, "Largest page size a client may ask for.")
     session_idle_minutes: int = _setting(
@@ -210,6 +221,13 @@ def _validate(s: Settings, require_init: bool) -> None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"setting `timezone`: unknown time zone {s.timezone!r}") from None
     _check(s.language in ("en", "ar"), "language", "must be one of: en, ar")
+    _check(s.disk_min_free_mb >= 0, "disk_min_free_mb", "must be 0 or more")
+    _check(1 <= s.worker_stale_minutes <= 1440, "worker_stale_minutes", "must be 1 to 1440")
+    _check(
+        s.metrics_access in ("lan", "open", "token"),
+        "metrics_access",
+        "must be one of: lan, open, token",
+    )
     if s.country_config:
         _check(
             Path(s.country_config).is_file(),

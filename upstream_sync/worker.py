@@ -54,7 +54,12 @@ class Worker:
             self.journal = Journal(
                 self.settings.journal_path, load_config(self.settings.country_config or None)
             )
+            self.journal.run(self._beat)  # alive from the start, not only after a minute
         return self.journal
+
+    @staticmethod
+    def _beat(conn: sqlite3.Connection) -> None:
+        outbox.set_box_value(conn, "worker_heartbeat", iso_ms(utcnow()))
 
     def close(self) -> None:
         if self.journal is not None:
@@ -68,7 +73,7 @@ class Worker:
         idle = timedelta(minutes=self.settings.session_idle_minutes)
 
         def housekeeping(conn: sqlite3.Connection) -> None:
-            outbox.set_box_value(conn, "worker_heartbeat", iso_ms(now))
+            self._beat(conn)
             purge_expired(conn, now, idle)
             if clock_synced():
                 outbox.measure_clock_step(conn, boot_id(), clock_pair(), now)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
 from edge import __version__
 from edge.http.auth import current_actor, current_caller
+from edge.http.health import Latency, healthz, latency_middleware, metrics, readyz
 from edge.http.outbox import get_outbox
 from edge.http.problems import EXCEPTION_HANDLERS
 from edge.http.records import RecordController
-from edge.http.schemas import Health
 from edge.http.session import SessionController
 from edge.http.users import UserController
 from edge.http.workqueues import WorkqueueController
@@ -28,12 +28,6 @@ from edge.web.router import web_router
 from edge.workflow.config import Config
 from upstream_sync.client import RegistryLogin
 from upstream_sync.worker import PushNotifier
-
-
-@get("/healthz", operation_id="health", tags=["health"])
-async def healthz() -> Health:
-    """The web process is alive (no data, no login needed)."""
-    return Health("ok")
 
 
 def create_app(
@@ -62,6 +56,8 @@ def create_app(
     return Litestar(
         route_handlers=[
             healthz,
+            readyz,
+            metrics,
             get_outbox,
             SessionController,
             UserController,
@@ -70,7 +66,8 @@ def create_app(
             web_router(),
         ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "config": config}),
+        state=State({"settings": settings, "config": config, "latency": Latency()}),
+        middleware=[latency_middleware],
         dependencies={
             "caller": Provide(current_caller, sync_to_thread=False),
             "actor": Provide(current_actor, sync_to_thread=False),

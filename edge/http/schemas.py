@@ -106,6 +106,11 @@ class Health(msgspec.Struct):
     status: str
 
 
+class Readiness(msgspec.Struct):
+    status: str  # ready | not ready
+    checks: dict[str, bool]  # database, disk, worker
+
+
 class LoginIn(_In):
     username: str
     password: str

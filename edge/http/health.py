@@ -1,0 +1,205 @@
+"""Health and metrics: `/healthz` (the process answers), `/readyz` (it can do its work) and
+`/metrics` (Prometheus text). Health answers reveal no data and need no login."""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import time
+from bisect import bisect_left
+from datetime import datetime, timedelta
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.enums import MediaType, ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from edge.clock import iso_ms, utcnow
+from edge.errors import Forbidden, Unauthenticated
+from edge.http.auth import current_caller
+from edge.http.schemas import Health, Readiness
+from upstream_sync import outbox
+
+# Seconds; Prometheus' usual request buckets, cut to what a LAN box sees.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Latency:
+    """A request-duration histogram (cumulative buckets, as Prometheus wants them)."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(BUCKETS, seconds)] += 1
+        self.total += seconds
+
+    def lines(self, name: str) -> list[str]:
+        out, running = [], 0
+        for bound, count in zip((*BUCKETS, float("inf")), self.counts, strict=True):
+            running += count
+            le = "+Inf" if bound == float("inf") else f"{bound:g}"
+            out.append(f'{name}_bucket{{le="{le}"}} {running}')
+        out += [f"{name}_sum {self.total:.6f}", f"{name}_count {running}"]
+        return out
+
+
+def latency_middleware(app: ASGIApp) -> ASGIApp:
+    """Times every HTTP request into the app's histogram."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            await app(scope, receive, send)
+        finally:
+            scope["app"].state.latency.observe(time.perf_counter() - start)
+
+    return middleware
+
+
+@get("/healthz", operation_id="health", tags=["health"])
+async def healthz() -> Health:
+    """The web process is alive (no data, no login needed)."""
+    return Health("ok")
+
+
+def readiness(state: State) -> dict[str, bool]:
+    """Each check: the database takes a write, the disk has room, the worker is alive."""
+    settings = state.settings
+    checks = {"database": True, "disk": True, "worker": True}
+    try:
+        state.journal.run(lambda c: outbox.set_box_value(c, "ready_checked_at", iso_ms(utcnow())))
+    except Exception:  # any failure to commit means not ready
+        checks["database"] = False
+    free = shutil.disk_usage(settings.home).free
+    checks["disk"] = free >= settings.disk_min_free_mb * 1024 * 1024
+    beat = outbox.box_value(state.reader.conn(), "worker_heartbeat")
+    stale = utcnow() - timedelta(minutes=settings.worker_stale_minutes)
+    checks["worker"] = bool(beat) and _parse(beat or "") >= stale
+    return checks
+
+
+@get("/readyz", operation_id="ready", tags=["health"], sync_to_thread=True)
+def readyz(state: State) -> Response[Readiness]:
+    """Ready to work: the database takes a write, the disk has room, the sync worker's
+    heartbeat is fresh. 503 names what is not (no data, no login needed)."""
+    checks = readiness(state)
+    ok = all(checks.values())
+    return Response(
+        Readiness("ready" if ok else "not ready", checks), status_code=200 if ok else 503
+    )
+
+
+@get("/metrics", operation_id="metrics", tags=["health"], sync_to_thread=True)
+def metrics(request: Request[Any, Any, Any], state: State) -> Response[str]:
+    """Prometheus text: what waits for the registry, the last exchanges, the WAN, refused
+    actions, request latency, database size and free disk."""
+    _may_read_metrics(request, state)
+    reader, settings = state.reader, state.settings
+    summary = reader.sync_summary()
+    counts = summary["counts"]
+    conn = reader.conn()
+    oldest = conn.execute(
+        "SELECT MIN(a.created_at) FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
+        "WHERE s.state IS NULL OR s.state IN ('pending', 'sending')"
+    ).fetchone()[0]
+    now = utcnow()
+    reachable = summary["registry_reachable"]
+    db_bytes = sum(p.stat().st_size for p in settings.home.glob("journal.db*") if p.is_file())
+    values: list[tuple[str, str, str, float]] = [
+        (
+            "edge_actions_waiting",
+            "gauge",
+            "Actions not yet sent to the registry.",
+            counts.get("pending", 0) + counts.get("sending", 0),
+        ),
+        (
+            "edge_oldest_waiting_action_age_seconds",
+            "gauge",
+            "Age of the oldest action waiting to be sent (0 when none).",
+            (now - _parse(oldest)).total_seconds() if oldest else 0,
+        ),
+        (
+            "edge_actions_rejected",
+            "gauge",
+            "Actions the registry refused.",
+            counts.get("rejected", 0),
+        ),
+        (
+            "edge_actions_conflict",
+            "gauge",
+            "Actions in conflict with the registry.",
+            counts.get("conflict", 0),
+        ),
+        (
+            "edge_actions_discarded",
+            "gauge",
+            "Actions discarded (lease revoked).",
+            counts.get("discarded", 0),
+        ),
+        (
+            "edge_last_push_success_timestamp_seconds",
+            "gauge",
+            "When a push last succeeded (Unix time, 0 never).",
+            _unix(summary["last_success_at"]),
+        ),
+        (
+            "edge_last_pull_success_timestamp_seconds",
+            "gauge",
+            "When a pull last succeeded (Unix time, 0 never).",
+            _unix(summary["last_pull_at"]),
+        ),
+        (
+            "edge_registry_reachable",
+            "gauge",
+            "1 if the registry answered at the last exchange, 0 if not, -1 never tried.",
+            -1 if reachable is None else int(reachable),
+        ),
+        ("edge_database_bytes", "gauge", "Size of the journal database and its WAL.", db_bytes),
+        (
+            "edge_disk_free_bytes",
+            "gauge",
+            "Free disk where the box keeps its data.",
+            shutil.disk_usage(settings.home).free,
+        ),
+    ]
+    lines = []
+    for name, kind, help_, value in values:
+        lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value:g}"]
+    name = "edge_http_request_duration_seconds"
+    lines += [f"# HELP {name} Time to answer HTTP requests.", f"# TYPE {name} histogram"]
+    lines += state.latency.lines(name)
+    return Response(
+        "\n".join(lines) + "\n", media_type=MediaType.TEXT, headers={"cache-control": "no-store"}
+    )
+
+
+def _may_read_metrics(request: Request[Any, Any, Any], state: State) -> None:
+    access = state.settings.metrics_access
+    if access == "open":
+        return
+    if access == "lan":
+        host = request.client.host if request.client else ""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise Forbidden("Metrics are readable from the office network only") from None
+        if address.is_private or address.is_loopback or address.is_link_local:
+            return
+        raise Forbidden("Metrics are readable from the office network only")
+    caller = current_caller(request, state)
+    if not any(s.name == "user.read" for s in caller.actor.scopes):
+        raise Unauthenticated("Metrics need the API token of a user who manages users")
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def _unix(stamp: str | None) -> float:
+    return _parse(stamp).timestamp() if stamp else 0.0
