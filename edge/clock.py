@@ -47,7 +47,14 @@ def clock_synced() -> bool:
     return synced
 
 
+# systemd-timesyncd creates this file once it has synchronised the clock; it can be read
+# where the service's sandbox forbids adjtimex (ProtectClock=yes).
+TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+
+
 def _ask_kernel() -> bool:
+    if TIMESYNC_FLAG.exists():
+        return True
     name = ctypes.util.find_library("c")
     if not name:
         return False

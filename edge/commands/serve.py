@@ -13,6 +13,7 @@ from litestar import Litestar
 
 from edge.cli import home_of
 from edge.http.app import create_app
+from edge.notify import feed_watchdog, notify, watchdog_interval
 from edge.settings import load_settings
 from edge.workflow.config import load_config
 
@@ -76,4 +77,12 @@ async def serve_app(
         tmp = port_file.with_suffix(".tmp")
         tmp.write_text(str(bound[0][1]))
         tmp.replace(port_file)
-    await task
+    # The lifespan opened the database and the listener is up: tell systemd (Type=notify).
+    notify("READY=1\nSTATUS=Serving the office network")
+    interval = watchdog_interval()
+    pinger = asyncio.create_task(feed_watchdog(interval)) if interval else None
+    try:
+        await task
+    finally:
+        if pinger:
+            pinger.cancel()
