@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("url", help="the registry's address, e.g. https://registry.example")
     enroll.add_argument("token", help="the one-time enrollment token from the registry")
     enroll.set_defaults(func=_lazy("edge.commands.sync", "enroll"))
-    sync = sub.add_parser("sync", help="push every pending action to the registry now")
+    sync = sub.add_parser("sync", help="pull from the registry and push everything pending now")
     sync.set_defaults(func=_lazy("edge.commands.sync", "sync"))
 
     worker = sub.add_parser(
@@ -107,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(func=_lazy("edge.commands.sync", "worker"))
 
+    doctor = sub.add_parser("doctor", help="check the box end to end and explain what is wrong")
+    doctor.add_argument("--json", action="store_true", help="the findings as JSON")
+    doctor.set_defaults(func=_lazy("edge.commands.ops", "doctor"))
+    backup = sub.add_parser("backup", help="copy the journal while the box runs")
+    backup.add_argument("dest", help="a file to create, or a folder to create it in")
+    backup.set_defaults(func=_lazy("edge.commands.ops", "backup"))
+    restore = sub.add_parser("restore", help="replace the journal with a backup (box stopped)")
+    restore.add_argument("src", help="the backup file")
+    restore.add_argument("--force", action="store_true", help="accept another box's backup")
+    restore.set_defaults(func=_lazy("edge.commands.ops", "restore"))
     settings = sub.add_parser("settings", help="show every setting with its value")
     settings.set_defaults(func=_lazy("edge.commands.settings", "run"))
     return p

@@ -140,8 +140,11 @@ def pull_once(
         raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
     total, pages = Applied(), 0
     cursor = int(outbox.box_value(reader.conn(), "pull_cursor") or 0)
+    # After a restore: every record the box holds, page by page (see edge restore).
+    resync = outbox.box_value(reader.conn(), "resync") == "1"
+    resync_after = (outbox.box_value(reader.conn(), "resync_after") or "") if resync else None
     while True:
-        body = p.encode(p.PullRequest(cursor, limit))
+        body = p.encode(p.PullRequest(cursor, limit, resync_after))
         try:
             answer = signed_exchange(who, device_key, "/v1/pull", body, utcnow(), timeout)
             page: p.PullResult = p.decode(answer, p.PullResult)
@@ -151,10 +154,15 @@ def pull_once(
             journal.run(partial(_pull_failed, error=error, reachable=answered_by_registry(exc)))
             return PullReport(pages, *_counts(total), cursor, error)
 
-        def store(conn: sqlite3.Connection, page: p.PullResult = page) -> Applied:
+        def store(
+            conn: sqlite3.Connection, page: p.PullResult = page, resyncing: bool = resync
+        ) -> Applied:
             applied = apply_page(conn, page, journal.config)
             outbox.set_box_value(conn, "sync_last_pull_error", "")
             outbox.note_registry(conn, True, utcnow())
+            if resyncing:
+                outbox.set_box_value(conn, "resync_after", page.resync_next or "")
+                outbox.set_box_value(conn, "resync", "1" if page.resync_next else "0")
             return applied
 
         applied = journal.run(store)
@@ -162,6 +170,9 @@ def pull_once(
         for name in ("granted", "revoked", "discarded", "users"):
             setattr(total, name, getattr(total, name) + getattr(applied, name))
         cursor = page.cursor
+        if resync:
+            resync = page.resync_next is not None
+            resync_after = page.resync_next
         if not page.more:
             return PullReport(pages, *_counts(total), cursor)
 

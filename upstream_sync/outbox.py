@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 import msgspec
 
 from edge.clock import clock_step, iso_ms
+from edge.journal.boxvalues import box_value as box_value  # the sync modules use these
+from edge.journal.boxvalues import set_box_value as set_box_value
 from upstream_sync.protocol import ActionResult, ClockStep, WireAction
 
 FINAL = ("accepted", "rejected", "conflict", "discarded")
@@ -36,19 +38,6 @@ _RECORD_ID = _WIRE_FIELDS.index("record_id")
 class Batch:
     actions: list[WireAction]
     held_back: int  # pending actions waiting behind a rejected action of their record
-
-
-def box_value(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM box WHERE key = ?", (key,)).fetchone()
-    return str(row[0]) if row else None
-
-
-def set_box_value(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute(
-        "INSERT INTO box (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )
 
 
 def select_batch(

@@ -94,6 +94,8 @@ class Change(msgspec.Struct, forbid_unknown_fields=True):
 class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
     cursor: int
     limit: int = 200
+    # A restored box asks again for every record it holds, after this record id ("" first).
+    resync_after: str | None = None
 
 
 class PullResult(msgspec.Struct):
@@ -102,6 +104,7 @@ class PullResult(msgspec.Struct):
     more: bool
     config_version: str
     registry_time: str
+    resync_next: str | None = None  # where the next page of a resync starts; None: done
 
 
 class ClockStep(msgspec.Struct, forbid_unknown_fields=True):

@@ -20,6 +20,7 @@ from huey import SqliteHuey, crontab
 from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, utcnow
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.runlock import hold_shared
 from edge.settings import Settings
 from edge.users.sessions import purge_expired
 from edge.workflow.config import load_config
@@ -155,6 +156,7 @@ class PushNotifier:
 
 def run(settings: Settings) -> None:
     """Run the consumer until SIGINT (graceful: the batch in flight finishes) or SIGTERM."""
+    hold_shared(settings.home)  # `edge restore` waits for the box to stop
     huey = huey_for(settings)
     worker = Worker(settings, huey)
     # Whatever huey.db holds (or lost), the journal knows what is pending: sync at start.

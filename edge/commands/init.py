@@ -12,6 +12,7 @@ from edge.commands.users import CLI, new_verifier
 from edge.errors import SettingsError
 from edge.identity import create_device_key
 from edge.ids import uuid7
+from edge.journal.boxvalues import set_box_value
 from edge.journal.store import Journal
 from edge.settings import SETTINGS_FILE, load_settings, write_settings
 from edge.users.register import add_user
@@ -56,7 +57,14 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         demo = new_verifier(settings, "demo", DEMO_PASSWORD)
         users += [(u, n, r, demo) for u, n, r in DEMO_USERS]
-    with Journal(settings.journal_path, config) as journal:
+    old_umask = os.umask(0o077)  # the journal holds personal data: this user only
+    try:
+        journal = Journal(settings.journal_path, config)
+    finally:
+        os.umask(old_umask)
+    with journal:
+        # The database says whose it is, so a backup cannot be restored on another box unseen.
+        journal.run(partial(set_box_value, key="box_id", value=settings.box_id))
         for username, name, role, verifier in users:
             journal.run(
                 partial(

@@ -14,6 +14,7 @@ from litestar import Litestar
 from edge.cli import home_of
 from edge.http.app import create_app
 from edge.notify import feed_watchdog, notify, watchdog_interval
+from edge.runlock import hold_shared
 from edge.settings import load_settings
 from edge.workflow.config import load_config
 
@@ -24,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(home_of(args))
     config = load_config(settings.country_config or None)
     port = settings.port if args.port is None else args.port
+    hold_shared(settings.home)  # `edge restore` waits for the box to stop
     run_server(
         create_app(settings, config),
         args.host or settings.host,

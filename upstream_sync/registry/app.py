@@ -98,7 +98,8 @@ def pull(request: Request[Any, Any, Any], state: State, body: bytes) -> Response
     if not state.store.note_nonce(box_id, nonce, utcnow()):
         raise Replayed("A request with this nonce was already received from this box")
     ask: p.PullRequest = _decode(body, p.PullRequest)
-    return _wire(state, nonce, state.store.pull(box_id, ask.cursor, min(max(ask.limit, 1), 1000)))
+    limit = min(max(ask.limit, 1), 1000)
+    return _wire(state, nonce, state.store.pull(box_id, ask.cursor, limit, ask.resync_after))
 
 
 @post("/v1/search", operation_id="search", status_code=200, sync_to_thread=True)

@@ -321,11 +321,41 @@ class RegistryStore:
 
         return self.write(job)
 
-    def pull(self, box_id: str, cursor: int, limit: int) -> PullResult:
-        """The changes for a box after its cursor, each lease change with the record's actions."""
+    def pull(
+        self, box_id: str, cursor: int, limit: int, resync_after: str | None = None
+    ) -> PullResult:
+        """The changes for a box after its cursor, each lease change with the record's
+        actions; with `resync_after`, also a page of every record the box holds."""
         now = utcnow()
 
         def job(c: sqlite3.Connection) -> PullResult:
+            resync: list[Change] = []
+            resync_next = None
+            if resync_after is not None:
+                held = [
+                    r[0]
+                    for r in c.execute(
+                        "SELECT record_id FROM records WHERE leased_to = ? AND record_id > ? "
+                        "ORDER BY record_id LIMIT ?",
+                        (box_id, resync_after, limit + 1),
+                    )
+                ]
+                resync_next = held[limit - 1] if len(held) > limit else None
+                resync = [
+                    _change_out(
+                        c,
+                        {
+                            "seq": 0,
+                            "kind": "lease-granted",
+                            "at": iso_ms(now),
+                            "by": "registry",
+                            "reason": "resync",
+                            "record_id": rid,
+                            "username": None,
+                        },
+                    )
+                    for rid in held[:limit]
+                ]
             office = self.box(box_id)["office_id"]  # type: ignore[index]
             rows = c.execute(
                 "SELECT * FROM changes WHERE seq > ? AND (box_id = ? OR office_id = ?) "
@@ -342,7 +372,12 @@ class RegistryStore:
                     cursor, c.execute("SELECT MAX(seq) FROM changes").fetchone()[0] or 0
                 )
             return PullResult(
-                changes, next_cursor, more, self.meta("config_version") or "1", iso_ms(now)
+                resync + changes,
+                next_cursor,
+                more or resync_next is not None,
+                self.meta("config_version") or "1",
+                iso_ms(now),
+                resync_next,
             )
 
         return self.write(job)
@@ -562,7 +597,7 @@ def _refusal(
     return None
 
 
-def _change_out(c: sqlite3.Connection, r: sqlite3.Row) -> Change:
+def _change_out(c: sqlite3.Connection, r: sqlite3.Row | dict[str, Any]) -> Change:
     record = user = None
     if r["record_id"] is not None:
         rows = c.execute(

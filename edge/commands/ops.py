@@ -1,0 +1,256 @@
+"""Operations for IT staff: `edge doctor`, `edge backup DEST`, `edge restore SRC`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import stat
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from edge.cli import home_of
+from edge.clock import clock_synced, iso_ms, utcnow
+from edge.errors import EdgeError
+from edge.journal.boxvalues import box_value
+from edge.journal.db import connect
+from edge.journal.schema import LATEST, version
+from edge.journal.verify import verify
+from edge.runlock import take_exclusive
+from edge.settings import Settings, load_settings
+
+
+@dataclass
+class Finding:
+    check: str
+    ok: bool
+    says: str  # what is the case, in plain words
+    todo: str = ""  # what to do about it, when not ok
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """Check the box end to end and explain; exit 1 when something needs attention."""
+    settings = load_settings(home_of(args))
+    findings = diagnose(settings)
+    if args.json:
+        print(json.dumps([asdict(f) for f in findings], indent=2))
+    else:
+        for f in findings:
+            print(f"{'ok ' if f.ok else 'NO '} {f.check}: {f.says}")
+            if f.todo:
+                print(f"      → {f.todo}")
+        bad = sum(1 for f in findings if not f.ok)
+        print(
+            f"\n{bad} thing{'s' if bad != 1 else ''} need{'' if bad != 1 else 's'} attention."
+            if bad
+            else "\nEverything checks out."
+        )
+    return 0 if all(f.ok for f in findings) else 1
+
+
+def diagnose(settings: Settings) -> list[Finding]:
+    findings = [_clock(), _disk(settings), _journal(settings)]
+    conn = connect(settings.journal_path, readonly=True)
+    try:
+        findings += [_worker(conn, settings), _registry(conn), _mdns(conn)]
+    finally:
+        conn.close()
+    findings.append(_files(settings))
+    return findings
+
+
+def _clock() -> Finding:
+    if clock_synced():
+        return Finding("clock", True, "the clock is synchronised")
+    return Finding(
+        "clock",
+        False,
+        "the clock is not synchronised: actions are saved with the box's own time and marked "
+        "so; the registry corrects them once the clock is set",
+        "connect the box to the internet (NTP), or check systemd-timesyncd",
+    )
+
+
+def _disk(settings: Settings) -> Finding:
+    free = shutil.disk_usage(settings.home).free
+    mb = free // (1024 * 1024)
+    if mb >= settings.disk_min_free_mb:
+        return Finding("disk", True, f"{mb} MB free")
+    return Finding(
+        "disk",
+        False,
+        f"only {mb} MB free (the box wants {settings.disk_min_free_mb} MB); new actions will be "
+        "refused when the disk is full",
+        "free space on the box, or move old backups off it",
+    )
+
+
+def _journal(settings: Settings) -> Finding:
+    report = verify(settings.journal_path)
+    if report.ok:
+        return Finding("journal", True, f"{report.actions} actions, chain and database intact")
+    return Finding(
+        "journal",
+        False,
+        f"the journal does not verify (first broken seq: {report.first_bad_seq}): "
+        + "; ".join(report.problems[:3]),
+        "stop the box and restore the last good backup (edge restore); keep this database",
+    )
+
+
+def _worker(conn: sqlite3.Connection, settings: Settings) -> Finding:
+    beat = box_value(conn, "worker_heartbeat")
+    if beat and _parse(beat) >= utcnow() - timedelta(minutes=settings.worker_stale_minutes):
+        return Finding("worker", True, f"the sync worker is alive (last heartbeat {beat})")
+    return Finding(
+        "worker",
+        False,
+        "the sync worker is not running" + (f" (last heartbeat {beat})" if beat else ""),
+        "systemctl restart edge-worker; see journalctl -u edge-worker",
+    )
+
+
+def _registry(conn: sqlite3.Connection) -> Finding:
+    url = box_value(conn, "registry_url")
+    if not url:
+        return Finding(
+            "registry",
+            False,
+            "the box is not enrolled with a registry",
+            "edge enroll URL TOKEN (the token comes from the registry's operator)",
+        )
+    try:
+        r = httpx.get(f"{url}/v1/hello", timeout=5)
+        reachable = r.status_code == 200
+    except httpx.HTTPError:
+        reachable = False
+    if reachable:
+        return Finding("registry", True, f"enrolled with {url}, which answers")
+    return Finding(
+        "registry",
+        False,
+        f"enrolled with {url}, which cannot be reached now; work is kept and sent later",
+        "check the office's internet connection",
+    )
+
+
+def _mdns(conn: sqlite3.Connection) -> Finding:
+    seen = box_value(conn, "mdns_announced_at")
+    if seen and _parse(seen) >= utcnow() - timedelta(minutes=10):
+        return Finding("mdns", True, f"announced on the office network (last {seen})")
+    return Finding(
+        "mdns",
+        False,
+        "the box has not announced itself on the office network recently",
+        "check that edge-web is running; see journalctl -u edge-web",
+    )
+
+
+def _files(settings: Settings) -> Finding:
+    wrong = []
+    for path, mode in ((settings.device_key_path, 0o600), (settings.journal_path, 0o600)):
+        if not path.exists():
+            wrong.append(f"{path.name} is missing")
+        elif stat.S_IMODE(path.stat().st_mode) & ~mode:
+            wrong.append(
+                f"{path.name} is readable by others (mode {path.stat().st_mode & 0o777:o})"
+            )
+    if not wrong:
+        return Finding("files", True, "the device key and the journal are private to the box")
+    return Finding(
+        "files",
+        False,
+        "; ".join(wrong),
+        f"chmod 600 {settings.device_key_path} {settings.journal_path}",
+    )
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+# --- backup and restore -------------------------------------------------------------------
+
+
+def backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the journal, taken while the box serves (SQLite's backup API)."""
+    settings = load_settings(home_of(args))
+    dest = Path(args.dest)
+    if dest.is_dir():
+        stamp = iso_ms(utcnow()).replace(":", "").replace(".", "")
+        dest = dest / f"edge-{settings.box_id}-{stamp}.db"
+    if dest.exists():
+        raise EdgeError(f"{dest} exists already; give another name")
+    source = connect(settings.journal_path, readonly=True)
+    old_umask = os.umask(0o077)  # a backup holds personal data too
+    try:
+        target = sqlite3.connect(dest)
+        source.backup(target, pages=256)
+        target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        target.close()
+    finally:
+        os.umask(old_umask)
+        source.close()
+    report = verify(dest)
+    if not report.ok:
+        dest.unlink()
+        raise EdgeError(f"the copy does not verify ({report.problems[0]}); nothing was kept")
+    print(f"Backed up {report.actions} actions to {dest}")
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    """Replace the journal with a backup: only a backup of this box (unless --force), only
+    one that verifies, only while the box is stopped. See docs/operations.md for what
+    happens to actions made after the backup."""
+    settings = load_settings(home_of(args))
+    src = Path(args.src)
+    if not src.is_file():
+        raise EdgeError(f"{src} is not a file")
+    report = verify(src)
+    if not report.ok:
+        raise EdgeError(
+            f"{src} does not verify (first broken seq: {report.first_bad_seq}); nothing changed"
+        )
+    conn = connect(src, readonly=True)
+    try:
+        owner = box_value(conn, "box_id")
+        schema = version(conn)
+    finally:
+        conn.close()
+    if owner != settings.box_id and not args.force:
+        raise EdgeError(
+            f"{src} is a backup of box {owner or 'unknown'}, not of this box "
+            f"({settings.box_id}); use --force to restore it anyway"
+        )
+    if schema > LATEST:
+        raise EdgeError(f"{src} is from newer software (schema {schema}); update this box first")
+    lock = take_exclusive(settings.home)  # held until this command ends
+    staged = settings.journal_path.with_suffix(".restoring")
+    shutil.copyfile(src, staged)
+    os.chmod(staged, 0o600)
+    with open(staged, "rb+") as f:
+        os.fsync(f.fileno())
+    for leftover in ("-wal", "-shm"):
+        Path(f"{settings.journal_path}{leftover}").unlink(missing_ok=True)
+    staged.replace(settings.journal_path)
+    # Ask the registry for every record this box holds at the next pull: actions accepted
+    # after the backup come back as the registry's copies.
+    conn = connect(settings.journal_path)
+    try:
+        conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('pull_cursor', '0')")
+        conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('resync', '1')")
+    finally:
+        conn.close()
+    os.close(lock)
+    print(
+        f"Restored {report.actions} actions from {src}. Start the box; its worker sends what "
+        "was pending (the registry answers `duplicate` for what it already has) and fetches "
+        "back what was done after the backup."
+    )
+    return 0

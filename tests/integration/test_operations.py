@@ -1,0 +1,90 @@
+"""`edge backup`, `edge restore` and `edge doctor` on real boxes and a real registry."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from tests.helpers import edge_cli, running_box, start_registry, stop_process
+from tests.integration.test_sync import declare, receipts
+
+
+def test_restore_from_yesterday_neither_resends_nor_loses(tmp_path: Path) -> None:
+    (tmp_path / "registry").mkdir()
+    registry = start_registry(tmp_path / "registry")
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    edge_cli(home, "enroll", registry.url, registry.token())
+    backup = tmp_path / "backups"
+    backup.mkdir()
+    try:
+        with running_box(home) as box:
+            clerk = box.client("clerk")
+            sent = declare(clerk, "Sara")
+            edge_cli(home, "sync")
+            waiting = declare(clerk, "Omar")  # pending when the backup is taken
+            out = edge_cli(home, "backup", str(backup)).stdout  # while the box serves
+            assert "Backed up 4 actions" in out
+            later = declare(clerk, "Lina")  # after the backup
+            edge_cli(home, "sync")  # the registry now has all six
+            refused = edge_cli(home, "restore", str(next(backup.iterdir())), check=False)
+            assert refused.returncode != 0 and "stop it first" in refused.stderr
+        before = registry.journal()
+        assert len(before) == 6
+        done = edge_cli(home, "restore", str(next(backup.iterdir())))
+        assert "Restored 4 actions" in done.stdout
+        assert edge_cli(home, "verify").returncode == 0
+        with running_box(home) as box:
+            edge_cli(home, "sync")
+            after = registry.journal()
+            assert [a["id"] for a in after] == [a["id"] for a in before]  # nothing twice
+            states = receipts(home)
+            assert set(s for s, _ in states.values()) == {"accepted"}  # the two pending: known
+            registrar = box.client("registrar")
+            for record, name in ((sent, "Sara"), (waiting, "Omar"), (later, "Lina")):
+                detail = registrar.get(f"/api/v1/records/{record}").json()
+                assert name in detail["record"]["title"]
+                assert [a["type"] for a in detail["timeline"]] == ["CREATE", "DECLARE"]
+        assert edge_cli(home, "verify").returncode == 0
+    finally:
+        stop_process(registry.process)
+
+
+def test_restore_refuses_another_box_and_a_damaged_backup(tmp_path: Path) -> None:
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    for home in (mine, other):
+        edge_cli(home, "init", "--demo")
+        with running_box(home) as box:
+            declare(box.client("clerk"), "Sara")
+    copy = tmp_path / "other.db"
+    edge_cli(other, "backup", str(copy))
+    refused = edge_cli(mine, "restore", str(copy), check=False)
+    assert refused.returncode != 0 and "not of this box" in refused.stderr
+    assert edge_cli(mine, "restore", str(copy), "--force").returncode == 0
+    damaged = tmp_path / "damaged.db"
+    edge_cli(mine, "backup", str(damaged))
+    conn = sqlite3.connect(damaged)
+    conn.execute("DROP TRIGGER actions_no_update")
+    conn.execute("UPDATE actions SET created_by = 'someone else' WHERE seq = 1")
+    conn.commit()
+    conn.close()
+    refused = edge_cli(mine, "restore", str(damaged), check=False)
+    assert refused.returncode != 0 and "does not verify" in refused.stderr
+    assert edge_cli(mine, "verify").returncode == 0  # nothing was replaced
+
+
+def test_doctor_explains_what_needs_attention(tmp_path: Path) -> None:
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    r = edge_cli(home, "doctor", "--json", check=False)
+    assert r.returncode == 1
+    findings = {f["check"]: f for f in json.loads(r.stdout)}
+    assert set(findings) == {"clock", "disk", "journal", "worker", "registry", "mdns", "files"}
+    assert findings["journal"]["ok"] and findings["disk"]["ok"] and findings["files"]["ok"]
+    assert not findings["registry"]["ok"] and "edge enroll" in findings["registry"]["todo"]
+    assert not findings["worker"]["ok"] and findings["worker"]["todo"]
+    (home / "device.key").chmod(0o644)
+    text = edge_cli(home, "doctor", check=False).stdout
+    assert "device.key is readable by others" in text and "chmod 600" in text
+    assert "need attention" in text
