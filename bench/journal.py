@@ -173,7 +173,7 @@ def http_rate(seconds: float) -> tuple[float, float, float, float]:
                     "--port-file",
                     str(port_file),
                 ],
-                env=env,
+                env={**env, "EDGE_MDNS_INTERFACES": "off"},  # loopback only, no announcing
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

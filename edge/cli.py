@@ -107,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(func=_lazy("edge.commands.sync", "worker"))
 
+    discover = sub.add_parser("discover", help="list the boxes on the office network (mDNS)")
+    discover.add_argument("--json", action="store_true", help="the boxes as JSON")
+    discover.add_argument("--seconds", type=float, default=3.0, help="how long to listen")
+    discover.add_argument(
+        "--interface", default="all", help="`all`, or IPv4 addresses of this computer to use"
+    )
+    discover.set_defaults(func=_lazy("edge.commands.ops", "discover"))
     doctor = sub.add_parser("doctor", help="check the box end to end and explain what is wrong")
     doctor.add_argument("--json", action="store_true", help="the findings as JSON")
     doctor.set_defaults(func=_lazy("edge.commands.ops", "doctor"))

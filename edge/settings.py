@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import zoneinfo
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -55,6 +56,11 @@ class Settings:
     )
     worker_stale_minutes: int = _setting(
         3, "A worker heartbeat older than this (minutes) makes `/readyz` report not ready."
+    )
+    mdns_interfaces: str = _setting(
+        "all",
+        "Where `edge serve` announces the box (mDNS): `all` network interfaces, `off`, or "
+        "a comma-separated list of this box's IPv4 addresses.",
     )
     metrics_access: str = _setting(
         "lan",
@@ -222,6 +228,14 @@ def _validate(s: Settings, require_init: bool) -> None:
         raise SettingsError(f"setting `timezone`: unknown time zone {s.timezone!r}") from None
     _check(s.language in ("en", "ar"), "language", "must be one of: en, ar")
     _check(s.disk_min_free_mb >= 0, "disk_min_free_mb", "must be 0 or more")
+    _check(
+        s.mdns_interfaces in ("all", "off")
+        or all(
+            re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", a.strip()) for a in s.mdns_interfaces.split(",")
+        ),
+        "mdns_interfaces",
+        "must be `all`, `off` or IPv4 addresses separated by commas",
+    )
     _check(1 <= s.worker_stale_minutes <= 1440, "worker_stale_minutes", "must be 1 to 1440")
     _check(
         s.metrics_access in ("lan", "open", "token"),

@@ -117,7 +117,8 @@ def start_box(home: Path, env: dict[str, str] | None = None) -> Box:
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        # Tests stay off the machine's real network: mDNS only in test_mdns's namespaces.
+        env={**os.environ, "EDGE_MDNS_INTERFACES": "off", **(env or {})},
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

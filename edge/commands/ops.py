@@ -33,6 +33,26 @@ class Finding:
     todo: str = ""  # what to do about it, when not ok
 
 
+def discover(args: argparse.Namespace) -> int:
+    """The boxes answering on the office network: for IT staff, and `--json` for scripts."""
+    import asyncio
+
+    from edge.mdns import discover as browse
+
+    found = asyncio.run(browse(args.seconds, args.interface))
+    if args.json:
+        print(json.dumps([asdict(f) for f in found], indent=2))
+        return 0
+    if not found:
+        print("No box answered on this network.")
+        return 0
+    print(f"{'name':24} {'address':22} {'office':14} {'version':8} {'WAN':8} waiting")
+    for f in found:
+        where = f"{(f.addresses or ['?'])[0]}:{f.port}"
+        print(f"{f.name:24} {where:22} {f.office:14} {f.version:8} {f.wan:8} {f.waiting}")
+    return 0
+
+
 def doctor(args: argparse.Namespace) -> int:
     """Check the box end to end and explain; exit 1 when something needs attention."""
     settings = load_settings(home_of(args))

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import uvicorn
@@ -15,7 +16,7 @@ from edge.cli import home_of
 from edge.http.app import create_app
 from edge.notify import feed_watchdog, notify, watchdog_interval
 from edge.runlock import hold_shared
-from edge.settings import load_settings
+from edge.settings import Settings, load_settings
 from edge.workflow.config import load_config
 
 log = logging.getLogger("edge.serve")
@@ -26,22 +27,49 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(settings.country_config or None)
     port = settings.port if args.port is None else args.port
     hold_shared(settings.home)  # `edge restore` waits for the box to stop
+    app = create_app(settings, config)
     run_server(
-        create_app(settings, config),
+        app,
         args.host or settings.host,
         port,
         Path(args.port_file) if args.port_file else None,
         settings.log_level,
+        started=_announce(app, settings) if settings.mdns_interfaces != "off" else None,
     )
     return 0
 
 
-def run_server(app: Litestar, host: str, port: int, port_file: Path | None, log_level: str) -> None:
+def _announce(app: Litestar, settings: Settings) -> Started:
+    """Once listening: announce the box on the office network (mDNS), until it stops."""
+
+    async def start(port: int) -> Callable[[], Awaitable[None]]:
+        from edge.mdns import Announcer
+
+        announcer = Announcer(settings, app.state.reader, app.state.journal, port)
+        announcer.start()
+        # Withdrawn while the app shuts down: uvicorn re-raises SIGTERM once it is done.
+        app.on_shutdown.insert(0, announcer.stop)
+        return announcer.stop
+
+    return start
+
+
+Started = Callable[[int], Awaitable[Callable[[], Awaitable[None]]]]
+
+
+def run_server(
+    app: Litestar,
+    host: str,
+    port: int,
+    port_file: Path | None,
+    log_level: str,
+    started: Started | None = None,
+) -> None:
     """Serve an app until SIGINT/SIGTERM, on uvloop where it is installed."""
     # The journal writer thread gives up the GIL inside every SQLite call; with the default
     # 5 ms switch interval it then waits behind the event loop for each statement.
     sys.setswitchinterval(0.001)
-    main = serve_app(app, host, port, port_file, log_level)
+    main = serve_app(app, host, port, port_file, log_level, started)
     try:
         import uvloop  # a faster event loop (a dependency; optional for development)
     except ImportError:
@@ -51,7 +79,12 @@ def run_server(app: Litestar, host: str, port: int, port_file: Path | None, log_
 
 
 async def serve_app(
-    app: Litestar, host: str, port: int, port_file: Path | None, log_level: str
+    app: Litestar,
+    host: str,
+    port: int,
+    port_file: Path | None,
+    log_level: str,
+    started: Started | None = None,
 ) -> None:
     """Serve until stopped; write the bound port to port_file once listening."""
     server = uvicorn.Server(
@@ -83,8 +116,11 @@ async def serve_app(
     notify("READY=1\nSTATUS=Serving the office network")
     interval = watchdog_interval()
     pinger = asyncio.create_task(feed_watchdog(interval)) if interval else None
+    stop = await started(bound[0][1]) if started and bound else None
     try:
         await task
     finally:
         if pinger:
             pinger.cancel()
+        if stop:
+            await stop()  # withdraw the announcement

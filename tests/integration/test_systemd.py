@@ -72,6 +72,7 @@ def test_serve_tells_systemd_it_is_ready_and_feeds_the_watchdog(tmp_path: Path) 
     listener.settimeout(20)
     port_file = tmp_path / "port"
     env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "400000"}
+    env["EDGE_MDNS_INTERFACES"] = "off"  # stay off the real network
     proc = subprocess.Popen(
         [*EDGE, "--home", str(home), "serve", "--port", "0", "--port-file", str(port_file)],
         env=env,
