@@ -126,7 +126,8 @@ class Writer:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-                    results.append((item, None, exc))
+                    full = storage_error(exc) if isinstance(exc, sqlite3.Error) else None
+                    results.append((item, None, full or exc))
                 else:
                     conn.execute("RELEASE job")
                     results.append((item, value, None))
