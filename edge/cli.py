@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -142,13 +141,9 @@ def _lazy(module: str, name: str) -> Command:
 
 
 def _logging() -> None:
-    level = os.environ.get("EDGE_LOG_LEVEL", "info").upper()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
-    )
+    from edge.logs import configure
+
+    configure(os.environ.get("EDGE_LOG_LEVEL", "info"))
 
 
 def home_of(args: argparse.Namespace) -> Path:

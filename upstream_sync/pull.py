@@ -181,5 +181,5 @@ def _user(conn: sqlite3.Connection, u: UserInfo, config: Config) -> int:
         return 1
     except InvalidInput as exc:
         # E.g. a role this box's configuration does not have: the user stays as it was.
-        log.warning("pull: user %s not applied: %s", u.username, exc.detail)
+        log.warning("pull: user %s not applied: %s", u.id, exc.detail)  # an id, not a name
         return 0

@@ -20,6 +20,7 @@ from huey import SqliteHuey, crontab
 from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, utcnow
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.logs import begin, end
 from edge.runlock import hold_shared
 from edge.settings import Settings
 from edge.users.sessions import purge_expired
@@ -49,6 +50,9 @@ class Worker:
         huey.periodic_task(crontab(minute="*"), name="every-minute")(self.every_minute)
         huey.on_startup()(self._open)
         huey.on_shutdown()(self.close)
+        # Each task's log lines carry its own id.
+        huey.pre_execute()(lambda task: begin("task"))
+        huey.post_execute()(lambda task, result, exc: end())
 
     def _open(self) -> Journal:
         if self.journal is None:

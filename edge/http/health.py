@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import shutil
 import time
 from bisect import bisect_left
@@ -19,8 +20,10 @@ from edge.clock import iso_ms, utcnow
 from edge.errors import Forbidden, Unauthenticated
 from edge.http.auth import current_caller
 from edge.http.schemas import Health, Readiness
+from edge.logs import begin
 from upstream_sync import outbox
 
+log = logging.getLogger("edge.http")
 # Seconds; Prometheus' usual request buckets, cut to what a LAN box sees.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -47,17 +50,20 @@ class Latency:
 
 
 def latency_middleware(app: ASGIApp) -> ASGIApp:
-    """Times every HTTP request into the app's histogram."""
+    """Gives every HTTP request a log id and times it into the app's histogram."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
+        begin("req")  # this request's log lines carry its id
         start = time.perf_counter()
         try:
             await app(scope, receive, send)
         finally:
-            scope["app"].state.latency.observe(time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            scope["app"].state.latency.observe(seconds)
+            log.debug("%s %s in %.1f ms", scope["method"], scope["path"], seconds * 1000)
 
     return middleware
 

@@ -76,3 +76,31 @@ def test_metrics_can_require_an_admins_token(tmp_path: Path) -> None:
         assert httpx.get(box.url + "/metrics", headers=auth).status_code == 401
         auth = {"Authorization": f"Bearer {admin}"}
         assert httpx.get(box.url + "/metrics", headers=auth).status_code == 200
+
+
+def test_log_lines_carry_level_logger_and_request_or_task(tmp_path: Path) -> None:
+    (tmp_path / "registry").mkdir()
+    registry = start_registry(tmp_path / "registry")
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    edge_cli(home, "enroll", registry.url, registry.token())
+    stop_process(registry.process)  # so the login check and the worker log why they failed
+    with running_box(home) as box:
+        assert box.client("clerk").get("/api/v1/auth/me").status_code == 200
+        declare(box.client("clerk"), "Sara Personal")
+        worker = start_worker(box)
+        try:
+            assert wait_for(lambda: "push of" in (home / "worker.log").read_text(), 20)
+        finally:
+            worker.send_signal(signal.SIGINT)
+            worker.wait(timeout=20)
+    line = re.compile(
+        r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+ \[(-|req-[0-9a-f]{8}|task-[0-9a-f]{8})\] "
+    )
+    serve_log = (home / "serve.log").read_text().splitlines()
+    worker_log = (home / "worker.log").read_text().splitlines()
+    for text in serve_log + worker_log:
+        assert line.match(text), text
+    assert any("[req-" in t and "login check" in t for t in serve_log)
+    assert any("[task-" in t and "push of" in t for t in worker_log)
+    assert not any("Sara" in t or "Personal" in t for t in serve_log + worker_log)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import secrets
 import sys
 from datetime import timedelta
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from edge.errors import EdgeError
 from edge.identity import create_device_key
+from edge.logs import configure
 from upstream_sync.registry.store import RegistryStore, digest
 
 
@@ -29,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--office-id", required=True)
     token.add_argument("--hours", type=int, default=72)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
-    )
+    configure("info")
     home = Path(args.home).resolve()
     try:
         return _run(args, home)
