@@ -89,6 +89,7 @@ class Announcer:
         self.infos: list[AsyncServiceInfo] = []
         self._task: asyncio.Task[None] | None = None
         self._seen: tuple[LiveState, tuple[bytes, ...]] | None = None
+        self.host = f"{slug(self.name)}.local."
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -99,10 +100,13 @@ class Announcer:
         await self._withdraw()
 
     async def _run(self) -> None:
-        backoff = 5.0
+        backoff, rounds = 5.0, 0
         while True:
             try:
                 await self._refresh()
+                rounds += 1
+                if rounds % 12 == 0:  # about a minute: two boxes that started together
+                    await self._recheck_host()
                 backoff = 5.0
                 await asyncio.sleep(self.REFRESH)
             except asyncio.CancelledError:
@@ -118,16 +122,18 @@ class Announcer:
         addrs = tuple(addresses(self.settings.mdns_interfaces))
         if self.zc is not None and self._seen == (state, addrs):
             return
-        infos = self._infos(state, list(addrs))
         if self.zc is None:
             self.zc = AsyncZeroconf(
                 interfaces=interfaces(self.settings.mdns_interfaces), ip_version=IPVersion.V4Only
             )
+            self.host = await self._free_host(self.zc)
+            infos = self._infos(state, list(addrs))
             for info in infos:
                 await self.zc.async_register_service(info, allow_name_change=True)
             self.infos = infos
             log.info("announced as %s on the office network", ", ".join(i.name for i in infos))
         else:
+            infos = self._infos(state, list(addrs))
             for old, new in zip(self.infos, infos, strict=True):
                 new.name = old.name  # keep a name zeroconf gave us after a clash
                 await self.zc.async_update_service(new)
@@ -137,8 +143,29 @@ class Announcer:
             lambda c: set_box_value(c, "mdns_announced_at", iso_ms(utcnow()))
         )
 
+    async def _free_host(self, zc: AsyncZeroconf) -> str:
+        """`<office-slug>.local.`, or `<office-slug>-2.local.` and on when another box of
+        the network already answers to it (host names are not probed by zeroconf)."""
+        taken = {f.host for f in await _browse(zc, 1.5) if f.box != self.settings.box_id}
+        base = slug(self.name)
+        for n in range(1, 100):
+            host = f"{base}.local." if n == 1 else f"{base}-{n}.local."
+            if host not in taken:
+                return host
+        return f"{base}-{self.settings.box_id[-6:]}.local."
+
+    async def _recheck_host(self) -> None:
+        """Two boxes that chose the same host name (started together): the one with the
+        greater box id moves to a free name."""
+        if self.zc is None:
+            return
+        others = [f for f in await _browse(self.zc, 1.0) if f.box != self.settings.box_id]
+        if any(f.host == self.host and f.box < self.settings.box_id for f in others):
+            log.info("another box answers to %s: renaming", self.host)
+            await self._withdraw()  # re-announced, with a free name, at the next refresh
+
     def _infos(self, state: LiveState, addrs: list[bytes]) -> list[AsyncServiceInfo]:
-        server = f"{slug(self.name)}.local."
+        server = self.host
         common = {"path": "/"}
         box = {
             "box": self.settings.box_id,
@@ -187,11 +214,19 @@ class Found:
     version: str
     wan: str
     waiting: int
+    host: str
 
 
 async def discover(seconds: float, where: str = "all") -> list[Found]:
     """The boxes answering on the network within `seconds`."""
     zc = AsyncZeroconf(interfaces=interfaces(where), ip_version=IPVersion.V4Only)
+    try:
+        return await _browse(zc, seconds)
+    finally:
+        await zc.async_close()
+
+
+async def _browse(zc: AsyncZeroconf, seconds: float) -> list[Found]:
     names: set[str] = set()
 
     def seen(zeroconf: Any, service_type: str, name: str, state_change: Any) -> None:
@@ -216,9 +251,9 @@ async def discover(seconds: float, where: str = "all") -> list[Found]:
                     props.get("version", ""),
                     props.get("wan", ""),
                     int(props.get("waiting") or 0),
+                    info.server or "",
                 )
             )
         return found
     finally:
         await browser.async_cancel()
-        await zc.async_close()

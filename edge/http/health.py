@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.enums import MediaType, ScopeType
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from edge.clock import iso_ms, utcnow
@@ -90,7 +91,13 @@ def readiness(state: State) -> dict[str, bool]:
     return checks
 
 
-@get("/readyz", operation_id="ready", tags=["health"], sync_to_thread=True)
+@get(
+    "/readyz",
+    operation_id="ready",
+    tags=["health"],
+    sync_to_thread=True,
+    responses={503: ResponseSpec(data_container=Readiness, description="Not ready: see checks")},
+)
 def readyz(state: State) -> Response[Readiness]:
     """Ready to work: the database takes a write, the disk has room, the sync worker's
     heartbeat is fresh. 503 names what is not (no data, no login needed)."""

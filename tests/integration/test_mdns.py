@@ -110,11 +110,15 @@ def test_boxes_announce_rename_on_clash_follow_changes_and_withdraw(
         home = tmp_path / name
         edge_cli(home, "init", "--demo", "--office-name", "Ramallah Clinic")
         homes.append(home)
-    procs = [serve(box_ns, h) for h in homes]
+    procs = [serve(box_ns, homes[0])]
     try:
+        until(laptop, lambda f: len(f) == 1)
+        procs.append(serve(box_ns, homes[1]))
         found = until(laptop, lambda f: len(f) == 2)
         names = sorted(str(f["name"]) for f in found)
         assert names == ["Ramallah Clinic", "Ramallah Clinic-2"], found
+        hosts = sorted(str(f["host"]) for f in found)  # host names renamed too
+        assert hosts == ["ramallah-clinic-2.local.", "ramallah-clinic.local."], found
         first = next(f for f in found if f["box"] == _box_id(homes[0]))
         assert first["office"] == "office-1" and first["wan"] == "unknown"
         assert first["waiting"] == 0 and first["addresses"] == [f"{NET}.1"]
