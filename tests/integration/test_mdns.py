@@ -171,3 +171,22 @@ def _declare(ns: str, home: Path) -> None:
         ".raise_for_status()"
     )
     subprocess.run(in_ns(ns, sys.executable, "-c", script, str(home / "port")), check=True)
+
+
+def test_an_announcement_that_fails_is_retried_and_never_stops_the_box(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.helpers import running_box
+
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    # An address this machine does not have: zeroconf cannot bind, nothing is sent anywhere.
+    env = {**os.environ, "EDGE_MDNS_INTERFACES": "10.255.255.1"}
+    with running_box(home, env=env) as box:
+        deadline = time.monotonic() + 15
+        while "mDNS announcement failed" not in (home / "serve.log").read_text():
+            assert time.monotonic() < deadline, (home / "serve.log").read_text()
+            time.sleep(0.2)
+        assert httpx.get(box.url + "/healthz").status_code == 200
+        assert box.client("clerk").get("/api/v1/auth/me").status_code == 200
+    assert "retrying in" in (home / "serve.log").read_text()
