@@ -105,8 +105,8 @@ class Announcer:
             try:
                 await self._refresh()
                 rounds += 1
-                if rounds % 12 == 0:  # about a minute: two boxes that started together
-                    await self._recheck_host()
+                if rounds == 2 or rounds % 12 == 0:  # soon, then each minute: two boxes
+                    await self._recheck_host()  # that started together pick again
                 backoff = 5.0
                 await asyncio.sleep(self.REFRESH)
             except asyncio.CancelledError:
@@ -146,7 +146,7 @@ class Announcer:
     async def _free_host(self, zc: AsyncZeroconf) -> str:
         """`<office-slug>.local.`, or `<office-slug>-2.local.` and on when another box of
         the network already answers to it (host names are not probed by zeroconf)."""
-        taken = {f.host for f in await _browse(zc, 1.5) if f.box != self.settings.box_id}
+        taken = {f.host for f in await _browse(zc, 3.0) if f.box != self.settings.box_id}
         base = slug(self.name)
         for n in range(1, 100):
             host = f"{base}.local." if n == 1 else f"{base}-{n}.local."
@@ -159,7 +159,7 @@ class Announcer:
         greater box id moves to a free name."""
         if self.zc is None:
             return
-        others = [f for f in await _browse(self.zc, 1.0) if f.box != self.settings.box_id]
+        others = [f for f in await _browse(self.zc, 2.0) if f.box != self.settings.box_id]
         if any(f.host == self.host and f.box < self.settings.box_id for f in others):
             log.info("another box answers to %s: renaming", self.host)
             await self._withdraw()  # re-announced, with a free name, at the next refresh

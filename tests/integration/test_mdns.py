@@ -114,7 +114,7 @@ def test_boxes_announce_rename_on_clash_follow_changes_and_withdraw(
     try:
         until(laptop, lambda f: len(f) == 1)
         procs.append(serve(box_ns, homes[1]))
-        found = until(laptop, lambda f: len(f) == 2)
+        found = until(laptop, lambda f: len(f) == 2 and len({x["host"] for x in f}) == 2)
         names = sorted(str(f["name"]) for f in found)
         assert names == ["Ramallah Clinic", "Ramallah Clinic-2"], found
         hosts = sorted(str(f["host"]) for f in found)  # host names renamed too
@@ -131,7 +131,7 @@ def test_boxes_announce_rename_on_clash_follow_changes_and_withdraw(
 
         # A new address (DHCP renewal, cable moved) is followed without a restart.
         ip("-n", box_ns, "addr", "add", f"{NET}.11/24", "dev", "veth-box")
-        found = until(laptop, lambda f: any(f"{NET}.11" in x["addresses"] for x in f))
+        found = until(laptop, lambda f: all(f"{NET}.11" in x["addresses"] for x in f))
         assert all(f"{NET}.11" in f["addresses"] for f in found)
 
         # Stopped, a box withdraws its announcement.
