@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from edge.clock import iso_ms, utcnow
 from edge.errors import InvalidInput
+from edge.journal.chain import HASHED_COLUMNS
 from edge.journal.rebuild import rebuild
 from edge.users.register import add_user, edit_user, find_user, set_active
 from edge.workflow.config import Config
@@ -29,25 +30,12 @@ from upstream_sync.protocol import Change, PullResult, RecordCopy, UserInfo
 
 log = logging.getLogger("upstream_sync.pull")
 
+# The journal's columns (the sending box's seq kept as origin_seq), and where it came from.
 _COPY_COLUMNS = (
     "national_seq",
     "origin_box",
     "origin_seq",
-    "id",
-    "record_id",
-    "event_type",
-    "type",
-    "custom_type",
-    "created_at",
-    "client_time",
-    "clock",
-    "boot_id",
-    "created_by",
-    "created_at_location",
-    "payload",
-    "flags_added",
-    "flags_removed",
-    "prev_hash",
+    *(c for c in HASHED_COLUMNS if c != "seq"),
     "hash",
     "received_at",
 )

@@ -94,10 +94,7 @@ def push(request: Request[Any, Any, Any], state: State, body: bytes) -> Response
 @post("/v1/pull", operation_id="pull", status_code=200, sync_to_thread=True)
 def pull(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
     """The changes for this box after its cursor: leases, records, users, config version."""
-    box_id, nonce = _signed(request, state, "/v1/pull", body)
-    if not state.store.note_nonce(box_id, nonce, utcnow()):
-        raise Replayed("A request with this nonce was already received from this box")
-    ask: p.PullRequest = _decode(body, p.PullRequest)
+    box_id, nonce, ask = _signed_message(request, state, "/v1/pull", body, p.PullRequest)
     limit = min(max(ask.limit, 1), 1000)
     return _wire(state, nonce, state.store.pull(box_id, ask.cursor, limit, ask.resync_after))
 
@@ -105,10 +102,7 @@ def pull(request: Request[Any, Any, Any], state: State, body: bytes) -> Response
 @post("/v1/search", operation_id="search", status_code=200, sync_to_thread=True)
 def search(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
     """Records the registry holds, by tracking id or name, for a box's search page."""
-    box_id, nonce = _signed(request, state, "/v1/search", body)
-    if not state.store.note_nonce(box_id, nonce, utcnow()):
-        raise Replayed("A request with this nonce was already received from this box")
-    ask: p.SearchRequest = _decode(body, p.SearchRequest)
+    _, nonce, ask = _signed_message(request, state, "/v1/search", body, p.SearchRequest)
     hits = state.store.search(ask.text[:100], min(max(ask.limit, 1), 100))
     return _wire(state, nonce, p.SearchResult(hits))
 
@@ -116,12 +110,19 @@ def search(request: Request[Any, Any, Any], state: State, body: bytes) -> Respon
 @post("/v1/lease", operation_id="requestLease", status_code=200, sync_to_thread=True)
 def request_lease(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
     """A box asks to hold a record (to work on it there); its next pull downloads it."""
-    box_id, nonce = _signed(request, state, "/v1/lease", body)
-    if not state.store.note_nonce(box_id, nonce, utcnow()):
-        raise Replayed("A request with this nonce was already received from this box")
-    ask: p.LeaseRequest = _decode(body, p.LeaseRequest)
+    box_id, nonce, ask = _signed_message(request, state, "/v1/lease", body, p.LeaseRequest)
     granted, reason = state.store.request_lease(box_id, ask.record_id, ask.by[:200])
     return _wire(state, nonce, p.LeaseAnswer(granted, reason))
+
+
+def _signed_message(
+    request: Request[Any, Any, Any], state: State, path: str, body: bytes, kind: type[Any]
+) -> tuple[str, str, Any]:
+    """A signed, never-seen request from an enrolled box: (box id, nonce, decoded body)."""
+    box_id, nonce = _signed(request, state, path, body)
+    if not state.store.note_nonce(box_id, nonce, utcnow()):
+        raise Replayed("A request with this nonce was already received from this box")
+    return box_id, nonce, _decode(body, kind)
 
 
 def _decode(body: bytes, kind: type[Any]) -> Any:
@@ -157,10 +158,7 @@ def _signed(
 @post("/v1/login-check", operation_id="loginCheck", status_code=200, sync_to_thread=True)
 def login_check(request: Request[Any, Any, Any], state: State, body: bytes) -> Response[bytes]:
     """Is this the user's password? Asked by an enrolled box when someone logs in there."""
-    box_id, nonce = _signed(request, state, "/v1/login-check", body)
-    if not state.store.note_nonce(box_id, nonce, utcnow()):
-        raise Replayed("A request with this nonce was already received from this box")
-    check: p.LoginCheck = _decode(body, p.LoginCheck)
+    _, nonce, check = _signed_message(request, state, "/v1/login-check", body, p.LoginCheck)
     verifier = state.store.user_verifier(check.username)
     ok, _ = state.hasher.check(check.password, verifier)  # a decoy check when unknown
     verdict = "confirmed" if ok else "rejected" if verifier else "unknown"
