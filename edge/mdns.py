@@ -15,6 +15,7 @@ import asyncio
 import logging
 import re
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,7 @@ class Announcer:
         self._task: asyncio.Task[None] | None = None
         self._seen: tuple[LiveState, tuple[bytes, ...]] | None = None
         self.host = f"{slug(self.name)}.local."
+        self._stamped = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -121,6 +123,8 @@ class Announcer:
         state = await asyncio.to_thread(live_state, self.reader)
         addrs = tuple(addresses(self.settings.mdns_interfaces))
         if self.zc is not None and self._seen == (state, addrs):
+            if time.monotonic() - self._stamped > 300:  # still announcing: doctor sees it
+                await self._stamp()
             return
         if self.zc is None:
             self.zc = AsyncZeroconf(
@@ -139,9 +143,13 @@ class Announcer:
                 await self.zc.async_update_service(new)
             self.infos = infos
         self._seen = (state, addrs)
+        await self._stamp()
+
+    async def _stamp(self) -> None:
         await self.journal.run_async(
             lambda c: set_box_value(c, "mdns_announced_at", iso_ms(utcnow()))
         )
+        self._stamped = time.monotonic()
 
     async def _free_host(self, zc: AsyncZeroconf) -> str:
         """`<office-slug>.local.`, or `<office-slug>-2.local.` and on when another box of

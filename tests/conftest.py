@@ -8,6 +8,7 @@ import pytest
 from edge.journal.store import Journal
 from edge.workflow.config import Config
 from tests import helpers
+from tests.helpers import Registry, start_registry, stop_process
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +23,13 @@ def journal(tmp_path: Path, cfg: Config) -> Iterator[Journal]:
         yield j
     finally:
         j.close()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A real reference registry process with its own database, for the test."""
+    home = tmp_path / "registry"
+    home.mkdir()
+    reg = start_registry(home)
+    yield reg
+    stop_process(reg.process)

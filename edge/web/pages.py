@@ -73,6 +73,12 @@ class Ctx:
     form: dict[str, str] = field(default_factory=dict)
 
     @property
+    def me(self) -> Caller:
+        """The logged-in user (every page past `enter` has one)."""
+        assert self.caller is not None
+        return self.caller
+
+    @property
     def _(self) -> Callable[[str], str]:
         return translations(self.lang.code).gettext
 
@@ -103,32 +109,48 @@ def _caller(request: Request[Any, Any, Any], state: State) -> Caller | None:
     return Caller(user, actor_of(user, state.config), session)
 
 
+class Answer(Exception):
+    """The answer given instead of the page (the login page, a required password change, a
+    refused form); the web router's handler sends it."""
+
+    def __init__(self, response: Response[Any]) -> None:
+        super().__init__("answered instead of the page")
+        self.response = response
+
+
+def answer(request: Request[Any, Any, Any], exc: Answer) -> Response[Any]:
+    return exc.response
+
+
 async def enter(
     request: Request[Any, Any, Any], state: State, *, password_page: bool = False
-) -> Ctx | Response[Any]:
-    """The page's context, or the answer instead of the page: the login page, the password
-    change a reset requires, or a refusal of a form without the page's token."""
+) -> Ctx:
+    """The page's context for a logged-in user; otherwise raises the answer to give
+    instead: the login page, the password change a reset requires, or a refusal of a form
+    without the page's token."""
     ctx = Ctx(request, state, _lang(request, state))
     ctx.caller = await asyncio.to_thread(_caller, request, state)
     if ctx.caller is None:
-        return Redirect(f"/login?next={quote(request.url.path)}")
+        raise Answer(Redirect(f"/login?next={quote(request.url.path)}"))
     if request.method == "POST":
         ctx.form = await _read_form(request)
         token = ctx.form.get("csrf_token", "")
         assert ctx.caller.session is not None
         if not hmac.compare_digest(token.encode(), ctx.caller.session.csrf_token.encode()):
-            return show(
-                ctx,
-                "message.html",
-                403,
-                title=ctx._("This form has expired"),
-                message=ctx._(
-                    "The page was open for too long or came from elsewhere. Go back, reload "
-                    "the page and try again."
-                ),
+            raise Answer(
+                show(
+                    ctx,
+                    "message.html",
+                    403,
+                    title=ctx._("This form has expired"),
+                    message=ctx._(
+                        "The page was open for too long or came from elsewhere. Go back, "
+                        "reload the page and try again."
+                    ),
+                )
             )
     if ctx.caller.user.must_change_password and not password_page:
-        return Redirect("/password")
+        raise Answer(Redirect("/password"))
     return ctx
 
 
@@ -138,10 +160,12 @@ async def _read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 
 def show(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response[str]:
-    html = render(ctx.lang, template, {**_chrome(ctx), **context})
+    chrome = _chrome(ctx)
+    html = render(ctx.lang, template, {**chrome, **context})
     response = Response(html, media_type=MediaType.HTML, status_code=status)
     response.headers.update(SECURITY_HEADERS)
-    if context.get("set_offline_cookie"):
+    if chrome["banner"] and chrome["banner"]["kind"] == "offline":
+        # This browser saw the registry unreachable: tell it when the work has been sent.
         response.set_cookie(OFFLINE_COOKIE, "1", path="/", samesite="strict")
     return response
 
@@ -254,8 +278,6 @@ def _safe_next(value: str | None) -> str:
 @post("/logout")
 async def logout(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state, password_page=True)
-    if isinstance(ctx, Response):
-        return ctx
     assert ctx.caller is not None and ctx.caller.session is not None
     await state.journal.run_async(
         lambda c, h=ctx.caller.session.id_hash: sessions.end_session(c, h)
@@ -268,24 +290,19 @@ async def logout(request: Request[Any, Any, Any], state: State) -> Response[Any]
 @get("/password")
 async def password_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state, password_page=True)
-    if isinstance(ctx, Response):
-        return ctx
     return show(ctx, "password.html", errors={}, done=False)
 
 
 @post("/password")
 async def change_password(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state, password_page=True)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
     new, again = ctx.form.get("new_password", ""), ctx.form.get("new_password_again", "")
     errors: dict[str, str] = {}
     if new != again:
         errors["new_password_again"] = ctx._("The two new passwords are not the same.")
     else:
         try:
-            await change_own_password(state, ctx.caller, ctx.form.get("current_password", ""), new)
+            await change_own_password(state, ctx.me, ctx.form.get("current_password", ""), new)
         except LoginRefused:
             errors["current_password"] = ctx._("This is not your current password.")
         except InvalidInput as exc:
@@ -311,10 +328,7 @@ async def set_language(request: Request[Any, Any, Any]) -> Response[Any]:
 @get("/")
 async def home(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
-    queues = visible_queues(ctx.caller.actor, state.config.workqueues)
+    queues = visible_queues(ctx.me.actor, state.config.workqueues)
     return Redirect(f"/queues/{queues[0].id}" if queues else "/search")
 
 
@@ -323,15 +337,12 @@ async def queue_page(
     request: Request[Any, Any, Any], state: State, queue_id: FromPath[str]
 ) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
     queue = state.config.workqueues.get(queue_id)
-    if queue is None or queue not in visible_queues(ctx.caller.actor, state.config.workqueues):
+    if queue is None or queue not in visible_queues(ctx.me.actor, state.config.workqueues):
         return not_found(ctx)
     page = _int(request.query_params.get("page"), 1)
     rows, total = await asyncio.to_thread(
-        state.reader.workqueue, queue.query, ctx.caller.actor, page, PAGE_SIZE
+        state.reader.workqueue, queue.query, ctx.me.actor, page, PAGE_SIZE
     )
     return show(
         ctx,
@@ -341,18 +352,14 @@ async def queue_page(
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
         total=total,
-        **_offline_marker(ctx),
     )
 
 
 @get("/search")
 async def search_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
     text = (request.query_params.get("q") or "").strip()[:100]
-    rows = await asyncio.to_thread(state.reader.search, text, ctx.caller.actor) if text else []
+    rows = await asyncio.to_thread(state.reader.search, text, ctx.me.actor) if text else []
     registry: list[dict[str, Any]] | None = []
     summary = state.reader.sync_summary()
     if text and summary["enrolled"] and summary["registry_reachable"] is not False:
@@ -368,7 +375,6 @@ async def search_page(request: Request[Any, Any, Any], state: State) -> Response
 def _registry_hits(ctx: Ctx, hits: list[Any]) -> list[dict[str, Any]]:
     """The registry's records, each marked on this box or in the registry only, and
     whether this user may bring it here (their role may assign such a record)."""
-    assert ctx.caller is not None
     here = ctx.state.reader.conn()
     out = []
     for h in hits:
@@ -384,7 +390,7 @@ def _registry_hits(ctx: Ctx, hits: list[Any]) -> list[dict[str, Any]]:
                 "office": h.held_by_office or h.office_id,
                 "on_box": local is not None,
                 "may_bring": grants(
-                    ctx.caller.actor, "record.assign", office_id=h.office_id, event=h.event_type
+                    ctx.me.actor, "record.assign", office_id=h.office_id, event=h.event_type
                 ),
             }
         )
@@ -396,9 +402,6 @@ async def bring_record(request: Request[Any, Any, Any], state: State) -> Respons
     """Assign to me on a record found in the registry: lease it to this box, download it,
     assign it to the user."""
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
     record_id = ctx.form.get("record_id", "")
     if not is_uuid(record_id):
         return not_found(ctx)
@@ -408,7 +411,7 @@ async def bring_record(request: Request[Any, Any, Any], state: State) -> Respons
         state.reader,
         state.settings.device_key_path,
         record_id,
-        f"{ctx.caller.user.display_name} ({ctx.caller.user.username})",
+        f"{ctx.me.user.display_name} ({ctx.me.user.username})",
     )
     if problem is not None:
         return show(
@@ -419,9 +422,7 @@ async def bring_record(request: Request[Any, Any, Any], state: State) -> Respons
             message=problem,
         )
     try:
-        await state.journal.append_async(
-            ActionRequest(ActionType.ASSIGN, record_id), ctx.caller.actor
-        )
+        await state.journal.append_async(ActionRequest(ActionType.ASSIGN, record_id), ctx.me.actor)
     except EdgeError as exc:
         return await _record(ctx, record_id, error=error_text(ctx, exc))
     return Redirect(f"/records/{record_id}")
@@ -462,8 +463,6 @@ async def record_page(
     request: Request[Any, Any, Any], state: State, record_id: FromPath[str]
 ) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
     return await _record(ctx, record_id)
 
 
@@ -471,14 +470,11 @@ async def _record(ctx: Ctx, record_id: str, error: str | None = None) -> Respons
     row = _readable(ctx, record_id)
     if row is None:
         return not_found(ctx)
-    assert ctx.caller is not None
     reader = ctx.state.reader
     timeline = await asyncio.to_thread(reader.timeline, record_id)
     lease = reader.lease(record_id)
     names = reader.user_names({e.created_by for e, _ in timeline} | {row.state.assigned_to or ""})
-    menu = action_menu(
-        row.state, ctx.caller.actor, ctx.state.config, names=lambda u: names.get(u, "?")
-    )
+    menu = action_menu(row.state, ctx.me.actor, ctx.state.config, names=lambda u: names.get(u, "?"))
     menu = [dataclasses.replace(i, reason=_menu_reason(ctx, i.reason)) for i in menu]
     if lease is not None and lease.state == "revoked":
         taken = ctx._("The registry gave this record to another office (%(by)s).") % {
@@ -502,7 +498,6 @@ async def _record(ctx: Ctx, record_id: str, error: str | None = None) -> Respons
         lease=lease,
         register_pending=register_pending,
         error=error,
-        **_offline_marker(ctx),
     )
 
 
@@ -539,8 +534,7 @@ def _readable(ctx: Ctx, record_id: str) -> RecordRow | None:
     if not is_uuid(record_id):
         return None
     row: RecordRow | None = ctx.state.reader.record(record_id)
-    assert ctx.caller is not None
-    if row is None or not can_read(row.state, ctx.caller.actor):
+    if row is None or not can_read(row.state, ctx.me.actor):
         return None
     return row
 
@@ -548,8 +542,6 @@ def _readable(ctx: Ctx, record_id: str) -> RecordRow | None:
 @get("/records/new")
 async def new_record_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
     event = state.config.events.get(request.query_params.get("event") or "")
     if event is None:
         return show(ctx, "choose_event.html")
@@ -560,9 +552,6 @@ async def new_record_page(request: Request[Any, Any, Any], state: State) -> Resp
 async def create_record(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """Start a record and, by the button used, keep it as a draft, notify or declare it."""
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
     event = state.config.events.get(ctx.form.get("event", ""))
     if event is None:
         return not_found(ctx)
@@ -571,7 +560,7 @@ async def create_record(request: Request[Any, Any, Any], state: State) -> Respon
     try:
         await state.journal.append_async(
             ActionRequest(ActionType.CREATE, record_id, event_type=event.id, declaration=values),
-            ctx.caller.actor,
+            ctx.me.actor,
         )
     except InvalidInput as exc:
         return _form_page(ctx, event.id, None, values, _field_errors(ctx, exc, event.id), 422)
@@ -588,8 +577,6 @@ async def action_page(
     request: Request[Any, Any, Any], state: State, record_id: FromPath[str], action: FromPath[str]
 ) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
     row = _readable(ctx, record_id)
     kind = _action(action)
     if row is None or kind is None:
@@ -608,8 +595,6 @@ async def perform(
     request: Request[Any, Any, Any], state: State, record_id: FromPath[str], action: FromPath[str]
 ) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
     kind = _action(action)
     if kind is None or _readable(ctx, record_id) is None:
         return not_found(ctx)
@@ -618,7 +603,6 @@ async def perform(
 
 async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | None) -> Response[Any]:
     """Run one action from a page; on refusal, show the same page again with the reasons."""
-    assert ctx.caller is not None
     row = _readable(ctx, record_id)
     if row is None:
         return not_found(ctx)
@@ -648,7 +632,7 @@ async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | Non
         else None,
     )
     try:
-        await ctx.state.journal.append_async(req, ctx.caller.actor)
+        await ctx.state.journal.append_async(req, ctx.me.actor)
     except InvalidInput as exc:
         errors = _field_errors(ctx, exc, row.state.event_type)
         if kind in TAKES_DECLARATION and declaration is not None:
@@ -823,8 +807,6 @@ async def print_page(
     request: Request[Any, Any, Any], state: State, record_id: FromPath[str]
 ) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
     row = _readable(ctx, record_id)
     if row is None:
         return not_found(ctx)
@@ -845,11 +827,8 @@ async def print_page(
 @get("/outbox")
 async def outbox_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
     page = _int(request.query_params.get("page"), 1)
-    rows, total = await asyncio.to_thread(state.reader.outbox, ctx.caller.actor, page, PAGE_SIZE)
+    rows, total = await asyncio.to_thread(state.reader.outbox, ctx.me.actor, page, PAGE_SIZE)
     names = state.reader.user_names({r["created_by"] for r in rows})
     items = [
         {
@@ -873,7 +852,6 @@ async def outbox_page(request: Request[Any, Any, Any], state: State) -> Response
         summary=summary,
         last_success=ctx.when(summary["last_success_at"]),
         next_try=ctx.when(summary["next_try_at"]),
-        **_offline_marker(ctx),
     )
 
 
@@ -902,8 +880,6 @@ async def status(request: Request[Any, Any, Any], state: State) -> Response[Any]
 @post("/ui/dismiss-sent")
 async def dismiss_sent(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
     response: Response[Any] = Redirect(_safe_next(ctx.form.get("next")))
     response.delete_cookie(OFFLINE_COOKIE, path="/")
     return response
@@ -912,14 +888,7 @@ async def dismiss_sent(request: Request[Any, Any, Any], state: State) -> Respons
 @get("/help")
 async def help_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
     return show(ctx, "help.html")
-
-
-def _offline_marker(ctx: Ctx) -> dict[str, Any]:
-    found = banner(ctx) if ctx.caller else None
-    return {"set_offline_cookie": bool(found and found["kind"] == "offline")}
 
 
 def not_found(ctx: Ctx) -> Response[str]:

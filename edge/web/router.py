@@ -8,7 +8,9 @@ from litestar.static_files import create_static_files_router
 from edge.errors import EdgeError
 from edge.web import users
 from edge.web.pages import (
+    Answer,
     action_page,
+    answer,
     bring_record,
     change_password,
     create_record,
@@ -69,5 +71,5 @@ def web_router() -> Router:
             static,
         ],
         include_in_schema=False,
-        exception_handlers={EdgeError: page_error},
+        exception_handlers={EdgeError: page_error, Answer: answer},
     )

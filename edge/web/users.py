@@ -18,19 +18,17 @@ from edge.workflow.scopes import grants
 
 
 def _roles(ctx: Ctx) -> list[Any]:
-    assert ctx.caller is not None
-    office = ctx.caller.user.office_id
+    office = ctx.me.user.office_id
     return [
         r
         for r in ctx.state.config.roles.values()
-        if grants(ctx.caller.actor, "user.create", office_id=office, role=r.id)
+        if grants(ctx.me.actor, "user.create", office_id=office, role=r.id)
     ]
 
 
 def _list(ctx: Ctx, message: str | None = None, error: str | None = None) -> Response[str]:
-    assert ctx.caller is not None
     try:
-        people = api.visible_users(ctx.state, ctx.caller)
+        people = api.visible_users(ctx.state, ctx.me)
     except EdgeError:
         return not_found(ctx)
     roles = {r.id: r.label for r in ctx.state.config.roles.values()}
@@ -39,7 +37,7 @@ def _list(ctx: Ctx, message: str | None = None, error: str | None = None) -> Res
         "users.html",
         people=people,
         roles=roles,
-        me=ctx.caller.user.id,
+        me=ctx.me.user.id,
         message=message,
         error=error,
         when=ctx.when,
@@ -49,16 +47,12 @@ def _list(ctx: Ctx, message: str | None = None, error: str | None = None) -> Res
 @get("/users")
 async def users_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
     return _list(ctx)
 
 
 @get("/users/new")
 async def new_user_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
     if not _roles(ctx):
         return not_found(ctx)
     return show(ctx, "user_new.html", roles=_roles(ctx), values={}, errors={})
@@ -67,14 +61,11 @@ async def new_user_page(request: Request[Any, Any, Any], state: State) -> Respon
 @post("/users/new")
 async def create_user(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
     f = ctx.form
     try:
         await api.create(
             state,
-            ctx.caller,
+            ctx.me,
             f.get("username", ""),
             f.get("display_name", ""),
             f.get("role", ""),
@@ -101,11 +92,8 @@ async def reset_page(
     request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
 ) -> Response[Any]:
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
     try:
-        person = next((u for u in api.visible_users(state, ctx.caller) if u.id == user_id), None)
+        person = next((u for u in api.visible_users(state, ctx.me) if u.id == user_id), None)
     except EdgeError:
         person = None
     if person is None:
@@ -119,21 +107,16 @@ async def change_user(
 ) -> Response[Any]:
     """Reset a password, unlock, deactivate or reactivate; back to the list with the outcome."""
     ctx = await enter(request, state)
-    if isinstance(ctx, Response):
-        return ctx
-    assert ctx.caller is not None
     _ = ctx._
     try:
         if change == "reset":
-            person = await api.reset_password(
-                state, ctx.caller, user_id, ctx.form.get("password", "")
-            )
+            person = await api.reset_password(state, ctx.me, user_id, ctx.form.get("password", ""))
             done = _("%(name)s has a one-time password: they choose their own at their next login.")
         elif change == "unlock":
-            person = await api.unlock(state, ctx.caller, user_id)
+            person = await api.unlock(state, ctx.me, user_id)
             done = _("%(name)s can log in again.")
         elif change in ("deactivate", "reactivate"):
-            person = await api.set_active(state, ctx.caller, user_id, change == "reactivate")
+            person = await api.set_active(state, ctx.me, user_id, change == "reactivate")
             done = (
                 _("%(name)s can no longer log in.")
                 if change == "deactivate"
@@ -143,7 +126,7 @@ async def change_user(
             return not_found(ctx)
     except InvalidInput as exc:
         if change == "reset":
-            person = next(u for u in api.visible_users(state, ctx.caller) if u.id == user_id)
+            person = next(u for u in api.visible_users(state, ctx.me) if u.id == user_id)
             errors = {"password": "; ".join(p.message for p in exc.problems)}
             return show(ctx, "user_reset.html", 422, person=person, errors=errors)
         return _list(ctx, error=error_text(ctx, exc))

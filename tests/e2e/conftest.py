@@ -24,8 +24,6 @@ from tests.helpers import (
     Registry,
     edge_cli,
     running_box,
-    start_registry,
-    stop_process,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,15 +54,6 @@ def browser() -> Iterator[object]:
         )
         yield browser
         browser.close()
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    home = tmp_path / "registry"
-    home.mkdir()
-    reg = start_registry(home)
-    yield reg
-    stop_process(reg.process)
 
 
 @pytest.fixture

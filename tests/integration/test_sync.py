@@ -31,15 +31,6 @@ from upstream_sync import protocol as p
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    home = tmp_path / "registry"
-    home.mkdir()
-    reg = start_registry(home)
-    yield reg
-    stop_process(reg.process)
-
-
-@pytest.fixture
 def box(tmp_path: Path, registry: Registry) -> Iterator[Box]:
     home = tmp_path / "box"
     edge_cli(home, "init", "--demo")

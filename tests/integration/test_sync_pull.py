@@ -19,15 +19,6 @@ from tests.helpers import OFFICE, Box, Registry, edge_cli, running_box, start_re
 from tests.integration.test_sync import declare, receipts
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    home = tmp_path / "registry"
-    home.mkdir()
-    reg = start_registry(home)
-    yield reg
-    stop_process(reg.process)
-
-
 def new_box(tmp_path: Path, registry: Registry, name: str) -> Path:
     home = tmp_path / name
     edge_cli(home, "init", "--demo")
