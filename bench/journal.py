@@ -149,7 +149,7 @@ async def _load(port: int, token: str, seconds: float) -> tuple[float, list[floa
 def http_rate(seconds: float) -> tuple[float, float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        env = {**os.environ, "EDGE_LOG_LEVEL": "debug"}
+        env = dict(os.environ)
         edge = [sys.executable, "-m", "edge", "--home", str(home)]
         subprocess.run([*edge, "init", "--demo"], check=True, capture_output=True, env=env)
         token = subprocess.run(

@@ -18,8 +18,8 @@ from litestar.di import NamedDependency
 
 from edge.clock import utcnow
 from edge.errors import Forbidden, Unauthenticated
-from edge.users.register import User, actor_of, get_user
-from edge.users.sessions import Session, find_session, find_token, needs_touch, touch
+from edge.users.register import User, actor_of, get_user, user_by_token
+from edge.users.sessions import Session, find_session, needs_touch, touch
 from edge.workflow.model import Actor
 
 COOKIE = "edge_session"
@@ -46,10 +46,10 @@ def current_caller(request: Request[Any, Any, Any], state: State) -> Caller:
     session = None
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        token = find_token(conn, header[7:].strip())
-        if token is None:
+        found = user_by_token(conn, header[7:].strip())
+        if found is None:
             raise Unauthenticated("This API token is not valid (revoked or mistyped).")
-        user = get_user(conn, token.user_id)
+        user = found
     else:
         cookie = request.cookies.get(COOKIE)
         settings = state.settings

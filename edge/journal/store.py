@@ -3,7 +3,6 @@ in one transaction of the single writer."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -93,8 +92,8 @@ class Journal:
             conn.close()
         self.writer = Writer(path, batch_max)
         self.writer.start()
-        # Called (in the writer thread) after each committed action, e.g. to ask the sync
-        # worker to push soon. Must be quick and must not raise.
+        # Called after each committed action (in the caller's thread, or the writer's for
+        # `submit`), e.g. to ask the sync worker to push soon. Must be quick, must not raise.
         self.after_append: list[Callable[[], None]] = []
 
     def close(self) -> None:
@@ -108,12 +107,12 @@ class Journal:
 
     def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run any write job through the single writer and wait for its commit."""
-        result: T = self.writer.submit(job).result()
+        result: T = self.writer.run(job)
         return result
 
     async def run_async(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """`run` for the event loop: awaits the commit without blocking other requests."""
-        result: T = await asyncio.wrap_future(self.writer.submit(job))
+        result: T = await self.writer.run_async(job)
         return result
 
     def submit(
@@ -123,7 +122,45 @@ class Journal:
         confirmed_at: datetime | None = None,
         client_time: str | None = None,
     ) -> Future[Appended]:
-        """Queue an action; the future resolves with its entry once committed."""
+        """Queue an action without waiting; the future resolves once it is committed."""
+        future: Future[Appended] = self.writer.submit(
+            self._job(req, actor, confirmed_at, client_time)
+        )
+        if self.after_append:
+            future.add_done_callback(self._notify_if_done)
+        return future
+
+    def append(
+        self,
+        req: ActionRequest,
+        actor: Actor,
+        confirmed_at: datetime | None = None,
+        client_time: str | None = None,
+    ) -> Appended:
+        """Append and wait for the commit (for the CLI, tests and benchmarks)."""
+        done: Appended = self.writer.run(self._job(req, actor, confirmed_at, client_time))
+        self._notify()
+        return done
+
+    async def append_async(
+        self,
+        req: ActionRequest,
+        actor: Actor,
+        confirmed_at: datetime | None = None,
+        client_time: str | None = None,
+    ) -> Appended:
+        job = self._job(req, actor, confirmed_at, client_time)
+        done: Appended = await self.writer.run_async(job)
+        self._notify()
+        return done
+
+    def _job(
+        self,
+        req: ActionRequest,
+        actor: Actor,
+        confirmed_at: datetime | None,
+        client_time: str | None,
+    ) -> Callable[[sqlite3.Connection], Appended]:
         when = confirmed_at or utcnow()
         # Taken now, before queueing: created_at is when the user confirmed the action.
         stamp = _Stamp(
@@ -134,34 +171,15 @@ class Journal:
             boot_id(),
             when.date(),
         )
-        future = self.writer.submit(lambda conn: self._append(conn, req, actor, stamp))
-        if self.after_append:
-            future.add_done_callback(self._notify)
-        return future
+        return lambda conn: self._append(conn, req, actor, stamp)
 
-    def _notify(self, future: Future[Appended]) -> None:
+    def _notify_if_done(self, future: Future[Appended]) -> None:
         if future.exception() is None:
-            for listener in self.after_append:
-                listener()
+            self._notify()
 
-    def append(
-        self,
-        req: ActionRequest,
-        actor: Actor,
-        confirmed_at: datetime | None = None,
-        client_time: str | None = None,
-    ) -> Appended:
-        """Append and wait for the commit (for the CLI, tests and benchmarks)."""
-        return self.submit(req, actor, confirmed_at, client_time).result()
-
-    async def append_async(
-        self,
-        req: ActionRequest,
-        actor: Actor,
-        confirmed_at: datetime | None = None,
-        client_time: str | None = None,
-    ) -> Appended:
-        return await asyncio.wrap_future(self.submit(req, actor, confirmed_at, client_time))
+    def _notify(self) -> None:
+        for listener in self.after_append:
+            listener()
 
     def _append(
         self, conn: sqlite3.Connection, req: ActionRequest, actor: Actor, stamp: _Stamp

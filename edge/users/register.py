@@ -16,6 +16,7 @@ from edge.clock import iso_ms, utcnow
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.ids import uuid7
 from edge.journal.chain import canonical_json
+from edge.users.sessions import digest
 from edge.workflow.config import Config
 from edge.workflow.model import Actor
 
@@ -78,6 +79,16 @@ def get_user(conn: sqlite3.Connection, user_id: str) -> User:
     if row is None:
         raise NotFound(f"There is no user {user_id} on this box")
     return _user(row)
+
+
+def user_by_token(conn: sqlite3.Connection, secret: str) -> User | None:
+    """The user an API token belongs to; None for a token unknown here or revoked."""
+    row = conn.execute(
+        "SELECT users.* FROM api_tokens JOIN users ON users.id = api_tokens.user_id "
+        "WHERE api_tokens.token_hash = ? AND api_tokens.revoked_at IS NULL",
+        (digest(secret),),
+    ).fetchone()
+    return _user(row) if row else None
 
 
 def list_users(conn: sqlite3.Connection) -> list[User]:

@@ -108,15 +108,6 @@ def create_token(
     return secret, token
 
 
-def find_token(conn: sqlite3.Connection, secret: str) -> ApiToken | None:
-    row = conn.execute(
-        "SELECT id, user_id, name, created_at, last_used_at, revoked_at "
-        "FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-        (digest(secret),),
-    ).fetchone()
-    return ApiToken(*row) if row else None
-
-
 def list_tokens(conn: sqlite3.Connection, user_id: str) -> list[ApiToken]:
     rows = conn.execute(
         "SELECT id, user_id, name, created_at, last_used_at, revoked_at "

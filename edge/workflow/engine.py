@@ -107,16 +107,9 @@ def decide(
     if declares and duplicates:
         adds.add(CoreFlag.POTENTIAL_DUPLICATE)
         payload["duplicates"] = list(duplicates)
-    probe = _probe(state, merged)
-    for t in flag_types:
-        _apply_rules(
-            config.core[t].flag_rules if t in config.core else [],
-            probe,
-            actor,
-            today,
-            adds,
-            removes,
-        )
+    rules = [r for t in flag_types if t in config.core for r in config.core[t].flag_rules]
+    if rules:
+        _apply_rules(rules, _probe(state, merged), actor, today, adds, removes)
     return _decision(state.event_type, state.flags, payload, adds, removes)
 
 
