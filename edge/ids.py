@@ -17,6 +17,7 @@ def uuid7() -> str:
     global _last_ms, _counter
     with _lock:
         ms = time.time_ns() // 1_000_000
+        random = int.from_bytes(os.urandom(10), "big")
         if ms <= _last_ms:
             # Same millisecond (or the clock stepped back): keep order with the 12-bit counter.
             ms = _last_ms
@@ -25,9 +26,9 @@ def uuid7() -> str:
                 ms += 1
                 _counter = 0
         else:
-            _counter = int.from_bytes(os.urandom(2), "big") & 0x7FF
+            _counter = (random >> 64) & 0x7FF
         _last_ms = ms
-        rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+        rand_b = random & ((1 << 62) - 1)
         value = (ms << 80) | (0x7 << 76) | (_counter << 64) | (0b10 << 62) | rand_b
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

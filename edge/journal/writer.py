@@ -48,8 +48,13 @@ BUSY_TIMEOUT_MS = 30_000
 @dataclass(slots=True)
 class _Item:
     fn: Job
-    future: Future[Any] | asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop | None  # the loop owning an asyncio future
+    # Who waits: a concurrent future (`submit`), an asyncio future and its loop (`run_async`),
+    # or neither: a `run` caller, who waits for the connection itself and then reads `done`.
+    future: Future[Any] | asyncio.Future[Any] | None
+    loop: asyncio.AbstractEventLoop | None
+    done: bool = False
+    value: Any = None
+    error: BaseException | None = None
 
 
 # What became of one job: (item, value, error).
@@ -92,13 +97,15 @@ class Writer:
 
     def run(self, fn: Job) -> Any:
         """Run a job in this thread (with whatever else is queued) and return once committed."""
-        item = self._enqueue(fn, Future(), None)
-        while not item.future.done():
+        item = self._enqueue(fn, None, None)
+        while not item.done:
             with self._busy:
-                if not item.future.done():
+                if not item.done:
                     self._process(self._take(), wait=True)
             self._kick()
-        return item.future.result()
+        if item.error is not None:
+            raise item.error
+        return item.value
 
     async def run_async(self, fn: Job) -> Any:
         """`run` for an event loop: jobs run in the loop, the loop never waits for the disk."""
@@ -135,7 +142,9 @@ class Writer:
                 self.jobs / self.batches,
             )
 
-    def _enqueue(self, fn: Job, future: Future[Any] | asyncio.Future[Any], loop: Any) -> _Item:
+    def _enqueue(
+        self, fn: Job, future: Future[Any] | asyncio.Future[Any] | None, loop: Any
+    ) -> _Item:
         if self._closed:
             raise RuntimeError("the journal writer is closed")
         item = _Item(fn, future, loop)
@@ -335,6 +344,8 @@ def _serve(tasks: queue.SimpleQueue[Callable[[], None] | None]) -> None:
 
 def _start(item: _Item) -> bool:
     """False for a job whose caller gave up before it ran (a closed request)."""
+    if item.future is None:
+        return True
     if item.loop is None:
         return item.future.set_running_or_notify_cancel()  # type: ignore[union-attr]
     return not item.future.done()
@@ -377,8 +388,9 @@ def _give_all(outcomes: list[_Outcome]) -> None:
 
 def _give(outcome: _Outcome) -> None:
     item, value, error = outcome
+    item.value, item.error, item.done = value, error, True
     future = item.future
-    if future.done():  # an asyncio future cancelled meanwhile
+    if future is None or future.done():  # a `run` caller; an asyncio future cancelled
         return
     if error is not None:
         future.set_exception(error)
