@@ -1,6 +1,7 @@
 """Update the UI's translation catalogs from the source: `python scripts/i18n.py`.
 
-Extracts every translatable text of the templates and of edge/web/*.py into
+Extracts every translatable text of the templates, of edge/web/*.py and every `tr(...)` text
+of edge/ (edge/texts.py) into
 edge/web/locale/messages.pot, then merges it into each language's messages.po (new texts
 arrive untranslated, texts no longer used are marked obsolete). Translate the new entries,
 then run the tests: tests/unit/test_i18n.py fails while a language lacks a translation.
@@ -37,6 +38,11 @@ def template() -> Catalog:
         WEB, METHODS, options_map=OPTIONS, keywords=KEYWORDS
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    # Texts made outside the pages and marked with edge.texts.tr (engine reasons, errors).
+    for filename, lineno, message, comments, context in extract_from_dir(
+        ROOT / "edge", [("web/**", "ignore"), ("**.py", "python")], keywords={"tr": None}
+    ):
+        catalog.add(message, None, [(f"edge/{filename}", lineno)], auto_comments=comments)
     for label in configuration_texts():
         if label not in catalog:
             catalog.add(label, None, [("edge/workflow/default_config.toml", 0)])

@@ -22,6 +22,7 @@ from edge.http.workqueues import WorkqueueController
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import Settings
+from edge.texts import Text
 from edge.users.login import Authenticator, RegistryPasswordCheck
 from edge.users.passwords import Hasher, Params
 from edge.web.router import web_router
@@ -73,6 +74,7 @@ def create_app(
             "actor": Provide(current_actor, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        type_encoders={Text: str},  # translatable texts (edge.texts) are sent as plain text
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(title="Edge box API", version=__version__, path="/api/schema"),
         logging_config=None,  # the CLI configures logging once, one line per event

@@ -18,6 +18,7 @@ from litestar.di import NamedDependency
 
 from edge.clock import utcnow
 from edge.errors import Forbidden, Unauthenticated
+from edge.texts import tr
 from edge.users.register import User, actor_of, get_user, user_by_token
 from edge.users.sessions import Session, find_session, needs_touch, touch
 from edge.workflow.model import Actor
@@ -27,7 +28,7 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Route option: reachable while the user still has to change a one-time password.
 ALLOW_PASSWORD_CHANGE_PENDING = "allow_password_change_pending"
-LOGIN_REQUIRED = "Log in to use the box."
+LOGIN_REQUIRED = tr("Log in to use the box.")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def current_caller(request: Request[Any, Any, Any], state: State) -> Caller:
     if header.lower().startswith("bearer "):
         found = user_by_token(conn, header[7:].strip())
         if found is None:
-            raise Unauthenticated("This API token is not valid (revoked or mistyped).")
+            raise Unauthenticated(tr("This API token is not valid (revoked or mistyped)."))
         user = found
     else:
         cookie = request.cookies.get(COOKIE)
@@ -64,8 +65,10 @@ def current_caller(request: Request[Any, Any, Any], state: State) -> Caller:
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
                 raise Forbidden(
-                    "This request lacks the page's security token (CSRF). Reload "
-                    "the page and try again."
+                    tr(
+                        "This request lacks the page's security token (CSRF). Reload the page "
+                        "and try again."
+                    )
                 )
         if needs_touch(session, now):
             state.journal.writer.submit(lambda c, h=session.id_hash: touch(c, h, now))
@@ -75,7 +78,7 @@ def current_caller(request: Request[Any, Any, Any], state: State) -> Caller:
     if user.must_change_password and not request.route_handler.opt.get(
         ALLOW_PASSWORD_CHANGE_PENDING
     ):
-        raise Forbidden("Change your one-time password before doing anything else.")
+        raise Forbidden(tr("Change your one-time password before doing anything else."))
     return Caller(user, actor_of(user, state.config), session)
 
 

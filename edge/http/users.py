@@ -22,6 +22,7 @@ from edge.http.schemas import (
     UserUpdate,
 )
 from edge.ids import is_uuid
+from edge.texts import tr
 from edge.users import register
 from edge.users.passwords import password_problems
 from edge.users.register import User, get_user
@@ -48,12 +49,18 @@ def user_out(u: User) -> UserOut:
 
 def _require(caller: NamedDependency[Caller], scope: str, office_id: str, role: str) -> None:
     if not grants(caller.actor, scope, office_id=office_id, role=role):
-        raise Forbidden(f"Your role does not allow this for a {role} of office {office_id}")
+        raise Forbidden(
+            tr(
+                "Your role does not allow this for a %(role)s of office %(office)s",
+                role=role,
+                office=office_id,
+            )
+        )
 
 
 def _target(state: State, caller: Caller, user_id: str, scope: str) -> User:
     if not is_uuid(user_id):
-        raise NotFound(f"There is no user {user_id} on this box")
+        raise NotFound(tr("There is no user %(id)s on this box", id=user_id))
     user = get_user(state.reader.conn(), user_id)
     _require(caller, scope, user.office_id, user.role)
     return user
@@ -101,7 +108,7 @@ async def create(
 async def set_active(state: State, caller: Caller, user_id: str, active: bool) -> User:
     user = _target(state, caller, user_id, "user.reactivate" if active else "user.deactivate")
     if not active and user.id == caller.user.id:
-        raise ActionNotAvailable("You cannot deactivate your own account")
+        raise ActionNotAvailable(tr("You cannot deactivate your own account"))
     done: User = await state.journal.run_async(
         lambda c: register.set_active(c, user.id, active, caller.user.id)
     )
@@ -127,7 +134,7 @@ async def unlock(state: State, caller: Caller, user_id: str) -> User:
 
 def visible_users(state: State, caller: Caller) -> list[User]:
     if not any(s.name == "user.read" for s in caller.actor.scopes):
-        raise Forbidden("Your role does not manage users")
+        raise Forbidden(tr("Your role does not manage users"))
     return [
         u
         for u in register.list_users(state.reader.conn())

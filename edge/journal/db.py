@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from edge.errors import EdgeError, StorageFull
+from edge.texts import tr
 
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -32,7 +33,9 @@ def storage_error(exc: sqlite3.Error) -> EdgeError | None:
     text = str(exc).lower()
     if "full" in text or getattr(exc, "sqlite_errorcode", None) == 13:  # SQLITE_FULL
         return StorageFull(
-            "The box's storage is full, so nothing new can be saved. Everything saved before is "
-            "safe. Ask IT staff to free space on the box."
+            tr(
+                "The box's storage is full, so nothing new can be saved. Everything saved before "
+                "is safe. Ask IT staff to free space on the box."
+            )
         )
     return None

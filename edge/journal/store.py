@@ -25,6 +25,7 @@ from edge.journal.records import (
 )
 from edge.journal.schema import migrate
 from edge.journal.writer import Writer
+from edge.texts import tr
 from edge.workflow.config import Config
 from edge.workflow.engine import ActionRequest, decide
 from edge.workflow.fold import Entry, fold, merge_declaration
@@ -73,9 +74,13 @@ def _check_lease(conn: sqlite3.Connection, record_id: str) -> None:
     ).fetchone()
     if lease is not None:
         raise RecordTakenElsewhere(
-            f"This record was taken over elsewhere by {lease['changed_by']} at "
-            f"{lease['changed_at']}{': ' + lease['reason'] if lease['reason'] else ''}. It can "
-            "be read here but not changed until the registry gives it back to this office."
+            tr(
+                "This record was taken over elsewhere by %(who)s at %(when)s%(why)s. It can be "
+                "read here but not changed until the registry gives it back to this office.",
+                who=lease["changed_by"],
+                when=lease["changed_at"],
+                why=f": {lease['reason']}" if lease["reason"] else "",
+            )
         )
 
 
@@ -188,7 +193,7 @@ class Journal:
         if req.type is not ActionType.CREATE:
             state = load_state(conn, req.record_id)
             if state is None or not can_read(state, actor):
-                raise NotFound(f"There is no record {req.record_id} on this box")
+                raise NotFound(tr("There is no record %(id)s on this box", id=req.record_id))
             _check_lease(conn, req.record_id)
         duplicates = self._duplicates(conn, state, req)
         decision = decide(state, req, actor, self.config, stamp.today, duplicates)

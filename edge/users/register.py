@@ -16,6 +16,7 @@ from edge.clock import iso_ms, utcnow
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.ids import uuid7
 from edge.journal.chain import canonical_json
+from edge.texts import tr
 from edge.users.sessions import digest
 from edge.workflow.config import Config
 from edge.workflow.model import Actor
@@ -77,7 +78,7 @@ def find_user(conn: sqlite3.Connection, username: str) -> User | None:
 def get_user(conn: sqlite3.Connection, user_id: str) -> User:
     row = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
     if row is None:
-        raise NotFound(f"There is no user {user_id} on this box")
+        raise NotFound(tr("There is no user %(id)s on this box", id=user_id))
     return _user(row)
 
 

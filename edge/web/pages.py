@@ -32,6 +32,7 @@ from edge.http.session import change_own_password
 from edge.http.workqueues import visible_queues
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
+from edge.texts import Text
 from edge.users import sessions
 from edge.users.login import LoginRefused
 from edge.users.register import actor_of, get_user
@@ -503,12 +504,21 @@ async def _record(ctx: Ctx, record_id: str, error: str | None = None) -> Respons
 
 def _menu_reason(ctx: Ctx, reason: str | None) -> str | None:
     """The engine's reason for a disabled action, in the user's language."""
-    if reason is None:
-        return None
-    taken = re.fullmatch(r"Assigned to (.+)", reason)
-    if taken:
-        return ctx._("Assigned to %(name)s") % {"name": taken.group(1)}
-    return translations(ctx.lang.code).gettext(reason)
+    return say(ctx, reason) if reason else None
+
+
+def say(ctx: Ctx, message: str) -> str:
+    """A text made outside the pages (an engine's reason, an error's details) in the user's
+    language: a `tr(...)` text with its values, or a fixed text the catalog knows; any other
+    text (a registry's own words) as it is."""
+    catalog = translations(ctx.lang.code)
+    if not isinstance(message, Text):
+        return catalog.gettext(message) if message else message
+    values = {k: catalog.gettext(v) if v else v for k, v in message.values.items()}
+    try:
+        return catalog.gettext(message.template) % values
+    except (KeyError, ValueError, TypeError):  # a translation that lost a placeholder
+        return str(message)
 
 
 def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str, Any]:
@@ -647,8 +657,12 @@ async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | Non
 
 
 def error_text(ctx: Ctx, exc: EdgeError) -> str:
-    """An error for people: its title in the user's language, then the details."""
-    return f"{ctx._(exc.title)}: {exc.detail}" if ctx.lang.code != "en" else exc.detail
+    """An error for people, in the user's language; details nobody translated (a registry's
+    own words) follow the translated title."""
+    detail = say(ctx, exc.detail)
+    if ctx.lang.code == "en" or isinstance(exc.detail, Text) or detail != exc.detail:
+        return detail
+    return f"{ctx._(exc.title)}: {detail}"
 
 
 def _action(value: str) -> ActionType | None:
@@ -907,4 +921,4 @@ def page_error(request: Request[Any, Any, Any], exc: EdgeError) -> Response[str]
     ctx = Ctx(request, state, _lang(request, state))
     ctx.caller = _caller(request, state)
     title = ctx._("Not found") if exc.status == 404 else ctx._(exc.title)
-    return show(ctx, "message.html", exc.status, title=title, message=exc.detail)
+    return show(ctx, "message.html", exc.status, title=title, message=say(ctx, exc.detail))

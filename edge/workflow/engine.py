@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from edge.errors import ActionNotAvailable, FieldProblem, Forbidden, InvalidInput
+from edge.texts import tr
 from edge.workflow.conditions import holds
 from edge.workflow.config import Config, FlagRule
 from edge.workflow.fold import merge_declaration
@@ -70,9 +71,9 @@ def decide(
     _refuse_unexpected(req)
     a = availability(state, actor, config, req.type, req.custom_type, req.then, today)
     if not a.permitted:
-        raise Forbidden(a.reason or "Your role does not allow this action")
+        raise Forbidden(a.reason or tr("Your role does not allow this action"))
     if not (a.applicable and a.enabled):
-        raise ActionNotAvailable(a.reason or "This action is not available now")
+        raise ActionNotAvailable(a.reason or tr("This action is not available now"))
 
     if req.type is ActionType.CUSTOM:
         return _custom(state, req, config, today)
@@ -125,7 +126,12 @@ def _create(req: ActionRequest, actor: Actor, config: Config, today: date) -> De
             ]
         )
     if not grants(actor, "record.create", event=event):
-        raise Forbidden(f"Your role does not allow starting a {event} declaration")
+        raise Forbidden(
+            tr(
+                "Your role does not allow starting a “%(event)s” declaration",
+                event=config.events[event].label,
+            )
+        )
     _refuse_unexpected(req)
     changes = req.declaration or {}
     problems = check_values(changes, config.fields[event], "declaration", today)

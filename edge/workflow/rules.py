@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from edge.texts import Text, tr
 from edge.workflow.conditions import describe, holds
 from edge.workflow.config import Condition, Config, CustomAction
 from edge.workflow.model import CORE_ACTIONS, MENU_ORDER, ActionType, Actor, RecordState, Status
@@ -63,7 +64,7 @@ def availability(
     label = spec.label
     name_of = names or (lambda uid: "someone else")
     if type_ is ActionType.CREATE:
-        return _not_applicable(type_, label, reason="The record already exists")
+        return _not_applicable(type_, label, reason=tr("The record already exists"))
     if type_ in (ActionType.ASSIGN, ActionType.UNASSIGN):
         return _assignment(state, actor, type_, label, name_of)
     scope = spec.scope
@@ -79,16 +80,14 @@ def availability(
             )
         ]
         if not held:
-            return _refused(type_, label, reason=f"Your role does not allow {_edit_label(then)}")
+            return _refused(type_, label, reason=_edit_refusal(then))
         if then is ActionType.REGISTER:
             disable_if += config.core.get(ActionType.REGISTER, _NO_CFG).disable_if
         scope = ""  # already checked
     if scope and not grants(actor, scope, office_id=state.office_id, event=state.event_type):
-        return _refused(type_, label, reason=f"Your role does not allow “{label}” on this record")
+        return _refused(type_, label, reason=_role_refusal(label))
     if state.status not in statuses:
-        return _not_applicable(
-            type_, label, reason=f"“{label}” is not possible on a {state.status.value} record"
-        )
+        return _not_applicable(type_, label, reason=_wrong_status(label, state.status))
     missing = spec.required_flags - state.flags
     if missing:
         return _not_applicable(type_, label, reason=_needs_flags(missing, config))
@@ -140,16 +139,29 @@ class _NoConfig:
 _NO_CFG = _NoConfig()
 
 
-def _edit_label(then: ActionType | None) -> str:
-    return {
-        ActionType.DECLARE: "declaring with edits",
-        ActionType.REGISTER: "registering with edits",
-    }.get(then, "editing")  # type: ignore[arg-type]
+def _edit_refusal(then: ActionType | None) -> Text:
+    if then is ActionType.DECLARE:
+        return tr("Your role does not allow declaring with edits")
+    if then is ActionType.REGISTER:
+        return tr("Your role does not allow registering with edits")
+    return tr("Your role does not allow editing")
 
 
-def _needs_flags(missing: frozenset[str] | set[str], config: Config) -> str:
+def _role_refusal(label: str) -> Text:
+    return tr("Your role does not allow “%(action)s” on this record", action=label)
+
+
+def _wrong_status(label: str, status: Status) -> Text:
+    return tr(
+        "“%(action)s” is not possible on a record with status “%(status)s”",
+        action=label,
+        status=status.value.capitalize(),
+    )
+
+
+def _needs_flags(missing: frozenset[str] | set[str], config: Config) -> Text:
     labels = ", ".join(f"“{config.flag_label(f)}”" for f in sorted(missing))
-    return f"Only possible when the record is flagged {labels}"
+    return tr("Only possible when the record is flagged %(flags)s", flags=labels)
 
 
 def _enabled(
@@ -177,32 +189,41 @@ def _assignment(
     state: RecordState, actor: Actor, type_: ActionType, label: str, name_of: Names
 ) -> Availability:
     if state.status is Status.DRAFT:
-        return _not_applicable(type_, label, reason="A draft stays with the person who started it")
+        return _not_applicable(
+            type_, label, reason=tr("A draft stays with the person who started it")
+        )
     mine = state.assigned_to == actor.id
     may_assign = grants(actor, "record.assign", office_id=state.office_id, event=state.event_type)
     if type_ is ActionType.ASSIGN:
         if not may_assign:
-            return _refused(type_, label, reason="Your role does not allow assigning this record")
+            return _refused(
+                type_, label, reason=tr("Your role does not allow assigning this record")
+            )
         if mine:
-            return _not_applicable(type_, label, reason="The record is already assigned to you")
+            return _not_applicable(type_, label, reason=tr("The record is already assigned to you"))
         if state.assigned_to is not None:
             return Availability(
-                type_, label, enabled=False, reason=f"Assigned to {name_of(state.assigned_to)}"
+                type_,
+                label,
+                enabled=False,
+                reason=tr("Assigned to %(name)s", name=name_of(state.assigned_to)),
             )
         return Availability(type_, label)
     if state.assigned_to is None:
-        return _not_applicable(type_, label, reason="The record is not assigned to anyone")
+        return _not_applicable(type_, label, reason=tr("The record is not assigned to anyone"))
     if mine:
         if may_assign:
             return Availability(type_, label)
-        return _refused(type_, label, reason="Your role does not allow unassigning this record")
+        return _refused(type_, label, reason=tr("Your role does not allow unassigning this record"))
     if grants(actor, "record.unassign-others", office_id=state.office_id, event=state.event_type):
         return Availability(type_, label)
     return _refused(
         type_,
         label,
-        reason=f"Assigned to {name_of(state.assigned_to)}; only a user who may "
-        "unassign others can release it",
+        reason=tr(
+            "Assigned to %(name)s; only a user who may unassign others can release it",
+            name=name_of(state.assigned_to),
+        ),
     )
 
 
@@ -231,18 +252,26 @@ def _custom(
 ) -> Availability:
     action = config.custom.get(cid)
     if action is None:
-        return _refused(ActionType.CUSTOM, cid, cid, reason=f"There is no action “{cid}”")
+        return _refused(
+            ActionType.CUSTOM, cid, cid, reason=tr("There is no action “%(action)s”", action=cid)
+        )
     t, label = ActionType.CUSTOM, action.name
     if action.events and state.event_type not in action.events:
+        event = config.events.get(state.event_type)
         return _not_applicable(
-            t, label, cid, reason=f"“{label}” does not apply to {state.event_type} records"
+            t,
+            label,
+            cid,
+            reason=tr(
+                "“%(action)s” does not apply to a record of type “%(event)s”",
+                action=label,
+                event=event.label if event else state.event_type,
+            ),
         )
     if not custom_requirement_holds(action, config, state, actor):
-        return _refused(t, label, cid, reason=f"Your role does not allow “{label}” on this record")
+        return _refused(t, label, cid, reason=_role_refusal(label))
     if state.status not in action.required_statuses:
-        return _not_applicable(
-            t, label, cid, reason=f"“{label}” is not possible on a {state.status.value} record"
-        )
+        return _not_applicable(t, label, cid, reason=_wrong_status(label, state.status))
     missing = set(action.required_flags) - state.flags
     if missing:
         return _not_applicable(t, label, cid, reason=_needs_flags(missing, config))

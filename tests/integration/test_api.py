@@ -58,6 +58,11 @@ def test_attest_worked_example_over_http(box: Box) -> None:
     queue = hosp.get("/api/v1/workqueues/pending-attestation/records").json()
     assert rec["id"] in [r["id"] for r in queue["items"]]
     do(registrar, rec["id"], "ASSIGN")
+    menu = hosp.get(f"/api/v1/records/{rec['id']}/menu").json()
+    assign = next(i for i in menu if i["type"] == "ASSIGN")
+    assert not assign["enabled"] and assign["reason"].startswith("Assigned to ")
+    role = do(clerk, rec["id"], "REGISTER", expect=403)
+    assert role["detail"] == "Your role does not allow “Register” on this record"
     refused = do(registrar, rec["id"], "REGISTER", expect=409)
     assert refused["detail"].startswith("Registration waits until the hospital administrator")
     do(registrar, rec["id"], "UNASSIGN")

@@ -105,3 +105,65 @@ def test_a_fields_problem_is_told_in_the_users_language() -> None:
     required = FieldProblem("declaration.child.sex", "required", "Sex is required")
     ar = Ctx(SimpleNamespace(), SimpleNamespace(), LANGUAGES["ar"])  # type: ignore[arg-type]
     assert _problem_text(ar, required, "الجنس", None) == "الجنس: هذا الحقل مطلوب."
+
+
+def test_every_translation_keeps_the_texts_placeholders() -> None:
+    import re
+
+    placeholder = re.compile(r"%\((\w+)\)[sd]")
+    for code in LANGUAGES:
+        if code == "en":
+            continue
+        with (LOCALE_DIR / code / "LC_MESSAGES" / "messages.po").open("rb") as f:
+            catalog = read_po(f, locale=code)
+        for m in catalog:
+            if not m.id or isinstance(m.id, tuple):
+                continue
+            wanted = set(placeholder.findall(m.id))
+            assert set(placeholder.findall(str(m.string))) == wanted, (code, m.id)
+
+
+def test_engine_reasons_and_errors_are_told_in_the_users_language() -> None:
+    from datetime import date
+    from types import SimpleNamespace
+
+    from edge.errors import ActionNotAvailable
+    from edge.web.pages import Ctx, error_text, say
+    from edge.workflow.engine import ActionRequest, decide
+    from edge.workflow.model import ActionType, RecordState, Status
+    from tests.helpers import actor, config
+
+    cfg = config()
+    registrar = actor("local-registrar", cfg)
+    draft = RecordState(
+        id="r1",
+        event_type="birth",
+        office_id=registrar.office_id,
+        created_by=registrar.id,
+        created_at="2026-11-22T08:00:00.000Z",
+        status=Status.DRAFT,
+        flags=set(),
+        assigned_to=registrar.id,
+        declaration={},
+        pending_correction=None,
+        updated_at="2026-11-22T08:00:00.000Z",
+        last_seq=1,
+    )
+    try:
+        decide(draft, ActionRequest(ActionType.REGISTER, "r1"), registrar, cfg, date(2026, 11, 22))
+    except ActionNotAvailable as exc:
+        refused = exc
+    else:
+        raise AssertionError("registering a draft must be refused")
+    assert refused.detail == "“Register” is not possible on a record with status “Draft”"
+    en = Ctx(SimpleNamespace(), SimpleNamespace(), LANGUAGES["en"])  # type: ignore[arg-type]
+    ar = Ctx(SimpleNamespace(), SimpleNamespace(), LANGUAGES["ar"])  # type: ignore[arg-type]
+    assert error_text(en, refused) == refused.detail
+    arabic = error_text(ar, refused)
+    register, draft_word = (translations("ar").gettext(w) for w in ("Register", "Draft"))
+    assert arabic == f"لا يمكن إجراء «{register}» على سجل حالته «{draft_word}»"
+    assert not any("a" <= ch.lower() <= "z" for ch in arabic)  # no English left
+    # A registry's own words cannot be translated: they stay, after the translated title.
+    foreign = ActionNotAvailable("Registry says: duplicate of B1234567")
+    assert error_text(ar, foreign).endswith(": Registry says: duplicate of B1234567")
+    assert say(ar, "") == ""
