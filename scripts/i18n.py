@@ -39,7 +39,7 @@ def template() -> Catalog:
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     # Texts made outside the pages and marked with edge.texts.tr (engine reasons, errors).
-    for filename, lineno, message, comments, context in extract_from_dir(
+    for filename, lineno, message, comments, _context in extract_from_dir(
         ROOT / "edge", [("web/**", "ignore"), ("**.py", "python")], keywords={"tr": None}
     ):
         catalog.add(message, None, [(f"edge/{filename}", lineno)], auto_comments=comments)
