@@ -45,6 +45,9 @@ class Worker:
         self.huey = huey
         self.journal: Journal | None = None
         self.reader = Reader(settings.journal_path)
+        # Made here, before the consumer starts: huey's flush_locks clears only the locks it
+        # has seen made, and a lock left by a killed worker would stop every push after it.
+        self.sync_lock = huey.lock_task(SYNC_LOCK)
         self.push_task = huey.task(name="push")(self.push)
         self.sync_task = huey.task(name="sync")(lambda: self.sync(pull=True))
         huey.periodic_task(crontab(minute="*"), name="every-minute")(self.every_minute)
@@ -95,7 +98,7 @@ class Worker:
         journal = self._open()
         if enrollment(self.reader) is None:
             return 0
-        with self.huey.lock_task(SYNC_LOCK):  # cleared at start if a killed worker left it
+        with self.sync_lock:  # cleared at start if a killed worker left it
             if pull:
                 pull_once(journal, self.reader, self.settings.device_key_path)
             wait_until = outbox.box_value(self.reader.conn(), "sync_next_try")

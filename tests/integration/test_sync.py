@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.identity import load_device_key
+from edge.settings import load_settings
 from tests.helpers import (
     BIRTH,
     EDGE,
@@ -28,6 +29,7 @@ from tests.helpers import (
     stop_process,
 )
 from upstream_sync import protocol as p
+from upstream_sync.worker import SYNC_LOCK, huey_for
 
 
 @pytest.fixture
@@ -271,6 +273,21 @@ def test_deleting_hueys_database_loses_nothing(box: Box, registry: Registry) -> 
         worker.send_signal(signal.SIGINT)
         worker.wait(timeout=20)
     assert [a["type"] for a in registry.journal()] == ["CREATE", "DECLARE"]
+
+
+def test_a_push_lock_left_by_a_killed_worker_does_not_stop_sending(
+    box: Box, registry: Registry
+) -> None:
+    declare(box.client("clerk"), "Sara")
+    # A worker killed (or a power cut) in the middle of a push leaves huey's lock taken.
+    settings = load_settings(box.home)
+    huey_for(settings).lock_task(SYNC_LOCK).__enter__()
+    worker = start_worker(box)
+    try:
+        assert wait_for(all_accepted(box, 2), 15), receipts(box)
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=20)
 
 
 def test_login_is_checked_with_the_registry_when_it_is_reachable(
