@@ -66,8 +66,8 @@ def run_server(
     started: Started | None = None,
 ) -> None:
     """Serve an app until SIGINT/SIGTERM, on uvloop where it is installed."""
-    # The journal writer thread gives up the GIL inside every SQLite call; with the default
-    # 5 ms switch interval it then waits behind the event loop for each statement.
+    # After each fsync the journal's commit thread needs the GIL back to hand the results to
+    # the event loop; with the default 5 ms switch interval it would wait behind the busy loop.
     sys.setswitchinterval(0.001)
     main = serve_app(app, host, port, port_file, log_level, started)
     try:

@@ -30,7 +30,7 @@ def start_worker(home: Path) -> subprocess.Popen[bytes]:
     )  # many small batches
 
 
-def chaos(tmp_path: Path, requests: int, kills: int, seed: int) -> None:
+def chaos(tmp_path: Path, requests: int, kills: int, seed: int, seconds: float = 60) -> None:
     rng = random.Random(seed)
     (tmp_path / "registry").mkdir()
     registry = start_registry(tmp_path / "registry")
@@ -52,7 +52,7 @@ def chaos(tmp_path: Path, requests: int, kills: int, seed: int) -> None:
             # Work goes on while the link misbehaves, until the proxy has seen enough pushes.
             while (
                 proxy.requests < requests or min(proxy.cuts.values()) < 3
-            ) and time.monotonic() - started < 60:
+            ) and time.monotonic() - started < seconds:
                 i += 1
                 rid = clerk.post("/api/v1/records", json={"event_type": "birth"}).json()
                 rid = rid["record"]["id"]
@@ -121,4 +121,4 @@ def test_exactly_once_through_a_bad_link_and_killed_workers(tmp_path: Path) -> N
 
 @pytest.mark.soak
 def test_exactly_once_soak(tmp_path: Path) -> None:
-    chaos(tmp_path, requests=1500, kills=40, seed=int(time.time()))
+    chaos(tmp_path, requests=1500, kills=40, seed=int(time.time()), seconds=300)
