@@ -4,7 +4,8 @@
    materialized state, group-commit writer thread) vs a raw sqlite3 loop inserting the same
    journal rows with the same pragmas (WAL, synchronous=FULL), one commit per row.
 2. 16 concurrent HTTP clients submitting actions to a real `edge serve`: actions/s and
-   p50/p99 latency, compared with the raw single-commit rate of the same run.
+   p50/p99 latency, compared with the raw single-commit rate of the same run, and the same load
+   on a litestar app that does nothing (the most one Python process answers here).
 
 Both are measured twice: on this machine's disk, and with every fsync made slower by an
 LD_PRELOAD shim (bench/fsync_delay.c) to resemble a Raspberry Pi's SD card, where the cost of
@@ -18,6 +19,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -196,6 +198,35 @@ def http_rate(seconds: float) -> tuple[float, float, float, float]:
     return rate, p50, p99, per_commit
 
 
+def empty_app_rate(seconds: float) -> float:
+    """The same load on a litestar app that does nothing (bench/support/empty_app.py): the most
+    one Python process answers here, the ceiling of the box's HTTP figure."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "support" / "empty_app.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or app.poll() is not None:
+                    raise RuntimeError("the empty app did not start") from None
+                time.sleep(0.05)
+        asyncio.run(_load(port, "none", 1.0))  # warm up
+        rate, _ = asyncio.run(_load(port, "none", seconds))
+    finally:
+        app.terminate()
+        app.wait(timeout=20)
+    return rate
+
+
 def _per_commit(log: str) -> float:
     """Actions per commit, from the writer's summary line logged at shutdown."""
     for line in log.splitlines():
@@ -215,6 +246,7 @@ def scenario(n: int, repeats: int, http_seconds: float) -> dict[str, object]:
         writers.append(writer_rate(n, actor))
     raw, writer = statistics.median(raws), statistics.median(writers)
     rate, p50, p99, per_commit = http_rate(http_seconds)
+    ceiling = empty_app_rate(http_seconds)
     return {
         "raw_appends_per_s": round(raw),
         "writer_appends_per_s": round(writer),
@@ -225,6 +257,8 @@ def scenario(n: int, repeats: int, http_seconds: float) -> dict[str, object]:
         "http_p50_ms": round(p50, 2),
         "http_p99_ms": round(p99, 2),
         "http_actions_per_commit": round(per_commit, 2),
+        "http_empty_app_per_s": round(ceiling),
+        "http_vs_empty_app": round(rate / ceiling, 3),
         "raw_runs": [round(r) for r in raws],
         "writer_runs": [round(w) for w in writers],
     }
@@ -244,6 +278,10 @@ def report(title: str, r: dict[str, object]) -> None:
         f"HTTP, {HTTP_CLIENTS} concurrent clients       : {r['http_actions_per_s']:>7} actions/s "
         f"= {r['http_vs_raw']}x raw (goal > 1x); p50 {r['http_p50_ms']} ms, "
         f"p99 {r['http_p99_ms']} ms; {r['http_actions_per_commit']} actions per commit"
+    )
+    print(
+        f"HTTP, a litestar app doing nothing: {r['http_empty_app_per_s']:>7} requests/s "
+        f"(the box reaches {r['http_vs_empty_app']}x of it)"
     )
 
 
