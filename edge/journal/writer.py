@@ -219,12 +219,12 @@ class Writer:
                 return
             began = self._begin(wait=False)
             if not began:  # another process is writing: wait for it in the commit thread
-                self._commits.put(partial(self._process_and_release, batch))
+                self._commits.put(partial(self._then_release, self._process, batch, True))
                 handed_over = True
             else:
                 outcomes, open_ = self._jobs(batch)
                 if open_:
-                    self._commits.put(partial(self._commit_and_release, outcomes))
+                    self._commits.put(partial(self._then_release, self._commit, outcomes))
                     handed_over = True
                 else:  # nothing to commit (a refused action): answer now
                     _settle(outcomes)
@@ -235,16 +235,10 @@ class Writer:
                 self._busy.release()
                 self._kick()
 
-    def _process_and_release(self, batch: list[_Item]) -> None:
+    def _then_release(self, step: Callable[..., None], *args: Any) -> None:
+        """In the commit thread: finish what the loop handed over, then free the connection."""
         try:
-            self._process(batch, wait=True)
-        finally:
-            self._busy.release()
-            self._kick()
-
-    def _commit_and_release(self, outcomes: list[_Outcome]) -> None:
-        try:
-            self._commit(outcomes)
+            step(*args)
         finally:
             self._busy.release()
             self._kick()

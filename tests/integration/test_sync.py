@@ -53,6 +53,19 @@ def receipts(box: Box | Path) -> dict[int, tuple[str, str | None]]:
     return out
 
 
+def corrupt_declare(box: Box, record_id: str) -> None:
+    """Change the record's DECLARE on disk behind the journal's back: the registry refuses it."""
+    conn = sqlite3.connect(box.home / "journal.db")
+    conn.execute("DROP TRIGGER actions_no_update")
+    conn.execute(
+        "UPDATE actions SET payload = replace(payload, 'Sara', 'Zara') "
+        "WHERE record_id = ? AND type = 'DECLARE'",
+        (record_id,),
+    )
+    conn.commit()
+    conn.close()
+
+
 def declare(c: httpx.Client, name: str) -> str:
     rid = c.post("/api/v1/records", json={"event_type": "birth"}).json()["record"]["id"]
     c.post(
@@ -100,15 +113,7 @@ def test_a_rejected_action_holds_back_its_record_only(box: Box, registry: Regist
     clerk = box.client("clerk")
     bad, good = declare(clerk, "Sara"), declare(clerk, "Omar")
     clerk.post(f"/api/v1/records/{bad}/actions", json={"type": "ASSIGN"})
-    conn = sqlite3.connect(box.home / "journal.db")
-    conn.execute("DROP TRIGGER actions_no_update")  # corrupt the record's DECLARE on disk
-    conn.execute(
-        "UPDATE actions SET payload = replace(payload, 'Sara', 'Zara') "
-        "WHERE record_id = ? AND type = 'DECLARE'",
-        (bad,),
-    )
-    conn.commit()
-    conn.close()
+    corrupt_declare(box, bad)
     out = edge_cli(box.home, "sync")
     assert "1 rejected" in out.stdout
     states = receipts(box)
@@ -338,15 +343,7 @@ def test_a_refusal_holds_back_the_next_batch_already_prepared(box: Box, registry
     bad = declare(clerk, "Sara")
     clerk.post(f"/api/v1/records/{bad}/actions", json={"type": "ASSIGN"})  # seq 3, same record
     good = declare(clerk, "Omar")
-    conn = sqlite3.connect(box.home / "journal.db")
-    conn.execute("DROP TRIGGER actions_no_update")
-    conn.execute(
-        "UPDATE actions SET payload = replace(payload, 'Sara', 'Zara') "
-        "WHERE record_id = ? AND type = 'DECLARE'",
-        (bad,),
-    )
-    conn.commit()
-    conn.close()
+    corrupt_declare(box, bad)
     # One action per batch: the ASSIGN is prepared (marked sending) while the DECLARE is
     # in flight, and must not leave once the DECLARE is refused.
     one_each = {**os.environ, "EDGE_SYNC_BATCH_BYTES": "1024"}
