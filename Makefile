@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed-stamp
 # Debian packages the test suite needs (installed only when missing).
-TEST_DEBS = chromium systemd iproute2
+TEST_DEBS = chromium systemd iproute2 faketime
 
 .PHONY: setup demo test soak bench lint clean
 
@@ -25,6 +25,8 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+	@echo "== the unit tests again with the clock a year ahead (no test may depend on today's date)"
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+365d' $(BIN)/pytest -q -p no:cacheprovider tests/unit
 
 soak: setup
 	$(BIN)/pytest -m soak

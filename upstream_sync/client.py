@@ -157,7 +157,7 @@ def pull_once(
         def store(
             conn: sqlite3.Connection, page: p.PullResult = page, resyncing: bool = resync
         ) -> Applied:
-            applied = apply_page(conn, page, journal.config)
+            applied = apply_page(conn, page, journal.config, utcnow())
             outbox.set_box_value(conn, "sync_last_pull_error", "")
             outbox.note_registry(conn, True, utcnow())
             if resyncing:

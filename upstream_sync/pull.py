@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
-from edge.clock import iso_ms, utcnow
+from edge.clock import iso_ms
 from edge.errors import InvalidInput
 from edge.journal.chain import HASHED_COLUMNS
 from edge.journal.rebuild import rebuild
@@ -54,25 +55,32 @@ class Applied:
     users: int = 0
 
 
-def apply_page(conn: sqlite3.Connection, page: PullResult, config: Config) -> Applied:
+def apply_page(
+    conn: sqlite3.Connection, page: PullResult, config: Config, now: datetime
+) -> Applied:
     """Apply one page of changes and move the cursor past it (in the caller's transaction)."""
     applied = Applied()
     for change in page.changes:
         if change.kind == "user" and change.user is not None:
-            applied.users += _user(conn, change.user, config)
+            applied.users += _user(conn, change.user, config, now)
         elif change.kind in ("lease-granted", "lease-revoked") and change.record is not None:
-            _lease(conn, change, change.record, config, applied)
+            _lease(conn, change, change.record, config, applied, now)
         else:
             log.warning("pull: change %d of unknown kind %r ignored", change.seq, change.kind)
     outbox.set_box_value(conn, "pull_cursor", str(page.cursor))
     outbox.set_box_value(conn, "registry_config_version", page.config_version)
-    outbox.set_box_value(conn, "sync_last_pull", iso_ms(utcnow()))
+    outbox.set_box_value(conn, "sync_last_pull", iso_ms(now))
     outbox.advance_low_water(conn)
     return applied
 
 
 def _lease(
-    conn: sqlite3.Connection, change: Change, copy: RecordCopy, config: Config, applied: Applied
+    conn: sqlite3.Connection,
+    change: Change,
+    copy: RecordCopy,
+    config: Config,
+    applied: Applied,
+    now: datetime,
 ) -> None:
     record_id = copy.record_id
     conn.executemany(
@@ -95,12 +103,12 @@ def _lease(
         "JOIN registry_actions r ON r.id = a.id WHERE a.record_id = ? "
         "ON CONFLICT (action_id) DO UPDATE SET state = 'accepted', "
         "registry_time = excluded.registry_time, updated_at = excluded.updated_at",
-        (iso_ms(utcnow()), record_id),
+        (iso_ms(now), record_id),
     )
     revoked = change.kind == "lease-revoked"
     if revoked:
         applied.revoked += 1
-        applied.discarded += _discard(conn, record_id, change)
+        applied.discarded += _discard(conn, record_id, change, now)
     else:
         applied.granted += 1
     conn.execute(
@@ -113,7 +121,7 @@ def _lease(
     rebuild(conn, record_id, config)
 
 
-def _discard(conn: sqlite3.Connection, record_id: str, change: Change) -> int:
+def _discard(conn: sqlite3.Connection, record_id: str, change: Change, now: datetime) -> int:
     """Mark the record's actions the registry does not hold as discarded; returns how many."""
     reason = (
         f"The registry gave this record to another office ({change.by}"
@@ -131,15 +139,12 @@ def _discard(conn: sqlite3.Connection, record_id: str, change: Change) -> int:
         "ON CONFLICT (action_id) DO UPDATE SET state = 'discarded', reason = excluded.reason, "
         "discarded_by = excluded.discarded_by, discarded_at = excluded.discarded_at, "
         "last_error = NULL, next_try_at = NULL, updated_at = excluded.updated_at",
-        [
-            (r["id"], r["seq"], record_id, reason, change.by, change.at, iso_ms(utcnow()))
-            for r in rows
-        ],
+        [(r["id"], r["seq"], record_id, reason, change.by, change.at, iso_ms(now)) for r in rows],
     )
     return len(rows)
 
 
-def _user(conn: sqlite3.Connection, u: UserInfo, config: Config) -> int:
+def _user(conn: sqlite3.Connection, u: UserInfo, config: Config, now: datetime) -> int:
     """Create or update a user of the office; never touches a password verifier."""
     try:
         known = find_user(conn, u.username)
@@ -154,6 +159,7 @@ def _user(conn: sqlite3.Connection, u: UserInfo, config: Config) -> int:
                 role=u.role,
                 office_id=u.office_id,
                 by=BY_REGISTRY,
+                now=now,
                 user_id=u.id,
             )
             return 1
@@ -163,9 +169,10 @@ def _user(conn: sqlite3.Connection, u: UserInfo, config: Config) -> int:
             known.id,
             BY_REGISTRY,
             {"display_name": u.display_name, "role": u.role, "office_id": u.office_id},
+            now,
         )
         if known.active != u.active:
-            set_active(conn, known.id, u.active, BY_REGISTRY)
+            set_active(conn, known.id, u.active, BY_REGISTRY, now)
         return 1
     except InvalidInput as exc:
         # E.g. a role this box's configuration does not have: the user stays as it was.

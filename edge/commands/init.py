@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from edge.cli import home_of, read_password
+from edge.clock import utcnow
 from edge.commands.users import CLI, new_verifier
 from edge.errors import SettingsError
 from edge.identity import create_device_key
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         journal = Journal(settings.journal_path, config)
     finally:
         os.umask(old_umask)
+    now = utcnow()
     with journal:
         # The database says whose it is, so a backup cannot be restored on another box unseen.
         journal.run(partial(set_box_value, key="box_id", value=settings.box_id))
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                     role=role,
                     office_id=settings.office_id,
                     by=CLI,
+                    now=now,
                     verifier=verifier,
                 )
             )

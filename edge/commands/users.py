@@ -59,6 +59,7 @@ def add(args: argparse.Namespace) -> int:
                 role=args.role,
                 office_id=args.office_id or settings.office_id,
                 by=CLI,
+                now=utcnow(),
                 verifier=verifier,
                 must_change=True,
             )
@@ -95,7 +96,7 @@ def reset_password(args: argparse.Namespace) -> int:
     _write(
         args,
         lambda c, s: register.set_password(
-            c, _find(c, args.username).id, verifier, CLI, one_time=True
+            c, _find(c, args.username).id, verifier, CLI, utcnow(), one_time=True
         ),
     )
     print(f"{args.username} has a one-time password and must change it at the next login")
@@ -103,7 +104,7 @@ def reset_password(args: argparse.Namespace) -> int:
 
 
 def unlock(args: argparse.Namespace) -> int:
-    _write(args, lambda c, s: register.unlock(c, _find(c, args.username).id, CLI))
+    _write(args, lambda c, s: register.unlock(c, _find(c, args.username).id, CLI, utcnow()))
     print(f"{args.username} is unlocked")
     return 0
 

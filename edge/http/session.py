@@ -62,9 +62,10 @@ async def change_own_password(state: State, caller: Caller, current: str, new: s
         raise InvalidInput(problems)
     verifier = await asyncio.to_thread(hasher.hash, new)
     keep = caller.session.id_hash if caller.session else ""
+    now = utcnow()
 
     def job(conn: Any) -> None:
-        set_password(conn, user.id, verifier, user.id, one_time=False, checked=False)
+        set_password(conn, user.id, verifier, user.id, now, one_time=False, checked=False)
         conn.execute("DELETE FROM sessions WHERE user_id = ? AND id_hash != ?", (user.id, keep))
 
     await state.journal.run_async(job)

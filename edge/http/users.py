@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
+from edge.clock import utcnow
 from edge.errors import ActionNotAvailable, Forbidden, InvalidInput, NotFound
 from edge.http.auth import Caller
 from edge.http.schemas import (
@@ -98,6 +99,7 @@ async def create(
             role=role,
             office_id=office,
             by=caller.user.id,
+            now=utcnow(),
             verifier=verifier,
             must_change=verifier is not None,
         )
@@ -110,7 +112,7 @@ async def set_active(state: State, caller: Caller, user_id: str, active: bool) -
     if not active and user.id == caller.user.id:
         raise ActionNotAvailable(tr("You cannot deactivate your own account"))
     done: User = await state.journal.run_async(
-        lambda c: register.set_active(c, user.id, active, caller.user.id)
+        lambda c: register.set_active(c, user.id, active, caller.user.id, utcnow())
     )
     return done
 
@@ -119,7 +121,9 @@ async def reset_password(state: State, caller: Caller, user_id: str, password: s
     user = _target(state, caller, user_id, "user.reset-password")
     verifier = await _hash(state, user.username, password)
     done: User = await state.journal.run_async(
-        lambda c: register.set_password(c, user.id, verifier, caller.user.id, one_time=True)
+        lambda c: register.set_password(
+            c, user.id, verifier, caller.user.id, utcnow(), one_time=True
+        )
     )
     return done
 
@@ -127,7 +131,7 @@ async def reset_password(state: State, caller: Caller, user_id: str, password: s
 async def unlock(state: State, caller: Caller, user_id: str) -> User:
     user = _target(state, caller, user_id, "user.edit")
     done: User = await state.journal.run_async(
-        lambda c: register.unlock(c, user.id, caller.user.id)
+        lambda c: register.unlock(c, user.id, caller.user.id, utcnow())
     )
     return done
 
@@ -216,7 +220,9 @@ class UserController(Controller):
                 changes.get("role", user.role),
             )
         edited = await state.journal.run_async(
-            lambda c: register.edit_user(c, state.config, user.id, caller.user.id, changes)
+            lambda c: register.edit_user(
+                c, state.config, user.id, caller.user.id, changes, utcnow()
+            )
         )
         return user_out(edited)
 
@@ -259,7 +265,7 @@ class UserController(Controller):
         """Queue a username reminder; the registry sends it once the box has synced."""
         user = _target(state, caller, user_id, "user.send-username-reminder")
         await state.journal.run_async(
-            lambda c: register.request_username_reminder(c, user.id, caller.user.id)
+            lambda c: register.request_username_reminder(c, user.id, caller.user.id, utcnow())
         )
         return user_out(user)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from edge.clock import iso_ms, utcnow
+from edge.clock import iso_ms
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.ids import uuid7
 from edge.journal.chain import canonical_json
@@ -21,7 +22,7 @@ from edge.users.sessions import digest
 from edge.workflow.config import Config
 from edge.workflow.model import Actor
 
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}")
 
 
 class UserAction(StrEnum):
@@ -118,13 +119,14 @@ def journal(
     user_id: str,
     type_: UserAction,
     by: str,
+    now: datetime,
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Append one user action (never with a password in the payload)."""
     conn.execute(
         "INSERT INTO user_actions (id, user_id, type, created_at, created_by, payload) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (uuid7(), user_id, type_.value, iso_ms(utcnow()), by, canonical_json(payload or {})),
+        (uuid7(), user_id, type_.value, iso_ms(now), by, canonical_json(payload or {})),
     )
 
 
@@ -153,13 +155,14 @@ def add_user(
     role: str,
     office_id: str,
     by: str,
+    now: datetime,
     verifier: str | None = None,
     must_change: bool = False,
     user_id: str | None = None,
 ) -> User:
     """Create a user; refuse unknown roles and taken or malformed usernames. `user_id` keeps
     the registry's id for a user learnt from it."""
-    if not _USERNAME.match(username):
+    if not _USERNAME.fullmatch(username):
         raise InvalidInput(
             [
                 FieldProblem(
@@ -172,7 +175,7 @@ def add_user(
     _check_profile(config, display_name, role)
     if find_user(conn, username):
         raise InvalidInput([FieldProblem("username", "taken", f"“{username}” is already taken")])
-    now = iso_ms(utcnow())
+    stamp = iso_ms(now)
     user_id = user_id or uuid7()
     conn.execute(
         "INSERT INTO users (id, username, display_name, role, office_id, active, created_at, "
@@ -183,9 +186,9 @@ def add_user(
             display_name.strip(),
             role,
             office_id,
-            now,
+            stamp,
             verifier,
-            now if verifier else None,
+            stamp if verifier else None,
             int(must_change),
         ),
     )
@@ -194,6 +197,7 @@ def add_user(
         user_id,
         UserAction.CREATE,
         by,
+        now,
         {
             "username": username,
             "display_name": display_name.strip(),
@@ -206,7 +210,12 @@ def add_user(
 
 
 def edit_user(
-    conn: sqlite3.Connection, config: Config, user_id: str, by: str, changes: dict[str, str]
+    conn: sqlite3.Connection,
+    config: Config,
+    user_id: str,
+    by: str,
+    changes: dict[str, str],
+    now: datetime,
 ) -> User:
     """Change display name, role or office; journal old and new values."""
     user = get_user(conn, user_id)
@@ -221,7 +230,7 @@ def edit_user(
         conn.execute(
             f"UPDATE users SET {sets} WHERE id = ?", [new for _, new in diff.values()] + [user_id]
         )
-        journal(conn, user_id, UserAction.EDIT, by, {"changes": diff})
+        journal(conn, user_id, UserAction.EDIT, by, now, {"changes": diff})
     return get_user(conn, user_id)
 
 
@@ -229,14 +238,16 @@ def end_sessions(conn: sqlite3.Connection, user_id: str) -> None:
     conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
 
-def set_active(conn: sqlite3.Connection, user_id: str, active: bool, by: str) -> User:
+def set_active(
+    conn: sqlite3.Connection, user_id: str, active: bool, by: str, now: datetime
+) -> User:
     """Deactivate (ending every session at once) or reactivate a user."""
     user = get_user(conn, user_id)
     if user.active != active:
         conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
         if not active:
             end_sessions(conn, user_id)
-        journal(conn, user_id, UserAction.REACTIVATE if active else UserAction.DEACTIVATE, by)
+        journal(conn, user_id, UserAction.REACTIVATE if active else UserAction.DEACTIVATE, by, now)
     return get_user(conn, user_id)
 
 
@@ -245,37 +256,39 @@ def set_password(
     user_id: str,
     verifier: str,
     by: str,
+    now: datetime,
     *,
     one_time: bool,
     checked: bool = True,
 ) -> User:
     """Store a new verifier. `one_time`: an admin reset, to be changed at next login."""
     get_user(conn, user_id)
-    now = iso_ms(utcnow())
     conn.execute(
         "UPDATE users SET verifier = ?, must_change_password = ?, failed_attempts = 0, "
         "locked_until = NULL, last_checked_at = CASE WHEN ? THEN ? ELSE last_checked_at END "
         "WHERE id = ?",
-        (verifier, int(one_time), int(checked), now, user_id),
+        (verifier, int(one_time), int(checked), iso_ms(now), user_id),
     )
     if one_time:
         end_sessions(conn, user_id)
-        journal(conn, user_id, UserAction.RESET_PASSWORD, by)
+        journal(conn, user_id, UserAction.RESET_PASSWORD, by, now)
     else:
-        journal(conn, user_id, UserAction.CHANGE_PASSWORD, by)
+        journal(conn, user_id, UserAction.CHANGE_PASSWORD, by, now)
     return get_user(conn, user_id)
 
 
-def unlock(conn: sqlite3.Connection, user_id: str, by: str) -> User:
+def unlock(conn: sqlite3.Connection, user_id: str, by: str, now: datetime) -> User:
     get_user(conn, user_id)
     conn.execute(
         "UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = ?", (user_id,)
     )
-    journal(conn, user_id, UserAction.UNLOCK, by)
+    journal(conn, user_id, UserAction.UNLOCK, by, now)
     return get_user(conn, user_id)
 
 
-def request_username_reminder(conn: sqlite3.Connection, user_id: str, by: str) -> None:
+def request_username_reminder(
+    conn: sqlite3.Connection, user_id: str, by: str, now: datetime
+) -> None:
     """Queue a username reminder; the registry delivers it by email or SMS once synced."""
     get_user(conn, user_id)
-    journal(conn, user_id, UserAction.SEND_USERNAME_REMINDER, by)
+    journal(conn, user_id, UserAction.SEND_USERNAME_REMINDER, by, now)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,10 +39,12 @@ def test_there_is_a_unit_for_the_web_process_and_one_for_the_worker() -> None:
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
 def test_units_verify_and_rate_as_hardened(unit: Path, tmp_path: Path) -> None:
     tool = analyze()
-    # verify wants the program to exist: point ExecStart at this checkout's `edge`.
+    # verify wants the program to exist: point ExecStart at the `edge` installed beside the
+    # Python running the tests (whatever virtual environment that is).
     local = tmp_path / unit.name
-    edge = ROOT / ".venv" / "bin" / "edge"
-    local.write_text(unit.read_text().replace("/opt/edge/venv/bin/edge", str(edge)))
+    edge = Path(sys.executable).with_name("edge")
+    assert edge.exists(), f"{edge} is missing: install the project (pip install -e .)"
+    local.write_text(re.sub(r"/opt/edge/\S*/bin/edge", str(edge), unit.read_text()))
     verify = subprocess.run([tool, "verify", str(local)], capture_output=True, text=True)
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
     rated = subprocess.run(

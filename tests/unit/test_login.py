@@ -65,6 +65,7 @@ class Box:
                 role="clinic-clerk",
                 office_id="o",
                 by="test",
+                now=NOW,
                 verifier=verifier,
             )
         ).id
@@ -102,7 +103,7 @@ def test_unknown_user_and_wrong_password_get_the_same_answer(box: Box) -> None:
     a, b = refused(box, "nobody", PW), refused(box, "amina", "not the password")
     assert (a.detail, a.reason, a.status) == (b.detail, b.reason, b.status)
     deactivated = box.add("yusuf")
-    box.journal.run(lambda c: set_active(c, deactivated, False, "test"))
+    box.journal.run(lambda c: set_active(c, deactivated, False, "test", NOW))
     c = refused(box, "yusuf", PW)
     assert (c.detail, c.reason) == (a.detail, a.reason)
 
@@ -119,7 +120,7 @@ def test_lockout_doubles_and_admin_unlock(box: Box) -> None:
     later = NOW + timedelta(seconds=61)
     refused(box, "amina", "wrong password!", later)
     assert box.user().locked_until == "2026-11-22T08:03:01.000Z"  # doubled: 120 s
-    box.journal.run(lambda c: unlock(c, uid, "admin"))
+    box.journal.run(lambda c: unlock(c, uid, "admin", NOW))
     assert box.auth.login("amina", PW, later).user.failed_attempts == 0
 
 
@@ -180,7 +181,9 @@ def test_admin_reset_is_one_time_and_ends_sessions(box: Box) -> None:
     uid = box.add()
     done = box.auth.login("amina", PW, NOW)
     box.journal.run(
-        lambda c: set_password(c, uid, box.hasher.hash("temporary pass 1"), "admin", one_time=True)
+        lambda c: set_password(
+            c, uid, box.hasher.hash("temporary pass 1"), "admin", NOW, one_time=True
+        )
     )
     assert find_session(box.reader.conn(), done.session_id, NOW, timedelta(minutes=30)) is None
     assert box.auth.login("amina", "temporary pass 1", NOW).user.must_change_password
@@ -232,7 +235,9 @@ def test_user_journal_is_append_only_and_holds_no_password(box: Box) -> None:
 
     uid = box.add()
     box.journal.run(
-        lambda c: set_password(c, uid, box.hasher.hash("another password"), "admin", one_time=True)
+        lambda c: set_password(
+            c, uid, box.hasher.hash("another password"), "admin", NOW, one_time=True
+        )
     )
     conn = connect(box.journal.path)
     rows = conn.execute("SELECT type, payload FROM user_actions").fetchall()

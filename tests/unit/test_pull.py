@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.journal.store import Journal
@@ -12,6 +13,8 @@ from edge.workflow.model import ActionType
 from tests.helpers import BIRTH, actor, config
 from upstream_sync.protocol import Change, PullResult, RecordCopy, RegistryAction, WireAction
 from upstream_sync.pull import apply_page
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
 def registry_copy(conn: sqlite3.Connection, record_id: str, upto_seq: int) -> RecordCopy:
@@ -50,6 +53,7 @@ def test_a_download_keeps_the_boxs_pending_actions_on_top(tmp_path: Path) -> Non
                 conn,
                 page(Change(1, "lease-granted", "2026-11-22T10:00:00.000Z", "x", None, copy)),
                 config(),
+                NOW,
             )
 
         journal.run(grant)
@@ -78,8 +82,8 @@ def test_applying_the_same_page_twice_changes_nothing(tmp_path: Path) -> None:
         def revoke(conn: sqlite3.Connection) -> tuple[int, int]:
             copy = registry_copy(conn, "r1", upto_seq=2)
             change = Change(1, "lease-revoked", "2026-11-22T10:00:00.000Z", "Nadia", "appeal", copy)
-            first = apply_page(conn, page(change), config())
-            second = apply_page(conn, page(change), config())
+            first = apply_page(conn, page(change), config(), NOW)
+            second = apply_page(conn, page(change), config(), NOW)
             return first.discarded, second.discarded
 
         assert journal.run(revoke) == (1, 0)
