@@ -10,9 +10,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
 
@@ -79,6 +80,17 @@ def iso_ms(moment: datetime) -> str:
         f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
         f"{u.second:02d}.{u.microsecond // 1000:03d}Z"
     )
+
+
+def local_date(moment: datetime, zone: str) -> date:
+    """The calendar day in the office's time zone (a date of birth "today" is the office's
+    today, not UTC's)."""
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def parse_iso(stamp: str) -> datetime:
+    """An aware datetime from a journal timestamp (`iso_ms`) or any ISO 8601 time."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def clock_pair() -> tuple[int, int]:

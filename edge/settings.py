@@ -69,8 +69,10 @@ class Settings:
     )
     page_size: int = _setting(20, "Records per page in workqueue listings, unless asked otherwise.")
     page_size_max: int = _setting(100, "Largest page size a client may ask for.")
-    session_idle_minutes: int = _setting(
-        30, "A login session ends after this many minutes without a request."
+    session_idle_minutes: float = _setting(
+        30,
+        "A login session ends after this many minutes without the user doing anything (the "
+        "pages warn two minutes before). May be a fraction, e.g. `0.5`.",
     )
     session_max_hours: int = _setting(
         12, "A login session ends this many hours after login, however active (one shift)."
@@ -167,6 +169,13 @@ def _coerce(name: str, kind: Any, value: Any, path: Path) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise SettingsError(f"{where}: expected a whole number, got {value!r}") from None
+    if kind in ("float", float):
+        if isinstance(value, bool):
+            raise SettingsError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{where}: expected a number, got {value!r}") from None
     if not isinstance(value, str):
         raise SettingsError(f"{where}: expected text, got {value!r}")
     return value
@@ -194,7 +203,9 @@ def _validate(s: Settings, require_init: bool) -> None:
     _check(1 <= s.page_size <= s.page_size_max, "page_size", "must be between 1 and page_size_max")
     _check(s.page_size_max <= 1000, "page_size_max", "must be at most 1000")
     _check(
-        1 <= s.session_idle_minutes <= 24 * 60, "session_idle_minutes", "must be between 1 and 1440"
+        0.05 <= s.session_idle_minutes <= 24 * 60,
+        "session_idle_minutes",
+        "must be between 0.05 and 1440",
     )
     _check(1 <= s.session_max_hours <= 24 * 7, "session_max_hours", "must be between 1 and 168")
     _check(1 <= s.offline_login_days <= 365, "offline_login_days", "must be between 1 and 365")
@@ -257,7 +268,9 @@ def write_settings(home: Path, values: dict[str, Any]) -> Path:
     """Write a fresh edge.toml with the given values (used by `edge init`)."""
     lines = ["# Settings of this box. Every key is documented in docs/configuration.md.", ""]
     for key, value in values.items():
-        if isinstance(value, int):
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
             lines.append(f"{key} = {value}")
         else:
             escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')

@@ -18,8 +18,9 @@ from babel.messages.pofile import read_po, write_po
 
 import edge.web.pages  # noqa: F401 - every error class is defined once imported
 from edge.errors import EdgeError
+from edge.web.pages import FLASH_TEXTS
 from edge.workflow.config import load_config
-from edge.workflow.model import CORE_ACTIONS, Status
+from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, Status
 from edge.workflow.rules import ASSIGN_FIRST
 from upstream_sync.client import NO_ANSWER, NO_CONNECTION
 
@@ -53,7 +54,12 @@ def configuration_texts() -> list[str]:
     """What pages show from the default country configuration and the workflow tables."""
     config = load_config()
     texts = [a.label for a in CORE_ACTIONS.values()] + [s.value.capitalize() for s in Status]
-    texts += [key.capitalize() for a in CORE_ACTIONS.values() for key in dict(a.form_rules)]
+    texts += [
+        FORM_LABELS.get(k, k.capitalize())
+        for a in CORE_ACTIONS.values()
+        for k in dict(a.form_rules)
+    ]
+    texts += list(FLASH_TEXTS.values())
     texts += [label for label in config.flags.values()]
     for event in config.events.values():
         texts.append(event.label)

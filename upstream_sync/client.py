@@ -13,12 +13,12 @@ from pathlib import Path
 import httpx
 import msgspec
 
+from edge.auth.login import Verdict
 from edge.clock import iso_ms, utcnow
 from edge.errors import EdgeError
 from edge.identity import load_device_key, public_key_hex
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
-from edge.users.login import Verdict
 from upstream_sync import outbox
 from upstream_sync import protocol as p
 from upstream_sync.pull import Applied, apply_page

@@ -12,18 +12,18 @@ import logging
 import sqlite3
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from huey import SqliteHuey, crontab
 
-from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, utcnow
+from edge.auth.sessions import purge_expired
+from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, parse_iso, utcnow
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.logs import begin, end
 from edge.runlock import hold_shared
 from edge.settings import Settings
-from edge.users.sessions import purge_expired
 from edge.workflow.config import load_config
 from upstream_sync import outbox
 from upstream_sync.client import enrollment, pull_once
@@ -112,7 +112,7 @@ class Worker:
                 self.settings.sync_backoff_max_seconds,
             )
         if report.error:
-            retry_at = datetime.fromisoformat(str(report.next_try).replace("Z", "+00:00"))
+            retry_at = parse_iso(str(report.next_try))
             wait = max(1.0, (retry_at - utcnow()).total_seconds())
             self.push_task.schedule(delay=wait)  # try again when the backoff ends
         if report.accepted:

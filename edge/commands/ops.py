@@ -9,13 +9,13 @@ import shutil
 import sqlite3
 import stat
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
 from edge.cli import home_of
-from edge.clock import clock_synced, iso_ms, utcnow
+from edge.clock import clock_synced, iso_ms, parse_iso, utcnow
 from edge.errors import EdgeError
 from edge.journal.boxvalues import box_value
 from edge.journal.db import connect
@@ -125,7 +125,7 @@ def _journal(settings: Settings) -> Finding:
 
 def _worker(conn: sqlite3.Connection, settings: Settings) -> Finding:
     beat = box_value(conn, "worker_heartbeat")
-    if beat and _parse(beat) >= utcnow() - timedelta(minutes=settings.worker_stale_minutes):
+    if beat and parse_iso(beat) >= utcnow() - timedelta(minutes=settings.worker_stale_minutes):
         return Finding("worker", True, f"the sync worker is alive (last heartbeat {beat})")
     return Finding(
         "worker",
@@ -161,7 +161,7 @@ def _registry(conn: sqlite3.Connection) -> Finding:
 
 def _mdns(conn: sqlite3.Connection) -> Finding:
     seen = box_value(conn, "mdns_announced_at")
-    if seen and _parse(seen) >= utcnow() - timedelta(minutes=10):
+    if seen and parse_iso(seen) >= utcnow() - timedelta(minutes=10):
         return Finding("mdns", True, f"announced on the office network (last {seen})")
     return Finding(
         "mdns",
@@ -188,10 +188,6 @@ def _files(settings: Settings) -> Finding:
         "; ".join(wrong),
         f"chmod 600 {settings.device_key_path} {settings.journal_path}",
     )
-
-
-def _parse(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 # --- backup and restore -------------------------------------------------------------------

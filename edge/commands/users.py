@@ -6,14 +6,15 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from edge.auth import sessions
+from edge.auth.passwords import Hasher, Params, password_problems
 from edge.cli import home_of, read_password
 from edge.clock import utcnow
 from edge.errors import InvalidInput, NotFound
 from edge.journal.db import connect
 from edge.journal.store import Journal
 from edge.settings import Settings, load_settings
-from edge.users import register, sessions
-from edge.users.passwords import Hasher, Params, password_problems
+from edge.users import register
 from edge.workflow.config import load_config
 
 CLI = "cli"  # `created_by` of changes made on the command line

@@ -11,7 +11,9 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 
 from edge import __version__
-from edge.http.auth import current_actor, current_caller
+from edge.auth.caller import current_actor, current_caller
+from edge.auth.login import Authenticator, RegistryPasswordCheck
+from edge.auth.passwords import Hasher, Params
 from edge.http.health import Latency, healthz, latency_middleware, metrics, readyz
 from edge.http.outbox import get_outbox
 from edge.http.problems import EXCEPTION_HANDLERS
@@ -23,8 +25,6 @@ from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import Settings
 from edge.texts import Text
-from edge.users.login import Authenticator, RegistryPasswordCheck
-from edge.users.passwords import Hasher, Params
 from edge.web.router import web_router
 from edge.workflow.config import Config
 from upstream_sync.client import RegistryLogin
@@ -38,7 +38,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        journal = Journal(settings.journal_path, config, settings.writer_batch_max)
+        journal = Journal(
+            settings.journal_path, config, settings.writer_batch_max, settings.timezone
+        )
         reader = Reader(settings.journal_path)
         journal.after_append.append(PushNotifier(settings).poke)
         app.state.journal = journal

@@ -8,7 +8,7 @@ import logging
 import shutil
 import time
 from bisect import bisect_left
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from litestar import Request, Response, get
@@ -17,9 +17,9 @@ from litestar.enums import MediaType, ScopeType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from edge.clock import iso_ms, utcnow
+from edge.auth.caller import current_caller
+from edge.clock import iso_ms, parse_iso, utcnow
 from edge.errors import Forbidden, Unauthenticated
-from edge.http.auth import current_caller
 from edge.http.schemas import Health, Readiness
 from edge.logs import begin
 from upstream_sync import outbox
@@ -87,7 +87,7 @@ def readiness(state: State) -> dict[str, bool]:
     checks["disk"] = free >= settings.disk_min_free_mb * 1024 * 1024
     beat = outbox.box_value(state.reader.conn(), "worker_heartbeat")
     stale = utcnow() - timedelta(minutes=settings.worker_stale_minutes)
-    checks["worker"] = bool(beat) and _parse(beat or "") >= stale
+    checks["worker"] = bool(beat) and parse_iso(beat or "") >= stale
     return checks
 
 
@@ -135,7 +135,7 @@ def metrics(request: Request[Any, Any, Any], state: State) -> Response[str]:
             "edge_oldest_waiting_action_age_seconds",
             "gauge",
             "Age of the oldest action waiting to be sent (0 when none).",
-            (now - _parse(oldest)).total_seconds() if oldest else 0,
+            (now - parse_iso(oldest)).total_seconds() if oldest else 0,
         ),
         (
             "edge_actions_rejected",
@@ -210,9 +210,5 @@ def _may_read_metrics(request: Request[Any, Any, Any], state: State) -> None:
         raise Unauthenticated("Metrics need the API token of a user who manages users")
 
 
-def _parse(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
 def _unix(stamp: str | None) -> float:
-    return _parse(stamp).timestamp() if stamp else 0.0
+    return parse_iso(stamp).timestamp() if stamp else 0.0

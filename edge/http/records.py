@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from edge.clock import iso_ms
+from edge.clock import iso_ms, local_date, utcnow
 from edge.errors import NotFound
 from edge.http.schemas import (
     ActionCreate,
@@ -96,7 +96,11 @@ class RecordController(Controller):
         row = _readable(state.reader, record_id, actor)
         names = state.reader.user_names({row.state.assigned_to or ""})
         items = action_menu(
-            row.state, actor, state.config, names=lambda uid: names.get(uid, "another user")
+            row.state,
+            actor,
+            state.config,
+            today=local_date(utcnow(), state.settings.timezone),
+            names=lambda uid: names.get(uid, "another user"),
         )
         lease = state.reader.lease(record_id)
         if lease is not None and lease.state == "revoked":

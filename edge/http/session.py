@@ -10,10 +10,13 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
+from edge.auth import sessions
+from edge.auth.caller import ALLOW_PASSWORD_CHANGE_PENDING as PENDING_OK
+from edge.auth.caller import COOKIE, Caller
+from edge.auth.login import WRONG, LoginRefused
+from edge.auth.passwords import password_problems
 from edge.clock import utcnow
 from edge.errors import FieldProblem, InvalidInput, NotFound
-from edge.http.auth import ALLOW_PASSWORD_CHANGE_PENDING as PENDING_OK
-from edge.http.auth import COOKIE, Caller
 from edge.http.schemas import (
     LoginIn,
     LoginOut,
@@ -23,9 +26,6 @@ from edge.http.schemas import (
     TokenCreated,
     TokenOut,
 )
-from edge.users import sessions
-from edge.users.login import WRONG, LoginRefused
-from edge.users.passwords import password_problems
 from edge.users.register import User, set_password
 
 

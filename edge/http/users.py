@@ -11,9 +11,10 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
+from edge.auth.caller import Caller
+from edge.auth.passwords import password_problems
 from edge.clock import utcnow
 from edge.errors import ActionNotAvailable, Forbidden, InvalidInput, NotFound
-from edge.http.auth import Caller
 from edge.http.schemas import (
     PasswordReset,
     UserActionOut,
@@ -25,7 +26,6 @@ from edge.http.schemas import (
 from edge.ids import is_uuid
 from edge.texts import tr
 from edge.users import register
-from edge.users.passwords import password_problems
 from edge.users.register import User, get_user
 from edge.workflow.scopes import grants
 

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, utcnow
+from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, local_date, utcnow
 from edge.errors import NotFound, RecordTakenElsewhere
 from edge.ids import uuid7
 from edge.journal.chain import GENESIS, HASHED_COLUMNS, row_hash
@@ -87,9 +87,12 @@ def _check_lease(conn: sqlite3.Connection, record_id: str) -> None:
 class Journal:
     """Appends actions through the single writer; owns journal.db's schema."""
 
-    def __init__(self, path: Path, config: Config, batch_max: int = 256) -> None:
+    def __init__(
+        self, path: Path, config: Config, batch_max: int = 256, timezone: str = "UTC"
+    ) -> None:
         self.path = path
         self.config = config
+        self.timezone = timezone  # the office's: "today" for dates in declarations
         conn = connect(path)
         try:
             migrate(conn)
@@ -174,7 +177,7 @@ class Journal:
             client_time,
             "synced" if clock_synced() else "unsynced",
             boot_id(),
-            when.date(),
+            local_date(when, self.timezone),
         )
         return lambda conn: self._append(conn, req, actor, stamp)
 

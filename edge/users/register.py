@@ -13,12 +13,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from edge.auth.sessions import digest
 from edge.clock import iso_ms
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.ids import uuid7
 from edge.journal.chain import canonical_json
 from edge.texts import tr
-from edge.users.sessions import digest
 from edge.workflow.config import Config
 from edge.workflow.model import Actor
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hmac
 import json
 import re
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
@@ -25,24 +25,24 @@ from litestar.enums import MediaType
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from edge.clock import utcnow
+from edge.auth import sessions
+from edge.auth.caller import COOKIE, Caller, idle_limit, resolve
+from edge.auth.login import LoginRefused
+from edge.auth.sessions import needs_touch
+from edge.clock import local_date, parse_iso, utcnow
 from edge.errors import EdgeError, FieldProblem, InvalidInput, NotFound
-from edge.http.auth import COOKIE, Caller
 from edge.http.session import change_own_password
 from edge.http.workqueues import visible_queues
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
 from edge.texts import Text
-from edge.users import sessions
-from edge.users.login import LoginRefused
-from edge.users.register import actor_of, get_user
 from edge.web.i18n import LANGUAGES, Language, choose, translations
 from edge.web.render import render, when
 from edge.workflow.config import FieldSpec
 from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
 from edge.workflow.fold import Entry
-from edge.workflow.model import CORE_ACTIONS, ActionType, Status
-from edge.workflow.rules import action_menu, can_read
+from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, ActionType, Status
+from edge.workflow.rules import action_menu, availability, can_print, can_read
 from edge.workflow.scopes import grants
 from upstream_sync.client import bring_here, registry_search
 
@@ -59,7 +59,12 @@ SECURITY_HEADERS = {
     ),
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
+    # A shared PC: Back after Log out must not bring the last user's pages out of a cache.
+    "cache-control": "no-store",
 }
+# Set by a form post the box has carried out, read (and cleared) by the next page: it says
+# what was saved, and tells the page script to forget that form's copy kept in the browser.
+FLASH_COOKIE = "edge_flash"
 NO_FORM = ActionType.ASSIGN, ActionType.UNASSIGN
 
 
@@ -83,6 +88,11 @@ class Ctx:
     def _(self) -> Callable[[str], str]:
         return translations(self.lang.code).gettext
 
+    @property
+    def today(self) -> date:
+        """The office's calendar day."""
+        return local_date(utcnow(), self.state.settings.timezone)
+
     def when(self, stamp: str | None) -> str:
         return when(stamp, self.lang, self.state.settings.timezone)
 
@@ -95,19 +105,10 @@ def _lang(request: Request[Any, Any, Any], state: State) -> Language:
     )
 
 
-def _caller(request: Request[Any, Any, Any], state: State) -> Caller | None:
-    cookie = request.cookies.get(COOKIE)
-    if not cookie:
-        return None
-    conn = state.reader.conn()
-    idle = timedelta(minutes=state.settings.session_idle_minutes)
-    session = sessions.find_session(conn, cookie, utcnow(), idle)
-    if session is None:
-        return None
-    user = get_user(conn, session.user_id)
-    if not user.active:
-        return None
-    return Caller(user, actor_of(user, state.config), session)
+def _caller(request: Request[Any, Any, Any], state: State, activity: bool) -> Caller | None:
+    """The logged-in user of a page (a login session: pages take no API token)."""
+    caller = resolve(request, state, utcnow(), activity=activity)
+    return caller if caller is not None and caller.session is not None else None
 
 
 class Answer(Exception):
@@ -130,29 +131,44 @@ async def enter(
     instead: the login page, the password change a reset requires, or a refusal of a form
     without the page's token."""
     ctx = Ctx(request, state, _lang(request, state))
-    ctx.caller = await asyncio.to_thread(_caller, request, state)
-    if ctx.caller is None:
-        raise Answer(Redirect(f"/login?next={quote(request.url.path)}"))
+    ctx.caller = await asyncio.to_thread(_caller, request, state, True)
     if request.method == "POST":
         ctx.form = await _read_form(request)
-        token = ctx.form.get("csrf_token", "")
-        assert ctx.caller.session is not None
-        if not hmac.compare_digest(token.encode(), ctx.caller.session.csrf_token.encode()):
-            raise Answer(
-                show(
-                    ctx,
-                    "message.html",
-                    403,
-                    title=ctx._("This form has expired"),
-                    message=ctx._(
-                        "The page was open for too long or came from elsewhere. Go back, "
-                        "reload the page and try again."
-                    ),
-                )
+    if ctx.caller is None:
+        raise Answer(_to_login(request, ctx.form))
+    if request.method == "POST" and not ctx.caller.csrf_ok(ctx.form.get("csrf_token", "")):
+        raise Answer(
+            show(
+                ctx,
+                "message.html",
+                403,
+                title=ctx._("This form has expired"),
+                message=ctx._(
+                    "The page was open for too long or came from elsewhere. Go back, "
+                    "reload the page and try again."
+                ),
             )
+        )
     if ctx.caller.user.must_change_password and not password_page:
         raise Answer(Redirect("/password"))
     return ctx
+
+
+def _to_login(request: Request[Any, Any, Any], form: dict[str, str]) -> Response[Any]:
+    """The login page, then back where the user was. A form posted after the session ended
+    goes back to the form's own page (the browser still holds what was typed)."""
+    back = request.url.path
+    if request.query_params:
+        back += "?" + request.url.query
+    if request.method == "POST":
+        back = _safe_next(form.get("back") or "/")
+    ended = COOKIE in request.cookies
+    response: Response[Any] = Redirect(
+        f"/login?next={quote(back, safe='')}" + ("&ended=1" if ended else "")
+    )
+    if ended:
+        response.delete_cookie(COOKIE, path="/")
+    return response
 
 
 async def _read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -165,6 +181,8 @@ def show(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response
     html = render(ctx.lang, template, {**chrome, **context})
     response = Response(html, media_type=MediaType.HTML, status_code=status)
     response.headers.update(SECURITY_HEADERS)
+    if chrome["flash"]:
+        response.delete_cookie(FLASH_COOKIE, path="/")
     if chrome["banner"] and chrome["banner"]["kind"] == "offline":
         # This browser saw the registry unreachable: tell it when the work has been sent.
         response.set_cookie(OFFLINE_COOKIE, "1", path="/", samesite="strict")
@@ -185,17 +203,86 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
         "events": state.config.events.values(),
         "manages_users": False,
         "may_declare": False,
+        "flash": None,
+        "session_left": 0,
+        "form_labels": FORM_LABELS,
     }
     caller = ctx.caller
     if caller is None:
         return chrome
     chrome["user"] = caller.user
     chrome["csrf"] = caller.session.csrf_token if caller.session else ""
+    chrome["flash"] = _flash(ctx)
+    chrome["session_left"] = _session_left(ctx)
     chrome["queues"] = visible_queues(caller.actor, state.config.workqueues)
     chrome["manages_users"] = any(s.name == "user.read" for s in caller.actor.scopes)
     chrome["may_declare"] = any(s.name == "record.create" for s in caller.actor.scopes)
     chrome["banner"] = banner(ctx)
     return chrome
+
+
+def done(ctx: Ctx, url: str, what: str, form: str = "", **values: str) -> Response[Any]:
+    """After a form post the box carried out: go to `url` (a page that can be reloaded) and
+    say there what was done (`what`: an action type or a key of FLASH_TEXTS, with its
+    `values`); `form` names the form whose copy the browser may now forget."""
+    response: Response[Any] = Redirect(url)
+    cookie = urlencode({"what": what, "form": form, **values})
+    response.set_cookie(
+        FLASH_COOKIE, cookie, path="/", samesite="strict", httponly=True, max_age=300
+    )
+    return response
+
+
+# What the page after a form post says; `%(name)s` is the person the change was about.
+FLASH_TEXTS = {
+    "user-created": "%(name)s can now log in with the one-time password you gave.",
+    "user-reset": "%(name)s has a one-time password: they choose their own at their next login.",
+    "user-unlocked": "%(name)s can log in again.",
+    "user-deactivated": "%(name)s can no longer log in.",
+    "user-reactivated": "%(name)s can log in again.",
+}
+
+
+def _flash(ctx: Ctx) -> dict[str, str] | None:
+    raw = ctx.request.cookies.get(FLASH_COOKIE, "")
+    values = dict(parse_qsl(raw))
+    what, form = values.pop("what", ""), values.pop("form", "")
+    if not what:
+        return None
+    if what in FLASH_TEXTS:
+        return {"message": ctx._(FLASH_TEXTS[what]) % values, "form": form}
+    if what == ActionType.CREATE:
+        message = ctx._("Draft saved on this box. Only you can see it until you send it.")
+    elif what in CORE_ACTIONS or what == ActionType.CUSTOM:
+        label = values.get("action") or CORE_ACTIONS[ActionType(what)].label
+        message = ctx._(
+            "%(action)s: saved on this box. It is sent to the national registry "
+            "automatically; it is final only once the registry has accepted it."
+        ) % {"action": ctx._(label)}
+    else:
+        message = ""
+    return {"message": message, "form": form}
+
+
+def _session_left(ctx: Ctx) -> float:
+    """Seconds until the login session ends if the user does nothing more (this request
+    counted as activity)."""
+    session = ctx.me.session
+    idle = idle_limit(ctx.state)
+    if session is None:
+        return 0.0
+    now = utcnow()
+    if needs_touch(session, now, idle):
+        return idle.total_seconds()
+    seen = parse_iso(session.last_seen_at)
+    return max(0.0, (idle - (now - seen)).total_seconds())
+
+
+def form_name(event_id: str, row: RecordRow | None, action: ActionType | None) -> str:
+    """The name of a declaration form, the key of its copy kept in the browser."""
+    if row is None:
+        return f"new-{event_id}"
+    return f"{row.state.id}-{action.value if action else 'edit'}"
 
 
 def banner(ctx: Ctx) -> dict[str, Any] | None:
@@ -221,7 +308,18 @@ def banner(ctx: Ctx) -> dict[str, Any] | None:
 @get("/login", sync_to_thread=False)
 def login_page(request: Request[Any, Any, Any], state: State) -> Response[str]:
     ctx = Ctx(request, state, _lang(request, state))
-    return show(ctx, "login.html", next=_safe_next(request.query_params.get("next")), error=None)
+    return _login_form(
+        ctx,
+        200,
+        next=_safe_next(request.query_params.get("next")),
+        ended=request.query_params.get("ended") == "1",
+    )
+
+
+def _login_form(ctx: Ctx, status: int, **context: Any) -> Response[str]:
+    values = {"error": None, "ended": False, "username": "", **context}
+    minutes = f"{ctx.state.settings.session_idle_minutes:g}"
+    return show(ctx, "login.html", status, idle_minutes=minutes, **values)
 
 
 @post("/login")
@@ -233,12 +331,10 @@ async def login(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     try:
         done = await asyncio.to_thread(state.authenticator.login, username, password, utcnow())
     except LoginRefused as exc:
-        return show(
-            ctx, "login.html", 401, next=next_, error=_login_error(ctx, exc), username=username
-        )
+        return _login_form(ctx, 401, next=next_, error=_login_error(ctx, exc), username=username)
     except InvalidInput:
         error = ctx._("Enter your username and password.")
-        return show(ctx, "login.html", 422, next=next_, error=error, username=username)
+        return _login_form(ctx, 422, next=next_, error=error, username=username)
     response: Response[Any] = Redirect("/password" if done.user.must_change_password else next_)
     response.set_cookie(
         COOKIE,
@@ -284,8 +380,19 @@ async def logout(request: Request[Any, Any, Any], state: State) -> Response[Any]
         lambda c, h=ctx.caller.session.id_hash: sessions.end_session(c, h)
     )
     response: Response[Any] = Redirect("/login")
-    response.delete_cookie(COOKIE, path="/")
+    # The next person at this PC starts clean: no session, no banner about someone else's
+    # offline work (the page script clears this user's saved forms before posting).
+    for cookie in (COOKIE, OFFLINE_COOKIE, FLASH_COOKIE):
+        response.delete_cookie(cookie, path="/")
     return response
+
+
+@post("/ui/keepalive")
+async def keepalive(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    """The user is busy on a page (typing a form, or asked to stay logged in): counts as
+    activity, like any page request. Answers how long the session now has."""
+    ctx = await enter(request, state)
+    return Response({"session_left": _session_left(ctx)}, headers={"cache-control": "no-store"})
 
 
 @get("/password")
@@ -474,8 +581,17 @@ async def _record(ctx: Ctx, record_id: str, error: str | None = None) -> Respons
     reader = ctx.state.reader
     timeline = await asyncio.to_thread(reader.timeline, record_id)
     lease = reader.lease(record_id)
-    names = reader.user_names({e.created_by for e, _ in timeline} | {row.state.assigned_to or ""})
-    menu = action_menu(row.state, ctx.me.actor, ctx.state.config, names=lambda u: names.get(u, "?"))
+    names = defaultdict(
+        lambda: "?",
+        reader.user_names({e.created_by for e, _ in timeline} | {row.state.assigned_to or ""}),
+    )
+    menu = action_menu(
+        row.state,
+        ctx.me.actor,
+        ctx.state.config,
+        today=ctx.today,
+        names=lambda u: names.get(u, "?"),
+    )
     menu = [dataclasses.replace(i, reason=_menu_reason(ctx, i.reason)) for i in menu]
     if lease is not None and lease.state == "revoked":
         taken = ctx._("The registry gave this record to another office (%(by)s).") % {
@@ -577,9 +693,10 @@ async def create_record(request: Request[Any, Any, Any], state: State) -> Respon
     except EdgeError as exc:
         return _form_page(ctx, event.id, None, values, {"": error_text(ctx, exc)}, 422)
     then = ctx.form.get("then", "")
+    form = form_name(event.id, None, None)
     if then in (ActionType.DECLARE, ActionType.NOTIFY):
-        return await _perform(ctx, record_id, ActionType(then), None)
-    return Redirect(f"/records/{record_id}")
+        return await _perform(ctx, record_id, ActionType(then), None, form)
+    return done(ctx, f"/records/{record_id}", ActionType.CREATE, form)
 
 
 @get("/records/{record_id:str}/do/{action:str}")
@@ -592,6 +709,12 @@ async def action_page(
     if row is None or kind is None:
         return not_found(ctx)
     custom = request.query_params.get("custom")
+    # Only an action this user may take on this record now gets its page.
+    a = availability(row.state, ctx.me.actor, state.config, kind, custom, today=ctx.today)
+    if not (a.permitted and a.applicable):
+        return not_found(ctx)
+    if not a.enabled:
+        return await _record(ctx, record_id, error=say(ctx, a.reason or ""))
     if kind in TAKES_DECLARATION:
         values = dict(row.state.declaration)
         if kind is ActionType.REQUEST_CORRECTION:
@@ -606,13 +729,18 @@ async def perform(
 ) -> Response[Any]:
     ctx = await enter(request, state)
     kind = _action(action)
-    if kind is None or _readable(ctx, record_id) is None:
+    row = _readable(ctx, record_id)
+    if kind is None or row is None:
         return not_found(ctx)
-    return await _perform(ctx, record_id, kind, ctx.form.get("custom") or None)
+    form = form_name(row.state.event_type, row, kind) if kind in TAKES_DECLARATION else ""
+    return await _perform(ctx, record_id, kind, ctx.form.get("custom") or None, form)
 
 
-async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | None) -> Response[Any]:
-    """Run one action from a page; on refusal, show the same page again with the reasons."""
+async def _perform(
+    ctx: Ctx, record_id: str, kind: ActionType, custom: str | None, form_id: str = ""
+) -> Response[Any]:
+    """Run one action from a page; on refusal, show the same page again with the reasons.
+    `form_id`: the declaration form it came from, forgotten by the browser once saved."""
     row = _readable(ctx, record_id)
     if row is None:
         return not_found(ctx)
@@ -642,7 +770,7 @@ async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | Non
         else None,
     )
     try:
-        await ctx.state.journal.append_async(req, ctx.me.actor)
+        appended = await ctx.state.journal.append_async(req, ctx.me.actor)
     except InvalidInput as exc:
         errors = _field_errors(ctx, exc, row.state.event_type)
         if kind in TAKES_DECLARATION and declaration is not None:
@@ -653,7 +781,10 @@ async def _perform(ctx: Ctx, record_id: str, kind: ActionType, custom: str | Non
         return not_found(ctx)
     except EdgeError as exc:
         return await _record(ctx, record_id, error=error_text(ctx, exc))
-    return Redirect(f"/records/{record_id}")
+    if kind is ActionType.PRINT:
+        return done(ctx, f"/records/{record_id}/print?copy={appended.entry.id}", kind)
+    name = config.custom[custom].name if custom in config.custom else ""
+    return done(ctx, f"/records/{record_id}", kind, form_id, action=name)
 
 
 def error_text(ctx: Ctx, exc: EdgeError) -> str:
@@ -780,7 +911,7 @@ def _form_page(
         action=action,
         action_label=CORE_ACTIONS[action].label if action else "",
         form_rules=dict(CORE_ACTIONS[action].form_rules) if action else {},
-        storage_key=f"edge.form.{row.state.id if row else 'new-' + event_id}",
+        form_name=form_name(event_id, row, action),
         draft_saved=bool(row and errors and row.state.status is Status.DRAFT),
     )
 
@@ -820,18 +951,28 @@ def _dialog_page(
 async def print_page(
     request: Request[Any, Any, Any], state: State, record_id: FromPath[str]
 ) -> Response[Any]:
+    """The certified copy issued by one PRINT action (`?copy=<action id>`). Only people who
+    may print see it; without a PRINT action, the way to one is the Print dialog."""
     ctx = await enter(request, state)
     row = _readable(ctx, record_id)
-    if row is None:
+    if row is None or not can_print(row.state, ctx.me.actor):
         return not_found(ctx)
     timeline = await asyncio.to_thread(state.reader.timeline, record_id)
+    copy = request.query_params.get("copy", "")
+    issued = next((e for e, _ in timeline if e.id == copy and e.type is ActionType.PRINT), None)
+    if issued is None:
+        return Redirect(f"/records/{record_id}/do/{ActionType.PRINT.value}")
     accepted = any(e.type is ActionType.REGISTER and s.state == "accepted" for e, s in timeline)
+    names = state.reader.user_names({issued.created_by})
     return show(
         ctx,
         "print.html",
         record=row,
         event=state.config.events.get(row.state.event_type),
-        final=accepted and row.state.status is Status.REGISTERED,
+        final=accepted,
+        issued_at=ctx.when(issued.created_at),
+        issued_by=names.get(issued.created_by, issued.created_by),
+        collector=(issued.payload.get("form") or {}).get("collector", ""),
     )
 
 
@@ -879,7 +1020,8 @@ def _outbox_label(type_: str, payload: str) -> str:
 async def status(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """The banner's state, for the page script that updates it without a reload."""
     ctx = Ctx(request, state, _lang(request, state))
-    ctx.caller = await asyncio.to_thread(_caller, request, state)
+    # The banner's poll is not the user doing something: it never keeps a session alive.
+    ctx.caller = await asyncio.to_thread(_caller, request, state, False)
     if ctx.caller is None:
         return Response({"banner": None}, status_code=401)
     found = await asyncio.to_thread(banner, ctx)
@@ -919,6 +1061,6 @@ def page_error(request: Request[Any, Any, Any], exc: EdgeError) -> Response[str]
     """An error no page handled, as a page in the user's language (never a stack trace)."""
     state = request.app.state
     ctx = Ctx(request, state, _lang(request, state))
-    ctx.caller = _caller(request, state)
+    ctx.caller = _caller(request, state, False)
     title = ctx._("Not found") if exc.status == 404 else ctx._(exc.title)
     return show(ctx, "message.html", exc.status, title=title, message=say(ctx, exc.detail))

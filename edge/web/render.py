@@ -3,7 +3,6 @@ dates in the office's time zone, and the page chrome every template shares."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from babel.dates import format_datetime
 
+from edge.clock import parse_iso
 from edge.web.i18n import Language, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -55,7 +55,7 @@ def when(stamp: str | None, lang: Language, zone: str) -> str:
     """A journal time (ISO, UTC) as people in the office read it."""
     if not stamp:
         return ""
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
+    moment = parse_iso(stamp).astimezone(ZoneInfo(zone))
     return format_datetime(moment, "d MMM y, HH:mm", locale=lang.code)
 
 

@@ -9,11 +9,11 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
-from litestar.response import Redirect
 
 from edge.errors import EdgeError, InvalidInput
 from edge.http import users as api
-from edge.web.pages import Ctx, enter, error_text, not_found, show
+from edge.users.register import User
+from edge.web.pages import Ctx, done, enter, error_text, not_found, show
 from edge.workflow.scopes import grants
 
 
@@ -26,7 +26,7 @@ def _roles(ctx: Ctx) -> list[Any]:
     ]
 
 
-def _list(ctx: Ctx, message: str | None = None, error: str | None = None) -> Response[str]:
+def _list(ctx: Ctx, error: str | None = None, status: int = 200) -> Response[str]:
     try:
         people = api.visible_users(ctx.state, ctx.me)
     except EdgeError:
@@ -35,10 +35,10 @@ def _list(ctx: Ctx, message: str | None = None, error: str | None = None) -> Res
     return show(
         ctx,
         "users.html",
+        status,
         people=people,
         roles=roles,
         me=ctx.me.user.id,
-        message=message,
         error=error,
         when=ctx.when,
     )
@@ -63,7 +63,7 @@ async def create_user(request: Request[Any, Any, Any], state: State) -> Response
     ctx = await enter(request, state)
     f = ctx.form
     try:
-        await api.create(
+        person = await api.create(
             state,
             ctx.me,
             f.get("username", ""),
@@ -79,12 +79,20 @@ async def create_user(request: Request[Any, Any, Any], state: State) -> Response
         return show(
             ctx,
             "user_new.html",
-            403,
+            exc.status,
             roles=_roles(ctx),
             values=f,
             errors={"": error_text(ctx, exc)},
         )
-    return Redirect("/users")
+    return done(ctx, "/users", "user-created", name=person.display_name)
+
+
+def _person(ctx: Ctx, user_id: str) -> User | None:
+    """A user this admin may see, or None."""
+    try:
+        return next((u for u in api.visible_users(ctx.state, ctx.me) if u.id == user_id), None)
+    except EdgeError:
+        return None
 
 
 @get("/users/{user_id:str}/reset")
@@ -92,44 +100,64 @@ async def reset_page(
     request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
 ) -> Response[Any]:
     ctx = await enter(request, state)
-    try:
-        person = next((u for u in api.visible_users(state, ctx.me) if u.id == user_id), None)
-    except EdgeError:
-        person = None
+    person = _person(ctx, user_id)
     if person is None:
         return not_found(ctx)
     return show(ctx, "user_reset.html", person=person, errors={})
 
 
-@post("/users/{user_id:str}/{change:str}")
-async def change_user(
-    request: Request[Any, Any, Any], state: State, user_id: FromPath[str], change: FromPath[str]
+@post("/users/{user_id:str}/reset")
+async def reset_password(
+    request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
 ) -> Response[Any]:
-    """Reset a password, unlock, deactivate or reactivate; back to the list with the outcome."""
+    """Give a user a one-time password (they choose their own at their next login)."""
     ctx = await enter(request, state)
-    _ = ctx._
+    person = _person(ctx, user_id)
+    if person is None:
+        return not_found(ctx)
     try:
-        if change == "reset":
-            person = await api.reset_password(state, ctx.me, user_id, ctx.form.get("password", ""))
-            done = _("%(name)s has a one-time password: they choose their own at their next login.")
-        elif change == "unlock":
-            person = await api.unlock(state, ctx.me, user_id)
-            done = _("%(name)s can log in again.")
-        elif change in ("deactivate", "reactivate"):
-            person = await api.set_active(state, ctx.me, user_id, change == "reactivate")
-            done = (
-                _("%(name)s can no longer log in.")
-                if change == "deactivate"
-                else _("%(name)s can log in again.")
-            )
-        else:
-            return not_found(ctx)
+        await api.reset_password(state, ctx.me, user_id, ctx.form.get("password", ""))
     except InvalidInput as exc:
-        if change == "reset":
-            person = next(u for u in api.visible_users(state, ctx.me) if u.id == user_id)
-            errors = {"password": "; ".join(p.message for p in exc.problems)}
-            return show(ctx, "user_reset.html", 422, person=person, errors=errors)
-        return _list(ctx, error=error_text(ctx, exc))
+        errors = {"password": "; ".join(p.message for p in exc.problems)}
+        return show(ctx, "user_reset.html", 422, person=person, errors=errors)
     except EdgeError as exc:
-        return _list(ctx, error=error_text(ctx, exc))
-    return _list(ctx, message=done % {"name": person.display_name})
+        return _list(ctx, error=error_text(ctx, exc), status=exc.status)
+    return done(ctx, "/users", "user-reset", name=person.display_name)
+
+
+async def _change(ctx: Ctx, user_id: str, change: str) -> Response[Any]:
+    person = _person(ctx, user_id)
+    if person is None:
+        return not_found(ctx)
+    try:
+        if change == "unlocked":
+            await api.unlock(ctx.state, ctx.me, user_id)
+        else:
+            await api.set_active(ctx.state, ctx.me, user_id, change == "reactivated")
+    except EdgeError as exc:
+        return _list(ctx, error=error_text(ctx, exc), status=exc.status)
+    return done(ctx, "/users", f"user-{change}", name=person.display_name)
+
+
+@post("/users/{user_id:str}/unlock")
+async def unlock(
+    request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
+) -> Response[Any]:
+    """Lift the lock left by failed logins."""
+    return await _change(await enter(request, state), user_id, "unlocked")
+
+
+@post("/users/{user_id:str}/deactivate")
+async def deactivate(
+    request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
+) -> Response[Any]:
+    """Stop a user from logging in (their sessions end at once)."""
+    return await _change(await enter(request, state), user_id, "deactivated")
+
+
+@post("/users/{user_id:str}/reactivate")
+async def reactivate(
+    request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
+) -> Response[Any]:
+    """Let a deactivated user log in again."""
+    return await _change(await enter(request, state), user_id, "reactivated")

@@ -69,7 +69,7 @@ def decide(
     if state is None:
         raise ValueError("decide needs the record's state for every action but CREATE")
     _refuse_unexpected(req)
-    a = availability(state, actor, config, req.type, req.custom_type, req.then, today)
+    a = availability(state, actor, config, req.type, req.custom_type, req.then, today=today)
     if not a.permitted:
         raise Forbidden(a.reason or tr("Your role does not allow this action"))
     if not (a.applicable and a.enabled):

@@ -177,7 +177,15 @@ CORE_ACTIONS: dict[ActionType, CoreAction] = {
             removes=frozenset({CoreFlag.CORRECTION_REQUESTED}),
             form_rules=(("reason", True),),
         ),
-        _a(ActionType.PRINT, "Print", "record.print", {Status.REGISTERED}),
+        # Issuing a certified copy is journaled like any action: who printed it, when, and
+        # who collected it.
+        _a(
+            ActionType.PRINT,
+            "Print",
+            "record.print",
+            {Status.REGISTERED},
+            form_rules=(("collector", False),),
+        ),
         _a(
             ActionType.ASSIGN,
             "Assign",
@@ -188,6 +196,13 @@ CORE_ACTIONS: dict[ActionType, CoreAction] = {
         ),
         _a(ActionType.UNASSIGN, "Unassign", "record.assign", _NOT_DRAFT, needs_assignment=False),
     ]
+}
+
+# What a core action's form fields are called on the pages.
+FORM_LABELS = {
+    "reason": "Reason",
+    "comment": "Comment",
+    "collector": "Collected by (the person receiving the copy)",
 }
 
 # Order of the action menu: Assign first, core actions in workflow order, custom actions,

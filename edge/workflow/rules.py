@@ -53,11 +53,11 @@ def availability(
     type_: ActionType,
     custom_type: str | None = None,
     then: ActionType | None = None,
-    today: date | None = None,
+    *,
+    today: date,
     names: Names | None = None,
 ) -> Availability:
     """Evaluate one action on an existing record for one user."""
-    today = today or date.today()
     if type_ is ActionType.CUSTOM:
         return _custom(state, actor, config, custom_type or "", today)
     spec = CORE_ACTIONS[type_]
@@ -100,7 +100,8 @@ def action_menu(
     state: RecordState,
     actor: Actor,
     config: Config,
-    today: date | None = None,
+    *,
+    today: date,
     names: Names | None = None,
 ) -> list[MenuItem]:
     """Every applicable action for this user on this record, enabled or with a reason."""
@@ -276,6 +277,13 @@ def _custom(
     if missing:
         return _not_applicable(t, label, cid, reason=_needs_flags(missing, config))
     return _enabled(state, actor, config, t, label, cid, list(action.disable_if), today, True)
+
+
+def can_print(state: RecordState, actor: Actor) -> bool:
+    """Whether the actor's role may issue certified copies of this record."""
+    return state.status is Status.REGISTERED and grants(
+        actor, "record.print", office_id=state.office_id, event=state.event_type
+    )
 
 
 def can_read(state: RecordState, actor: Actor) -> bool:

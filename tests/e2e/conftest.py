@@ -12,7 +12,9 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -58,10 +60,7 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def box(tmp_path: Path, registry: Registry) -> Iterator[Box]:
-    home = tmp_path / "box"
-    edge_cli(home, "init", "--demo", "--office-name", "Ramallah Clinic", "--office-id", "office-1")
-    edge_cli(home, "enroll", registry.url, registry.token())
-    with running_box(home) as b:
+    with office_box(tmp_path, registry, {}) as b:
         yield b
 
 
@@ -86,6 +85,14 @@ def worker(box: Box) -> Iterator[subprocess.Popen[bytes]]:
 @pytest.fixture
 def page(browser: object, box: Box) -> Iterator[object]:
     """A fresh browser context (its own cookies) that may talk to the box only."""
+    with browse(browser, box) as p:
+        yield p
+
+
+@contextmanager
+def browse(browser: object, box: Box, **options: Any) -> Iterator[Any]:
+    """A page in a fresh browser context that may talk to `box` only; a request to any
+    other host is refused and fails the test."""
     box_host = urlsplit(box.url).netloc
     outside: list[str] = []
 
@@ -98,14 +105,27 @@ def page(browser: object, box: Box) -> Iterator[object]:
             route.continue_()  # type: ignore[attr-defined]
 
     context = browser.new_context(  # type: ignore[attr-defined]
-        base_url=box.url, viewport={"width": 1366, "height": 768}, locale="en-GB"
+        base_url=box.url,
+        **{"viewport": {"width": 1366, "height": 768}, "locale": "en-GB", **options},
     )
     context.route("**/*", guard)
     page = context.new_page()
     page.set_default_timeout(15_000)
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
     assert outside == [], f"the page tried to reach other hosts: {outside}"
+
+
+@contextmanager
+def office_box(tmp_path: Path, registry: Registry, env: dict[str, str]) -> Iterator[Box]:
+    """A demo box enrolled with the registry, started with extra settings in `env`."""
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo", "--office-name", "Ramallah Clinic", "--office-id", "office-1")
+    edge_cli(home, "enroll", registry.url, registry.token())
+    with running_box(home, env) as b:
+        yield b
 
 
 def shot(page: object, name: str) -> None:

@@ -36,7 +36,8 @@ PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
     "GET /records/new": ("/records/new?event=birth", EVERYONE),
     "GET /records/{record_id:str}": ("/records/{record}", READERS),
     "GET /records/{record_id:str}/do/{action:str}": ("/records/{record}/do/ASSIGN", READERS),
-    "GET /records/{record_id:str}/print": ("/records/{record}/print", READERS),
+    # Only a registered record has copies, only for those who may print: nobody here.
+    "GET /records/{record_id:str}/print": ("/records/{record}/print", dict.fromkeys(ROLES, GONE)),
     "POST /logout": ("/logout", dict.fromkeys(ROLES, REFUSED)),
     "POST /password": ("/password", dict.fromkeys(ROLES, REFUSED)),
     "POST /records/new": ("/records/new", dict.fromkeys(ROLES, REFUSED)),
@@ -45,15 +46,19 @@ PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
         dict.fromkeys(ROLES, REFUSED),
     ),
     "POST /ui/dismiss-sent": ("/ui/dismiss-sent", dict.fromkeys(ROLES, REFUSED)),
+    "POST /ui/keepalive": ("/ui/keepalive", dict.fromkeys(ROLES, REFUSED)),
     "POST /records/bring": ("/records/bring", dict.fromkeys(ROLES, REFUSED)),
     "GET /users": ("/users", ADMIN_PAGE),
     "GET /users/new": ("/users/new", ADMIN_PAGE),
     "GET /users/{user_id:str}/reset": ("/users/{clerk}/reset", ADMIN_PAGE),
     "POST /users/new": ("/users/new", dict.fromkeys(ROLES, REFUSED)),
-    "POST /users/{user_id:str}/{change:str}": (
-        "/users/{clerk}/unlock",
-        dict.fromkeys(ROLES, REFUSED),
-    ),
+    **{
+        f"POST /users/{{user_id:str}}/{change}": (
+            f"/users/{{clerk}}/{change}",
+            dict.fromkeys(ROLES, REFUSED),
+        )
+        for change in ("reset", "unlock", "deactivate", "reactivate")
+    },
 }
 
 

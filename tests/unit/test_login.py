@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from edge.auth.login import Authenticator, LoginRefused, Verdict
+from edge.auth.passwords import Hasher, Params, password_problems
+from edge.auth.sessions import find_session
 from edge.errors import InvalidInput
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import Settings
-from edge.users.login import Authenticator, LoginRefused, Verdict
-from edge.users.passwords import Hasher, Params, password_problems
 from edge.users.register import add_user, find_user, set_active, set_password
-from edge.users.sessions import find_session
 from edge.workflow.config import Config
 
 FAST = Params(memory_kib=8192, iterations=1)  # quick for tests; docs/security.md has the real ones
@@ -210,7 +210,7 @@ def test_settings_defaults_for_users() -> None:
 
 
 def test_sessions_end_when_idle_or_too_old(box: Box) -> None:
-    from edge.users.sessions import needs_touch, purge_expired, touch
+    from edge.auth.sessions import needs_touch, purge_expired, touch
 
     box.add()
     done = box.auth.login("amina", PW, NOW)
@@ -222,7 +222,7 @@ def test_sessions_end_when_idle_or_too_old(box: Box) -> None:
     while when + timedelta(minutes=20) < NOW + timedelta(hours=12):
         when += timedelta(minutes=20)
         s = find_session(conn, done.session_id, when, idle)
-        assert s is not None and needs_touch(s, when)
+        assert s is not None and needs_touch(s, when, idle)
         box.journal.run(lambda c, h=s.id_hash, w=when: touch(c, h, w))
     assert find_session(conn, done.session_id, NOW + timedelta(hours=12, minutes=1), idle) is None
     assert box.journal.run(lambda c: purge_expired(c, NOW + timedelta(hours=13), idle)) == 1

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from edge.clock import iso_ms, utcnow
+from edge.clock import iso_ms, parse_iso, utcnow
 from edge.errors import EdgeError
 from edge.ids import uuid7
 from edge.journal.chain import HASHED_COLUMNS, row_hash
@@ -643,6 +643,4 @@ def _clock_step(c: sqlite3.Connection, box_id: str, step: ClockStep) -> None:
 
 def shift(stamp: str, offset_ms: int) -> str:
     """An ISO time moved by a number of milliseconds."""
-    return iso_ms(
-        datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(milliseconds=offset_ms)
-    )
+    return iso_ms(parse_iso(stamp) + timedelta(milliseconds=offset_ms))

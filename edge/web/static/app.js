@@ -1,7 +1,14 @@
 // Small progressive enhancements; every page works without this file.
 (function () {
   "use strict";
-  // The registry banner follows the box's state without a reload.
+  var body = document.body;
+  var user = body.getAttribute("data-user");  // set on the pages of a logged-in user
+  var csrf = body.getAttribute("data-csrf") || "";
+  var store = null;
+  try { store = window.localStorage; } catch (e) { store = null; }
+  var WEEK = 7 * 24 * 3600 * 1000;
+
+  // --- the registry banner follows the box's state without a reload ---------------------
   var banner = document.getElementById("banner");
   function refresh() {
     fetch("/ui/status", { credentials: "same-origin", headers: { "Accept": "application/json" } })
@@ -18,35 +25,134 @@
       })
       .catch(function () { /* the box itself is unreachable: keep what is shown */ });
   }
-  if (banner && document.querySelector("header .me")) {
+  if (banner && user) {
     var shown = banner.querySelector(".banner");
     banner.setAttribute("data-state", shown ? (shown.classList.contains("offline") ? "offline" : "sent") : "");
     setInterval(refresh, 5000);
   }
-  // A half-filled declaration survives a reload: kept in this browser until submitted.
-  var form = document.querySelector("form[data-autosave]");
-  if (form && window.localStorage) {
-    var key = form.getAttribute("data-autosave");
-    var invalid = form.querySelector("[aria-invalid=true]");
-    var saved = null;
-    try { saved = JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { saved = null; }
-    if (saved && !invalid) {
-      Object.keys(saved).forEach(function (name) {
-        var el = form.elements.namedItem(name);
-        if (!el || name === "csrf_token") { return; }
-        if (el.type === "checkbox") { el.checked = !!saved[name]; } else { el.value = saved[name]; }
+
+  // --- forms kept in this browser: per user and per form, until the box confirmed them ---
+  // A copy is {v: values, t: when saved, sent: when submitted (not yet confirmed) or null}.
+  var prefix = user ? "edge.form." + user + "." : null;
+  function forget(test) {
+    if (!store) { return; }
+    for (var i = store.length - 1; i >= 0; i--) {
+      var k = store.key(i);
+      if (k && k.indexOf("edge.form.") === 0 && test(k)) { store.removeItem(k); }
+    }
+  }
+  function read(key) {
+    try { return JSON.parse(store.getItem(key) || "null"); } catch (e) { return null; }
+  }
+  if (store) {
+    // Copies nobody came back to within a week are dropped, whoever they belong to.
+    forget(function (k) { var c = read(k); return !c || !c.t || Date.now() - c.t > WEEK; });
+  }
+  if (store && prefix) {
+    // The box carried out the form that led here: its copy is no longer needed.
+    var sent = body.getAttribute("data-sent-form");
+    if (sent) { store.removeItem(prefix + sent); }
+    var logout = document.querySelector("form[data-logout]");
+    if (logout) {
+      logout.addEventListener("submit", function () {
+        forget(function (k) { return k.indexOf(prefix) === 0; });
       });
     }
-    form.addEventListener("input", function () {
+  }
+  var form = document.querySelector("form[data-autosave]");
+  if (form && store && prefix) {
+    var key = prefix + form.getAttribute("data-autosave");
+    var invalid = form.querySelector("[aria-invalid=true]");
+    var values = function () {
       var data = {};
       Array.prototype.forEach.call(form.elements, function (el) {
-        if (!el.name || el.name === "csrf_token" || el.type === "submit" || el.type === "hidden") { return; }
+        if (!el.name || el.type === "submit" || el.type === "hidden") { return; }
         data[el.name] = el.type === "checkbox" ? el.checked : el.value;
       });
-      localStorage.setItem(key, JSON.stringify(data));
-    });
-    form.addEventListener("submit", function () { localStorage.removeItem(key); });
+      return data;
+    };
+    var save = function (sentAt) {
+      store.setItem(key, JSON.stringify({ v: values(), t: Date.now(), sent: sentAt }));
+    };
+    var copy = read(key);
+    if (invalid) {
+      // The box answered this form (with what to fix): what is shown is what it kept.
+      save(null);
+    } else if (copy && copy.v) {
+      Object.keys(copy.v).forEach(function (name) {
+        var el = form.elements.namedItem(name);
+        if (!el || el.type === "hidden") { return; }
+        if (el.type === "checkbox") { el.checked = !!copy.v[name]; } else { el.value = copy.v[name]; }
+      });
+      if (copy.sent) {
+        var note = document.getElementById("unsent");
+        if (note) { note.hidden = false; }
+      }
+    }
+    form.addEventListener("input", function () { save(null); });
+    // Kept until the box confirms: a session that ended or a box that could not be reached
+    // at this moment never costs what was typed.
+    form.addEventListener("submit", function () { save(Date.now()); });
+    var cancel = form.querySelector("[data-cancel]");
+    if (cancel) { cancel.addEventListener("click", function () { store.removeItem(key); }); }
   }
+
+  // --- the login session: warn before it ends for lack of activity ------------------------
+  var warning = document.getElementById("session-warning");
+  var left = parseFloat(body.getAttribute("data-session-left") || "0");
+  if (user && warning && left > 0) {
+    var shared = "edge.deadline." + user;  // every tab of this user sees the latest activity
+    var idle = left;
+    var warnAt = Math.min(120, idle / 2);
+    var touchEvery = Math.max(1, Math.min(60, idle / 4)) * 1000;
+    var lastTouch = Date.now();
+    var extend = function (seconds) {
+      var deadline = Date.now() + seconds * 1000;
+      var other = store ? parseFloat(store.getItem(shared) || "0") : 0;
+      if (store && deadline > other) { store.setItem(shared, String(deadline)); }
+      return Math.max(deadline, other);
+    };
+    var deadline = extend(left);
+    var keepalive = function () {
+      lastTouch = Date.now();
+      fetch("/ui/keepalive", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
+        body: "csrf_token=" + encodeURIComponent(csrf)
+      }).then(function (r) {
+        var json = (r.headers.get("content-type") || "").indexOf("json") >= 0;
+        return r.ok && json ? r.json() : { session_left: 0 };
+      }).then(function (s) {
+        deadline = s.session_left > 0 ? extend(s.session_left) : Date.now();
+        tick();
+      }).catch(function () { /* the box cannot be reached: the countdown goes on */ });
+    };
+    var text = warning.querySelector("p");
+    var button = warning.querySelector("[data-keepalive]");
+    var tick = function () {
+      if (store) { deadline = Math.max(deadline, parseFloat(store.getItem(shared) || "0")); }
+      var remaining = Math.round((deadline - Date.now()) / 1000);
+      if (remaining <= 0) {
+        text.textContent = warning.getAttribute("data-ended");
+        button.hidden = true;
+        warning.hidden = false;
+      } else if (remaining <= warnAt) {
+        text.textContent = warning.getAttribute("data-text").replace("{s}", remaining);
+        button.hidden = false;
+        warning.hidden = false;
+      } else {
+        warning.hidden = true;
+      }
+    };
+    button.addEventListener("click", keepalive);
+    // Typing in a form is activity too, though it sends nothing until submitted.
+    document.addEventListener("input", function () {
+      if (Date.now() - lastTouch > touchEvery && deadline > Date.now()) { keepalive(); }
+    });
+    setInterval(tick, 1000);
+  }
+
   // Focus the error summary so keyboard and screen-reader users hear what to fix.
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }

@@ -14,7 +14,8 @@ from edge.clock import iso_ms
 from edge.ids import uuid7
 
 TOKEN_PREFIX = "edge_"
-# last_seen_at is written at most this often per session, not at every request.
+# last_seen_at is written at most this often per session, not at every request (and at
+# least four times per idle period, so a short idle limit still sees a busy user).
 TOUCH_EVERY = timedelta(seconds=60)
 
 
@@ -75,8 +76,9 @@ def find_session(
     return s
 
 
-def needs_touch(s: Session, now: datetime) -> bool:
-    return s.last_seen_at <= iso_ms(now - TOUCH_EVERY)
+def needs_touch(s: Session, now: datetime, idle: timedelta) -> bool:
+    """Whether this request should refresh the session's last-seen time."""
+    return s.last_seen_at <= iso_ms(now - min(TOUCH_EVERY, idle / 4))
 
 
 def touch(conn: sqlite3.Connection, id_hash: str, now: datetime) -> None:

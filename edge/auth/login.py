@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from edge.clock import iso_ms
+from edge.auth.passwords import MAX_LENGTH, Hasher
+from edge.auth.sessions import Session, create_session
+from edge.clock import iso_ms, parse_iso
 from edge.errors import EdgeError, FieldProblem, InvalidInput
 from edge.settings import Settings
-from edge.users.passwords import MAX_LENGTH, Hasher
 from edge.users.register import User, find_user, get_user
-from edge.users.sessions import Session, create_session
 
 T = TypeVar("T")
 WRONG = "The username or password is not right."
@@ -179,5 +179,5 @@ def _count_unknown(conn: sqlite3.Connection) -> None:
 
 
 def _minutes_until(moment: str, now: datetime) -> int:
-    until = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    until = parse_iso(moment)
     return max(1, int((until - now).total_seconds() + 59) // 60)

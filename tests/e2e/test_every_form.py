@@ -1,0 +1,294 @@
+"""Every form post of every page, submitted in Chromium as staff would, each checked for what
+it changed on the box. The browser's own posts are recorded, and the test fails if a form post
+of the pages was never made: a new page form cannot go untested."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.workflow.model import ActionType
+from tests.e2e.conftest import shot
+from tests.e2e.test_ui import fill_declaration, login
+from tests.helpers import BIRTH, DEATH, Box, Registry, edge_cli, running_box
+from tests.integration.test_authorization import app_routes
+
+Page = Any  # playwright.sync_api.Page
+RECORD = re.compile(r"/records/([0-9a-f-]{36})")
+# Posted by the page script, not a form: tests/e2e/test_shared_pc.py clicks it.
+SCRIPT_POSTS = {"POST /ui/keepalive"}
+
+
+@dataclass
+class Posts:
+    """The form posts the browser made: route patterns, and the actions posted."""
+
+    routes: dict[str, re.Pattern[str]]
+    seen: set[str] = field(default_factory=set)
+    actions: set[str] = field(default_factory=set)
+
+    def record(self, request: Any) -> None:
+        if request.method != "POST" or request.resource_type != "document":
+            return
+        path = request.url.split("://", 1)[1].split("/", 1)[1].split("?")[0]
+        for route, pattern in self.routes.items():
+            if pattern.fullmatch("/" + path):
+                self.seen.add(route)
+        if m := re.fullmatch(r"records/[0-9a-f-]{36}/do/([A-Z_]+)", path):
+            self.actions.add(m.group(1))
+        if path == "records/new":
+            self.actions.add("CREATE")
+
+
+def pattern(route: str) -> re.Pattern[str]:
+    path = route.split(" ", 1)[1]
+    return re.compile(re.sub(r"\{[a-z_]+:(str|path)\}", "[^/]+", path))
+
+
+class Office:
+    """The box's database as the test reads it."""
+
+    def __init__(self, box: Box) -> None:
+        self.box = box
+
+    def one(self, sql: str, *args: Any) -> Any:
+        conn = sqlite3.connect(self.box.home / "journal.db")
+        try:
+            row = conn.execute(sql, args).fetchone()
+            return row[0] if row and len(row) == 1 else row
+        finally:
+            conn.close()
+
+    def record(self, rid: str) -> tuple[str, set[str], str | None]:
+        status, flags, assigned = self.one(
+            "SELECT status, flags, assigned_to FROM records WHERE id = ?", rid
+        )
+        return status, set(json.loads(flags)), assigned
+
+    def last_action(self, rid: str) -> tuple[str, dict[str, Any]]:
+        kind, payload = self.one(
+            "SELECT type, payload FROM actions WHERE record_id = ? ORDER BY seq DESC LIMIT 1", rid
+        )
+        return kind, json.loads(payload)
+
+    def user(self, username: str, column: str) -> Any:
+        return self.one(f"SELECT {column} FROM users WHERE username = ?", username)
+
+
+def switch(page: Page, user: str, password: str = "demo-password") -> None:
+    if page.locator("form[data-logout]").count():
+        page.get_by_role("button", name="Log out").click()
+        page.wait_for_url(re.compile(r"/login"))
+    page.goto("/login")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+
+
+def new_record(page: Page, event: str, values: dict[str, str], button: str) -> str:
+    page.goto(f"/records/new?event={event}")
+    fill_declaration(page, values)
+    page.get_by_role("button", name=button, exact=True).click()
+    page.wait_for_url(RECORD)
+    return str(RECORD.search(page.url).group(1))  # type: ignore[union-attr]
+
+
+def act(
+    page: Page, rid: str, label: str, fields: dict[str, str] | None = None, button: str = ""
+) -> None:
+    """Assign the record if needed, open the action, fill its form, confirm."""
+    page.goto(f"/records/{rid}")
+    assign = page.locator(".actions").get_by_role("button", name="Assign", exact=True)
+    if assign.count() and assign.is_enabled():
+        assign.click()
+        page.wait_for_url(RECORD)
+    page.locator(".actions").get_by_role("link", name=label, exact=True).click()
+    for name, value in (fields or {}).items():
+        control = page.locator(f"[name='{name}']")
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
+    confirm = page.get_by_role("button", name=button) if button else page.locator("button.primary")
+    confirm.click()
+    page.wait_for_load_state()
+
+
+def test_every_form_post_of_every_page(
+    page: Page, box: Box, registry: Registry, tmp_path: Path
+) -> None:
+    routes = {r: pattern(r) for r in app_routes(box.home, api=False) if r.startswith("POST ")}
+    posts = Posts(routes)
+    page.on("request", posts.record)
+    db = Office(box)
+
+    # -- the clerk: language, drafts, notify, declare -----------------------------------
+    login(page, "clerk")
+    page.get_by_label("Language").select_option("ar")
+    page.get_by_role("button", name="Change").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "ar"
+    page.get_by_label("اللغة").select_option("en")
+    page.locator("form.language button").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "en"
+
+    draft = new_record(page, "birth", {"child.first_name": "Dina"}, "Save draft")
+    assert db.record(draft)[0] == "draft"
+    act(page, draft, "Update", {"f.child.last_name": "Saad"})
+    assert db.last_action(draft)[0] == "UPDATE"
+    act(page, draft, "Notify")
+    assert db.record(draft)[0] == "notified"
+    notified = new_record(page, "birth", {"child.first_name": "Nour"}, "Send incomplete (notify)")
+    assert db.record(notified)[0] == "notified"
+    declared = new_record(page, "birth", BIRTH, "Declare")
+    assert db.record(declared)[0] == "declared"
+    twin = {**BIRTH, "child.first_name": "Salma"}
+    first = new_record(page, "birth", twin, "Declare")
+    again = new_record(page, "birth", twin, "Declare")  # the same child declared twice
+    thrice = new_record(page, "birth", twin, "Declare")
+    assert "potential-duplicate" in db.record(again)[1]
+    death = new_record(page, "death", DEATH, "Declare")
+    assert "pending-attestation" in db.record(death)[1]
+
+    # -- the agent: declare a notification, edit, reject ---------------------------------
+    switch(page, "agent")
+    act(
+        page,
+        notified,
+        "Declare",
+        {f"f.{k}": v for k, v in BIRTH.items() if k != "child.first_name"},
+    )
+    assert db.record(notified)[0] == "declared"
+    act(page, declared, "Edit", {"f.child.weight_kg": "3.2"}, button="Declare with edits")
+    kind, payload = db.last_action(declared)
+    assert kind == "EDIT" and payload["then"] == "DECLARE"
+    act(page, notified, "Reject", {"d.reason": "Mother's name misspelt"})
+    assert "rejected" in db.record(notified)[1]
+    shot(page, "30-agent-after-reject")
+
+    # -- the registrar: duplicates, register, print, corrections, custom, unassign -------
+    switch(page, "registrar")
+    act(page, again, "Mark not a duplicate")
+    assert "potential-duplicate" not in db.record(again)[1]
+    act(page, thrice, "Mark as duplicate", {"d.reason": "Same child as an earlier record"})
+    assert db.record(thrice)[0] == "archived"
+    act(page, first, "Archive", {"d.reason": "Withdrawn by the family"})
+    assert db.record(first)[0] == "archived"
+    act(page, declared, "Edit", {"f.child.weight_kg": "3.3"}, button="Register with edits")
+    assert db.record(declared)[0] == "registered"
+    act(page, again, "Register")
+    assert db.record(again)[0] == "registered"
+    act(page, again, "Print", {"d.collector": "Mona Haddad"})
+    assert db.last_action(again) == ("PRINT", {"form": {"collector": "Mona Haddad"}})
+    act(page, again, "Correct", {"f.child.first_name": "Salwa", "d.reason": "Misspelt"})
+    assert "correction-requested" in db.record(again)[1]
+    act(page, again, "Reject correction", {"d.reason": "No proof given"})
+    assert "correction-requested" not in db.record(again)[1]
+    act(page, again, "Correct", {"f.child.first_name": "Salwa", "d.reason": "Misspelt"})
+    act(page, again, "Approve correction")
+    assert db.one("SELECT title FROM records WHERE id = ?", again) == "Salwa Haddad"
+    act(page, again, "Issue verifiable credential")
+    assert db.last_action(again)[1]["audit"] == "Verifiable credential issued"
+    page.goto(f"/records/{declared}")
+    page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
+    page.wait_for_url(RECORD)
+    assert db.record(declared)[2] is not None
+    page.locator(".actions").get_by_role("button", name="Unassign", exact=True).click()
+    page.wait_for_url(RECORD)
+    assert db.record(declared)[2] is None
+
+    # -- the hospital administrator attests the death (a custom action with a form) ------
+    switch(page, "hospadmin")
+    act(page, death, "Attest", {"d.comments": "Seen by Dr Khalil"})
+    assert "pending-attestation" not in db.record(death)[1]
+    assert db.last_action(death)[1]["form"] == {"comments": "Seen by Dr Khalil"}
+
+    # -- a record found in the registry, brought here ----------------------------------
+    other = tmp_path / "other"
+    edge_cli(other, "init", "--demo", "--office-id", "office-1")
+    edge_cli(other, "enroll", registry.url, registry.token())
+    with running_box(other) as b:
+        clerk = b.client("clerk")
+        rid = clerk.post("/api/v1/records", json={"event_type": "birth"}).json()["record"]["id"]
+        born = {**BIRTH, "child.first_name": "Yara"}
+        clerk.post(f"/api/v1/records/{rid}/actions", json={"type": "DECLARE", "declaration": born})
+    edge_cli(other, "sync")
+    import httpx
+
+    httpx.post(
+        f"{registry.url}/admin/v1/records/{rid}/lease",
+        headers={"Authorization": f"Bearer {registry.admin_token}"},
+        json={"box_id": None, "by": "national office"},
+    ).raise_for_status()
+    edge_cli(box.home, "sync")
+    switch(page, "registrar")
+    page.goto("/search?q=Yara")
+    page.get_by_role("button", name="Assign to me").click()
+    page.wait_for_url(re.compile(rf"/records/{rid}$"))
+    assert db.record(rid)[2] is not None
+
+    # -- the green banner after offline work, dismissed --------------------------------
+    edge_cli(box.home, "sync")  # everything is sent
+    page.context.add_cookies([{"name": "edge_offline", "value": "1", "url": box.url}])
+    page.goto("/outbox")
+    page.get_by_role("button", name="Dismiss").click()
+    page.wait_for_url(re.compile(r"/outbox$"))
+    assert page.locator(".banner").count() == 0
+    assert not [c for c in page.context.cookies() if c["name"] == "edge_offline"]
+
+    # -- the local admin: add, reset, unlock, deactivate, reactivate; the new user's password
+    switch(page, "admin")
+    page.goto("/users/new")
+    page.get_by_label("Username").fill("nadia")
+    page.get_by_label("Full name").fill("Nadia Farah")
+    page.get_by_label("One-time password").fill("first day password")
+    page.get_by_label("Role").select_option("registration-agent")
+    page.get_by_role("button", name="Add the user").click()
+    page.wait_for_url(re.compile(r"/users$"))
+    assert db.user("nadia", "must_change_password") == 1
+    switch(page, "nadia", "first day password")
+    page.wait_for_url(re.compile(r"/password$"))
+    page.get_by_label("Current password").fill("first day password")
+    page.get_by_label("New password", exact=True).fill("nadia's own password")
+    page.get_by_label("New password again").fill("nadia's own password")
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url(re.compile(r"/queues/"))
+    assert db.user("nadia", "must_change_password") == 0
+    page.get_by_role("button", name="Log out").click()
+    for _ in range(5):  # wrong passwords until locked
+        page.goto("/login")
+        page.get_by_label("Username").fill("nadia")
+        page.get_by_label("Password", exact=True).fill("not her password")
+        page.get_by_role("button", name="Log in").click()
+    assert db.user("nadia", "locked_until") is not None
+    switch(page, "admin")
+    page.goto("/users")
+    row = page.locator("tr", has_text="nadia")
+    row.get_by_role("button", name="Unlock").click()
+    page.wait_for_url(re.compile(r"/users$"))
+    assert db.user("nadia", "locked_until") is None
+    page.locator("tr", has_text="nadia").get_by_role("link", name="Reset password").click()
+    page.get_by_label("One-time password").fill("second day password")
+    page.get_by_role("button", name="Reset password").click()
+    page.wait_for_url(re.compile(r"/users$"))
+    assert db.user("nadia", "must_change_password") == 1
+    page.locator("tr", has_text="nadia").get_by_role("button", name="Deactivate").click()
+    page.wait_for_url(re.compile(r"/users$"))
+    assert db.user("nadia", "active") == 0
+    page.locator("tr", has_text="nadia").get_by_role("button", name="Reactivate").click()
+    page.wait_for_url(re.compile(r"/users$"))
+    assert db.user("nadia", "active") == 1
+    shot(page, "31-users-after-changes")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(r"/login"))
+
+    # Every form post of the pages was made; every action went through a page.
+    assert set(routes) - SCRIPT_POSTS - posts.seen == set(), "form posts never submitted"
+    every_action = {t.value for t in ActionType}
+    assert every_action - posts.actions == set(), "actions never taken from a page"
