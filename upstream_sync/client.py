@@ -19,6 +19,7 @@ from edge.errors import EdgeError
 from edge.identity import load_device_key, public_key_hex
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.upstream import RegistryHit
 from upstream_sync import outbox
 from upstream_sync import protocol as p
 from upstream_sync.pull import Applied, apply_page
@@ -259,6 +260,33 @@ def bring_here(
         return lease.reason
     pulled = pull_once(journal, reader, device_key)
     return f"The record could not be downloaded: {pulled.error}." if pulled.error else None
+
+
+class RegistryLookups:
+    """The registry asked on a user's behalf (edge.upstream.Upstream), for the pages."""
+
+    def __init__(self, journal: Journal, reader: Reader, device_key: Path) -> None:
+        self.journal, self.reader, self.device_key = journal, reader, device_key
+
+    def search(self, text: str, user_id: str) -> list[RegistryHit] | None:
+        hits = registry_search(self.reader, self.device_key, text)
+        if hits is None:
+            return None
+        return [
+            RegistryHit(
+                h.record_id,
+                h.tracking_id,
+                h.title,
+                h.event_type,
+                h.status,
+                h.office_id,
+                h.held_by_office,
+            )
+            for h in hits
+        ]
+
+    def bring(self, record_id: str, by: str) -> str | None:
+        return bring_here(self.journal, self.reader, self.device_key, record_id, by)
 
 
 class RegistryLogin:

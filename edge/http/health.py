@@ -21,8 +21,8 @@ from edge.auth.caller import current_caller
 from edge.clock import iso_ms, parse_iso, utcnow
 from edge.errors import Forbidden, Unauthenticated
 from edge.http.schemas import Health, Readiness
+from edge.journal.boxvalues import box_value, set_box_value
 from edge.logs import begin
-from upstream_sync import outbox
 
 log = logging.getLogger("edge.http")
 # Seconds; Prometheus' usual request buckets, cut to what a LAN box sees.
@@ -80,12 +80,12 @@ def readiness(state: State) -> dict[str, bool]:
     settings = state.settings
     checks = {"database": True, "disk": True, "worker": True}
     try:
-        state.journal.run(lambda c: outbox.set_box_value(c, "ready_checked_at", iso_ms(utcnow())))
+        state.journal.run(lambda c: set_box_value(c, "ready_checked_at", iso_ms(utcnow())))
     except Exception:  # any failure to commit means not ready
         checks["database"] = False
     free = shutil.disk_usage(settings.home).free
     checks["disk"] = free >= settings.disk_min_free_mb * 1024 * 1024
-    beat = outbox.box_value(state.reader.conn(), "worker_heartbeat")
+    beat = box_value(state.reader.conn(), "worker_heartbeat")
     stale = utcnow() - timedelta(minutes=settings.worker_stale_minutes)
     checks["worker"] = bool(beat) and parse_iso(beat or "") >= stale
     return checks

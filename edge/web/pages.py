@@ -36,6 +36,7 @@ from edge.http.workqueues import visible_queues
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
 from edge.texts import Text
+from edge.upstream import RegistryHit
 from edge.web.i18n import LANGUAGES, Language, choose, translations
 from edge.web.render import render, when
 from edge.workflow.config import FieldSpec
@@ -44,7 +45,6 @@ from edge.workflow.fold import Entry
 from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, ActionType, Status
 from edge.workflow.rules import action_menu, availability, can_print, can_read
 from edge.workflow.scopes import grants
-from upstream_sync.client import bring_here, registry_search
 
 LANG_COOKIE = "edge_lang"
 # Set while this browser showed the "registry unreachable" banner: once everything is sent,
@@ -471,16 +471,14 @@ async def search_page(request: Request[Any, Any, Any], state: State) -> Response
     registry: list[dict[str, Any]] | None = []
     summary = state.reader.sync_summary()
     if text and summary["enrolled"] and summary["registry_reachable"] is not False:
-        hits = await asyncio.to_thread(
-            registry_search, state.reader, state.settings.device_key_path, text
-        )
+        hits = await asyncio.to_thread(state.upstream.search, text, ctx.me.user.id)
         registry = None if hits is None else _registry_hits(ctx, hits)
     elif text and summary["enrolled"]:
         registry = None
     return show(ctx, "search.html", q=text, records=_listing(ctx, rows), registry=registry)
 
 
-def _registry_hits(ctx: Ctx, hits: list[Any]) -> list[dict[str, Any]]:
+def _registry_hits(ctx: Ctx, hits: list[RegistryHit]) -> list[dict[str, Any]]:
     """The registry's records, each marked on this box or in the registry only, and
     whether this user may bring it here (their role may assign such a record)."""
     here = ctx.state.reader.conn()
@@ -514,12 +512,7 @@ async def bring_record(request: Request[Any, Any, Any], state: State) -> Respons
     if not is_uuid(record_id):
         return not_found(ctx)
     problem = await asyncio.to_thread(
-        bring_here,
-        state.journal,
-        state.reader,
-        state.settings.device_key_path,
-        record_id,
-        f"{ctx.me.user.display_name} ({ctx.me.user.username})",
+        state.upstream.bring, record_id, f"{ctx.me.user.display_name} ({ctx.me.user.username})"
     )
     if problem is not None:
         return show(

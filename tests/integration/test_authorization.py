@@ -13,7 +13,7 @@ import httpx
 import pytest
 from litestar.routes import HTTPRoute
 
-from edge.http.app import create_app
+from edge.app import create_app
 from edge.settings import load_settings
 from edge.workflow.config import load_config
 from tests.helpers import BIRTH, Box, edge_cli, running_box

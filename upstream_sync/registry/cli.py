@@ -68,7 +68,7 @@ def _init(home: Path) -> int:
 
 
 def _serve(home: Path, host: str, port: int, port_file: str | None) -> int:
-    from edge.commands.serve import run_server
+    from edge.serving import run_server
     from upstream_sync.registry.app import create_registry_app
 
     run_server(

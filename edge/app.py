@@ -27,7 +27,7 @@ from edge.settings import Settings
 from edge.texts import Text
 from edge.web.router import web_router
 from edge.workflow.config import Config
-from upstream_sync.client import RegistryLogin
+from upstream_sync.client import RegistryLogin, RegistryLookups
 from upstream_sync.worker import PushNotifier
 
 
@@ -50,6 +50,7 @@ def create_app(
         app.state.authenticator = Authenticator(
             settings, hasher, journal.run, reader.conn, registry_check
         )
+        app.state.upstream = RegistryLookups(journal, reader, settings.device_key_path)
         try:
             yield
         finally:
