@@ -14,7 +14,7 @@ from edge import __version__
 from edge.auth.caller import current_actor, current_caller
 from edge.auth.login import Authenticator, RegistryPasswordCheck
 from edge.auth.passwords import Hasher, Params
-from edge.http.health import Latency, healthz, latency_middleware, metrics, readyz
+from edge.http.health import healthz, latency_middleware, metrics, readyz
 from edge.http.outbox import get_outbox
 from edge.http.problems import EXCEPTION_HANDLERS
 from edge.http.records import RecordController
@@ -23,6 +23,7 @@ from edge.http.users import UserController
 from edge.http.workqueues import WorkqueueController
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.latency import Latency
 from edge.settings import Settings
 from edge.texts import Text
 from edge.web.router import web_router

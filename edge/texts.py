@@ -3,7 +3,7 @@
 `tr("“%(action)s” is not possible on a %(status)s record", action=..., status=...)` returns a
 `Text`: a `str` holding the English words (what the API, the CLI and the logs give), which
 also keeps its template and values so that a page can say it in the reader's language
-(`edge.web.pages.say`). Templates use `%(name)s` placeholders; scripts/i18n.py collects every
+(`edge.web.messages.say`). Templates use `%(name)s` placeholders; scripts/i18n.py collects every
 `tr(...)` template into the catalogs, and the values are translated too where the catalog
 knows them (an action's label, a status).
 """

@@ -16,9 +16,9 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-import edge.web.pages  # noqa: F401 - every error class is defined once imported
+import edge.web.router  # noqa: F401 - every error class is defined once imported
 from edge.errors import EdgeError
-from edge.web.pages import FLASH_TEXTS
+from edge.web.context import FLASH_TEXTS
 from edge.workflow.config import load_config
 from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, Status
 from edge.workflow.rules import ASSIGN_FIRST

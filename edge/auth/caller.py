@@ -11,15 +11,16 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from edge.auth.sessions import Session, find_session, needs_touch, touch
 from edge.clock import utcnow
 from edge.errors import Forbidden, Unauthenticated
+from edge.state import BoxState
 from edge.texts import tr
 from edge.users.register import User, actor_of, get_user, user_by_token
 from edge.workflow.model import Actor
@@ -51,12 +52,12 @@ class Caller:
         return hmac.compare_digest(sent.encode(), self.session.csrf_token.encode())
 
 
-def idle_limit(state: State) -> timedelta:
+def idle_limit(state: BoxState) -> timedelta:
     return timedelta(minutes=state.settings.session_idle_minutes)
 
 
 def resolve(
-    request: Request[Any, Any, Any], state: State, now: datetime, *, activity: bool = True
+    request: Request[Any, Any, Any], state: BoxState, now: datetime, *, activity: bool = True
 ) -> Caller | None:
     """The caller, or None when nobody is logged in (no cookie; a session unknown, idle,
     expired or of a deactivated user). Raises Unauthenticated for an API token that is not
@@ -80,11 +81,11 @@ def resolve(
     if not user.active:
         return None
     if activity and needs_touch(session, now, idle):
-        state.journal.writer.submit(lambda c, h=session.id_hash: touch(c, h, now))
+        state.journal.writer.submit(partial(touch, id_hash=session.id_hash, now=now))
     return Caller(user, actor_of(user, state.config), session)
 
 
-def current_caller(request: Request[Any, Any, Any], state: State) -> Caller:
+def current_caller(request: Request[Any, Any, Any], state: BoxState) -> Caller:
     """The API's caller (a dependency): raises Unauthenticated / Forbidden."""
     caller = resolve(request, state, utcnow())
     if caller is None:

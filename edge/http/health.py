@@ -7,12 +7,10 @@ import ipaddress
 import logging
 import shutil
 import time
-from bisect import bisect_left
 from datetime import timedelta
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.datastructures import State
 from litestar.enums import MediaType, ScopeType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -23,31 +21,9 @@ from edge.errors import Forbidden, Unauthenticated
 from edge.http.schemas import Health, Readiness
 from edge.journal.boxvalues import box_value, set_box_value
 from edge.logs import begin
+from edge.state import BoxState
 
 log = logging.getLogger("edge.http")
-# Seconds; Prometheus' usual request buckets, cut to what a LAN box sees.
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-class Latency:
-    """A request-duration histogram (cumulative buckets, as Prometheus wants them)."""
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)
-        self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(BUCKETS, seconds)] += 1
-        self.total += seconds
-
-    def lines(self, name: str) -> list[str]:
-        out, running = [], 0
-        for bound, count in zip((*BUCKETS, float("inf")), self.counts, strict=True):
-            running += count
-            le = "+Inf" if bound == float("inf") else f"{bound:g}"
-            out.append(f'{name}_bucket{{le="{le}"}} {running}')
-        out += [f"{name}_sum {self.total:.6f}", f"{name}_count {running}"]
-        return out
 
 
 def latency_middleware(app: ASGIApp) -> ASGIApp:
@@ -75,7 +51,7 @@ async def healthz() -> Health:
     return Health("ok")
 
 
-def readiness(state: State) -> dict[str, bool]:
+def readiness(state: BoxState) -> dict[str, bool]:
     """Each check: the database takes a write, the disk has room, the worker is alive."""
     settings = state.settings
     checks = {"database": True, "disk": True, "worker": True}
@@ -98,7 +74,7 @@ def readiness(state: State) -> dict[str, bool]:
     sync_to_thread=True,
     responses={503: ResponseSpec(data_container=Readiness, description="Not ready: see checks")},
 )
-def readyz(state: State) -> Response[Readiness]:
+def readyz(state: BoxState) -> Response[Readiness]:
     """Ready to work: the database takes a write, the disk has room, the sync worker's
     heartbeat is fresh. 503 names what is not (no data, no login needed)."""
     checks = readiness(state)
@@ -109,7 +85,7 @@ def readyz(state: State) -> Response[Readiness]:
 
 
 @get("/metrics", operation_id="metrics", tags=["health"], sync_to_thread=True)
-def metrics(request: Request[Any, Any, Any], state: State) -> Response[str]:
+def metrics(request: Request[Any, Any, Any], state: BoxState) -> Response[str]:
     """Prometheus text: what waits for the registry, the last exchanges, the WAN, refused
     actions, request latency, database size and free disk."""
     _may_read_metrics(request, state)
@@ -192,7 +168,7 @@ def metrics(request: Request[Any, Any, Any], state: State) -> Response[str]:
     )
 
 
-def _may_read_metrics(request: Request[Any, Any, Any], state: State) -> None:
+def _may_read_metrics(request: Request[Any, Any, Any], state: BoxState) -> None:
     access = state.settings.metrics_access
     if access == "open":
         return

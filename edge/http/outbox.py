@@ -6,19 +6,19 @@ import json
 from typing import Annotated
 
 from litestar import get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from edge.http import paging
 from edge.http.schemas import OutboxItem, OutboxPage, OutboxSummary
+from edge.state import BoxState
 from edge.workflow.model import CORE_ACTIONS, ActionType, Actor
 
 
 @get("/api/v1/outbox", operation_id="getOutbox", tags=["sync"], sync_to_thread=True)
 def get_outbox(
     actor: NamedDependency[Actor],
-    state: State,
+    state: BoxState,
     page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int | None, Parameter(ge=1)] = None,
 ) -> OutboxPage:

@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC
 
 from litestar import Controller, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
@@ -25,6 +24,7 @@ from edge.ids import is_uuid, uuid7
 from edge.journal.reads import Reader, RecordRow, SyncInfo
 from edge.journal.records import record_title, tracking_id
 from edge.journal.store import Appended
+from edge.state import BoxState
 from edge.workflow.config import Config
 from edge.workflow.engine import ActionRequest
 from edge.workflow.fold import Entry
@@ -40,7 +40,7 @@ class RecordController(Controller):
 
     @post("/", operation_id="createRecord", status_code=201)
     async def create_record(
-        self, data: JSONBody[RecordCreate], actor: NamedDependency[Actor], state: State
+        self, data: JSONBody[RecordCreate], actor: NamedDependency[Actor], state: BoxState
     ) -> RecordDetail:
         """Start a new record (CREATE), optionally with the first declaration fields."""
         req = ActionRequest(
@@ -60,7 +60,7 @@ class RecordController(Controller):
         record_id: FromPath[str],
         data: JSONBody[ActionCreate],
         actor: NamedDependency[Actor],
-        state: State,
+        state: BoxState,
     ) -> ActionResult:
         """Perform one action on a record; answered once the action is on disk."""
         _known(record_id)
@@ -83,14 +83,14 @@ class RecordController(Controller):
 
     @get("/{record_id:str}", operation_id="getRecord", sync_to_thread=True)
     def get_record(
-        self, record_id: FromPath[str], actor: NamedDependency[Actor], state: State
+        self, record_id: FromPath[str], actor: NamedDependency[Actor], state: BoxState
     ) -> RecordDetail:
         """A record with its audit timeline and each action's sync state."""
         return _detail(state.reader, record_id, actor)
 
     @get("/{record_id:str}/menu", operation_id="getActionMenu", sync_to_thread=True)
     def get_menu(
-        self, record_id: FromPath[str], actor: NamedDependency[Actor], state: State
+        self, record_id: FromPath[str], actor: NamedDependency[Actor], state: BoxState
     ) -> list[MenuItemOut]:
         """Every action this user could take on the record, enabled or with the reason."""
         row = _readable(state.reader, record_id, actor)

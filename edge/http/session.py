@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
@@ -26,6 +26,7 @@ from edge.http.schemas import (
     TokenCreated,
     TokenOut,
 )
+from edge.state import BoxState
 from edge.users.register import User, set_password
 
 
@@ -41,7 +42,7 @@ def me_out(user: User, scopes: tuple[Any, ...]) -> MeOut:
     )
 
 
-async def change_own_password(state: State, caller: Caller, current: str, new: str) -> None:
+async def change_own_password(state: BoxState, caller: Caller, current: str, new: str) -> None:
     """Check the current password and the new one's rules, store it, end the user's other
     sessions (the one changing it carries on). Used by the API and the web pages."""
     user = caller.user
@@ -77,7 +78,7 @@ class SessionController(Controller):
 
     @post("/login", operation_id="login", status_code=200)
     async def login(
-        self, data: JSONBody[LoginIn], request: Request[Any, Any, Any], state: State
+        self, data: JSONBody[LoginIn], request: Request[Any, Any, Any], state: BoxState
     ) -> Response[LoginOut]:
         """Log in with username and password; works while the registry is unreachable."""
         done = await asyncio.to_thread(
@@ -99,11 +100,11 @@ class SessionController(Controller):
         return response
 
     @post("/logout", operation_id="logout", status_code=204, opt={PENDING_OK: True})
-    async def logout(self, caller: NamedDependency[Caller], state: State) -> Response[None]:
+    async def logout(self, caller: NamedDependency[Caller], state: BoxState) -> Response[None]:
         """End this session on the box (the cookie stops working everywhere at once)."""
         if caller.session is not None:
             await state.journal.run_async(
-                lambda c, h=caller.session.id_hash: sessions.end_session(c, h)
+                partial(sessions.end_session, id_hash=caller.session.id_hash)
             )
         response: Response[None] = Response(None, status_code=204)
         response.delete_cookie(COOKIE, path="/")
@@ -116,14 +117,14 @@ class SessionController(Controller):
 
     @post("/password", operation_id="changePassword", status_code=204, opt={PENDING_OK: True})
     async def change_password(
-        self, data: JSONBody[PasswordChange], caller: NamedDependency[Caller], state: State
+        self, data: JSONBody[PasswordChange], caller: NamedDependency[Caller], state: BoxState
     ) -> None:
         """Change your own password (required after an admin reset)."""
         await change_own_password(state, caller, data.current_password, data.new_password)
 
     @post("/tokens", operation_id="createApiToken", status_code=201)
     async def create_token(
-        self, data: JSONBody[TokenCreate], caller: NamedDependency[Caller], state: State
+        self, data: JSONBody[TokenCreate], caller: NamedDependency[Caller], state: BoxState
     ) -> TokenCreated:
         """A new API token for scripts, acting as you; shown once, store it safely."""
         name = data.name.strip()
@@ -137,7 +138,7 @@ class SessionController(Controller):
         return TokenCreated(token.id, token.name, secret)
 
     @get("/tokens", operation_id="listApiTokens", sync_to_thread=True)
-    def list_tokens(self, caller: NamedDependency[Caller], state: State) -> list[TokenOut]:
+    def list_tokens(self, caller: NamedDependency[Caller], state: BoxState) -> list[TokenOut]:
         """Your API tokens (never their secrets)."""
         return [
             TokenOut(t.id, t.name, t.created_at, t.last_used_at, t.revoked_at)
@@ -146,7 +147,7 @@ class SessionController(Controller):
 
     @delete("/tokens/{token_id:str}", operation_id="revokeApiToken", status_code=204)
     async def revoke_token(
-        self, token_id: FromPath[str], caller: NamedDependency[Caller], state: State
+        self, token_id: FromPath[str], caller: NamedDependency[Caller], state: BoxState
     ) -> None:
         """Revoke one of your API tokens; it stops working at once."""
         done = await state.journal.run_async(

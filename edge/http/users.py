@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from litestar import Controller, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
@@ -24,6 +23,7 @@ from edge.http.schemas import (
     UserUpdate,
 )
 from edge.ids import is_uuid
+from edge.state import BoxState
 from edge.texts import tr
 from edge.users import register
 from edge.users.register import User, get_user
@@ -59,7 +59,7 @@ def _require(caller: NamedDependency[Caller], scope: str, office_id: str, role: 
         )
 
 
-def _target(state: State, caller: Caller, user_id: str, scope: str) -> User:
+def _target(state: BoxState, caller: Caller, user_id: str, scope: str) -> User:
     if not is_uuid(user_id):
         raise NotFound(tr("There is no user %(id)s on this box", id=user_id))
     user = get_user(state.reader.conn(), user_id)
@@ -67,7 +67,7 @@ def _target(state: State, caller: Caller, user_id: str, scope: str) -> User:
     return user
 
 
-async def _hash(state: State, username: str, password: str) -> str:
+async def _hash(state: BoxState, username: str, password: str) -> str:
     problems = password_problems(password, username, state.settings.password_min_length)
     if problems:
         raise InvalidInput(problems)
@@ -79,7 +79,7 @@ async def _hash(state: State, username: str, password: str) -> str:
 
 
 async def create(
-    state: State,
+    state: BoxState,
     caller: Caller,
     username: str,
     display_name: str,
@@ -107,7 +107,7 @@ async def create(
     return user
 
 
-async def set_active(state: State, caller: Caller, user_id: str, active: bool) -> User:
+async def set_active(state: BoxState, caller: Caller, user_id: str, active: bool) -> User:
     user = _target(state, caller, user_id, "user.reactivate" if active else "user.deactivate")
     if not active and user.id == caller.user.id:
         raise ActionNotAvailable(tr("You cannot deactivate your own account"))
@@ -117,7 +117,7 @@ async def set_active(state: State, caller: Caller, user_id: str, active: bool) -
     return done
 
 
-async def reset_password(state: State, caller: Caller, user_id: str, password: str) -> User:
+async def reset_password(state: BoxState, caller: Caller, user_id: str, password: str) -> User:
     user = _target(state, caller, user_id, "user.reset-password")
     verifier = await _hash(state, user.username, password)
     done: User = await state.journal.run_async(
@@ -128,7 +128,7 @@ async def reset_password(state: State, caller: Caller, user_id: str, password: s
     return done
 
 
-async def unlock(state: State, caller: Caller, user_id: str) -> User:
+async def unlock(state: BoxState, caller: Caller, user_id: str) -> User:
     user = _target(state, caller, user_id, "user.edit")
     done: User = await state.journal.run_async(
         lambda c: register.unlock(c, user.id, caller.user.id, utcnow())
@@ -136,7 +136,7 @@ async def unlock(state: State, caller: Caller, user_id: str) -> User:
     return done
 
 
-def visible_users(state: State, caller: Caller) -> list[User]:
+def visible_users(state: BoxState, caller: Caller) -> list[User]:
     if not any(s.name == "user.read" for s in caller.actor.scopes):
         raise Forbidden(tr("Your role does not manage users"))
     return [
@@ -151,13 +151,13 @@ class UserController(Controller):
     tags = ["users"]
 
     @get("/", operation_id="listUsers", sync_to_thread=True)
-    def list_users(self, caller: NamedDependency[Caller], state: State) -> list[UserOut]:
+    def list_users(self, caller: NamedDependency[Caller], state: BoxState) -> list[UserOut]:
         """The users this admin may see."""
         return [user_out(u) for u in visible_users(state, caller)]
 
     @post("/", operation_id="createUser", status_code=201)
     async def create_user(
-        self, data: JSONBody[UserCreate], caller: NamedDependency[Caller], state: State
+        self, data: JSONBody[UserCreate], caller: NamedDependency[Caller], state: BoxState
     ) -> UserOut:
         """Create a user; a password given here is one-time (changed at first login)."""
         user = await create(
@@ -173,7 +173,7 @@ class UserController(Controller):
 
     @get("/{user_id:str}", operation_id="getUser", sync_to_thread=True)
     def get_user(
-        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: BoxState
     ) -> UserDetail:
         """A user with the history of every change made to their account."""
         user = _target(state, caller, user_id, "user.read")
@@ -199,7 +199,7 @@ class UserController(Controller):
         user_id: FromPath[str],
         data: JSONBody[UserUpdate],
         caller: NamedDependency[Caller],
-        state: State,
+        state: BoxState,
     ) -> UserOut:
         """Change a user's display name, role or office."""
         user = _target(state, caller, user_id, "user.edit")
@@ -228,14 +228,14 @@ class UserController(Controller):
 
     @post("/{user_id:str}/deactivate", operation_id="deactivateUser", status_code=200)
     async def deactivate(
-        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: BoxState
     ) -> UserOut:
         """Stop a user from logging in; their sessions and tokens stop working at once."""
         return user_out(await set_active(state, caller, user_id, False))
 
     @post("/{user_id:str}/reactivate", operation_id="reactivateUser", status_code=200)
     async def reactivate(
-        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: BoxState
     ) -> UserOut:
         """Let a deactivated user log in again."""
         return user_out(await set_active(state, caller, user_id, True))
@@ -246,21 +246,21 @@ class UserController(Controller):
         user_id: FromPath[str],
         data: JSONBody[PasswordReset],
         caller: NamedDependency[Caller],
-        state: State,
+        state: BoxState,
     ) -> UserOut:
         """Set a one-time password; the user must change it at their next login."""
         return user_out(await reset_password(state, caller, user_id, data.password))
 
     @post("/{user_id:str}/unlock", operation_id="unlockUser", status_code=200)
     async def unlock(
-        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: BoxState
     ) -> UserOut:
         """Lift a lock left by failed logins."""
         return user_out(await unlock(state, caller, user_id))
 
     @post("/{user_id:str}/username-reminder", operation_id="sendUsernameReminder", status_code=202)
     async def username_reminder(
-        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: State
+        self, user_id: FromPath[str], caller: NamedDependency[Caller], state: BoxState
     ) -> UserOut:
         """Queue a username reminder; the registry sends it once the box has synced."""
         user = _target(state, caller, user_id, "user.send-username-reminder")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
@@ -13,6 +12,7 @@ from edge.errors import NotFound
 from edge.http import paging
 from edge.http.records import record_out
 from edge.http.schemas import RecordPage, WorkqueueOut
+from edge.state import BoxState
 from edge.workflow.config import Workqueue
 from edge.workflow.model import Actor
 from edge.workflow.scopes import grants
@@ -27,7 +27,7 @@ class WorkqueueController(Controller):
     tags = ["workqueues"]
 
     @get("/", operation_id="listWorkqueues", sync_to_thread=True)
-    def list_workqueues(self, actor: NamedDependency[Actor], state: State) -> list[WorkqueueOut]:
+    def list_workqueues(self, actor: NamedDependency[Actor], state: BoxState) -> list[WorkqueueOut]:
         """The workqueues of the user's role, with how many records each holds."""
         out = []
         for q in visible_queues(actor, state.config.workqueues):
@@ -40,7 +40,7 @@ class WorkqueueController(Controller):
         self,
         queue_id: FromPath[str],
         actor: NamedDependency[Actor],
-        state: State,
+        state: BoxState,
         page: Annotated[int, Parameter(ge=1, le=1_000_000, description="1 is the first page")] = 1,
         page_size: Annotated[int | None, Parameter(ge=1, description="records per page")] = None,
     ) -> RecordPage:

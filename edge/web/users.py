@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath
 
 from edge.errors import EdgeError, InvalidInput
 from edge.http import users as api
+from edge.state import BoxState
 from edge.users.register import User
-from edge.web.pages import Ctx, done, enter, error_text, not_found, show
+from edge.web.context import Ctx, done, enter, not_found, show
+from edge.web.messages import error_text
 from edge.workflow.scopes import grants
 
 
@@ -45,13 +46,13 @@ def _list(ctx: Ctx, error: str | None = None, status: int = 200) -> Response[str
 
 
 @get("/users")
-async def users_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+async def users_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     return _list(ctx)
 
 
 @get("/users/new")
-async def new_user_page(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+async def new_user_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     if not _roles(ctx):
         return not_found(ctx)
@@ -59,7 +60,7 @@ async def new_user_page(request: Request[Any, Any, Any], state: State) -> Respon
 
 
 @post("/users/new")
-async def create_user(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+async def create_user(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     f = ctx.form
     try:
@@ -97,7 +98,7 @@ def _person(ctx: Ctx, user_id: str) -> User | None:
 
 @get("/users/{user_id:str}/reset")
 async def reset_page(
-    request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
+    request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
     ctx = await enter(request, state)
     person = _person(ctx, user_id)
@@ -108,7 +109,7 @@ async def reset_page(
 
 @post("/users/{user_id:str}/reset")
 async def reset_password(
-    request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
+    request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
     """Give a user a one-time password (they choose their own at their next login)."""
     ctx = await enter(request, state)
@@ -141,7 +142,7 @@ async def _change(ctx: Ctx, user_id: str, change: str) -> Response[Any]:
 
 @post("/users/{user_id:str}/unlock")
 async def unlock(
-    request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
+    request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
     """Lift the lock left by failed logins."""
     return await _change(await enter(request, state), user_id, "unlocked")
@@ -149,7 +150,7 @@ async def unlock(
 
 @post("/users/{user_id:str}/deactivate")
 async def deactivate(
-    request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
+    request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
     """Stop a user from logging in (their sessions end at once)."""
     return await _change(await enter(request, state), user_id, "deactivated")
@@ -157,7 +158,7 @@ async def deactivate(
 
 @post("/users/{user_id:str}/reactivate")
 async def reactivate(
-    request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
+    request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
     """Let a deactivated user log in again."""
     return await _change(await enter(request, state), user_id, "reactivated")

@@ -93,7 +93,8 @@ def test_a_fields_problem_is_told_in_the_users_language() -> None:
     from types import SimpleNamespace
 
     from edge.errors import FieldProblem
-    from edge.web.pages import Ctx, _problem_text
+    from edge.web.context import Ctx
+    from edge.web.messages import _problem_text
     from edge.workflow.config import FieldSpec
 
     weight = FieldSpec(id="child.weight", label="Weight at birth (kg)", type="number", max=10)
@@ -128,7 +129,8 @@ def test_engine_reasons_and_errors_are_told_in_the_users_language() -> None:
     from types import SimpleNamespace
 
     from edge.errors import ActionNotAvailable
-    from edge.web.pages import Ctx, error_text, say
+    from edge.web.context import Ctx
+    from edge.web.messages import error_text, say
     from edge.workflow.engine import ActionRequest, decide
     from edge.workflow.model import ActionType, RecordState, Status
     from tests.helpers import actor, config

@@ -1,0 +1,27 @@
+"""The web app's state, typed: what the composition root (edge/app.py) puts there at
+startup and every handler of the API and the pages may use."""
+
+from __future__ import annotations
+
+from litestar.datastructures import State
+
+from edge.auth.login import Authenticator
+from edge.journal.reads import Reader
+from edge.journal.store import Journal
+from edge.latency import Latency
+from edge.settings import Settings
+from edge.upstream import Upstream
+from edge.workflow.config import Config
+
+
+class BoxState(State):
+    """`state: BoxState` in a handler's signature gives these, typed (Litestar wraps the
+    app's state in this class; nothing is copied)."""
+
+    settings: Settings
+    config: Config
+    latency: Latency
+    journal: Journal
+    reader: Reader
+    authenticator: Authenticator
+    upstream: Upstream

@@ -1,0 +1,306 @@
+"""What every page shares: who asks and in which language (`Ctx`), entering a page (login,
+CSRF, a required password change), rendering with the page chrome (menus, banner, the
+confirmation after a form post), and the answers given instead of a page."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from litestar import Request, Response
+from litestar.enums import MediaType
+from litestar.response import Redirect
+
+from edge.auth.caller import COOKIE, Caller, idle_limit, resolve
+from edge.auth.sessions import needs_touch
+from edge.clock import local_date, parse_iso, utcnow
+from edge.errors import EdgeError
+from edge.http.workqueues import visible_queues
+from edge.state import BoxState
+from edge.web.i18n import LANGUAGES, Language, choose, translations
+from edge.web.messages import say
+from edge.web.render import render, when
+from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, ActionType
+
+LANG_COOKIE = "edge_lang"
+
+
+# Set while this browser showed the "registry unreachable" banner: once everything is sent,
+# the green "your offline changes have been sent" banner shows until dismissed.
+OFFLINE_COOKIE = "edge_offline"
+
+
+SECURITY_HEADERS = {
+    # Everything comes from the box: no CDN, no inline script, no other origin.
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    # A shared PC: Back after Log out must not bring the last user's pages out of a cache.
+    "cache-control": "no-store",
+}
+
+
+# Set by a form post the box has carried out, read (and cleared) by the next page: it says
+# what was saved, and tells the page script to forget that form's copy kept in the browser.
+FLASH_COOKIE = "edge_flash"
+
+
+@dataclass
+class Ctx:
+    """One page request: who asks, in which language, with which form values."""
+
+    request: Request[Any, Any, Any]
+    state: BoxState
+    lang: Language
+    caller: Caller | None = None
+    form: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def me(self) -> Caller:
+        """The logged-in user (every page past `enter` has one)."""
+        assert self.caller is not None
+        return self.caller
+
+    @property
+    def _(self) -> Callable[[str], str]:
+        return translations(self.lang.code).gettext
+
+    @property
+    def today(self) -> date:
+        """The office's calendar day."""
+        return local_date(utcnow(), self.state.settings.timezone)
+
+    def when(self, stamp: str | None) -> str:
+        return when(stamp, self.lang, self.state.settings.timezone)
+
+
+def page_language(request: Request[Any, Any, Any], state: BoxState) -> Language:
+    return choose(
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+        state.settings.language,
+    )
+
+
+def page_caller(request: Request[Any, Any, Any], state: BoxState, activity: bool) -> Caller | None:
+    """The logged-in user of a page (a login session: pages take no API token)."""
+    caller = resolve(request, state, utcnow(), activity=activity)
+    return caller if caller is not None and caller.session is not None else None
+
+
+class Answer(Exception):
+    """The answer given instead of the page (the login page, a required password change, a
+    refused form); the web router's handler sends it."""
+
+    def __init__(self, response: Response[Any]) -> None:
+        super().__init__("answered instead of the page")
+        self.response = response
+
+
+def answer(request: Request[Any, Any, Any], exc: Answer) -> Response[Any]:
+    return exc.response
+
+
+async def enter(
+    request: Request[Any, Any, Any], state: BoxState, *, password_page: bool = False
+) -> Ctx:
+    """The page's context for a logged-in user; otherwise raises the answer to give
+    instead: the login page, the password change a reset requires, or a refusal of a form
+    without the page's token."""
+    ctx = Ctx(request, state, page_language(request, state))
+    ctx.caller = await asyncio.to_thread(page_caller, request, state, True)
+    if request.method == "POST":
+        ctx.form = await read_form(request)
+    if ctx.caller is None:
+        raise Answer(_to_login(request, ctx.form))
+    if request.method == "POST" and not ctx.caller.csrf_ok(ctx.form.get("csrf_token", "")):
+        raise Answer(
+            show(
+                ctx,
+                "message.html",
+                403,
+                title=ctx._("This form has expired"),
+                message=ctx._(
+                    "The page was open for too long or came from elsewhere. Go back, "
+                    "reload the page and try again."
+                ),
+            )
+        )
+    if ctx.caller.user.must_change_password and not password_page:
+        raise Answer(Redirect("/password"))
+    return ctx
+
+
+def _to_login(request: Request[Any, Any, Any], form: dict[str, str]) -> Response[Any]:
+    """The login page, then back where the user was. A form posted after the session ended
+    goes back to the form's own page (the browser still holds what was typed)."""
+    back = request.url.path
+    if request.query_params:
+        back += "?" + request.url.query
+    if request.method == "POST":
+        back = safe_next(form.get("back") or "/")
+    ended = COOKIE in request.cookies
+    response: Response[Any] = Redirect(
+        f"/login?next={quote(back, safe='')}" + ("&ended=1" if ended else "")
+    )
+    if ended:
+        response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+async def read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    data = await request.form()
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def show(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response[str]:
+    chrome = _chrome(ctx)
+    html = render(ctx.lang, template, {**chrome, **context})
+    response = Response(html, media_type=MediaType.HTML, status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    if chrome["flash"]:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    if chrome["banner"] and chrome["banner"]["kind"] == "offline":
+        # This browser saw the registry unreachable: tell it when the work has been sent.
+        response.set_cookie(OFFLINE_COOKIE, "1", path="/", samesite="strict")
+    return response
+
+
+def _chrome(ctx: Ctx) -> dict[str, Any]:
+    """What every page shows: the user, the office, the menus, the registry banner."""
+    state = ctx.state
+    chrome: dict[str, Any] = {
+        "office": state.settings.office_name or state.settings.office_id,
+        "languages": LANGUAGES.values(),
+        "path": ctx.request.url.path,
+        "user": None,
+        "queues": [],
+        "banner": None,
+        "csrf": "",
+        "events": state.config.events.values(),
+        "manages_users": False,
+        "may_declare": False,
+        "flash": None,
+        "session_left": 0,
+        "form_labels": FORM_LABELS,
+    }
+    caller = ctx.caller
+    if caller is None:
+        return chrome
+    chrome["user"] = caller.user
+    chrome["csrf"] = caller.session.csrf_token if caller.session else ""
+    chrome["flash"] = _flash(ctx)
+    chrome["session_left"] = session_left(ctx)
+    chrome["queues"] = visible_queues(caller.actor, state.config.workqueues)
+    chrome["manages_users"] = any(s.name == "user.read" for s in caller.actor.scopes)
+    chrome["may_declare"] = any(s.name == "record.create" for s in caller.actor.scopes)
+    chrome["banner"] = banner(ctx)
+    return chrome
+
+
+def done(ctx: Ctx, url: str, what: str, form: str = "", **values: str) -> Response[Any]:
+    """After a form post the box carried out: go to `url` (a page that can be reloaded) and
+    say there what was done (`what`: an action type or a key of FLASH_TEXTS, with its
+    `values`); `form` names the form whose copy the browser may now forget."""
+    response: Response[Any] = Redirect(url)
+    cookie = urlencode({"what": what, "form": form, **values})
+    response.set_cookie(
+        FLASH_COOKIE, cookie, path="/", samesite="strict", httponly=True, max_age=300
+    )
+    return response
+
+
+# What the page after a form post says; `%(name)s` is the person the change was about.
+FLASH_TEXTS = {
+    "user-created": "%(name)s can now log in with the one-time password you gave.",
+    "user-reset": "%(name)s has a one-time password: they choose their own at their next login.",
+    "user-unlocked": "%(name)s can log in again.",
+    "user-deactivated": "%(name)s can no longer log in.",
+    "user-reactivated": "%(name)s can log in again.",
+}
+
+
+def _flash(ctx: Ctx) -> dict[str, str] | None:
+    raw = ctx.request.cookies.get(FLASH_COOKIE, "")
+    values = dict(parse_qsl(raw))
+    what, form = values.pop("what", ""), values.pop("form", "")
+    if not what:
+        return None
+    if what in FLASH_TEXTS:
+        return {"message": ctx._(FLASH_TEXTS[what]) % values, "form": form}
+    if what == ActionType.CREATE:
+        message = ctx._("Draft saved on this box. Only you can see it until you send it.")
+    elif what in CORE_ACTIONS or what == ActionType.CUSTOM:
+        label = values.get("action") or CORE_ACTIONS[ActionType(what)].label
+        message = ctx._(
+            "%(action)s: saved on this box. It is sent to the national registry "
+            "automatically; it is final only once the registry has accepted it."
+        ) % {"action": ctx._(label)}
+    else:
+        message = ""
+    return {"message": message, "form": form}
+
+
+def session_left(ctx: Ctx) -> float:
+    """Seconds until the login session ends if the user does nothing more (this request
+    counted as activity)."""
+    session = ctx.me.session
+    idle = idle_limit(ctx.state)
+    if session is None:
+        return 0.0
+    now = utcnow()
+    if needs_touch(session, now, idle):
+        return idle.total_seconds()
+    seen = parse_iso(session.last_seen_at)
+    return max(0.0, (idle - (now - seen)).total_seconds())
+
+
+def banner(ctx: Ctx) -> dict[str, Any] | None:
+    """The registry's state for the banner: `offline` (blue) while it is unreachable,
+    `sent` (green) once what was done offline has all been sent, until dismissed."""
+    summary = ctx.state.reader.sync_summary()
+    counts = summary["counts"]
+    waiting = counts.get("pending", 0) + counts.get("sending", 0)
+    if summary["enrolled"] and summary["registry_reachable"] is False:
+        return {"kind": "offline", "waiting": waiting}
+    if (
+        ctx.request.cookies.get(OFFLINE_COOKIE) == "1"
+        and summary["registry_reachable"]
+        and waiting == 0
+    ):
+        return {"kind": "sent", "waiting": 0}
+    return None
+
+
+def not_found(ctx: Ctx) -> Response[str]:
+    return show(
+        ctx,
+        "message.html",
+        404,
+        title=ctx._("Not found"),
+        message=ctx._("There is no such page or record on this box, or you may not see it."),
+    )
+
+
+def page_error(request: Request[Any, Any, Any], exc: EdgeError) -> Response[str]:
+    """An error no page handled, as a page in the user's language (never a stack trace)."""
+    state = BoxState(request.app.state)
+    ctx = Ctx(request, state, page_language(request, state))
+    ctx.caller = page_caller(request, state, False)
+    title = ctx._("Not found") if exc.status == 404 else ctx._(exc.title)
+    return show(ctx, "message.html", exc.status, title=title, message=say(ctx, exc.detail))
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this box (never another site) after logging in."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    parts = urlsplit(value)
+    return parts.path + (f"?{parts.query}" if parts.query else "") if not parts.netloc else "/"

@@ -1,0 +1,109 @@
+"""The declaration form and the action dialogs: form text to typed values, and the pages
+that show them (with the problems of a refused try)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response
+
+from edge.journal.reads import RecordRow
+from edge.web.context import Ctx, not_found, show
+from edge.workflow.config import FieldSpec
+from edge.workflow.model import CORE_ACTIONS, ActionType, Status
+
+
+def form_name(event_id: str, row: RecordRow | None, action: ActionType | None) -> str:
+    """The name of a declaration form, the key of its copy kept in the browser."""
+    if row is None:
+        return f"new-{event_id}"
+    return f"{row.state.id}-{action.value if action else 'edit'}"
+
+
+def declaration_values(
+    form: dict[str, str], specs: dict[str, FieldSpec], keep_empty: bool
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field_id, spec in specs.items():
+        raw = form.get(f"f.{field_id}")
+        if spec.type == "boolean":
+            raw = "true" if raw else ("" if keep_empty else None)
+        if raw is None or (raw == "" and not keep_empty):
+            continue
+        values[field_id] = typed_value(raw, spec)
+    return values
+
+
+def typed_value(raw: str, spec: FieldSpec | None) -> Any:
+    """A form's text as the field's type (left as text when it is not valid: the engine then
+    names the field and the rule)."""
+    raw = raw.strip()
+    if spec is None or raw == "":
+        return raw
+    if spec.type == "number":
+        try:
+            number = float(raw)
+        except ValueError:
+            return raw
+        return int(number) if number.is_integer() else number
+    if spec.type == "boolean":
+        return raw in ("true", "on", "1")
+    return raw
+
+
+def form_page(
+    ctx: Ctx,
+    event_id: str,
+    row: RecordRow | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+    action: ActionType | None = None,
+) -> Response[str]:
+    event = ctx.state.config.events[event_id]
+    return show(
+        ctx,
+        "declaration.html",
+        status,
+        event=event,
+        record=row,
+        values=values,
+        errors=errors,
+        form_values=_dialog_values(ctx),
+        action=action,
+        action_label=CORE_ACTIONS[action].label if action else "",
+        form_rules=dict(CORE_ACTIONS[action].form_rules) if action else {},
+        form_name=form_name(event_id, row, action),
+        draft_saved=bool(row and errors and row.state.status is Status.DRAFT),
+    )
+
+
+def _dialog_values(ctx: Ctx) -> dict[str, str]:
+    return {k[2:]: v for k, v in ctx.form.items() if k.startswith("d.")}
+
+
+def dialog_page(
+    ctx: Ctx,
+    row: RecordRow,
+    kind: ActionType,
+    custom: str | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response[str]:
+    action = ctx.state.config.custom.get(custom or "") if kind is ActionType.CUSTOM else None
+    if kind is ActionType.CUSTOM and action is None:
+        return not_found(ctx)
+    return show(
+        ctx,
+        "dialog.html",
+        status,
+        record=row,
+        kind=kind,
+        custom=action,
+        label=action.name if action else CORE_ACTIONS[kind].label,
+        form_rules=dict(CORE_ACTIONS[kind].form_rules) if kind is not ActionType.CUSTOM else {},
+        values=values,
+        errors=errors,
+        form_values=_dialog_values(ctx),
+    )

@@ -1,0 +1,115 @@
+"""Texts for people in their language: the engine's reasons, errors, a field's problem, why a
+login was refused."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from edge.auth.login import LoginRefused
+from edge.errors import EdgeError, FieldProblem, InvalidInput
+from edge.texts import Text
+from edge.web.i18n import translations
+from edge.workflow.config import FieldSpec
+
+if TYPE_CHECKING:  # the page context uses these texts, and these texts its type
+    from edge.web.context import Ctx
+
+
+def say(ctx: Ctx, message: str) -> str:
+    """A text made outside the pages (an engine's reason, an error's details) in the user's
+    language: a `tr(...)` text with its values, or a fixed text the catalog knows; any other
+    text (a registry's own words) as it is."""
+    catalog = translations(ctx.lang.code)
+    if not isinstance(message, Text):
+        return catalog.gettext(message) if message else message
+    values = {k: catalog.gettext(v) if v else v for k, v in message.values.items()}
+    try:
+        return catalog.gettext(message.template) % values
+    except (KeyError, ValueError, TypeError):  # a translation that lost a placeholder
+        return str(message)
+
+
+def error_text(ctx: Ctx, exc: EdgeError) -> str:
+    """An error for people, in the user's language; details nobody translated (a registry's
+    own words) follow the translated title."""
+    detail = say(ctx, exc.detail)
+    if ctx.lang.code == "en" or isinstance(exc.detail, Text) or detail != exc.detail:
+        return detail
+    return f"{ctx._(exc.title)}: {detail}"
+
+
+def menu_reason(ctx: Ctx, reason: str | None) -> str | None:
+    """The engine's reason for a disabled action, in the user's language."""
+    return say(ctx, reason) if reason else None
+
+
+def field_errors(ctx: Ctx, exc: InvalidInput, event_id: str) -> dict[str, str]:
+    """Each problem as a sentence in the user's language, keyed by the form field."""
+    specs = ctx.state.config.fields.get(event_id, {})
+    out: dict[str, str] = {}
+    for p in exc.problems:
+        # Keyed by the form control's id: f.<field> in a declaration, d.<key> in a dialog.
+        kind, _, key = p.field.partition(".")
+        spec = specs.get(key) if kind == "declaration" else None
+        element = {"declaration": "f.", "form": "d."}.get(kind, "") + key if key else p.field
+        label = ctx._(spec.label) if spec else ctx._(key.capitalize())
+        out[element] = _problem_text(ctx, p, label, spec)
+    return out
+
+
+def _problem_text(ctx: Ctx, p: FieldProblem, label: str, spec: FieldSpec | None) -> str:
+    """A field's problem in the user's language, from the rule it broke and the field's own
+    limits (the engine's English sentence is the fallback for rules the UI does not know)."""
+    _ = ctx._
+    values: dict[str, Any] = {"label": label}
+    if spec is not None:
+        values.update(
+            min=None if spec.min is None else f"{spec.min:g}",
+            max=None if spec.max is None else f"{spec.max:g}",
+            min_length=spec.min_length,
+        )
+        values.update(max_length=spec.max_length)
+    texts = {
+        "required": _("%(label)s is required."),
+        "not_in_future": _("%(label)s cannot be in the future."),
+        "options": _("Choose one of the options for %(label)s."),
+        "min_length": _("%(label)s must be at least %(min_length)s characters."),
+        "max_length": _("%(label)s must be at most %(max_length)s characters."),
+        "min": _("%(label)s must be at least %(min)s."),
+        "max": _("%(label)s must be at most %(max)s."),
+        "unchanged": _("The correction does not change anything."),
+        "unknown_field": _("%(label)s is not a field of this form."),
+    }
+    if p.rule == "pattern" and spec is not None and spec.pattern_message:
+        return ctx._(spec.pattern_message)
+    if p.rule == "type" and spec is not None:
+        kinds = {
+            "date": _("%(label)s must be a date like 2024-03-31."),
+            "number": _("%(label)s must be a number."),
+        }
+        if spec.type in kinds:
+            return kinds[spec.type] % values
+    limit = p.rule if p.rule in ("min", "max", "min_length", "max_length") else None
+    if p.rule in texts and (limit is None or values.get(limit) is not None):
+        return texts[p.rule] % values
+    if ctx.lang.code == "en":
+        return p.message
+    return _("%(label)s is not valid.") % values
+
+
+def login_error(ctx: Ctx, exc: LoginRefused) -> str:
+    _ = ctx._
+    if exc.reason == "locked":
+        minutes = re.search(r"(\d+) more minute", exc.detail)
+        return _(
+            "Too many wrong passwords: this account is locked for %(minutes)s more minutes. "
+            "Your local admin can unlock it."
+        ) % {"minutes": minutes.group(1) if minutes else "?"}
+    if exc.reason == "offline_expired":
+        return _(
+            "The national registry cannot be reached, and your password has not been checked "
+            "with it for too long. Log in once while the registry is reachable, or ask your "
+            "local admin to reset your password."
+        )
+    return _("Wrong username or password.")

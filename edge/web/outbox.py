@@ -1,0 +1,93 @@
+"""The outbox, the banner's live state, and help."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.response import Redirect
+
+from edge.state import BoxState
+from edge.web.context import (
+    OFFLINE_COOKIE,
+    Ctx,
+    banner,
+    enter,
+    page_caller,
+    page_language,
+    safe_next,
+    show,
+)
+from edge.web.render import render
+from edge.web.workqueues import PAGE_SIZE, int_param
+from edge.workflow.model import CORE_ACTIONS, ActionType
+
+
+@get("/outbox")
+async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = await enter(request, state)
+    page = int_param(request.query_params.get("page"), 1)
+    rows, total = await asyncio.to_thread(state.reader.outbox, ctx.me.actor, page, PAGE_SIZE)
+    names = state.reader.user_names({r["created_by"] for r in rows})
+    items = [
+        {
+            **r,
+            "label": _outbox_label(r["type"], r["payload"]),
+            "by": names.get(r["created_by"], ""),
+            "at": ctx.when(r["created_at"]),
+            "next_try": ctx.when(r["next_try_at"]),
+            "discarded_at": ctx.when(r["discarded_at"]),
+        }
+        for r in rows
+    ]
+    summary = state.reader.sync_summary()
+    return show(
+        ctx,
+        "outbox.html",
+        items=items,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        total=total,
+        summary=summary,
+        last_success=ctx.when(summary["last_success_at"]),
+        next_try=ctx.when(summary["next_try_at"]),
+    )
+
+
+def _outbox_label(type_: str, payload: str) -> str:
+    if type_ == ActionType.CUSTOM:
+        return str(json.loads(payload).get("audit") or "Custom action")
+    return CORE_ACTIONS[ActionType(type_)].label
+
+
+@get("/ui/status")
+async def status(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    """The banner's state, for the page script that updates it without a reload."""
+    ctx = Ctx(request, state, page_language(request, state))
+    # The banner's poll is not the user doing something: it never keeps a session alive.
+    ctx.caller = await asyncio.to_thread(page_caller, request, state, False)
+    if ctx.caller is None:
+        return Response({"banner": None}, status_code=401)
+    found = await asyncio.to_thread(banner, ctx)
+    html = render(
+        ctx.lang,
+        "banner.html",
+        {"banner": found, "csrf": ctx.caller.session.csrf_token if ctx.caller.session else ""},
+    )
+    return Response({"banner": found["kind"] if found else None, "html": html})
+
+
+@post("/ui/dismiss-sent")
+async def dismiss_sent(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = await enter(request, state)
+    response: Response[Any] = Redirect(safe_next(ctx.form.get("next")))
+    response.delete_cookie(OFFLINE_COOKIE, path="/")
+    return response
+
+
+@get("/help")
+async def help_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = await enter(request, state)
+    return show(ctx, "help.html")

@@ -1,0 +1,244 @@
+"""A record's page (summary, the engine's action menu, history), new declarations, and
+taking an action from a page."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import defaultdict
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+
+from edge.errors import EdgeError, InvalidInput, NotFound
+from edge.ids import is_uuid, uuid7
+from edge.journal.reads import RecordRow, SyncInfo
+from edge.state import BoxState
+from edge.web.context import Ctx, done, enter, not_found, show
+from edge.web.forms import declaration_values, dialog_page, form_name, form_page, typed_value
+from edge.web.messages import error_text, field_errors, menu_reason, say
+from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
+from edge.workflow.fold import Entry
+from edge.workflow.model import CORE_ACTIONS, ActionType
+from edge.workflow.rules import action_menu, availability, can_read
+
+NO_FORM = ActionType.ASSIGN, ActionType.UNASSIGN
+
+
+@get("/records/{record_id:str}")
+async def record_page(
+    request: Request[Any, Any, Any], state: BoxState, record_id: FromPath[str]
+) -> Response[Any]:
+    ctx = await enter(request, state)
+    return await record_view(ctx, record_id)
+
+
+async def record_view(ctx: Ctx, record_id: str, error: str | None = None) -> Response[Any]:
+    row = readable_record(ctx, record_id)
+    if row is None:
+        return not_found(ctx)
+    reader = ctx.state.reader
+    timeline = await asyncio.to_thread(reader.timeline, record_id)
+    lease = reader.lease(record_id)
+    names = defaultdict(
+        lambda: "?",
+        reader.user_names({e.created_by for e, _ in timeline} | {row.state.assigned_to or ""}),
+    )
+    menu = action_menu(
+        row.state,
+        ctx.me.actor,
+        ctx.state.config,
+        today=ctx.today,
+        names=lambda u: names.get(u, "?"),
+    )
+    menu = [dataclasses.replace(i, reason=menu_reason(ctx, i.reason)) for i in menu]
+    if lease is not None and lease.state == "revoked":
+        taken = ctx._("The registry gave this record to another office (%(by)s).") % {
+            "by": lease.changed_by
+        }
+        menu = [dataclasses.replace(item, enabled=False, reason=taken) for item in menu]
+    register_pending = any(
+        e.type is ActionType.REGISTER and s.state != "accepted" for e, s in timeline
+    )
+    return show(
+        ctx,
+        "record.html",
+        record=row,
+        event=ctx.state.config.events.get(row.state.event_type),
+        specs=ctx.state.config.fields.get(row.state.event_type, {}),
+        assignee=names.get(row.state.assigned_to or ""),
+        flags=[ctx.state.config.flag_label(f) for f in sorted(row.state.flags)],
+        menu=menu,
+        no_form=NO_FORM,
+        timeline=[_step(ctx, e, s, names) for e, s in reversed(timeline)],
+        lease=lease,
+        register_pending=register_pending,
+        error=error,
+    )
+
+
+def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str, Any]:
+    label = (
+        str(e.payload.get("audit") or e.custom_type)
+        if e.type is ActionType.CUSTOM
+        else CORE_ACTIONS[e.type].label
+    )
+    return {
+        "label": label,
+        "by": names.get(e.created_by, e.created_by),
+        "office": e.created_at_location,
+        "at": ctx.when(e.created_at),
+        "unverified_time": e.clock == "unsynced",
+        "sync": sync.state,
+        "reason": sync.reason,
+        "registry_at": ctx.when(sync.registry_time),
+        "discarded_by": sync.discarded_by,
+    }
+
+
+def readable_record(ctx: Ctx, record_id: str) -> RecordRow | None:
+    if not is_uuid(record_id):
+        return None
+    row: RecordRow | None = ctx.state.reader.record(record_id)
+    if row is None or not can_read(row.state, ctx.me.actor):
+        return None
+    return row
+
+
+@get("/records/new")
+async def new_record_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = await enter(request, state)
+    event = state.config.events.get(request.query_params.get("event") or "")
+    if event is None:
+        return show(ctx, "choose_event.html")
+    return form_page(ctx, event.id, None, {}, {})
+
+
+@post("/records/new")
+async def create_record(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    """Start a record and, by the button used, keep it as a draft, notify or declare it."""
+    ctx = await enter(request, state)
+    event = state.config.events.get(ctx.form.get("event", ""))
+    if event is None:
+        return not_found(ctx)
+    values = declaration_values(ctx.form, state.config.fields[event.id], keep_empty=False)
+    record_id = uuid7()
+    try:
+        await state.journal.append_async(
+            ActionRequest(ActionType.CREATE, record_id, event_type=event.id, declaration=values),
+            ctx.me.actor,
+        )
+    except InvalidInput as exc:
+        return form_page(ctx, event.id, None, values, field_errors(ctx, exc, event.id), 422)
+    except EdgeError as exc:
+        return form_page(ctx, event.id, None, values, {"": error_text(ctx, exc)}, 422)
+    then = ctx.form.get("then", "")
+    form = form_name(event.id, None, None)
+    if then in (ActionType.DECLARE, ActionType.NOTIFY):
+        return await _perform(ctx, record_id, ActionType(then), None, form)
+    return done(ctx, f"/records/{record_id}", ActionType.CREATE, form)
+
+
+@get("/records/{record_id:str}/do/{action:str}")
+async def action_page(
+    request: Request[Any, Any, Any],
+    state: BoxState,
+    record_id: FromPath[str],
+    action: FromPath[str],
+) -> Response[Any]:
+    ctx = await enter(request, state)
+    row = readable_record(ctx, record_id)
+    kind = _action(action)
+    if row is None or kind is None:
+        return not_found(ctx)
+    custom = request.query_params.get("custom")
+    # Only an action this user may take on this record now gets its page.
+    a = availability(row.state, ctx.me.actor, state.config, kind, custom, today=ctx.today)
+    if not (a.permitted and a.applicable):
+        return not_found(ctx)
+    if not a.enabled:
+        return await record_view(ctx, record_id, error=say(ctx, a.reason or ""))
+    if kind in TAKES_DECLARATION:
+        values = dict(row.state.declaration)
+        if kind is ActionType.REQUEST_CORRECTION:
+            values = {**values, **(row.state.pending_correction or {})}
+        return form_page(ctx, row.state.event_type, row, values, {}, action=kind)
+    return dialog_page(ctx, row, kind, custom, {}, {})
+
+
+@post("/records/{record_id:str}/do/{action:str}")
+async def perform(
+    request: Request[Any, Any, Any],
+    state: BoxState,
+    record_id: FromPath[str],
+    action: FromPath[str],
+) -> Response[Any]:
+    ctx = await enter(request, state)
+    kind = _action(action)
+    row = readable_record(ctx, record_id)
+    if kind is None or row is None:
+        return not_found(ctx)
+    form = form_name(row.state.event_type, row, kind) if kind in TAKES_DECLARATION else ""
+    return await _perform(ctx, record_id, kind, ctx.form.get("custom") or None, form)
+
+
+async def _perform(
+    ctx: Ctx, record_id: str, kind: ActionType, custom: str | None, form_id: str = ""
+) -> Response[Any]:
+    """Run one action from a page; on refusal, show the same page again with the reasons.
+    `form_id`: the declaration form it came from, forgotten by the browser once saved."""
+    row = readable_record(ctx, record_id)
+    if row is None:
+        return not_found(ctx)
+    config = ctx.state.config
+    declaration = None
+    if kind in TAKES_DECLARATION and any(k.startswith("f.") for k in ctx.form):
+        declaration = declaration_values(
+            ctx.form, config.fields[row.state.event_type], keep_empty=True
+        )
+        if kind is ActionType.REQUEST_CORRECTION:
+            declaration = {
+                k: v for k, v in declaration.items() if row.state.declaration.get(k) != v
+            }
+    specs = config.custom[custom].dialog_form if custom in config.custom else []
+    form = {
+        k[2:]: typed_value(v, next((s for s in specs if s.id == k[2:]), None))
+        for k, v in ctx.form.items()
+        if k.startswith("d.")
+    }
+    then = ctx.form.get("then") or None
+    req = ActionRequest(
+        kind,
+        record_id,
+        custom_type=custom,
+        declaration=declaration,
+        form=form or None,
+        then=ActionType(then)
+        if kind is ActionType.EDIT and then in ("DECLARE", "REGISTER")
+        else None,
+    )
+    try:
+        appended = await ctx.state.journal.append_async(req, ctx.me.actor)
+    except InvalidInput as exc:
+        errors = field_errors(ctx, exc, row.state.event_type)
+        if kind in TAKES_DECLARATION and declaration is not None:
+            values = {**row.state.declaration, **(declaration or {})}
+            return form_page(ctx, row.state.event_type, row, values, errors, 422, action=kind)
+        return dialog_page(ctx, row, kind, custom, form, errors, 422)
+    except NotFound:
+        return not_found(ctx)
+    except EdgeError as exc:
+        return await record_view(ctx, record_id, error=error_text(ctx, exc))
+    if kind is ActionType.PRINT:
+        return done(ctx, f"/records/{record_id}/print?copy={appended.entry.id}", kind)
+    name = config.custom[custom].name if custom in config.custom else ""
+    return done(ctx, f"/records/{record_id}", kind, form_id, action=name)
+
+
+def _action(value: str) -> ActionType | None:
+    try:
+        kind = ActionType(value)
+    except ValueError:
+        return None
+    return None if kind is ActionType.CREATE else kind

@@ -1,0 +1,132 @@
+"""Logging in and out, keeping a session alive, changing one's password, choosing the
+language."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.response import Redirect
+
+from edge.auth import sessions
+from edge.auth.caller import COOKIE
+from edge.auth.login import LoginRefused
+from edge.clock import utcnow
+from edge.errors import InvalidInput
+from edge.http.session import change_own_password
+from edge.state import BoxState
+from edge.web.context import (
+    FLASH_COOKIE,
+    LANG_COOKIE,
+    OFFLINE_COOKIE,
+    Ctx,
+    enter,
+    page_language,
+    read_form,
+    safe_next,
+    session_left,
+    show,
+)
+from edge.web.i18n import LANGUAGES
+from edge.web.messages import login_error
+
+
+@get("/login", sync_to_thread=False)
+def login_page(request: Request[Any, Any, Any], state: BoxState) -> Response[str]:
+    ctx = Ctx(request, state, page_language(request, state))
+    return _login_form(
+        ctx,
+        200,
+        next=safe_next(request.query_params.get("next")),
+        ended=request.query_params.get("ended") == "1",
+    )
+
+
+def _login_form(ctx: Ctx, status: int, **context: Any) -> Response[str]:
+    values = {"error": None, "ended": False, "username": "", **context}
+    minutes = f"{ctx.state.settings.session_idle_minutes:g}"
+    return show(ctx, "login.html", status, idle_minutes=minutes, **values)
+
+
+@post("/login")
+async def login(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = Ctx(request, state, page_language(request, state))
+    form = await read_form(request)
+    username, password = form.get("username", "").strip(), form.get("password", "")
+    next_ = safe_next(form.get("next"))
+    try:
+        done = await asyncio.to_thread(state.authenticator.login, username, password, utcnow())
+    except LoginRefused as exc:
+        return _login_form(ctx, 401, next=next_, error=login_error(ctx, exc), username=username)
+    except InvalidInput:
+        error = ctx._("Enter your username and password.")
+        return _login_form(ctx, 422, next=next_, error=error, username=username)
+    response: Response[Any] = Redirect("/password" if done.user.must_change_password else next_)
+    response.set_cookie(
+        COOKIE,
+        done.session_id,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@post("/logout")
+async def logout(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = await enter(request, state, password_page=True)
+    session = ctx.me.session
+    if session is not None:
+        await state.journal.run_async(partial(sessions.end_session, id_hash=session.id_hash))
+    response: Response[Any] = Redirect("/login")
+    # The next person at this PC starts clean: no session, no banner about someone else's
+    # offline work (the page script clears this user's saved forms before posting).
+    for cookie in (COOKIE, OFFLINE_COOKIE, FLASH_COOKIE):
+        response.delete_cookie(cookie, path="/")
+    return response
+
+
+@post("/ui/keepalive")
+async def keepalive(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    """The user is busy on a page (typing a form, or asked to stay logged in): counts as
+    activity, like any page request. Answers how long the session now has."""
+    ctx = await enter(request, state)
+    return Response({"session_left": session_left(ctx)}, headers={"cache-control": "no-store"})
+
+
+@get("/password")
+async def password_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = await enter(request, state, password_page=True)
+    return show(ctx, "password.html", errors={}, done=False)
+
+
+@post("/password")
+async def change_password(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = await enter(request, state, password_page=True)
+    new, again = ctx.form.get("new_password", ""), ctx.form.get("new_password_again", "")
+    errors: dict[str, str] = {}
+    if new != again:
+        errors["new_password_again"] = ctx._("The two new passwords are not the same.")
+    else:
+        try:
+            await change_own_password(state, ctx.me, ctx.form.get("current_password", ""), new)
+        except LoginRefused:
+            errors["current_password"] = ctx._("This is not your current password.")
+        except InvalidInput as exc:
+            errors = {p.field: p.message for p in exc.problems}
+    if errors:
+        return show(ctx, "password.html", 422, errors=errors, done=False)
+    return Redirect("/")
+
+
+@post("/language")
+async def set_language(request: Request[Any, Any, Any]) -> Response[Any]:
+    form = await read_form(request)
+    code = form.get("lang", "")
+    response: Response[Any] = Redirect(safe_next(form.get("next")))
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, path="/", samesite="strict", max_age=31_536_000)
+    return response

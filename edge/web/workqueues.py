@@ -1,0 +1,149 @@
+"""Workqueues and search: the lists staff work from, on this box and in the registry, and
+bringing a registry record here."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from edge.errors import EdgeError
+from edge.http.workqueues import visible_queues
+from edge.ids import is_uuid
+from edge.journal.reads import RecordRow
+from edge.state import BoxState
+from edge.upstream import RegistryHit
+from edge.web.context import Ctx, enter, not_found, show
+from edge.web.messages import error_text
+from edge.web.records import record_view
+from edge.workflow.engine import ActionRequest
+from edge.workflow.model import ActionType
+from edge.workflow.scopes import grants
+
+PAGE_SIZE = 20
+
+
+@get("/")
+async def home(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = await enter(request, state)
+    queues = visible_queues(ctx.me.actor, state.config.workqueues)
+    return Redirect(f"/queues/{queues[0].id}" if queues else "/search")
+
+
+@get("/queues/{queue_id:str}")
+async def queue_page(
+    request: Request[Any, Any, Any], state: BoxState, queue_id: FromPath[str]
+) -> Response[Any]:
+    ctx = await enter(request, state)
+    queue = state.config.workqueues.get(queue_id)
+    if queue is None or queue not in visible_queues(ctx.me.actor, state.config.workqueues):
+        return not_found(ctx)
+    page = int_param(request.query_params.get("page"), 1)
+    rows, total = await asyncio.to_thread(
+        state.reader.workqueue, queue.query, ctx.me.actor, page, PAGE_SIZE
+    )
+    return show(
+        ctx,
+        "queue.html",
+        queue=queue,
+        records=_listing(ctx, rows),
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        total=total,
+    )
+
+
+@get("/search")
+async def search_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    ctx = await enter(request, state)
+    text = (request.query_params.get("q") or "").strip()[:100]
+    rows = await asyncio.to_thread(state.reader.search, text, ctx.me.actor) if text else []
+    registry: list[dict[str, Any]] | None = []
+    summary = state.reader.sync_summary()
+    if text and summary["enrolled"] and summary["registry_reachable"] is not False:
+        hits = await asyncio.to_thread(state.upstream.search, text, ctx.me.user.id)
+        registry = None if hits is None else _registry_hits(ctx, hits)
+    elif text and summary["enrolled"]:
+        registry = None
+    return show(ctx, "search.html", q=text, records=_listing(ctx, rows), registry=registry)
+
+
+def _registry_hits(ctx: Ctx, hits: list[RegistryHit]) -> list[dict[str, Any]]:
+    """The registry's records, each marked on this box or in the registry only, and
+    whether this user may bring it here (their role may assign such a record)."""
+    here = ctx.state.reader.conn()
+    out = []
+    for h in hits:
+        local = here.execute("SELECT 1 FROM records WHERE id = ?", (h.record_id,)).fetchone()
+        event = ctx.state.config.events.get(h.event_type)
+        out.append(
+            {
+                "id": h.record_id,
+                "tracking_id": h.tracking_id,
+                "title": h.title or ctx._("(no name yet)"),
+                "event": event.label if event else h.event_type,
+                "status": h.status,
+                "office": h.held_by_office or h.office_id,
+                "on_box": local is not None,
+                "may_bring": grants(
+                    ctx.me.actor, "record.assign", office_id=h.office_id, event=h.event_type
+                ),
+            }
+        )
+    return out
+
+
+@post("/records/bring")
+async def bring_record(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    """Assign to me on a record found in the registry: lease it to this box, download it,
+    assign it to the user."""
+    ctx = await enter(request, state)
+    record_id = ctx.form.get("record_id", "")
+    if not is_uuid(record_id):
+        return not_found(ctx)
+    problem = await asyncio.to_thread(
+        state.upstream.bring, record_id, f"{ctx.me.user.display_name} ({ctx.me.user.username})"
+    )
+    if problem is not None:
+        return show(
+            ctx,
+            "message.html",
+            409,
+            title=ctx._("The record could not be brought here"),
+            message=problem,
+        )
+    try:
+        await state.journal.append_async(ActionRequest(ActionType.ASSIGN, record_id), ctx.me.actor)
+    except EdgeError as exc:
+        return await record_view(ctx, record_id, error=error_text(ctx, exc))
+    return Redirect(f"/records/{record_id}")
+
+
+def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
+    ids = {r.state.assigned_to for r in rows if r.state.assigned_to}
+    names = ctx.state.reader.user_names(ids)
+    return [
+        {
+            "id": r.state.id,
+            "tracking_id": r.tracking_id,
+            "title": r.title or ctx._("(no name yet)"),
+            "event": ctx.state.config.events[r.state.event_type].label
+            if r.state.event_type in ctx.state.config.events
+            else r.state.event_type,
+            "status": r.state.status.value,
+            "flags": [ctx.state.config.flag_label(f) for f in sorted(r.state.flags)],
+            "assignee": names.get(r.state.assigned_to or "", "") if r.state.assigned_to else "",
+            "updated": ctx.when(r.state.updated_at),
+        }
+        for r in rows
+    ]
+
+
+def int_param(value: str | None, default: int) -> int:
+    try:
+        return max(1, min(int(value or default), 1_000_000))
+    except ValueError:
+        return default
