@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.auth.passwords import Hasher, Params
 from edge.settings import Settings
+from edge.users.passwords import Hasher, Params
 
 PI4_FACTOR = float(os.environ.get("BENCH_PI4_FACTOR", "3.5"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "9"))

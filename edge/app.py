@@ -13,10 +13,9 @@ from litestar.openapi.config import OpenAPIConfig
 from edge import __version__
 from edge.auth.caller import current_actor, current_caller
 from edge.auth.login import Authenticator, RegistryPasswordCheck
-from edge.auth.passwords import Hasher, Params
+from edge.handlers import EXCEPTION_HANDLERS
 from edge.http.health import healthz, latency_middleware, metrics, readyz
 from edge.http.outbox import get_outbox
-from edge.http.problems import EXCEPTION_HANDLERS
 from edge.http.records import RecordController
 from edge.http.session import SessionController
 from edge.http.users import UserController
@@ -26,6 +25,8 @@ from edge.journal.store import Journal
 from edge.latency import Latency
 from edge.settings import Settings
 from edge.texts import Text
+from edge.users.admin import UserAdmin
+from edge.users.passwords import Hasher, Params
 from edge.web.router import web_router
 from edge.workflow.config import Config
 from upstream_sync.client import RegistryLogin, RegistryLookups
@@ -52,6 +53,7 @@ def create_app(
             settings, hasher, journal.run, reader.conn, registry_check
         )
         app.state.upstream = RegistryLookups(journal, reader, settings.device_key_path)
+        app.state.users = UserAdmin(journal, reader, config, settings, hasher)
         try:
             yield
         finally:

@@ -36,6 +36,19 @@ class InvalidInput(EdgeError):
         self.problems = problems
 
 
+class LoginRefused(EdgeError):
+    """A login (or the current password given to change it) was refused; `reason` says why
+    in a word (`wrong`, `locked`, `offline_expired`), `minutes` how long a lock lasts."""
+
+    status = 401
+    title = "Login failed"
+
+    def __init__(self, detail: str, reason: str, minutes: int | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.minutes = minutes
+
+
 class Unauthenticated(EdgeError):
     status = 401
     title = "Please log in"

@@ -11,6 +11,7 @@ from edge.journal.store import Journal
 from edge.latency import Latency
 from edge.settings import Settings
 from edge.upstream import Upstream
+from edge.users.admin import UserAdmin
 from edge.workflow.config import Config
 
 
@@ -25,3 +26,4 @@ class BoxState(State):
     reader: Reader
     authenticator: Authenticator
     upstream: Upstream
+    users: UserAdmin

@@ -17,12 +17,12 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
-from edge.auth.sessions import Session, find_session, needs_touch, touch
+from edge.auth.sessions import Session, find_session, needs_touch, touch, user_by_token
 from edge.clock import utcnow
 from edge.errors import Forbidden, Unauthenticated
 from edge.state import BoxState
 from edge.texts import tr
-from edge.users.register import User, actor_of, get_user, user_by_token
+from edge.users.register import User, actor_of, get_user
 from edge.workflow.model import Actor
 
 COOKIE = "edge_session"

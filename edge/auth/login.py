@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from edge.auth.passwords import MAX_LENGTH, Hasher
 from edge.auth.sessions import Session, create_session
 from edge.clock import iso_ms, parse_iso
-from edge.errors import EdgeError, FieldProblem, InvalidInput
+from edge.errors import FieldProblem, InvalidInput, LoginRefused
 from edge.settings import Settings
+from edge.users.passwords import MAX_LENGTH, Hasher
 from edge.users.register import User, find_user, get_user
 
 T = TypeVar("T")
@@ -44,15 +44,6 @@ class NoRegistry:
 
     def check(self, username: str, password: str) -> Verdict:
         return Verdict.UNREACHABLE
-
-
-class LoginRefused(EdgeError):
-    status = 401
-    title = "Login failed"
-
-    def __init__(self, detail: str, reason: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -108,6 +99,7 @@ class Authenticator:
                 f"Too many wrong passwords: this account is locked for {minutes} more "
                 f"minute{'s' if minutes != 1 else ''}. Your local admin can unlock it.",
                 "locked",
+                minutes=minutes,
             )
         verdict = self.registry.check(username, password)
         if verdict is Verdict.REJECTED:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from edge.clock import iso_ms
 from edge.ids import uuid7
+from edge.users.register import User, user_of
 
 TOKEN_PREFIX = "edge_"
 # last_seen_at is written at most this often per session, not at every request (and at
@@ -125,3 +126,13 @@ def revoke_token(conn: sqlite3.Connection, token_id: str, user_id: str, now: dat
         (iso_ms(now), token_id, user_id),
     )
     return cur.rowcount == 1
+
+
+def user_by_token(conn: sqlite3.Connection, secret: str) -> User | None:
+    """The user an API token belongs to; None for a token unknown here or revoked."""
+    row = conn.execute(
+        "SELECT users.* FROM api_tokens JOIN users ON users.id = api_tokens.user_id "
+        "WHERE api_tokens.token_hash = ? AND api_tokens.revoked_at IS NULL",
+        (digest(secret),),
+    ).fetchone()
+    return user_of(row) if row else None

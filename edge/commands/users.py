@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.auth import sessions
-from edge.auth.passwords import Hasher, Params, password_problems
 from edge.cli import home_of, read_password
 from edge.clock import utcnow
 from edge.errors import InvalidInput, NotFound
@@ -15,6 +14,7 @@ from edge.journal.db import connect
 from edge.journal.store import Journal
 from edge.settings import Settings, load_settings
 from edge.users import register
+from edge.users.passwords import Hasher, Params, password_problems
 from edge.workflow.config import load_config
 
 CLI = "cli"  # `created_by` of changes made on the command line

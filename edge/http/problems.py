@@ -1,4 +1,4 @@
-"""The one place where errors become HTTP responses: RFC 9457 problem details."""
+"""Errors as RFC 9457 problem details, the API's answers (edge/handlers.py chooses them)."""
 
 from __future__ import annotations
 
@@ -86,6 +86,7 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     )
 
 
+# JSON only, for an app that has no pages (the reference registry until it has its own).
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     EdgeError: edge_error,
     ValidationException: validation_error,

@@ -13,8 +13,6 @@ from litestar.params import FromPath, JSONBody
 from edge.auth import sessions
 from edge.auth.caller import ALLOW_PASSWORD_CHANGE_PENDING as PENDING_OK
 from edge.auth.caller import COOKIE, Caller
-from edge.auth.login import WRONG, LoginRefused
-from edge.auth.passwords import password_problems
 from edge.clock import utcnow
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.http.schemas import (
@@ -27,7 +25,7 @@ from edge.http.schemas import (
     TokenOut,
 )
 from edge.state import BoxState
-from edge.users.register import User, set_password
+from edge.users.register import User
 
 
 def me_out(user: User, scopes: tuple[Any, ...]) -> MeOut:
@@ -40,36 +38,6 @@ def me_out(user: User, scopes: tuple[Any, ...]) -> MeOut:
         user.must_change_password,
         [str(s) for s in scopes],
     )
-
-
-async def change_own_password(state: BoxState, caller: Caller, current: str, new: str) -> None:
-    """Check the current password and the new one's rules, store it, end the user's other
-    sessions (the one changing it carries on). Used by the API and the web pages."""
-    user = caller.user
-    hasher = state.authenticator.hasher
-    ok, _ = await asyncio.to_thread(hasher.check, current, user.verifier)
-    if not ok:
-        raise LoginRefused(WRONG.replace("username or ", ""), "wrong")
-    problems = password_problems(
-        new, user.username, state.settings.password_min_length, "new_password"
-    )
-    if new == current:
-        problems.append(
-            FieldProblem(
-                "new_password", "unchanged", "Choose a password different from the current one"
-            )
-        )
-    if problems:
-        raise InvalidInput(problems)
-    verifier = await asyncio.to_thread(hasher.hash, new)
-    keep = caller.session.id_hash if caller.session else ""
-    now = utcnow()
-
-    def job(conn: Any) -> None:
-        set_password(conn, user.id, verifier, user.id, now, one_time=False, checked=False)
-        conn.execute("DELETE FROM sessions WHERE user_id = ? AND id_hash != ?", (user.id, keep))
-
-    await state.journal.run_async(job)
 
 
 class SessionController(Controller):
@@ -120,7 +88,10 @@ class SessionController(Controller):
         self, data: JSONBody[PasswordChange], caller: NamedDependency[Caller], state: BoxState
     ) -> None:
         """Change your own password (required after an admin reset)."""
-        await change_own_password(state, caller, data.current_password, data.new_password)
+        keep = caller.session.id_hash if caller.session else ""
+        await state.users.change_own_password(
+            caller.user, data.current_password, data.new_password, keep
+        )
 
     @post("/tokens", operation_id="createApiToken", status_code=201)
     async def create_token(

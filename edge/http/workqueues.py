@@ -13,13 +13,9 @@ from edge.http import paging
 from edge.http.records import record_out
 from edge.http.schemas import RecordPage, WorkqueueOut
 from edge.state import BoxState
-from edge.workflow.config import Workqueue
 from edge.workflow.model import Actor
+from edge.workflow.rules import visible_queues
 from edge.workflow.scopes import grants
-
-
-def visible_queues(actor: NamedDependency[Actor], queues: dict[str, Workqueue]) -> list[Workqueue]:
-    return [q for q in queues.values() if grants(actor, "workqueue", id=q.id)]
 
 
 class WorkqueueController(Controller):

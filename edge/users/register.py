@@ -13,7 +13,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from edge.auth.sessions import digest
 from edge.clock import iso_ms
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.ids import uuid7
@@ -53,7 +52,8 @@ class User:
     created_at: str
 
 
-def _user(row: sqlite3.Row) -> User:
+def user_of(row: sqlite3.Row) -> User:
+    """A user from a row of the `users` table."""
     return User(
         row["id"],
         row["username"],
@@ -73,28 +73,18 @@ def _user(row: sqlite3.Row) -> User:
 
 def find_user(conn: sqlite3.Connection, username: str) -> User | None:
     row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
-    return _user(row) if row else None
+    return user_of(row) if row else None
 
 
 def get_user(conn: sqlite3.Connection, user_id: str) -> User:
     row = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
     if row is None:
         raise NotFound(tr("There is no user %(id)s on this box", id=user_id))
-    return _user(row)
-
-
-def user_by_token(conn: sqlite3.Connection, secret: str) -> User | None:
-    """The user an API token belongs to; None for a token unknown here or revoked."""
-    row = conn.execute(
-        "SELECT users.* FROM api_tokens JOIN users ON users.id = api_tokens.user_id "
-        "WHERE api_tokens.token_hash = ? AND api_tokens.revoked_at IS NULL",
-        (digest(secret),),
-    ).fetchone()
-    return _user(row) if row else None
+    return user_of(row)
 
 
 def list_users(conn: sqlite3.Connection) -> list[User]:
-    return [_user(r) for r in conn.execute("SELECT * FROM users ORDER BY username")]
+    return [user_of(r) for r in conn.execute("SELECT * FROM users ORDER BY username")]
 
 
 def actor_of(user: User, config: Config) -> Actor:

@@ -15,16 +15,15 @@ from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.response import Redirect
 
-from edge.auth.caller import COOKIE, Caller, idle_limit, resolve
+from edge.auth.caller import COOKIE, LOGIN_REQUIRED, Caller, idle_limit, resolve
 from edge.auth.sessions import needs_touch
 from edge.clock import local_date, parse_iso, utcnow
-from edge.errors import EdgeError
-from edge.http.workqueues import visible_queues
+from edge.errors import Unauthenticated
 from edge.state import BoxState
 from edge.web.i18n import LANGUAGES, Language, choose, translations
-from edge.web.messages import say
 from edge.web.render import render, when
 from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, ActionType
+from edge.workflow.rules import visible_queues
 
 LANG_COOKIE = "edge_lang"
 
@@ -65,7 +64,8 @@ class Ctx:
     @property
     def me(self) -> Caller:
         """The logged-in user (every page past `enter` has one)."""
-        assert self.caller is not None
+        if self.caller is None:
+            raise Unauthenticated(LOGIN_REQUIRED)
         return self.caller
 
     @property
@@ -95,17 +95,13 @@ def page_caller(request: Request[Any, Any, Any], state: BoxState, activity: bool
     return caller if caller is not None and caller.session is not None else None
 
 
-class Answer(Exception):
+class EarlyResponse(Exception):
     """The answer given instead of the page (the login page, a required password change, a
-    refused form); the web router's handler sends it."""
+    refused form); the app's error handler (edge/handlers.py) sends it."""
 
     def __init__(self, response: Response[Any]) -> None:
         super().__init__("answered instead of the page")
         self.response = response
-
-
-def answer(request: Request[Any, Any, Any], exc: Answer) -> Response[Any]:
-    return exc.response
 
 
 async def enter(
@@ -119,9 +115,9 @@ async def enter(
     if request.method == "POST":
         ctx.form = await read_form(request)
     if ctx.caller is None:
-        raise Answer(_to_login(request, ctx.form))
+        raise EarlyResponse(to_login(request, ctx.form))
     if request.method == "POST" and not ctx.caller.csrf_ok(ctx.form.get("csrf_token", "")):
-        raise Answer(
+        raise EarlyResponse(
             show(
                 ctx,
                 "message.html",
@@ -134,11 +130,11 @@ async def enter(
             )
         )
     if ctx.caller.user.must_change_password and not password_page:
-        raise Answer(Redirect("/password"))
+        raise EarlyResponse(Redirect("/password"))
     return ctx
 
 
-def _to_login(request: Request[Any, Any, Any], form: dict[str, str]) -> Response[Any]:
+def to_login(request: Request[Any, Any, Any], form: dict[str, str]) -> Response[Any]:
     """The login page, then back where the user was. A form posted after the session ended
     goes back to the form's own page (the browser still holds what was typed)."""
     back = request.url.path
@@ -287,15 +283,6 @@ def not_found(ctx: Ctx) -> Response[str]:
         title=ctx._("Not found"),
         message=ctx._("There is no such page or record on this box, or you may not see it."),
     )
-
-
-def page_error(request: Request[Any, Any, Any], exc: EdgeError) -> Response[str]:
-    """An error no page handled, as a page in the user's language (never a stack trace)."""
-    state = BoxState(request.app.state)
-    ctx = Ctx(request, state, page_language(request, state))
-    ctx.caller = page_caller(request, state, False)
-    title = ctx._("Not found") if exc.status == 404 else ctx._(exc.title)
-    return show(ctx, "message.html", exc.status, title=title, message=say(ctx, exc.detail))
 
 
 def safe_next(value: str | None) -> str:

@@ -3,11 +3,9 @@ login was refused."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
-from edge.auth.login import LoginRefused
-from edge.errors import EdgeError, FieldProblem, InvalidInput
+from edge.errors import EdgeError, FieldProblem, InvalidInput, LoginRefused
 from edge.texts import Text
 from edge.web.i18n import translations
 from edge.workflow.config import FieldSpec
@@ -101,11 +99,14 @@ def _problem_text(ctx: Ctx, p: FieldProblem, label: str, spec: FieldSpec | None)
 def login_error(ctx: Ctx, exc: LoginRefused) -> str:
     _ = ctx._
     if exc.reason == "locked":
-        minutes = re.search(r"(\d+) more minute", exc.detail)
-        return _(
-            "Too many wrong passwords: this account is locked for %(minutes)s more minutes. "
-            "Your local admin can unlock it."
-        ) % {"minutes": minutes.group(1) if minutes else "?"}
+        minutes = exc.minutes or 1
+        return translations(ctx.lang.code).ngettext(
+            "Too many wrong passwords: this account is locked for %(num)d more minute. "
+            "Your local admin can unlock it.",
+            "Too many wrong passwords: this account is locked for %(num)d more minutes. "
+            "Your local admin can unlock it.",
+            minutes,
+        ) % {"num": minutes}
     if exc.reason == "offline_expired":
         return _(
             "The national registry cannot be reached, and your password has not been checked "

@@ -34,7 +34,9 @@ async def record_page(
     return await record_view(ctx, record_id)
 
 
-async def record_view(ctx: Ctx, record_id: str, error: str | None = None) -> Response[Any]:
+async def record_view(
+    ctx: Ctx, record_id: str, error: str | None = None, status: int = 200
+) -> Response[Any]:
     row = readable_record(ctx, record_id)
     if row is None:
         return not_found(ctx)
@@ -64,6 +66,7 @@ async def record_view(ctx: Ctx, record_id: str, error: str | None = None) -> Res
     return show(
         ctx,
         "record.html",
+        status,
         record=row,
         event=ctx.state.config.events.get(row.state.event_type),
         specs=ctx.state.config.fields.get(row.state.event_type, {}),
@@ -132,7 +135,7 @@ async def create_record(request: Request[Any, Any, Any], state: BoxState) -> Res
     except InvalidInput as exc:
         return form_page(ctx, event.id, None, values, field_errors(ctx, exc, event.id), 422)
     except EdgeError as exc:
-        return form_page(ctx, event.id, None, values, {"": error_text(ctx, exc)}, 422)
+        return form_page(ctx, event.id, None, values, {"": error_text(ctx, exc)}, exc.status)
     then = ctx.form.get("then", "")
     form = form_name(event.id, None, None)
     if then in (ActionType.DECLARE, ActionType.NOTIFY):
@@ -229,7 +232,7 @@ async def _perform(
     except NotFound:
         return not_found(ctx)
     except EdgeError as exc:
-        return await record_view(ctx, record_id, error=error_text(ctx, exc))
+        return await record_view(ctx, record_id, error=error_text(ctx, exc), status=exc.status)
     if kind is ActionType.PRINT:
         return done(ctx, f"/records/{record_id}/print?copy={appended.entry.id}", kind)
     name = config.custom[custom].name if custom in config.custom else ""

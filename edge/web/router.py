@@ -5,9 +5,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
-from edge.errors import EdgeError
 from edge.web import outbox, printing, records, session, users, workqueues
-from edge.web.context import Answer, answer, page_error
 from edge.web.render import TEMPLATES
 
 
@@ -51,5 +49,4 @@ def web_router() -> Router:
             static,
         ],
         include_in_schema=False,
-        exception_handlers={EdgeError: page_error, Answer: answer},
     )

@@ -12,10 +12,8 @@ from litestar.response import Redirect
 
 from edge.auth import sessions
 from edge.auth.caller import COOKIE
-from edge.auth.login import LoginRefused
 from edge.clock import utcnow
-from edge.errors import InvalidInput
-from edge.http.session import change_own_password
+from edge.errors import InvalidInput, LoginRefused
 from edge.state import BoxState
 from edge.web.context import (
     FLASH_COOKIE,
@@ -112,7 +110,13 @@ async def change_password(request: Request[Any, Any, Any], state: BoxState) -> R
         errors["new_password_again"] = ctx._("The two new passwords are not the same.")
     else:
         try:
-            await change_own_password(state, ctx.me, ctx.form.get("current_password", ""), new)
+            session = ctx.me.session
+            await state.users.change_own_password(
+                ctx.me.user,
+                ctx.form.get("current_password", ""),
+                new,
+                session.id_hash if session else "",
+            )
         except LoginRefused:
             errors["current_password"] = ctx._("This is not your current password.")
         except InvalidInput as exc:

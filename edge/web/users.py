@@ -1,5 +1,5 @@
 """The local admin's pages: the office's users, creating one, one-time passwords, unlocking,
-deactivating. The same functions as the API's (edge/http/users.py) do the work and check
+deactivating. The same service as the API's (edge/users/admin.py) does the work and checks
 the admin's scopes."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from edge.errors import EdgeError, InvalidInput
-from edge.http import users as api
+from edge.errors import EdgeError, Forbidden, InvalidInput
 from edge.state import BoxState
 from edge.users.register import User
 from edge.web.context import Ctx, done, enter, not_found, show
@@ -29,8 +28,8 @@ def _roles(ctx: Ctx) -> list[Any]:
 
 def _list(ctx: Ctx, error: str | None = None, status: int = 200) -> Response[str]:
     try:
-        people = api.visible_users(ctx.state, ctx.me)
-    except EdgeError:
+        people = ctx.state.users.visible(ctx.me.actor)
+    except Forbidden:  # a role that does not manage users: the page is not there for it
         return not_found(ctx)
     roles = {r.id: r.label for r in ctx.state.config.roles.values()}
     return show(
@@ -64,9 +63,8 @@ async def create_user(request: Request[Any, Any, Any], state: BoxState) -> Respo
     ctx = await enter(request, state)
     f = ctx.form
     try:
-        person = await api.create(
-            state,
-            ctx.me,
+        person = await state.users.create(
+            ctx.me.actor,
             f.get("username", ""),
             f.get("display_name", ""),
             f.get("role", ""),
@@ -91,8 +89,8 @@ async def create_user(request: Request[Any, Any, Any], state: BoxState) -> Respo
 def _person(ctx: Ctx, user_id: str) -> User | None:
     """A user this admin may see, or None."""
     try:
-        return next((u for u in api.visible_users(ctx.state, ctx.me) if u.id == user_id), None)
-    except EdgeError:
+        return next((u for u in ctx.state.users.visible(ctx.me.actor) if u.id == user_id), None)
+    except Forbidden:
         return None
 
 
@@ -117,7 +115,7 @@ async def reset_password(
     if person is None:
         return not_found(ctx)
     try:
-        await api.reset_password(state, ctx.me, user_id, ctx.form.get("password", ""))
+        await state.users.reset_password(ctx.me.actor, user_id, ctx.form.get("password", ""))
     except InvalidInput as exc:
         errors = {"password": "; ".join(p.message for p in exc.problems)}
         return show(ctx, "user_reset.html", 422, person=person, errors=errors)
@@ -132,9 +130,9 @@ async def _change(ctx: Ctx, user_id: str, change: str) -> Response[Any]:
         return not_found(ctx)
     try:
         if change == "unlocked":
-            await api.unlock(ctx.state, ctx.me, user_id)
+            await ctx.state.users.unlock(ctx.me.actor, user_id)
         else:
-            await api.set_active(ctx.state, ctx.me, user_id, change == "reactivated")
+            await ctx.state.users.set_active(ctx.me.actor, user_id, change == "reactivated")
     except EdgeError as exc:
         return _list(ctx, error=error_text(ctx, exc), status=exc.status)
     return done(ctx, "/users", f"user-{change}", name=person.display_name)

@@ -11,16 +11,16 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from edge.errors import EdgeError
-from edge.http.workqueues import visible_queues
 from edge.ids import is_uuid
 from edge.journal.reads import RecordRow
 from edge.state import BoxState
 from edge.upstream import RegistryHit
-from edge.web.context import Ctx, enter, not_found, show
+from edge.web.context import Ctx, done, enter, not_found, show
 from edge.web.messages import error_text
 from edge.web.records import record_view
 from edge.workflow.engine import ActionRequest
 from edge.workflow.model import ActionType
+from edge.workflow.rules import visible_queues
 from edge.workflow.scopes import grants
 
 PAGE_SIZE = 20
@@ -118,8 +118,8 @@ async def bring_record(request: Request[Any, Any, Any], state: BoxState) -> Resp
     try:
         await state.journal.append_async(ActionRequest(ActionType.ASSIGN, record_id), ctx.me.actor)
     except EdgeError as exc:
-        return await record_view(ctx, record_id, error=error_text(ctx, exc))
-    return Redirect(f"/records/{record_id}")
+        return await record_view(ctx, record_id, error=error_text(ctx, exc), status=exc.status)
+    return done(ctx, f"/records/{record_id}", ActionType.ASSIGN)
 
 
 def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:

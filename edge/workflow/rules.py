@@ -14,7 +14,7 @@ from datetime import date
 
 from edge.texts import Text, tr
 from edge.workflow.conditions import describe, holds
-from edge.workflow.config import Condition, Config, CustomAction
+from edge.workflow.config import Condition, Config, CustomAction, Workqueue
 from edge.workflow.model import CORE_ACTIONS, MENU_ORDER, ActionType, Actor, RecordState, Status
 from edge.workflow.scopes import grants
 
@@ -277,6 +277,11 @@ def _custom(
     if missing:
         return _not_applicable(t, label, cid, reason=_needs_flags(missing, config))
     return _enabled(state, actor, config, t, label, cid, list(action.disable_if), today, True)
+
+
+def visible_queues(actor: Actor, queues: dict[str, Workqueue]) -> list[Workqueue]:
+    """The workqueues the actor's role lists (`workqueue[id=...]` scopes), in configured order."""
+    return [q for q in queues.values() if grants(actor, "workqueue", id=q.id)]
 
 
 def can_print(state: RecordState, actor: Actor) -> bool:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from edge.auth.login import Authenticator, LoginRefused, Verdict
-from edge.auth.passwords import Hasher, Params, password_problems
 from edge.auth.sessions import find_session
 from edge.errors import InvalidInput
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import Settings
+from edge.users.passwords import Hasher, Params, password_problems
 from edge.users.register import add_user, find_user, set_active, set_password
 from edge.workflow.config import Config
 

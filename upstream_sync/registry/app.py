@@ -14,7 +14,6 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 
-from edge.auth.passwords import Hasher, Params
 from edge.clock import iso_ms, utcnow
 from edge.errors import (
     EdgeError,
@@ -26,6 +25,7 @@ from edge.errors import (
 )
 from edge.http.problems import EXCEPTION_HANDLERS
 from edge.identity import load_device_key, public_key_hex
+from edge.users.passwords import Hasher, Params
 from upstream_sync import protocol as p
 from upstream_sync.registry.store import RegistryStore, digest
 
