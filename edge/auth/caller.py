@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 
 from edge.auth.sessions import Session, find_session, needs_touch, touch, user_by_token
@@ -31,6 +31,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Route option: reachable while the user still has to change a one-time password.
 ALLOW_PASSWORD_CHANGE_PENDING = "allow_password_change_pending"
 LOGIN_REQUIRED = tr("Log in to use the box.")
+_RESOLVED = "edge.caller"  # where a request keeps its resolved caller
 CSRF_MISSING = tr(
     "This request lacks the page's security token (CSRF). Reload the page and try again."
 )
@@ -57,7 +58,11 @@ def idle_limit(state: BoxState) -> timedelta:
 
 
 def resolve(
-    request: Request[Any, Any, Any], state: BoxState, now: datetime, *, activity: bool = True
+    request: ASGIConnection[Any, Any, Any, Any],
+    state: BoxState,
+    now: datetime,
+    *,
+    activity: bool = True,
 ) -> Caller | None:
     """The caller, or None when nobody is logged in (no cookie; a session unknown, idle,
     expired or of a deactivated user). Raises Unauthenticated for an API token that is not
@@ -85,19 +90,23 @@ def resolve(
     return Caller(user, actor_of(user, state.config), session)
 
 
-def current_caller(request: Request[Any, Any, Any], state: BoxState) -> Caller:
-    """The API's caller (a dependency): raises Unauthenticated / Forbidden."""
+def current_caller(request: ASGIConnection[Any, Any, Any, Any], state: BoxState) -> Caller:
+    """The API's caller (a dependency, and the guards'): raises Unauthenticated / Forbidden.
+    Resolved once per request."""
+    known: Caller | None = request.state.get(_RESOLVED)
+    if known is not None:
+        return known
     caller = resolve(request, state, utcnow())
     if caller is None:
         raise Unauthenticated(LOGIN_REQUIRED)
-    if request.method not in SAFE_METHODS and not caller.csrf_ok(
-        request.headers.get(CSRF_HEADER, "")
-    ):
+    method = request.scope.get("method", "GET")
+    if method not in SAFE_METHODS and not caller.csrf_ok(request.headers.get(CSRF_HEADER, "")):
         raise Forbidden(CSRF_MISSING)
     if caller.user.must_change_password and not request.route_handler.opt.get(
         ALLOW_PASSWORD_CHANGE_PENDING
     ):
         raise Forbidden(tr("Change your one-time password before doing anything else."))
+    request.state[_RESOLVED] = caller
     return caller
 
 

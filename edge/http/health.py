@@ -15,9 +15,9 @@ from litestar.enums import MediaType, ScopeType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from edge.auth.caller import current_caller
+from edge.auth.guards import holds_scope
 from edge.clock import iso_ms, parse_iso, utcnow
-from edge.errors import Forbidden, Unauthenticated
+from edge.errors import Forbidden
 from edge.http.schemas import Health, Readiness
 from edge.journal.boxvalues import box_value, set_box_value
 from edge.logs import begin
@@ -181,9 +181,8 @@ def _may_read_metrics(request: Request[Any, Any, Any], state: BoxState) -> None:
         if address.is_private or address.is_loopback or address.is_link_local:
             return
         raise Forbidden("Metrics are readable from the office network only")
-    caller = current_caller(request, state)
-    if not any(s.name == "user.read" for s in caller.actor.scopes):
-        raise Unauthenticated("Metrics need the API token of a user who manages users")
+    if not holds_scope(request, "user.read"):
+        raise Forbidden("Metrics need the API token of a user who manages users")
 
 
 def _unix(stamp: str | None) -> float:

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from edge.auth.caller import Caller
+from edge.auth.guards import requires_scope
 from edge.http.schemas import (
     PasswordReset,
     UserActionOut,
@@ -44,6 +45,7 @@ def user_out(u: User) -> UserOut:
 class UserController(Controller):
     path = "/api/v1/users"
     tags = ["users"]
+    guards = [requires_scope("user.read")]
 
     @get("/", operation_id="listUsers", sync_to_thread=True)
     def list_users(self, caller: NamedDependency[Caller], state: BoxState) -> list[UserOut]:

@@ -9,12 +9,16 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
+from edge.auth.guards import requires_scope
 from edge.errors import EdgeError, Forbidden, InvalidInput
 from edge.state import BoxState
 from edge.users.register import User
 from edge.web.context import Ctx, done, enter, not_found, show
 from edge.web.messages import error_text
 from edge.workflow.scopes import grants
+
+# The users pages are not there for a role that does not manage users.
+MANAGES_USERS = requires_scope("user.read", hidden=True)
 
 
 def _roles(ctx: Ctx) -> list[Any]:
@@ -44,13 +48,13 @@ def _list(ctx: Ctx, error: str | None = None, status: int = 200) -> Response[str
     )
 
 
-@get("/users")
+@get("/users", guards=[MANAGES_USERS])
 async def users_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     return _list(ctx)
 
 
-@get("/users/new")
+@get("/users/new", guards=[MANAGES_USERS])
 async def new_user_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     if not _roles(ctx):
@@ -58,7 +62,7 @@ async def new_user_page(request: Request[Any, Any, Any], state: BoxState) -> Res
     return show(ctx, "user_new.html", roles=_roles(ctx), values={}, errors={})
 
 
-@post("/users/new")
+@post("/users/new", guards=[MANAGES_USERS])
 async def create_user(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     f = ctx.form
@@ -94,7 +98,7 @@ def _person(ctx: Ctx, user_id: str) -> User | None:
         return None
 
 
-@get("/users/{user_id:str}/reset")
+@get("/users/{user_id:str}/reset", guards=[MANAGES_USERS])
 async def reset_page(
     request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
@@ -105,7 +109,7 @@ async def reset_page(
     return show(ctx, "user_reset.html", person=person, errors={})
 
 
-@post("/users/{user_id:str}/reset")
+@post("/users/{user_id:str}/reset", guards=[MANAGES_USERS])
 async def reset_password(
     request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
@@ -138,7 +142,7 @@ async def _change(ctx: Ctx, user_id: str, change: str) -> Response[Any]:
     return done(ctx, "/users", f"user-{change}", name=person.display_name)
 
 
-@post("/users/{user_id:str}/unlock")
+@post("/users/{user_id:str}/unlock", guards=[MANAGES_USERS])
 async def unlock(
     request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
@@ -146,7 +150,7 @@ async def unlock(
     return await _change(await enter(request, state), user_id, "unlocked")
 
 
-@post("/users/{user_id:str}/deactivate")
+@post("/users/{user_id:str}/deactivate", guards=[MANAGES_USERS])
 async def deactivate(
     request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
@@ -154,7 +158,7 @@ async def deactivate(
     return await _change(await enter(request, state), user_id, "deactivated")
 
 
-@post("/users/{user_id:str}/reactivate")
+@post("/users/{user_id:str}/reactivate", guards=[MANAGES_USERS])
 async def reactivate(
     request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:

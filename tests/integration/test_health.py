@@ -72,8 +72,8 @@ def test_metrics_can_require_an_admins_token(tmp_path: Path) -> None:
         assert httpx.get(box.url + "/metrics").status_code == 401
         clerk = edge_cli(home, "users", "token", "clerk", "--name", "x").stdout.strip().split()[-1]
         admin = edge_cli(home, "users", "token", "admin", "--name", "x").stdout.strip().split()[-1]
-        auth = {"Authorization": f"Bearer {clerk}"}
-        assert httpx.get(box.url + "/metrics", headers=auth).status_code == 401
+        auth = {"Authorization": f"Bearer {clerk}"}  # a valid token, the wrong role
+        assert httpx.get(box.url + "/metrics", headers=auth).status_code == 403
         auth = {"Authorization": f"Bearer {admin}"}
         assert httpx.get(box.url + "/metrics", headers=auth).status_code == 200
 

@@ -19,6 +19,8 @@ PAGE, GONE, REDIRECT, REFUSED = 200, 404, 302, 403
 EVERYONE = dict.fromkeys(ROLES, PAGE)
 READERS = {**EVERYONE, "hospadmin": GONE, "admin": GONE}  # a birth record
 ADMIN_PAGE = {**dict.fromkeys(ROLES, GONE), "admin": PAGE}
+# The users pages are not there for other roles; the admin's form without its token is refused.
+ADMIN_FORM = {**dict.fromkeys(ROLES, GONE), "admin": REFUSED}
 
 # route -> (path for the probe, answer per role). POSTs are sent without the form token.
 PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
@@ -51,11 +53,11 @@ PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
     "GET /users": ("/users", ADMIN_PAGE),
     "GET /users/new": ("/users/new", ADMIN_PAGE),
     "GET /users/{user_id:str}/reset": ("/users/{clerk}/reset", ADMIN_PAGE),
-    "POST /users/new": ("/users/new", dict.fromkeys(ROLES, REFUSED)),
+    "POST /users/new": ("/users/new", ADMIN_FORM),
     **{
         f"POST /users/{{user_id:str}}/{change}": (
             f"/users/{{clerk}}/{change}",
-            dict.fromkeys(ROLES, REFUSED),
+            ADMIN_FORM,
         )
         for change in ("reset", "unlock", "deactivate", "reactivate")
     },
