@@ -8,8 +8,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.errors import ConfigError, EdgeError, SettingsError
+
+if TYPE_CHECKING:
+    from edge.settings import Settings
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -150,6 +154,17 @@ def home_of(args: argparse.Namespace) -> Path:
     from edge.settings import resolve_home
 
     return resolve_home(args.home)
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The box's settings for a command; from here on every logger logs at the settings'
+    `log_level` (the file's, or EDGE_LOG_LEVEL's, which overrides it)."""
+    from edge.logs import set_level
+    from edge.settings import load_settings
+
+    settings = load_settings(home_of(args))
+    set_level(settings.log_level)
+    return settings
 
 
 def read_password(args: argparse.Namespace, prompt: str) -> str:

@@ -37,6 +37,11 @@ def configure(level: str = "info") -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
 
 
+def set_level(level: str) -> None:
+    """Every logger of the process at this level from now on."""
+    logging.getLogger().setLevel(getattr(logging, level.upper(), logging.INFO))
+
+
 def end() -> None:
     EVENT.set("-")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from edge.cli import home_of
+from edge.cli import settings_of
 from edge.clock import clock_synced, iso_ms, parse_iso, utcnow
 from edge.errors import EdgeError
 from edge.journal.boxvalues import box_value
@@ -22,7 +22,7 @@ from edge.journal.db import connect
 from edge.journal.schema import LATEST, version
 from edge.journal.verify import verify
 from edge.runlock import take_exclusive
-from edge.settings import Settings, load_settings
+from edge.settings import Settings
 
 
 @dataclass
@@ -55,7 +55,7 @@ def discover(args: argparse.Namespace) -> int:
 
 def doctor(args: argparse.Namespace) -> int:
     """Check the box end to end and explain; exit 1 when something needs attention."""
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     findings = diagnose(settings)
     if args.json:
         print(json.dumps([asdict(f) for f in findings], indent=2))
@@ -195,7 +195,7 @@ def _files(settings: Settings) -> Finding:
 
 def backup(args: argparse.Namespace) -> int:
     """A consistent copy of the journal, taken while the box serves (SQLite's backup API)."""
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     dest = Path(args.dest)
     if dest.is_dir():
         stamp = iso_ms(utcnow()).replace(":", "").replace(".", "")
@@ -224,7 +224,7 @@ def restore(args: argparse.Namespace) -> int:
     """Replace the journal with a backup: only a backup of this box (unless --force), only
     one that verifies, only while the box is stopped. See docs/operations.md for what
     happens to actions made after the backup."""
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     src = Path(args.src)
     if not src.is_file():
         raise EdgeError(f"{src} is not a file")

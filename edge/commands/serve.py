@@ -12,17 +12,17 @@ from litestar import Litestar
 
 from edge import serving
 from edge.app import create_app
-from edge.cli import home_of
+from edge.cli import settings_of
 from edge.runlock import hold_shared
 from edge.serving import Started
-from edge.settings import Settings, load_settings
+from edge.settings import Settings
 from edge.workflow.config import load_config
 
 log = logging.getLogger("edge.serve")
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     config = load_config(settings.country_config or None)
     port = settings.port if args.port is None else args.port
     hold_shared(settings.home)  # `edge restore` waits for the box to stop

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from edge.cli import home_of
-from edge.settings import documented_settings, load_settings
+from edge.cli import settings_of
+from edge.settings import documented_settings
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     for name, _default, help_text in documented_settings():
         print(f"{name} = {getattr(settings, name)!r}\n    {help_text}")
     return 0

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from edge.cli import home_of
+from edge.cli import settings_of
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
-from edge.settings import load_settings
 from edge.workflow.config import load_config
 from upstream_sync.client import enroll as do_enroll
 from upstream_sync.client import pull_once
@@ -15,7 +14,7 @@ from upstream_sync.push import drain
 
 
 def enroll(args: argparse.Namespace) -> int:
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     with Journal(settings.journal_path, load_config(settings.country_config or None)) as journal:
         done = do_enroll(
             journal,
@@ -31,7 +30,7 @@ def enroll(args: argparse.Namespace) -> int:
 
 def sync(args: argparse.Namespace) -> int:
     """Pull the registry's changes, then push the outbox until it is empty."""
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     reader = Reader(settings.journal_path)
     with Journal(settings.journal_path, load_config(settings.country_config or None)) as journal:
         try:
@@ -71,5 +70,5 @@ def _n(count: int, noun: str) -> str:
 def worker(args: argparse.Namespace) -> int:
     from upstream_sync.worker import run
 
-    run(load_settings(home_of(args)))
+    run(settings_of(args))
     return 0

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.auth import sessions
-from edge.cli import home_of, read_password
+from edge.cli import read_password, settings_of
 from edge.clock import utcnow
 from edge.errors import InvalidInput, NotFound
 from edge.journal.db import connect
 from edge.journal.store import Journal
-from edge.settings import Settings, load_settings
+from edge.settings import Settings
 from edge.users import register
 from edge.users.passwords import Hasher, Params, password_problems
 from edge.workflow.config import load_config
@@ -32,7 +32,7 @@ def new_verifier(settings: Settings, username: str, password: str) -> str:
 
 
 def _write(args: argparse.Namespace, job: Callable[[Any, Settings], Any]) -> Any:
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     with Journal(settings.journal_path, load_config(settings.country_config or None)) as journal:
         return journal.run(lambda conn: job(conn, settings))
 
@@ -45,7 +45,7 @@ def _find(conn: Any, username: str) -> register.User:
 
 
 def add(args: argparse.Namespace) -> int:
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     config = load_config(settings.country_config or None)
     verifier = new_verifier(
         settings, args.username, read_password(args, f"One-time password for {args.username}: ")
@@ -70,7 +70,7 @@ def add(args: argparse.Namespace) -> int:
 
 
 def list_(args: argparse.Namespace) -> int:
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     conn = connect(settings.journal_path, readonly=True)
     try:
         for u in register.list_users(conn):
@@ -91,7 +91,7 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def reset_password(args: argparse.Namespace) -> int:
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     password = read_password(args, f"One-time password for {args.username}: ")
     verifier = new_verifier(settings, args.username, password)
     _write(

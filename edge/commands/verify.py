@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from edge.cli import home_of
+from edge.cli import settings_of
 from edge.journal.verify import verify
-from edge.settings import load_settings
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(home_of(args))
+    settings = settings_of(args)
     report = verify(settings.journal_path)
     if report.ok:
         print(

@@ -21,7 +21,7 @@ from edge.web.context import (
     show,
 )
 from edge.web.render import render
-from edge.web.workqueues import PAGE_SIZE, int_param
+from edge.web.workqueues import int_param
 from edge.workflow.model import CORE_ACTIONS, ActionType
 
 
@@ -29,7 +29,9 @@ from edge.workflow.model import CORE_ACTIONS, ActionType
 async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     page = int_param(request.query_params.get("page"), 1)
-    rows, total = await asyncio.to_thread(state.reader.outbox, ctx.me.actor, page, PAGE_SIZE)
+    rows, total = await asyncio.to_thread(
+        state.reader.outbox, ctx.me.actor, page, state.settings.page_size
+    )
     names = state.reader.user_names({r["created_by"] for r in rows})
     items = [
         {
@@ -48,7 +50,7 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         "outbox.html",
         items=items,
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=max(1, -(-total // state.settings.page_size)),
         total=total,
         summary=summary,
         last_success=ctx.when(summary["last_success_at"]),

@@ -23,8 +23,6 @@ from edge.workflow.model import ActionType
 from edge.workflow.rules import visible_queues
 from edge.workflow.scopes import grants
 
-PAGE_SIZE = 20
-
 
 @get("/")
 async def home(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
@@ -43,7 +41,7 @@ async def queue_page(
         return not_found(ctx)
     page = int_param(request.query_params.get("page"), 1)
     rows, total = await asyncio.to_thread(
-        state.reader.workqueue, queue.query, ctx.me.actor, page, PAGE_SIZE
+        state.reader.workqueue, queue.query, ctx.me.actor, page, state.settings.page_size
     )
     return show(
         ctx,
@@ -51,7 +49,7 @@ async def queue_page(
         queue=queue,
         records=_listing(ctx, rows),
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=max(1, -(-total // state.settings.page_size)),
         total=total,
     )
 

@@ -78,6 +78,21 @@ def test_metrics_can_require_an_admins_token(tmp_path: Path) -> None:
         assert httpx.get(box.url + "/metrics", headers=auth).status_code == 200
 
 
+def test_the_settings_files_log_level_reaches_every_logger(tmp_path: Path) -> None:
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    with (home / "edge.toml").open("a") as f:
+        f.write('log_level = "debug"\n')
+    env = {k: v for k, v in os.environ.items() if k != "EDGE_LOG_LEVEL"}
+    with running_box(home, env=env) as box:
+        httpx.get(box.url + "/healthz")
+    assert re.search(
+        r"^DEBUG edge\.http \[req-\w+\] GET /healthz", (home / "serve.log").read_text(), re.M
+    )
+    quiet = edge_cli(home, "verify", env={**env, "EDGE_LOG_LEVEL": "error"})
+    assert "INFO" not in quiet.stderr
+
+
 def test_log_lines_carry_level_logger_and_request_or_task(tmp_path: Path) -> None:
     (tmp_path / "registry").mkdir()
     registry = start_registry(tmp_path / "registry")
