@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, cast
 
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -20,9 +20,12 @@ from litestar.di import NamedDependency
 from edge.auth.sessions import Session, find_session, needs_touch, touch, user_by_token
 from edge.clock import utcnow
 from edge.errors import Forbidden, Unauthenticated
-from edge.state import BoxState
+from edge.journal.reads import Reader
+from edge.journal.store import Journal
+from edge.settings import Settings
 from edge.texts import tr
 from edge.users.register import User, actor_of, get_user
+from edge.workflow.config import Config
 from edge.workflow.model import Actor
 
 COOKIE = "edge_session"
@@ -35,6 +38,20 @@ _RESOLVED = "edge.caller"  # where a request keeps its resolved caller
 CSRF_MISSING = tr(
     "This request lacks the page's security token (CSRF). Reload the page and try again."
 )
+
+
+class Office(Protocol):
+    """What resolving a caller needs of the app (the app's state has it: edge/state.py)."""
+
+    settings: Settings
+    config: Config
+    reader: Reader
+    journal: Journal
+
+
+def office_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Office:
+    """The app's state, as resolving a caller sees it."""
+    return cast(Office, connection.app.state)
 
 
 @dataclass(frozen=True)
@@ -53,13 +70,13 @@ class Caller:
         return hmac.compare_digest(sent.encode(), self.session.csrf_token.encode())
 
 
-def idle_limit(state: BoxState) -> timedelta:
+def idle_limit(state: Office) -> timedelta:
     return timedelta(minutes=state.settings.session_idle_minutes)
 
 
 def resolve(
     request: ASGIConnection[Any, Any, Any, Any],
-    state: BoxState,
+    state: Office,
     now: datetime,
     *,
     activity: bool = True,
@@ -90,13 +107,13 @@ def resolve(
     return Caller(user, actor_of(user, state.config), session)
 
 
-def current_caller(request: ASGIConnection[Any, Any, Any, Any], state: BoxState) -> Caller:
+def current_caller(request: ASGIConnection[Any, Any, Any, Any]) -> Caller:
     """The API's caller (a dependency, and the guards'): raises Unauthenticated / Forbidden.
     Resolved once per request."""
     known: Caller | None = request.state.get(_RESOLVED)
     if known is not None:
         return known
-    caller = resolve(request, state, utcnow())
+    caller = resolve(request, office_of(request), utcnow())
     if caller is None:
         raise Unauthenticated(LOGIN_REQUIRED)
     method = request.scope.get("method", "GET")

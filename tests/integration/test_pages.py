@@ -1,5 +1,5 @@
-"""One error mapper: a page for people on the office pages, a problem document for the API,
-with the status the error carries, from a real box process."""
+"""The pages and the API from a real box process: one error mapper (a page for people, a problem
+document for programs, with the status the error carries), and listings as long as configured."""
 
 from __future__ import annotations
 
@@ -66,3 +66,14 @@ def test_a_page_asks_to_log_in_where_the_api_says_401(box: Box) -> None:
     assert r.status_code == 302 and r.headers["location"].startswith("/login?next=")
     r = anonymous.get("/api/v1/outbox")
     assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
+
+
+def test_the_pages_list_page_size_records_a_page(tmp_path: Path) -> None:
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    with running_box(home, env={"EDGE_PAGE_SIZE": "2"}) as b:
+        clerk = b.client("clerk")
+        for _ in range(3):
+            clerk.post("/api/v1/records", json={"event_type": "birth"})
+        page = clerk.get("/queues/my-drafts").text
+        assert page.count('<a href="/records/') == 2 and "Page 1 of 2" in page
