@@ -127,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("src", help="the backup file")
     restore.add_argument("--force", action="store_true", help="accept another box's backup")
     restore.set_defaults(func=_lazy("edge.commands.ops", "restore"))
+    export = sub.add_parser("export", help="write the office's records to a CSV or JSON file")
+    export.add_argument("dest", help="the file to write (readable by you only)")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--event", help="only records of this event (e.g. birth)")
+    export.set_defaults(func=_lazy("edge.commands.export", "run"))
     settings = sub.add_parser("settings", help="show every setting with its value")
     settings.set_defaults(func=_lazy("edge.commands.settings", "run"))
     return p

@@ -11,6 +11,7 @@ import stat
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,7 +20,7 @@ from edge.clock import clock_synced, iso_ms, parse_iso, utcnow
 from edge.errors import EdgeError
 from edge.journal.boxvalues import box_value
 from edge.journal.db import connect
-from edge.journal.schema import LATEST, version
+from edge.journal.schema import LATEST, migrate, version
 from edge.journal.verify import verify
 from edge.runlock import take_exclusive
 from edge.settings import Settings
@@ -74,7 +75,7 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def diagnose(settings: Settings) -> list[Finding]:
-    findings = [_clock(), _disk(settings), _journal(settings)]
+    findings = [_clock(), _disk(settings), _journal(settings), _schema(settings)]
     conn = connect(settings.journal_path, readonly=True)
     try:
         findings += [_worker(conn, settings), _registry(conn), _mdns(conn)]
@@ -108,6 +109,49 @@ def _disk(settings: Settings) -> Finding:
         "refused when the disk is full",
         "free space on the box, or move old backups off it",
     )
+
+
+def _schema(settings: Settings) -> Finding:
+    """The database's tables, columns and indexes against what this software creates
+    (sqlite-utils reads both schemas): drift means a failed migration or a foreign file."""
+    import sqlite_utils
+
+    conn = connect(settings.journal_path, readonly=True)
+    fresh = sqlite3.connect(":memory:")
+    try:
+        if version(conn) != LATEST:
+            return Finding(
+                "schema",
+                False,
+                f"the database is at schema version {version(conn)}, this software at {LATEST}",
+                "start `edge serve` once (it migrates), or restore a backup of this version",
+            )
+        migrate(fresh)
+        have, want = _shape(sqlite_utils.Database(conn)), _shape(sqlite_utils.Database(fresh))
+    finally:
+        conn.close()
+        fresh.close()
+    missing = sorted(
+        f"{t}: {', '.join(sorted(want[t] - have.get(t, set())))}"
+        for t in want
+        if want[t] - have.get(t, set())
+    )
+    if not missing:
+        return Finding("schema", True, f"schema version {LATEST}, every table and index in place")
+    return Finding(
+        "schema",
+        False,
+        "the database lacks what this software needs: " + "; ".join(missing),
+        "restore the last verified backup (`edge restore`), then tell IT staff",
+    )
+
+
+def _shape(db: Any) -> dict[str, set[str]]:
+    """Each table's columns and indexes, by name."""
+    return {
+        t.name: {c.name for c in t.columns} | {f"index {i.name}" for i in t.indexes}
+        for t in db.tables
+    }
 
 
 def _journal(settings: Settings) -> Finding:

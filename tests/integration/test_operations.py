@@ -88,3 +88,33 @@ def test_doctor_explains_what_needs_attention(tmp_path: Path) -> None:
     text = edge_cli(home, "doctor", check=False).stdout
     assert "device.key is readable by others" in text and "chmod 600" in text
     assert "need attention" in text
+
+
+def test_export_writes_the_offices_records_for_its_admin_only(tmp_path: Path) -> None:
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    with running_box(home) as box:
+        clerk = box.client("clerk")
+        declare(clerk, "Sara")
+        declare(clerk, "Omar")
+    out = edge_cli(home, "export", str(tmp_path / "records.csv")).stdout
+    assert "Exported 2 records" in out
+    text = (tmp_path / "records.csv").read_text()
+    assert text.splitlines()[0].startswith("tracking_id,event_type,status")
+    assert "Sara" in text and "Omar" in text and "declared" in text
+    assert (tmp_path / "records.csv").stat().st_mode & 0o777 == 0o600
+    edge_cli(home, "export", str(tmp_path / "records.json"), "--format", "json")
+    rows = json.loads((tmp_path / "records.json").read_text())
+    assert sorted(r["child.first_name"] for r in rows) == ["Omar", "Sara"]
+
+
+def test_doctor_finds_a_database_that_lacks_part_of_its_schema(tmp_path: Path) -> None:
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    conn = sqlite3.connect(home / "journal.db")
+    conn.execute("DROP INDEX records_by_assignee")
+    conn.commit()
+    conn.close()
+    found = json.loads(edge_cli(home, "doctor", "--json", check=False).stdout)
+    schema = next(f for f in found if f["check"] == "schema")
+    assert not schema["ok"] and "records_by_assignee" in schema["says"]

@@ -113,9 +113,7 @@ def allowed(target: str, rules: set[str]) -> bool:
     means only its `__init__` (`edge` for `__version__`)."""
     if "*" in rules:
         return True
-    return any(
-        target == r or (r not in PACKAGES and target.startswith(r + ".")) for r in rules
-    )
+    return any(target == r or (r not in PACKAGES and target.startswith(r + ".")) for r in rules)
 
 
 def test_every_package_imports_only_downward() -> None:
