@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol, cast
 
+from litestar import Response
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 
@@ -68,6 +69,21 @@ class Caller:
         if self.session is None:
             return True
         return hmac.compare_digest(sent.encode(), self.session.csrf_token.encode())
+
+
+def set_session_cookie(
+    response: Response[Any], session_id: str, request: ASGIConnection[Any, Any, Any, Any]
+) -> None:
+    """The login session's cookie: not readable by scripts, never sent by another site, only
+    over TLS when the box is reached over TLS."""
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
 
 
 def idle_limit(state: Office) -> timedelta:

@@ -26,7 +26,7 @@ COLUMNS = ["tracking_id", "event_type", "status", "flags", "office_id", "created
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    config = load_config(settings.country_config or None)
+    config = load_config(settings.country_config)
     dest = Path(args.dest)
     fields = [f.id for event in config.events.values() for f in event.fields]
     fields = list(dict.fromkeys(fields))

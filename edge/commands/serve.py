@@ -23,7 +23,7 @@ log = logging.getLogger("edge.serve")
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    config = load_config(settings.country_config or None)
+    config = load_config(settings.country_config)
     port = settings.port if args.port is None else args.port
     hold_shared(settings.home)  # `edge restore` waits for the box to stop
     app = create_app(settings, config)

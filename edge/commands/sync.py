@@ -15,7 +15,7 @@ from upstream_sync.push import drain
 
 def enroll(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    with Journal(settings.journal_path, load_config(settings.country_config or None)) as journal:
+    with Journal(settings.journal_path, load_config(settings.country_config)) as journal:
         done = do_enroll(
             journal,
             settings.device_key_path,
@@ -32,7 +32,7 @@ def sync(args: argparse.Namespace) -> int:
     """Pull the registry's changes, then push the outbox until it is empty."""
     settings = settings_of(args)
     reader = Reader(settings.journal_path)
-    with Journal(settings.journal_path, load_config(settings.country_config or None)) as journal:
+    with Journal(settings.journal_path, load_config(settings.country_config)) as journal:
         try:
             pulled = pull_once(journal, reader, settings.device_key_path)
             if pulled.error:

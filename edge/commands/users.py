@@ -33,7 +33,7 @@ def new_verifier(settings: Settings, username: str, password: str) -> str:
 
 def _write(args: argparse.Namespace, job: Callable[[Any, Settings], Any]) -> Any:
     settings = settings_of(args)
-    with Journal(settings.journal_path, load_config(settings.country_config or None)) as journal:
+    with Journal(settings.journal_path, load_config(settings.country_config)) as journal:
         return journal.run(lambda conn: job(conn, settings))
 
 
@@ -46,7 +46,7 @@ def _find(conn: Any, username: str) -> register.User:
 
 def add(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    config = load_config(settings.country_config or None)
+    config = load_config(settings.country_config)
     verifier = new_verifier(
         settings, args.username, read_password(args, f"One-time password for {args.username}: ")
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from litestar import get
@@ -12,7 +11,7 @@ from litestar.params import Parameter
 from edge.http import paging
 from edge.http.schemas import OutboxItem, OutboxPage, OutboxSummary
 from edge.state import BoxState
-from edge.workflow.model import CORE_ACTIONS, ActionType, Actor
+from edge.workflow.model import Actor, action_label
 
 
 @get("/api/v1/outbox", operation_id="getOutbox", tags=["sync"], sync_to_thread=True)
@@ -53,7 +52,7 @@ def get_outbox(
             r["tracking_id"],
             r["title"],
             r["type"],
-            _label(r["type"], r["payload"]),
+            action_label(r["type"], r["payload"]),
             r["created_at"],
             names.get(r["created_by"], ""),
             r["state"],
@@ -67,9 +66,3 @@ def get_outbox(
         for r in rows
     ]
     return OutboxPage(summary, items, page, size, total)
-
-
-def _label(type_: str, payload: str) -> str:
-    if type_ == ActionType.CUSTOM:
-        return str(json.loads(payload).get("audit") or "Custom action")
-    return CORE_ACTIONS[ActionType(type_)].label

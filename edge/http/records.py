@@ -28,7 +28,7 @@ from edge.state import BoxState
 from edge.workflow.config import Config
 from edge.workflow.engine import ActionRequest
 from edge.workflow.fold import Entry
-from edge.workflow.model import CORE_ACTIONS, ActionType, Actor
+from edge.workflow.model import ActionType, Actor, action_label
 from edge.workflow.rules import action_menu, can_read
 
 PENDING = SyncInfo("pending", 0, None, None, None, None)
@@ -171,11 +171,7 @@ def record_out(row: RecordRow, names: dict[str, str]) -> RecordOut:
 
 
 def _action_out(e: Entry, sync: SyncInfo | None, names: dict[str, str]) -> ActionOut:
-    label = (
-        str(e.payload.get("audit") or e.custom_type)
-        if e.type is ActionType.CUSTOM
-        else CORE_ACTIONS[e.type].label
-    )
+    label = action_label(e.type, e.payload, e.custom_type)
     return ActionOut(
         id=e.id,
         seq=e.seq,

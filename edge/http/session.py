@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody
 
 from edge.auth import sessions
 from edge.auth.caller import ALLOW_PASSWORD_CHANGE_PENDING as PENDING_OK
-from edge.auth.caller import COOKIE, Caller
+from edge.auth.caller import COOKIE, Caller, set_session_cookie
 from edge.clock import utcnow
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.http.schemas import (
@@ -57,14 +57,7 @@ class SessionController(Controller):
             me_out(done.user, scopes), done.session.csrf_token, done.checked_with_registry
         )
         response = Response(body)
-        response.set_cookie(
-            COOKIE,
-            done.session_id,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
+        set_session_cookie(response, done.session_id, request)
         return response
 
     @post("/logout", operation_id="logout", status_code=204, opt={PENDING_OK: True})

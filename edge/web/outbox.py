@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -22,7 +21,7 @@ from edge.web.context import (
 )
 from edge.web.render import render
 from edge.web.workqueues import int_param
-from edge.workflow.model import CORE_ACTIONS, ActionType
+from edge.workflow.model import action_label
 
 
 @get("/outbox")
@@ -36,7 +35,7 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
     items = [
         {
             **r,
-            "label": _outbox_label(r["type"], r["payload"]),
+            "label": action_label(r["type"], r["payload"]),
             "by": names.get(r["created_by"], ""),
             "at": ctx.when(r["created_at"]),
             "next_try": ctx.when(r["next_try_at"]),
@@ -56,12 +55,6 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         last_success=ctx.when(summary["last_success_at"]),
         next_try=ctx.when(summary["next_try_at"]),
     )
-
-
-def _outbox_label(type_: str, payload: str) -> str:
-    if type_ == ActionType.CUSTOM:
-        return str(json.loads(payload).get("audit") or "Custom action")
-    return CORE_ACTIONS[ActionType(type_)].label
 
 
 @get("/ui/status")

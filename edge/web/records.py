@@ -20,7 +20,7 @@ from edge.web.forms import declaration_values, dialog_page, form_name, form_page
 from edge.web.messages import error_text, field_errors, menu_reason, say
 from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
 from edge.workflow.fold import Entry
-from edge.workflow.model import CORE_ACTIONS, ActionType
+from edge.workflow.model import ActionType, action_label
 from edge.workflow.rules import action_menu, availability, can_read
 
 NO_FORM = ActionType.ASSIGN, ActionType.UNASSIGN
@@ -82,13 +82,8 @@ async def record_view(
 
 
 def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str, Any]:
-    label = (
-        str(e.payload.get("audit") or e.custom_type)
-        if e.type is ActionType.CUSTOM
-        else CORE_ACTIONS[e.type].label
-    )
     return {
-        "label": label,
+        "label": action_label(e.type, e.payload, e.custom_type),
         "by": names.get(e.created_by, e.created_by),
         "office": e.created_at_location,
         "at": ctx.when(e.created_at),

@@ -11,7 +11,7 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from edge.auth import sessions
-from edge.auth.caller import COOKIE
+from edge.auth.caller import COOKIE, set_session_cookie
 from edge.clock import utcnow
 from edge.errors import InvalidInput, LoginRefused
 from edge.state import BoxState
@@ -62,14 +62,7 @@ async def login(request: Request[Any, Any, Any], state: BoxState) -> Response[An
         error = ctx._("Enter your username and password.")
         return _login_form(ctx, 422, next=next_, error=error, username=username)
     response: Response[Any] = Redirect("/password" if done.user.must_change_password else next_)
-    response.set_cookie(
-        COOKIE,
-        done.session_id,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
+    set_session_cookie(response, done.session_id, request)
     return response
 
 

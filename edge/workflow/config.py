@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 import msgspec
 
@@ -205,7 +205,7 @@ class _Checker:
     def __init__(self, cc: CountryConfig, source: str) -> None:
         self.cc, self.source = cc, source
 
-    def fail(self, where: str, message: str) -> None:
+    def fail(self, where: str, message: str) -> NoReturn:
         raise ConfigError(f"{self.source}: {where}: {message}")
 
     def unique(self, kind: str, ids: list[str]) -> None:
@@ -315,7 +315,6 @@ class _Checker:
             return parse_scope(text, custom_names=custom_names)
         except ConfigError as exc:
             self.fail(where, exc.detail)
-            raise  # unreachable; keeps mypy's flow analysis honest
 
     def check_scope_refs(self, where: str, scope: Scope, ctx: _Refs) -> None:
         for ev in scope.option("event") or ():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -253,3 +254,12 @@ class Actor:
     role: str
     office_id: str
     scopes: tuple[Any, ...]  # tuple[Scope, ...]; Any avoids an import cycle
+
+
+def action_label(type_: str, payload: dict[str, Any] | str, custom_type: str | None = None) -> str:
+    """What people call an action in a history or the outbox: a custom action by its audit
+    copy ("Attested"), a core action by its label. `payload` as stored (JSON) or decoded."""
+    if type_ != ActionType.CUSTOM:
+        return CORE_ACTIONS[ActionType(type_)].label
+    values = json.loads(payload) if isinstance(payload, str) else payload
+    return str(values.get("audit") or custom_type or "Custom action")
