@@ -92,19 +92,52 @@ class UserAdmin:
         )
 
     async def edit(self, actor: Actor, user_id: str, changes: dict[str, str]) -> User:
-        """Change a user's display name, role or office."""
+        """Change a user's display name, role or office. Nobody changes their own role or
+        office (an admin would grant themself a registrar's powers), and the office always
+        keeps someone who can manage its users."""
         user = self.target(actor, user_id, "user.edit")
-        if "role" in changes or "office_id" in changes:
-            _require(
-                actor,
-                "user.edit",
-                changes.get("office_id", user.office_id),
-                changes.get("role", user.role),
-            )
+        role, office = changes.get("role", user.role), changes.get("office_id", user.office_id)
+        if (role, office) != (user.role, user.office_id):
+            if user.id == actor.id:
+                raise ActionNotAvailable(
+                    tr("You cannot change your own role or office: ask another admin to.")
+                )
+            _require(actor, "user.edit", office, role)
         now = utcnow()
-        return await self._write(
-            lambda c: register.edit_user(c, self.config, user.id, actor.id, changes, now)
-        )
+
+        def job(conn: sqlite3.Connection) -> User:
+            if not self.manages(role) or office != user.office_id:
+                self._keep_a_manager(conn, user)
+            return register.edit_user(conn, self.config, user.id, actor.id, changes, now)
+
+        return await self._write(job)
+
+    def manages(self, role: str) -> bool:
+        """Whether a role can manage users (create and edit them)."""
+        names = {s.name for s in self.config.role_scopes.get(role, ())}
+        return {"user.create", "user.edit"} <= names
+
+    def _keep_a_manager(self, conn: sqlite3.Connection, user: User) -> None:
+        """Refuse a change that would leave the user's office with nobody able to manage its
+        users (checked in the writer, so two admins cannot each remove the other)."""
+        if not (user.active and self.manages(user.role)):
+            return
+        others = [
+            u
+            for u in register.list_users(conn)
+            if u.id != user.id
+            and u.active
+            and u.office_id == user.office_id
+            and self.manages(u.role)
+        ]
+        if not others:
+            raise ActionNotAvailable(
+                tr(
+                    "%(name)s is the last user who can manage this office's users: give that "
+                    "role to someone else first.",
+                    name=user.display_name,
+                )
+            )
 
     async def set_active(self, actor: Actor, user_id: str, active: bool) -> User:
         """Deactivate (their sessions end at once) or reactivate a user."""
@@ -112,7 +145,13 @@ class UserAdmin:
         if not active and user.id == actor.id:
             raise ActionNotAvailable(tr("You cannot deactivate your own account"))
         now = utcnow()
-        return await self._write(lambda c: register.set_active(c, user.id, active, actor.id, now))
+
+        def job(conn: sqlite3.Connection) -> User:
+            if not active:
+                self._keep_a_manager(conn, user)
+            return register.set_active(conn, user.id, active, actor.id, now)
+
+        return await self._write(job)
 
     async def reset_password(self, actor: Actor, user_id: str, password: str) -> User:
         """A one-time password: the user must choose their own at their next login."""
