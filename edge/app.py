@@ -23,6 +23,7 @@ from edge.http.workqueues import WorkqueueController
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.latency import Latency
+from edge.limits import refuse_impossible_paths
 from edge.settings import Settings
 from edge.texts import Text
 from edge.users.admin import UserAdmin
@@ -74,7 +75,7 @@ def create_app(
         ],
         lifespan=[lifespan],
         state=State({"settings": settings, "config": config, "latency": Latency()}),
-        middleware=[latency_middleware],
+        middleware=[refuse_impossible_paths, latency_middleware],
         dependencies={
             "caller": Provide(current_caller, sync_to_thread=False),
             "actor": Provide(current_actor, sync_to_thread=False),

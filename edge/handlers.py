@@ -11,12 +11,13 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from edge.errors import EdgeError, Unauthenticated
+from edge.errors import EdgeError, FieldProblem, InvalidInput, Unauthenticated
 from edge.http import problems
 from edge.web.context import EarlyResponse
 from edge.web.errors import error_page, http_error_page, login_first
 
 log = logging.getLogger("edge.http")
+TOO_DEEP = InvalidInput([FieldProblem("body", "depth", "is nested too deeply to be read")])
 # Paths answered for programs (JSON); every other path is a page for people.
 API_PATHS = ("/api/", "/healthz", "/readyz", "/metrics")
 
@@ -39,11 +40,15 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         return error_page(request, exc.status, exc.title, exc.detail)
     if isinstance(exc, HTTPException):
         return http_error_page(request, exc.status_code)
+    if isinstance(exc, RecursionError):
+        return http_error_page(request, 400)
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return http_error_page(request, 500)
 
 
 def _problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, RecursionError):  # a body nested thousands deep, from decoding it
+        return problems.edge_error(request, TOO_DEEP)
     if isinstance(exc, EdgeError):
         return problems.edge_error(request, exc)
     if isinstance(exc, ValidationException):

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from edge.clock import iso_ms, local_date, utcnow
-from edge.errors import NotFound
+from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.http.schemas import (
     ActionCreate,
     ActionOut,
@@ -122,7 +122,12 @@ def _client(data: RecordCreate | ActionCreate) -> str | None:
     if data.client_time is None:
         return None
     moment = data.client_time
-    return iso_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    try:
+        return iso_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    except (OverflowError, ValueError):  # e.g. year 1 in a zone east of UTC
+        raise InvalidInput(
+            [FieldProblem("client_time", "range", "must be a time between the years 1 and 9999")]
+        ) from None
 
 
 def _known(record_id: FromPath[str]) -> None:

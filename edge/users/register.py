@@ -19,6 +19,7 @@ from edge.ids import uuid7
 from edge.journal.chain import canonical_json
 from edge.texts import tr
 from edge.workflow.config import Config
+from edge.workflow.forms import has_control_characters
 from edge.workflow.model import Actor
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}")
@@ -130,6 +131,12 @@ def _check_profile(config: Config, display_name: str | None, role: str | None) -
         problems.append(
             FieldProblem(
                 "display_name", "required", "A display name of 1 to 100 characters is required"
+            )
+        )
+    elif display_name is not None and has_control_characters(display_name):
+        problems.append(
+            FieldProblem(
+                "display_name", "characters", "The name contains characters that cannot be typed"
             )
         )
     if problems:

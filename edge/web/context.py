@@ -18,7 +18,7 @@ from litestar.response import Redirect
 from edge.auth.caller import COOKIE, LOGIN_REQUIRED, Caller, idle_limit, resolve
 from edge.auth.sessions import needs_touch
 from edge.clock import local_date, parse_iso, utcnow
-from edge.errors import Unauthenticated
+from edge.errors import FieldProblem, InvalidInput, Unauthenticated
 from edge.state import BoxState
 from edge.web.i18n import LANGUAGES, Language, choose, translations
 from edge.web.render import render, when
@@ -152,6 +152,17 @@ def to_login(request: Request[Any, Any, Any], form: dict[str, str]) -> Response[
 
 
 async def read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """A page's form, refused (400) unless it is valid UTF-8: a browser always sends that,
+    and reading anything else as Latin-1 would store mangled names."""
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        body = await request.body()
+        try:
+            pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                [FieldProblem("form", "encoding", "The form was not sent as UTF-8 text")]
+            ) from None
+        return dict(pairs)
     data = await request.form()
     return {str(k): str(v) for k, v in data.items()}
 

@@ -16,7 +16,7 @@ from edge.texts import tr
 from edge.workflow.conditions import holds
 from edge.workflow.config import Config, FlagRule
 from edge.workflow.fold import merge_declaration
-from edge.workflow.forms import check_values, missing_required
+from edge.workflow.forms import check_values, has_control_characters, missing_required
 from edge.workflow.model import CORE_ACTIONS, ActionType, Actor, CoreFlag, RecordState, Status
 from edge.workflow.rules import availability
 from edge.workflow.scopes import grants
@@ -201,6 +201,12 @@ def _core_form(req: ActionRequest) -> tuple[dict[str, Any], list[FieldProblem]]:
             )
         elif value is not None and not isinstance(value, str):
             problems.append(FieldProblem(f"form.{key}", "type", "must be text"))
+        elif isinstance(value, str) and has_control_characters(value, multiline=True):
+            problems.append(
+                FieldProblem(
+                    f"form.{key}", "characters", "contains characters that cannot be typed"
+                )
+            )
         elif isinstance(value, str) and len(value) > REASON_MAX:
             problems.append(
                 FieldProblem(
