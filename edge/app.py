@@ -12,7 +12,7 @@ from litestar.openapi.config import OpenAPIConfig
 
 from edge import __version__
 from edge.auth.caller import current_actor, current_caller
-from edge.auth.login import Authenticator, RegistryPasswordCheck
+from edge.auth.login import Authenticator, LoginLine, RegistryPasswordCheck
 from edge.handlers import EXCEPTION_HANDLERS
 from edge.http.health import healthz, latency_middleware, metrics, readyz
 from edge.http.outbox import get_outbox
@@ -53,11 +53,13 @@ def create_app(
         app.state.authenticator = Authenticator(
             settings, hasher, journal.run, reader.conn, registry_check
         )
+        app.state.logins = LoginLine(app.state.authenticator)
         app.state.upstream = RegistryLookups(journal, reader, settings.device_key_path)
         app.state.users = UserAdmin(journal, reader, config, settings, hasher)
         try:
             yield
         finally:
+            app.state.logins.close()
             journal.close()
             reader.close()
 

@@ -26,9 +26,11 @@ def run_server(
     port_file: Path | None,
     log_level: str,
     started: Started | None = None,
+    **limits: Any,
 ) -> None:
-    """Serve an app until SIGINT/SIGTERM, on uvloop where it is installed."""
-    main = serve_app(app, host, port, port_file, log_level, started)
+    """Serve an app until SIGINT/SIGTERM, on uvloop where it is installed. `limits` go to
+    uvicorn's Config as they are (`http`, `limit_concurrency`, …)."""
+    main = serve_app(app, host, port, port_file, log_level, started, **limits)
     try:
         import uvloop  # a faster event loop (a dependency; optional for development)
     except ImportError:
@@ -44,6 +46,7 @@ async def serve_app(
     port_file: Path | None,
     log_level: str,
     started: Started | None = None,
+    **limits: Any,
 ) -> None:
     """Serve until stopped; write the bound port to port_file once listening."""
     server = uvicorn.Server(
@@ -56,6 +59,7 @@ async def serve_app(
             log_level=log_level,
             lifespan="on",
             timeout_graceful_shutdown=10,
+            **limits,
         )
     )
     task = asyncio.create_task(server.serve())

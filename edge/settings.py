@@ -71,6 +71,23 @@ class Settings:
     writer_batch_max: int = _setting(
         256, "Most actions the journal writer commits together in one transaction.", lo=1, hi=10_000
     )
+    http_header_timeout_seconds: float = _setting(
+        10,
+        "A request's headers must arrive within this many seconds, or the connection is closed "
+        "(a half-open connection cannot be held for ever).",
+        lo=1,
+        hi=300,
+    )
+    http_max_header_bytes: int = _setting(
+        32_768, "Largest request header the web server reads (431 above).", lo=4096, hi=1_048_576
+    )
+    http_max_connections: int = _setting(
+        256,
+        "Requests the web server works on at once; above, it answers 503 at once instead of "
+        "queueing (keeps the box answering when a device floods it).",
+        lo=8,
+        hi=10_000,
+    )
     max_request_bytes: int = _setting(
         1_048_576, "Largest request body the web server accepts.", lo=1024, hi=100_000_000
     )

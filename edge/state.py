@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from litestar.datastructures import State
 
-from edge.auth.login import Authenticator
+from edge.auth.login import Authenticator, LoginLine
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.latency import Latency
@@ -25,5 +25,6 @@ class BoxState(State):
     journal: Journal
     reader: Reader
     authenticator: Authenticator
+    logins: LoginLine
     upstream: Upstream
     users: UserAdmin

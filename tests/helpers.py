@@ -96,13 +96,15 @@ def edge_cli(
     )
 
 
-def start_box(home: Path, env: dict[str, str] | None = None) -> Box:
-    """Start `edge serve` on a free loopback port and wait until /healthz answers."""
+def start_box(home: Path, env: dict[str, str] | None = None, wrap: list[str] = ()) -> Box:  # type: ignore[assignment]
+    """Start `edge serve` on a free loopback port and wait until /healthz answers. `wrap`
+    prefixes the command (e.g. `prlimit --nofile=1024` for systemd's default file limit)."""
     port_file = home / "port"
     port_file.unlink(missing_ok=True)
     log = open(home / "serve.log", "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [
+            *wrap,
             *EDGE,
             "--home",
             str(home),
@@ -147,8 +149,12 @@ def stop_box(box: Box, sig: int = signal.SIGTERM) -> None:
 
 
 @contextmanager
-def running_box(home: Path, env: dict[str, str] | None = None) -> Iterator[Box]:
-    box = start_box(home, env)
+def running_box(
+    home: Path,
+    env: dict[str, str] | None = None,
+    wrap: list[str] = (),  # type: ignore[assignment]
+) -> Iterator[Box]:
+    box = start_box(home, env, wrap)
     try:
         yield box
     finally:

@@ -9,8 +9,10 @@ answer after the same work: one Argon2id check and one durable write.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from edge.auth.sessions import Session, create_session
 from edge.clock import iso_ms, parse_iso
-from edge.errors import FieldProblem, InvalidInput, LoginRefused
+from edge.errors import EdgeError, FieldProblem, InvalidInput, LoginRefused
 from edge.settings import Settings
 from edge.users.passwords import MAX_LENGTH, Hasher
 from edge.users.register import User, find_user, get_user
@@ -173,3 +175,39 @@ def _count_unknown(conn: sqlite3.Connection) -> None:
 def _minutes_until(moment: str, now: datetime) -> int:
     until = parse_iso(moment)
     return max(1, int((until - now).total_seconds() + 59) // 60)
+
+
+class TooManyLogins(EdgeError):
+    status = 503
+    title = "The box is busy"
+
+
+class LoginLine:
+    """Logins wait in a line of their own. A password check costs Argon2id's memory and time
+    on purpose; two hundred logins at once (a script, a stuck device) must not take the
+    threads the pages read with, so logins get `workers` threads and at most `waiting_max`
+    may wait; the next is told to try again in a moment (503)."""
+
+    def __init__(self, authenticator: Authenticator, workers: int = 2, waiting_max: int = 32):
+        self.authenticator = authenticator
+        self.waiting_max = waiting_max
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="login")
+        self._waiting = 0
+
+    async def login(self, username: str, password: str, now: datetime) -> LoggedIn:
+        """As Authenticator.login, off the event loop, in the login line."""
+        if self._waiting >= self.waiting_max:
+            raise TooManyLogins(
+                "Too many people are logging in at this moment. Try again in a few seconds."
+            )
+        self._waiting += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._pool, self.authenticator.login, username, password, now
+            )
+        finally:
+            self._waiting -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -13,6 +13,7 @@ from litestar import Litestar
 from edge import serving
 from edge.app import create_app
 from edge.cli import settings_of
+from edge.limits import guarded_http
 from edge.runlock import hold_shared
 from edge.serving import Started
 from edge.settings import Settings
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.port_file) if args.port_file else None,
         settings.log_level,
         started=_announce(app, settings) if settings.mdns_interfaces != "off" else None,
+        settings=settings,
     )
     return 0
 
@@ -60,9 +62,20 @@ def run_server(
     port_file: Path | None,
     log_level: str,
     started: Started | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """Serve the box's app: after each fsync the journal's commit thread needs the GIL back to
     hand the results to the event loop; with the default 5 ms switch interval it would wait
     behind the busy loop."""
     sys.setswitchinterval(0.001)
-    serving.run_server(app, host, port, port_file, log_level, started)
+    s = settings or Settings()
+    serving.run_server(
+        app,
+        host,
+        port,
+        port_file,
+        log_level,
+        started,
+        http=guarded_http(s.http_header_timeout_seconds, s.http_max_header_bytes),
+        limit_concurrency=s.http_max_connections,
+    )

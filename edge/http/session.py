@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 from typing import Any
 
@@ -49,9 +48,7 @@ class SessionController(Controller):
         self, data: JSONBody[LoginIn], request: Request[Any, Any, Any], state: BoxState
     ) -> Response[LoginOut]:
         """Log in with username and password; works while the registry is unreachable."""
-        done = await asyncio.to_thread(
-            state.authenticator.login, data.username.strip(), data.password, utcnow()
-        )
+        done = await state.logins.login(data.username.strip(), data.password, utcnow())
         scopes = state.config.role_scopes.get(done.user.role, ())
         body = LoginOut(
             me_out(done.user, scopes), done.session.csrf_token, done.checked_with_registry

@@ -3,7 +3,6 @@ language."""
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 from typing import Any
 
@@ -12,6 +11,7 @@ from litestar.response import Redirect
 
 from edge.auth import sessions
 from edge.auth.caller import COOKIE, set_session_cookie
+from edge.auth.login import TooManyLogins
 from edge.clock import utcnow
 from edge.errors import InvalidInput, LoginRefused
 from edge.state import BoxState
@@ -55,12 +55,15 @@ async def login(request: Request[Any, Any, Any], state: BoxState) -> Response[An
     username, password = form.get("username", "").strip(), form.get("password", "")
     next_ = safe_next(form.get("next"))
     try:
-        done = await asyncio.to_thread(state.authenticator.login, username, password, utcnow())
+        done = await state.logins.login(username, password, utcnow())
     except LoginRefused as exc:
         return _login_form(ctx, 401, next=next_, error=login_error(ctx, exc), username=username)
     except InvalidInput:
         error = ctx._("Enter your username and password.")
         return _login_form(ctx, 422, next=next_, error=error, username=username)
+    except TooManyLogins:
+        error = ctx._("Too many people are logging in at this moment. Try again in a few seconds.")
+        return _login_form(ctx, 503, next=next_, error=error, username=username)
     response: Response[Any] = Redirect("/password" if done.user.must_change_password else next_)
     set_session_cookie(response, done.session_id, request)
     return response
