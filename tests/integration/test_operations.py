@@ -80,7 +80,16 @@ def test_doctor_explains_what_needs_attention(tmp_path: Path) -> None:
     r = edge_cli(home, "doctor", "--json", check=False)
     assert r.returncode == 1
     findings = {f["check"]: f for f in json.loads(r.stdout)}
-    assert set(findings) == {"clock", "disk", "journal", "worker", "registry", "mdns", "files"}
+    assert set(findings) == {
+        "clock",
+        "disk",
+        "journal",
+        "schema",
+        "worker",
+        "registry",
+        "mdns",
+        "files",
+    }
     assert findings["journal"]["ok"] and findings["disk"]["ok"] and findings["files"]["ok"]
     assert not findings["registry"]["ok"] and "edge enroll" in findings["registry"]["todo"]
     assert not findings["worker"]["ok"] and findings["worker"]["todo"]
