@@ -10,7 +10,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import time
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -91,6 +92,38 @@ def local_date(moment: datetime, zone: str) -> date:
 def parse_iso(stamp: str) -> datetime:
     """An aware datetime from a journal timestamp (`iso_ms`) or any ISO 8601 time."""
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A point in time as the box can trust it later: the wall time (for people, and across
+    reboots) and, within one boot, the time since boot, which no clock step moves. A Pi
+    without a real-time clock steps its wall clock both ways (at boot, when NTP answers)."""
+
+    wall: datetime
+    boot: str = ""  # "" when unknown (then only the wall time counts)
+    since_boot_ms: int = 0
+
+
+def now_moment() -> Moment:
+    """Now, read from both clocks together."""
+    wall_ms, boot_ms = clock_pair()
+    return Moment(datetime.fromtimestamp(wall_ms / 1000, UTC), boot_id(), boot_ms)
+
+
+def as_moment(now: datetime | Moment) -> Moment:
+    """A Moment for a caller that passed a plain time (tests, old records)."""
+    return now if isinstance(now, Moment) else Moment(now)
+
+
+def elapsed(since: Moment, now: Moment) -> timedelta | None:
+    """How long since `since`: by the time since boot within the same boot (clock steps do
+    not count), else by the wall clock. None when the wall clock says `since` is in the
+    future: a stored time is not trusted past a clock step back."""
+    if since.boot and since.boot == now.boot:
+        return timedelta(milliseconds=max(0, now.since_boot_ms - since.since_boot_ms))
+    gone = now.wall - since.wall
+    return gone if gone >= timedelta(0) else None
 
 
 def clock_pair() -> tuple[int, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any, Protocol, cast
 
@@ -19,7 +19,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 
 from edge.auth.sessions import Session, find_session, needs_touch, touch, user_by_token
-from edge.clock import utcnow
+from edge.clock import Moment, now_moment
 from edge.errors import Forbidden, Unauthenticated
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
@@ -93,7 +93,7 @@ def idle_limit(state: Office) -> timedelta:
 def resolve(
     request: ASGIConnection[Any, Any, Any, Any],
     state: Office,
-    now: datetime,
+    now: Moment,
     *,
     activity: bool = True,
 ) -> Caller | None:
@@ -129,7 +129,7 @@ def current_caller(request: ASGIConnection[Any, Any, Any, Any]) -> Caller:
     known: Caller | None = request.state.get(_RESOLVED)
     if known is not None:
         return known
-    caller = resolve(request, office_of(request), utcnow())
+    caller = resolve(request, office_of(request), now_moment())
     if caller is None:
         raise Unauthenticated(LOGIN_REQUIRED)
     method = request.scope.get("method", "GET")

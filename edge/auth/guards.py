@@ -10,7 +10,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
 from edge.auth.caller import LOGIN_REQUIRED, office_of, resolve
-from edge.clock import utcnow
+from edge.clock import now_moment
 from edge.errors import EdgeError, Forbidden, NotFound, Unauthenticated
 from edge.texts import tr
 
@@ -18,7 +18,7 @@ from edge.texts import tr
 def holds_scope(connection: ASGIConnection[Any, Any, Any, Any], name: str) -> bool:
     """Whether the logged-in caller's role holds a scope of this name (any options). Not
     logged in: Unauthenticated (the API answers 401, a page the login page)."""
-    caller = resolve(connection, office_of(connection), utcnow())
+    caller = resolve(connection, office_of(connection), now_moment())
     if caller is None:
         raise Unauthenticated(LOGIN_REQUIRED)
     return any(s.name == name for s in caller.actor.scopes)

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from edge.auth.sessions import Session, create_session
-from edge.clock import iso_ms, parse_iso
+from edge.clock import Moment, as_moment, elapsed, iso_ms, parse_iso
 from edge.errors import EdgeError, FieldProblem, InvalidInput, LoginRefused
 from edge.settings import Settings
 from edge.users.passwords import MAX_LENGTH, Hasher
@@ -74,8 +74,10 @@ class Authenticator:
         self.read = read
         self.registry = registry or NoRegistry()
 
-    def login(self, username: str, password: str, now: datetime) -> LoggedIn:
-        """Log in or raise LoginRefused; blocking (Argon2id), call it off the event loop."""
+    def login(self, username: str, password: str, now: datetime | Moment) -> LoggedIn:
+        """Log in or raise LoginRefused; blocking (Argon2id), call it off the event loop.
+        `now` as a Moment makes a lock survive clock steps (a plain time: wall clock only)."""
+        at = as_moment(now)
         if not username or not password or len(password) > MAX_LENGTH:
             raise InvalidInput(
                 [
@@ -93,10 +95,11 @@ class Authenticator:
             self.hasher.check(password, None)
             self.run(_count_unknown)
             raise LoginRefused(WRONG, "wrong")
-        if user.locked_until and user.locked_until > iso_ms(now):
+        lock_left = _lock_left(user, at)
+        if lock_left > 0:
             self.hasher.check(password, None)
             self.run(_count_unknown)
-            minutes = _minutes_until(user.locked_until, now)
+            minutes = max(1, int(lock_left + 59) // 60)
             raise LoginRefused(
                 f"Too many wrong passwords: this account is locked for {minutes} more "
                 f"minute{'s' if minutes != 1 else ''}. Your local admin can unlock it.",
@@ -106,17 +109,17 @@ class Authenticator:
         verdict = self.registry.check(username, password)
         if verdict is Verdict.REJECTED:
             self.hasher.check(password, None)
-            self._failed(user, now)
+            self._failed(user, at)
         matches, upgrade = self.hasher.check(password, user.verifier)
         if verdict is Verdict.CONFIRMED:
             verifier = None if matches and not upgrade else self.hasher.hash(password)
-            return self._succeed(user, now, verifier, checked=True)
+            return self._succeed(user, at, verifier, checked=True)
         if not matches:
-            self._failed(user, now)
+            self._failed(user, at)
         if user.verifier is None:  # only reachable when the decoy matched: never
             raise LoginRefused(WRONG, "wrong")
         window = timedelta(days=self.settings.offline_login_days)
-        if not user.last_checked_at or user.last_checked_at <= iso_ms(now - window):
+        if not user.last_checked_at or user.last_checked_at <= iso_ms(at.wall - window):
             raise LoginRefused(
                 "The national registry cannot be reached, and your password has not been "
                 f"checked with it for more than {self.settings.offline_login_days} days. Log "
@@ -125,29 +128,30 @@ class Authenticator:
                 "offline_expired",
             )
         return self._succeed(
-            user, now, self.hasher.hash(password) if upgrade else None, checked=False
+            user, at, self.hasher.hash(password) if upgrade else None, checked=False
         )
 
-    def _failed(self, user: User, now: datetime) -> None:
+    def _failed(self, user: User, now: Moment) -> None:
         s = self.settings
 
         def job(conn: sqlite3.Connection) -> None:
             failed = get_user(conn, user.id).failed_attempts + 1
-            locked = None
+            locked, seconds = None, 0
             if failed >= s.lockout_after:
                 seconds = min(
                     s.lockout_seconds * 2 ** (failed - s.lockout_after), s.lockout_max_seconds
                 )
-                locked = iso_ms(now + timedelta(seconds=seconds))
+                locked = iso_ms(now.wall + timedelta(seconds=seconds))
             conn.execute(
-                "UPDATE users SET failed_attempts = ?, locked_until = ? WHERE id = ?",
-                (failed, locked, user.id),
+                "UPDATE users SET failed_attempts = ?, locked_until = ?, lock_boot = ?, "
+                "lock_mono = ?, lock_seconds = ? WHERE id = ?",
+                (failed, locked, now.boot, now.since_boot_ms, seconds, user.id),
             )
 
         self.run(job)
         raise LoginRefused(WRONG, "wrong")
 
-    def _succeed(self, user: User, now: datetime, verifier: str | None, checked: bool) -> LoggedIn:
+    def _succeed(self, user: User, now: Moment, verifier: str | None, checked: bool) -> LoggedIn:
         lifetime = timedelta(hours=self.settings.session_max_hours)
 
         def job(conn: sqlite3.Connection) -> tuple[str, Session]:
@@ -155,7 +159,7 @@ class Authenticator:
                 "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_login_at = ?, "
                 "verifier = COALESCE(?, verifier), "
                 "last_checked_at = CASE WHEN ? THEN ? ELSE last_checked_at END WHERE id = ?",
-                (iso_ms(now), verifier, int(checked), iso_ms(now), user.id),
+                (iso_ms(now.wall), verifier, int(checked), iso_ms(now.wall), user.id),
             )
             return create_session(conn, user.id, now, lifetime)
 
@@ -172,9 +176,20 @@ def _count_unknown(conn: sqlite3.Connection) -> None:
     )
 
 
-def _minutes_until(moment: str, now: datetime) -> int:
-    until = parse_iso(moment)
-    return max(1, int((until - now).total_seconds() + 59) // 60)
+def _lock_left(user: User, now: Moment) -> float:
+    """Seconds a lock after failed logins still lasts. Counted with the time since boot in
+    the boot it began, so a clock stepped back does not lengthen it (nor forward shorten it);
+    after a reboot the wall clock counts, and a lock whose start the clock puts in the
+    future lasts its full length again (never longer)."""
+    if not user.locked_until:
+        return 0.0
+    until = parse_iso(user.locked_until)
+    if not user.lock_seconds:  # locked before locks knew their boot: the wall clock
+        return max(0.0, (until - now.wall).total_seconds())
+    began = Moment(until - timedelta(seconds=user.lock_seconds), user.lock_boot, user.lock_mono)
+    gone = elapsed(began, now)
+    left = user.lock_seconds - (gone.total_seconds() if gone is not None else 0.0)
+    return min(float(user.lock_seconds), max(0.0, left))
 
 
 class TooManyLogins(EdgeError):
@@ -194,7 +209,7 @@ class LoginLine:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="login")
         self._waiting = 0
 
-    async def login(self, username: str, password: str, now: datetime) -> LoggedIn:
+    async def login(self, username: str, password: str, now: datetime | Moment) -> LoggedIn:
         """As Authenticator.login, off the event loop, in the login line."""
         if self._waiting >= self.waiting_max:
             raise TooManyLogins(

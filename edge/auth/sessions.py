@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
-from edge.clock import iso_ms
+from edge.clock import Moment, as_moment, elapsed, iso_ms, parse_iso
 from edge.ids import uuid7
 from edge.users.register import User, user_of
 
@@ -32,6 +32,30 @@ class Session:
     created_at: str
     last_seen_at: str
     expires_at: str
+    # When it began and was last used, as the boot and the time since boot then: idle time
+    # and age survive the clock being stepped (docs/security.md).
+    created_boot: str = ""
+    created_mono: int = 0
+    seen_boot: str = ""
+    seen_mono: int = 0
+
+    @property
+    def created(self) -> Moment:
+        return Moment(parse_iso(self.created_at), self.created_boot, self.created_mono)
+
+    @property
+    def seen(self) -> Moment:
+        return Moment(parse_iso(self.last_seen_at), self.seen_boot, self.seen_mono)
+
+    @property
+    def lifetime(self) -> timedelta:
+        return parse_iso(self.expires_at) - parse_iso(self.created_at)
+
+
+_COLUMNS = (
+    "id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, "
+    "created_boot, created_mono, seen_boot, seen_mono"
+)
 
 
 @dataclass(frozen=True)
@@ -45,57 +69,76 @@ class ApiToken:
 
 
 def create_session(
-    conn: sqlite3.Connection, user_id: str, now: datetime, lifetime: timedelta
+    conn: sqlite3.Connection, user_id: str, now: datetime | Moment, lifetime: timedelta
 ) -> tuple[str, Session]:
     """A new session (a fresh id at every login: no fixation); returns (cookie value, session)."""
+    at = as_moment(now)
     session_id = secrets.token_urlsafe(32)
     s = Session(
         digest(session_id),
         user_id,
         secrets.token_urlsafe(24),
-        iso_ms(now),
-        iso_ms(now),
-        iso_ms(now + lifetime),
+        iso_ms(at.wall),
+        iso_ms(at.wall),
+        iso_ms(at.wall + lifetime),
+        at.boot,
+        at.since_boot_ms,
+        at.boot,
+        at.since_boot_ms,
     )
     conn.execute(
-        "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-        (s.id_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at),
+        f"INSERT INTO sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", astuple(s)
     )
     return session_id, s
 
 
 def find_session(
-    conn: sqlite3.Connection, session_id: str, now: datetime, idle: timedelta
+    conn: sqlite3.Connection, session_id: str, now: datetime | Moment, idle: timedelta
 ) -> Session | None:
-    """The live session for a cookie value, or None when unknown, expired or idle too long."""
-    row = conn.execute("SELECT * FROM sessions WHERE id_hash = ?", (digest(session_id),)).fetchone()
+    """The live session for a cookie value, or None when unknown, too old, idle too long, or
+    last seen at a time the clock can no longer vouch for (stepped back across a reboot)."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM sessions WHERE id_hash = ?", (digest(session_id),)
+    ).fetchone()
     if row is None:
         return None
     s = Session(*row)
-    if s.expires_at <= iso_ms(now) or s.last_seen_at <= iso_ms(now - idle):
-        return None
-    return s
+    return s if _alive(s, as_moment(now), idle) else None
 
 
-def needs_touch(s: Session, now: datetime, idle: timedelta) -> bool:
+def _alive(s: Session, now: Moment, idle: timedelta) -> bool:
+    quiet, age = elapsed(s.seen, now), elapsed(s.created, now)
+    return quiet is not None and quiet < idle and age is not None and age < s.lifetime
+
+
+def needs_touch(s: Session, now: datetime | Moment, idle: timedelta) -> bool:
     """Whether this request should refresh the session's last-seen time."""
-    return s.last_seen_at <= iso_ms(now - min(TOUCH_EVERY, idle / 4))
+    quiet = elapsed(s.seen, as_moment(now))
+    return quiet is None or quiet >= min(TOUCH_EVERY, idle / 4)
 
 
-def touch(conn: sqlite3.Connection, id_hash: str, now: datetime) -> None:
-    conn.execute("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?", (iso_ms(now), id_hash))
+def touch(conn: sqlite3.Connection, id_hash: str, now: datetime | Moment) -> None:
+    at = as_moment(now)
+    conn.execute(
+        "UPDATE sessions SET last_seen_at = ?, seen_boot = ?, seen_mono = ? WHERE id_hash = ?",
+        (iso_ms(at.wall), at.boot, at.since_boot_ms, id_hash),
+    )
 
 
 def end_session(conn: sqlite3.Connection, id_hash: str) -> None:
     conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
 
-def purge_expired(conn: sqlite3.Connection, now: datetime, idle: timedelta) -> int:
-    cur = conn.execute(
-        "DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?",
-        (iso_ms(now), iso_ms(now - idle)),
-    )
-    return cur.rowcount
+def purge_expired(conn: sqlite3.Connection, now: datetime | Moment, idle: timedelta) -> int:
+    """Delete the sessions that can no longer be used; returns how many."""
+    at = as_moment(now)
+    gone = [
+        (s.id_hash,)
+        for s in (Session(*r) for r in conn.execute(f"SELECT {_COLUMNS} FROM sessions"))
+        if not _alive(s, at, idle)
+    ]
+    conn.executemany("DELETE FROM sessions WHERE id_hash = ?", gone)
+    return len(gone)
 
 
 def create_token(

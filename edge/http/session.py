@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody
 from edge.auth import sessions
 from edge.auth.caller import ALLOW_PASSWORD_CHANGE_PENDING as PENDING_OK
 from edge.auth.caller import COOKIE, Caller, set_session_cookie
-from edge.clock import utcnow
+from edge.clock import now_moment, utcnow
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.http.schemas import (
     LoginIn,
@@ -48,7 +48,7 @@ class SessionController(Controller):
         self, data: JSONBody[LoginIn], request: Request[Any, Any, Any], state: BoxState
     ) -> Response[LoginOut]:
         """Log in with username and password; works while the registry is unreachable."""
-        done = await state.logins.login(data.username.strip(), data.password, utcnow())
+        done = await state.logins.login(data.username.strip(), data.password, now_moment())
         scopes = state.config.role_scopes.get(done.user.role, ())
         body = LoginOut(
             me_out(done.user, scopes), done.session.csrf_token, done.checked_with_registry

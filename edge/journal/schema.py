@@ -176,6 +176,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sync_state ADD COLUMN discarded_by TEXT;
     ALTER TABLE sync_state ADD COLUMN discarded_at TEXT;
     """,
+    # 5: times that survive clock steps: a session's start and last use, and a lock after
+    # failed logins, also as the boot they happened in and the time since that boot.
+    """
+    ALTER TABLE sessions ADD COLUMN created_boot TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN created_mono INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN seen_boot TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN seen_mono INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN lock_boot TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN lock_mono INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN lock_seconds INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -51,6 +51,10 @@ class User:
     last_checked_at: str | None
     must_change_password: bool
     created_at: str
+    # A lock after failed logins, as the boot and time since boot it began (clock steps).
+    lock_boot: str = ""
+    lock_mono: int = 0
+    lock_seconds: int = 0
 
 
 def user_of(row: sqlite3.Row) -> User:
@@ -69,6 +73,9 @@ def user_of(row: sqlite3.Row) -> User:
         row["last_checked_at"],
         bool(row["must_change_password"]),
         row["created_at"],
+        row["lock_boot"],
+        row["lock_mono"],
+        row["lock_seconds"],
     )
 
 

@@ -17,7 +17,7 @@ from litestar.response import Redirect
 
 from edge.auth.caller import COOKIE, LOGIN_REQUIRED, Caller, idle_limit, resolve
 from edge.auth.sessions import needs_touch
-from edge.clock import local_date, parse_iso, utcnow
+from edge.clock import elapsed, local_date, now_moment, utcnow
 from edge.errors import FieldProblem, InvalidInput, Unauthenticated
 from edge.state import BoxState
 from edge.web.i18n import LANGUAGES, Language, choose, translations
@@ -91,7 +91,7 @@ def page_language(request: Request[Any, Any, Any], state: BoxState) -> Language:
 
 def page_caller(request: Request[Any, Any, Any], state: BoxState, activity: bool) -> Caller | None:
     """The logged-in user of a page (a login session: pages take no API token)."""
-    caller = resolve(request, state, utcnow(), activity=activity)
+    caller = resolve(request, state, now_moment(), activity=activity)
     return caller if caller is not None and caller.session is not None else None
 
 
@@ -262,11 +262,11 @@ def session_left(ctx: Ctx) -> float:
     idle = idle_limit(ctx.state)
     if session is None:
         return 0.0
-    now = utcnow()
-    if needs_touch(session, now, idle):
+    now = now_moment()
+    quiet = elapsed(session.seen, now)
+    if quiet is None or needs_touch(session, now, idle):
         return idle.total_seconds()
-    seen = parse_iso(session.last_seen_at)
-    return max(0.0, (idle - (now - seen)).total_seconds())
+    return max(0.0, (idle - quiet).total_seconds())
 
 
 def banner(ctx: Ctx) -> dict[str, Any] | None:

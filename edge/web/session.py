@@ -12,7 +12,7 @@ from litestar.response import Redirect
 from edge.auth import sessions
 from edge.auth.caller import COOKIE, set_session_cookie
 from edge.auth.login import TooManyLogins
-from edge.clock import utcnow
+from edge.clock import now_moment
 from edge.errors import InvalidInput, LoginRefused
 from edge.state import BoxState
 from edge.web.context import (
@@ -55,7 +55,7 @@ async def login(request: Request[Any, Any, Any], state: BoxState) -> Response[An
     username, password = form.get("username", "").strip(), form.get("password", "")
     next_ = safe_next(form.get("next"))
     try:
-        done = await state.logins.login(username, password, utcnow())
+        done = await state.logins.login(username, password, now_moment())
     except LoginRefused as exc:
         return _login_form(ctx, 401, next=next_, error=login_error(ctx, exc), username=username)
     except InvalidInput:

@@ -247,3 +247,37 @@ def test_user_journal_is_append_only_and_holds_no_password(box: Box) -> None:
         conn.execute("UPDATE user_actions SET created_by = 'someone'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("DELETE FROM user_actions")
+
+
+def test_sessions_and_locks_survive_the_clock_being_stepped(box: Box) -> None:
+    from edge.auth.sessions import needs_touch
+    from edge.clock import Moment
+
+    box.add()
+    start = Moment(NOW, "boot-1", 1_000)
+
+    def later(seconds: float, wall_shift: timedelta, boot: str = "boot-1") -> Moment:
+        return Moment(NOW + wall_shift, boot, 1_000 + int(seconds * 1000))
+
+    done = box.auth.login("amina", PW, start)
+    idle, conn, back = timedelta(minutes=30), box.reader.conn(), timedelta(days=-1)
+    # The clock stepped back a day: 31 minutes of the boot are still 31 minutes idle.
+    assert find_session(conn, done.session_id, later(31 * 60, back), idle) is None
+    # Stepped forward a day (NTP after a boot without a clock): 10 minutes are 10 minutes.
+    alive = find_session(conn, done.session_id, later(600, timedelta(days=1)), idle)
+    assert alive is not None and needs_touch(alive, later(600, timedelta(days=1)), idle)
+    # After a reboot the wall clock counts, but not a last use it puts in the future.
+    assert find_session(conn, done.session_id, later(0, back, boot="boot-2"), idle) is None
+    assert find_session(conn, done.session_id, later(0, timedelta(minutes=5), "boot-2"), idle)
+    # A 60 s lock stays a 60 s lock when the clock goes back a day: not 1,441 minutes.
+    for _ in range(3):
+        with pytest.raises(LoginRefused):
+            box.auth.login("amina", "wrong password!", start)
+    locked = refused(box, "amina", PW, later(30, back))
+    assert locked.reason == "locked" and locked.minutes == 1
+    assert box.auth.login("amina", PW, later(61, back)).user.username == "amina"
+    for _ in range(3):
+        with pytest.raises(LoginRefused):
+            box.auth.login("amina", "wrong password!", start)
+    # Across a reboot with the clock behind: the full lock again, never more.
+    assert refused(box, "amina", PW, later(0, back, boot="boot-2")).minutes == 1
