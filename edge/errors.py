@@ -78,6 +78,13 @@ class RecordTakenElsewhere(EdgeError):
     title = "This record is being worked on at another office"
 
 
+class KeyReused(EdgeError):
+    """An idempotency key already used for another request by the same user."""
+
+    status = 422
+    title = "This idempotency key was used for another request"
+
+
 class StorageFull(EdgeError):
     status = 507
     title = "The box's storage is full"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC
+from typing import Annotated, TypeVar
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 
 from edge.clock import iso_ms, local_date, utcnow
 from edge.errors import FieldProblem, InvalidInput, NotFound
@@ -31,7 +32,21 @@ from edge.workflow.fold import Entry
 from edge.workflow.model import ActionType, Actor, action_label
 from edge.workflow.rules import action_menu, can_read
 
+T = TypeVar("T")
 PENDING = SyncInfo("pending", 0, None, None, None, None)
+# Optional on every write: the same key again (after a lost answer) is answered with what the
+# first request did, instead of doing it twice.
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="idempotency-key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any string of your choice, one per intended action (e.g. a UUID)",
+    ),
+]
+REPLAYED = "idempotent-replayed"
 
 
 class RecordController(Controller):
@@ -40,19 +55,25 @@ class RecordController(Controller):
 
     @post("/", operation_id="createRecord", status_code=201)
     async def create_record(
-        self, data: JSONBody[RecordCreate], actor: NamedDependency[Actor], state: BoxState
-    ) -> RecordDetail:
-        """Start a new record (CREATE), optionally with the first declaration fields."""
+        self,
+        data: JSONBody[RecordCreate],
+        actor: NamedDependency[Actor],
+        state: BoxState,
+        key: IdempotencyKey = None,
+    ) -> Response[RecordDetail]:
+        """Start a new record (CREATE), optionally with the first declaration fields. With an
+        `Idempotency-Key`, a retry is answered with the record the first request made."""
         req = ActionRequest(
             ActionType.CREATE,
             uuid7(),
             event_type=data.event_type,
             declaration=data.declaration or None,
         )
-        done = await state.journal.append_async(req, actor, client_time=_client(data))
+        done = await state.journal.append_async(req, actor, client_time=_client(data), key=key)
         names = {actor.id: actor.display_name}
         row = _row_after(done, state.config)
-        return RecordDetail(record_out(row, names), [_action_out(done.entry, None, names)])
+        body = RecordDetail(record_out(row, names), [_action_out(done.entry, None, names)])
+        return _answer(body, done)
 
     @post("/{record_id:str}/actions", operation_id="performAction", status_code=201)
     async def perform_action(
@@ -61,8 +82,10 @@ class RecordController(Controller):
         data: JSONBody[ActionCreate],
         actor: NamedDependency[Actor],
         state: BoxState,
-    ) -> ActionResult:
-        """Perform one action on a record; answered once the action is on disk."""
+        key: IdempotencyKey = None,
+    ) -> Response[ActionResult]:
+        """Perform one action on a record; answered once the action is on disk. With an
+        `Idempotency-Key`, a retry is answered with the action the first request took."""
         _known(record_id)
         if data.type is ActionType.CREATE:
             raise NotFound("Use POST /api/v1/records to start a record")
@@ -74,12 +97,13 @@ class RecordController(Controller):
             form=data.form,
             then=ActionType(data.then) if data.then else None,
         )
-        done = await state.journal.append_async(req, actor, client_time=_client(data))
+        done = await state.journal.append_async(req, actor, client_time=_client(data), key=key)
         names = {actor.id: actor.display_name}
         if done.state.assigned_to not in (None, actor.id):
             names |= await asyncio.to_thread(state.reader.user_names, {done.state.assigned_to})
         row = _row_after(done, state.config)
-        return ActionResult(_action_out(done.entry, None, names), record_out(row, names))
+        body = ActionResult(_action_out(done.entry, None, names), record_out(row, names))
+        return _answer(body, done)
 
     @get("/{record_id:str}", operation_id="getRecord", sync_to_thread=True)
     def get_record(
@@ -116,6 +140,12 @@ def _row_after(done: Appended, config: Config) -> RecordRow:
         tracking_id(done.state.id, done.state.event_type),
         record_title(done.state, config),
     )
+
+
+def _answer(body: T, done: Appended) -> Response[T]:
+    """201, saying so when it is the answer to a retry with the same idempotency key."""
+    headers = {REPLAYED: "true"} if done.replayed else {}
+    return Response(body, status_code=201, headers=headers)
 
 
 def _client(data: RecordCreate | ActionCreate) -> str | None:

@@ -201,6 +201,19 @@ class Reader:
             "registry_checked_at": box.get("registry_checked_at") or None,
         }
 
+    def keyed_record(self, user_id: str, key: str) -> str | None:
+        """The record a user's idempotency key already acted on, if any."""
+        row = (
+            self.conn()
+            .execute(
+                "SELECT a.record_id FROM idempotency i JOIN actions a ON a.id = i.action_id "
+                "WHERE i.user_id = ? AND i.key = ?",
+                (user_id, key),
+            )
+            .fetchone()
+        )
+        return str(row[0]) if row else None
+
     def user_names(self, ids: set[str]) -> dict[str, str]:
         if not ids:
             return {}

@@ -187,6 +187,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE users ADD COLUMN lock_mono INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE users ADD COLUMN lock_seconds INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: idempotency keys: a write retried after its answer was lost (a dropped Wi-Fi, a
+    # killed process) is answered with what the first did, never done twice. Kept with the
+    # action, in the same transaction.
+    """
+    CREATE TABLE idempotency (
+        user_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, key)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -3,6 +3,8 @@ in one transaction of the single writer."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -11,15 +13,16 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, local_date, utcnow
-from edge.errors import NotFound, RecordTakenElsewhere
+from edge.errors import KeyReused, NotFound, RecordTakenElsewhere
 from edge.ids import uuid7
-from edge.journal.chain import GENESIS, HASHED_COLUMNS, row_hash
+from edge.journal.chain import GENESIS, HASHED_COLUMNS, canonical_json, row_hash
 from edge.journal.db import connect
 from edge.journal.records import (
     RECORD_COLUMNS,
     changed_columns,
     dedup_key,
     entry_columns,
+    entry_from_row,
     state_columns,
     state_from_row,
 )
@@ -46,10 +49,12 @@ _INSERT_RECORD = (
 
 
 class Appended(NamedTuple):
-    """A committed action and the record's state right after it."""
+    """A committed action and the record's state right after it (`replayed`: the action was
+    committed by an earlier request with the same idempotency key; the state is today's)."""
 
     entry: Entry
     state: RecordState
+    replayed: bool = False
 
 
 class _Stamp(NamedTuple):
@@ -129,10 +134,11 @@ class Journal:
         actor: Actor,
         confirmed_at: datetime | None = None,
         client_time: str | None = None,
+        key: str | None = None,
     ) -> Future[Appended]:
         """Queue an action without waiting; the future resolves once it is committed."""
         future: Future[Appended] = self.writer.submit(
-            self._job(req, actor, confirmed_at, client_time)
+            self._job(req, actor, confirmed_at, client_time, key)
         )
         if self.after_append:
             future.add_done_callback(self._notify_if_done)
@@ -144,9 +150,10 @@ class Journal:
         actor: Actor,
         confirmed_at: datetime | None = None,
         client_time: str | None = None,
+        key: str | None = None,
     ) -> Appended:
         """Append and wait for the commit (for the CLI, tests and benchmarks)."""
-        done: Appended = self.writer.run(self._job(req, actor, confirmed_at, client_time))
+        done: Appended = self.writer.run(self._job(req, actor, confirmed_at, client_time, key))
         self._notify()
         return done
 
@@ -156,22 +163,38 @@ class Journal:
         actor: Actor,
         confirmed_at: datetime | None = None,
         client_time: str | None = None,
+        key: str | None = None,
     ) -> Appended:
-        job = self._job(req, actor, confirmed_at, client_time)
+        """Append and wait for the commit, from the event loop. `key`: an idempotency key
+        (the same key again answers with the first action instead of a second)."""
+        job = self._job(req, actor, confirmed_at, client_time, key)
         done: Appended = await self.writer.run_async(job)
         self._notify()
         return done
 
-    def _job(
-        self,
-        req: ActionRequest,
-        actor: Actor,
-        confirmed_at: datetime | None,
-        client_time: str | None,
-    ) -> Callable[[sqlite3.Connection], Appended]:
+    async def append_all_async(
+        self, reqs: list[ActionRequest], actor: Actor, key: str | None = None
+    ) -> list[Appended]:
+        """Several actions of one form (Create then Declare) in one transaction: all are
+        committed or none is (a refused Declare leaves no draft behind). With `key`, a retry
+        is answered with the first try's first action, replayed."""
+        stamps = [self._stamp(None, None) for _ in reqs]
+
+        def job(conn: sqlite3.Connection) -> list[Appended]:
+            if key is not None and (first := self._replay(conn, reqs, actor, key)) is not None:
+                return [first]
+            done = [self._append(conn, r, actor, s) for r, s in zip(reqs, stamps, strict=True)]
+            if key is not None:
+                self._remember(conn, reqs, actor, key, done[0])
+            return done
+
+        appended: list[Appended] = await self.writer.run_async(job)
+        self._notify()
+        return appended
+
+    def _stamp(self, confirmed_at: datetime | None, client_time: str | None) -> _Stamp:
         when = confirmed_at or utcnow()
-        # Taken now, before queueing: created_at is when the user confirmed the action.
-        stamp = _Stamp(
+        return _Stamp(
             uuid7(),
             iso_ms(when),
             client_time,
@@ -179,7 +202,20 @@ class Journal:
             boot_id(),
             local_date(when, self.timezone),
         )
-        return lambda conn: self._append(conn, req, actor, stamp)
+
+    def _job(
+        self,
+        req: ActionRequest,
+        actor: Actor,
+        confirmed_at: datetime | None,
+        client_time: str | None,
+        key: str | None = None,
+    ) -> Callable[[sqlite3.Connection], Appended]:
+        # Taken now, before queueing: created_at is when the user confirmed the action.
+        stamp = self._stamp(confirmed_at, client_time)
+        if key is None:
+            return lambda conn: self._append(conn, req, actor, stamp)
+        return lambda conn: self._append_once(conn, req, actor, stamp, key)
 
     def _notify_if_done(self, future: Future[Appended]) -> None:
         if future.exception() is None:
@@ -188,6 +224,52 @@ class Journal:
     def _notify(self) -> None:
         for listener in self.after_append:
             listener()
+
+    def _append_once(
+        self, conn: sqlite3.Connection, req: ActionRequest, actor: Actor, stamp: _Stamp, key: str
+    ) -> Appended:
+        """Append unless this user's key was used: then the first action, if the request is
+        the same, else KeyReused. In the append's own transaction, so a kill between the two
+        cannot happen."""
+        first = self._replay(conn, [req], actor, key)
+        if first is not None:
+            return first
+        done = self._append(conn, req, actor, stamp)
+        self._remember(conn, [req], actor, key, done)
+        return done
+
+    def _replay(
+        self, conn: sqlite3.Connection, reqs: list[ActionRequest], actor: Actor, key: str
+    ) -> Appended | None:
+        row = conn.execute(
+            "SELECT request, action_id FROM idempotency WHERE user_id = ? AND key = ?",
+            (actor.id, key),
+        ).fetchone()
+        if row is None:
+            return None
+        if row[0] != _fingerprint(reqs):
+            raise KeyReused(tr("This Idempotency-Key was already used for another request"))
+        first = entry_from_row(
+            conn.execute("SELECT * FROM actions WHERE id = ?", (row[1],)).fetchone()
+        )
+        state = load_state(conn, first.record_id)
+        if state is None:  # the record was rebuilt elsewhere: say so, never append again
+            raise NotFound(tr("There is no record %(id)s on this box", id=first.record_id))
+        return Appended(first, state, replayed=True)
+
+    def _remember(
+        self,
+        conn: sqlite3.Connection,
+        reqs: list[ActionRequest],
+        actor: Actor,
+        key: str,
+        first: Appended,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO idempotency (user_id, key, request, action_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (actor.id, key, _fingerprint(reqs), first.entry.id, first.entry.created_at),
+        )
 
     def _append(
         self, conn: sqlite3.Connection, req: ActionRequest, actor: Actor, stamp: _Stamp
@@ -254,3 +336,14 @@ class Journal:
             (state.event_type, key, state.id, Status.DRAFT.value, Status.ARCHIVED.value),
         )
         return tuple(r[0] for r in rows)
+
+
+def _fingerprint(reqs: list[ActionRequest]) -> str:
+    """What makes two requests the same request: a new record's id is made anew for each
+    try, so it does not count."""
+    new = reqs[0].type is ActionType.CREATE
+    fields = [
+        {k: v for k, v in dataclasses.asdict(r).items() if not (new and k == "record_id")}
+        for r in reqs
+    ]
+    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()

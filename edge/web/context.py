@@ -197,6 +197,7 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
         "flash": None,
         "session_left": 0,
         "form_labels": FORM_LABELS,
+        "idem": form_key(ctx) or "",
     }
     caller = ctx.caller
     if caller is None:
@@ -210,6 +211,13 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
     chrome["may_declare"] = any(s.name == "record.create" for s in caller.actor.scopes)
     chrome["banner"] = banner(ctx)
     return chrome
+
+
+def form_key(ctx: Ctx) -> str | None:
+    """The idempotency key the posted form carried (each form gets one when rendered, kept
+    when a refused form is shown again): a double press never does a thing twice."""
+    key = ctx.form.get("idem", "")
+    return key if 8 <= len(key) <= 64 and key.isalnum() else None
 
 
 def done(ctx: Ctx, url: str, what: str, form: str = "", **values: str) -> Response[Any]:
@@ -231,6 +239,8 @@ FLASH_TEXTS = {
     "user-unlocked": "%(name)s can log in again.",
     "user-deactivated": "%(name)s can no longer log in.",
     "user-reactivated": "%(name)s can log in again.",
+    "already-sent": "This form had already been sent and saved on the box (its answer did not "
+    "reach this computer). Here is the record; nothing was done twice.",
 }
 
 

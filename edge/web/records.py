@@ -11,11 +11,11 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from edge.errors import EdgeError, InvalidInput, NotFound
+from edge.errors import EdgeError, InvalidInput, KeyReused, NotFound
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
 from edge.state import BoxState
-from edge.web.context import Ctx, done, enter, not_found, show
+from edge.web.context import Ctx, done, enter, form_key, not_found, show
 from edge.web.forms import declaration_values, dialog_page, form_name, form_page, typed_value
 from edge.web.messages import error_text, field_errors, menu_reason, say
 from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
@@ -122,20 +122,22 @@ async def create_record(request: Request[Any, Any, Any], state: BoxState) -> Res
         return not_found(ctx)
     values = declaration_values(ctx.form, state.config.fields[event.id], keep_empty=False)
     record_id = uuid7()
+    reqs = [ActionRequest(ActionType.CREATE, record_id, event_type=event.id, declaration=values)]
+    then = ctx.form.get("then", "")
+    if then in (ActionType.DECLARE, ActionType.NOTIFY):
+        reqs.append(ActionRequest(ActionType(then), record_id))
     try:
-        await state.journal.append_async(
-            ActionRequest(ActionType.CREATE, record_id, event_type=event.id, declaration=values),
-            ctx.me.actor,
-        )
+        # One transaction: a refused Declare leaves no draft behind. The form's key makes a
+        # second press (after an answer that never arrived) find the first record.
+        first = (await state.journal.append_all_async(reqs, ctx.me.actor, form_key(ctx)))[0]
+    except KeyReused:
+        return already_sent(ctx)
     except InvalidInput as exc:
         return form_page(ctx, event.id, None, values, field_errors(ctx, exc, event.id), 422)
     except EdgeError as exc:
         return form_page(ctx, event.id, None, values, {"": error_text(ctx, exc)}, exc.status)
-    then = ctx.form.get("then", "")
     form = form_name(event.id, None, None)
-    if then in (ActionType.DECLARE, ActionType.NOTIFY):
-        return await _perform(ctx, record_id, ActionType(then), None, form)
-    return done(ctx, f"/records/{record_id}", ActionType.CREATE, form)
+    return done(ctx, f"/records/{first.entry.record_id}", reqs[-1].type, form)
 
 
 @get("/records/{record_id:str}/do/{action:str}")
@@ -217,7 +219,9 @@ async def _perform(
         else None,
     )
     try:
-        appended = await ctx.state.journal.append_async(req, ctx.me.actor)
+        appended = await ctx.state.journal.append_async(req, ctx.me.actor, key=form_key(ctx))
+    except KeyReused:
+        return already_sent(ctx)
     except InvalidInput as exc:
         errors = field_errors(ctx, exc, row.state.event_type)
         if kind in TAKES_DECLARATION and declaration is not None:
@@ -240,3 +244,13 @@ def _action(value: str) -> ActionType | None:
     except ValueError:
         return None
     return None if kind is ActionType.CREATE else kind
+
+
+def already_sent(ctx: Ctx) -> Response[Any]:
+    """This very form was sent and carried out before (its answer was lost on the way): the
+    record it acted on, saying so, instead of doing it again with other values."""
+    key = form_key(ctx) or ""
+    record_id = ctx.state.reader.keyed_record(ctx.me.user.id, key)
+    if record_id is None:
+        return not_found(ctx)
+    return done(ctx, f"/records/{record_id}", "already-sent")

@@ -3,6 +3,7 @@ dates in the office's time zone, and the page chrome every template shares."""
 
 from __future__ import annotations
 
+import secrets
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ def environment(lang: str) -> jinja2.Environment:
     # Labels from the country configuration: translated when the catalog has them.
     env.globals["t"] = catalog.gettext
     env.filters["initials"] = initials
+    # An idempotency key for a form (edge.web.context.form_key).
+    env.globals["new_key"] = lambda: secrets.token_hex(16)
     env.globals["shown"] = lambda spec, value: shown(spec, value, catalog.gettext)
     return env
 

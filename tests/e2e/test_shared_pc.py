@@ -267,3 +267,27 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
         "WHERE a.type = 'PRINT' AND s.state = 'accepted'",
     )
     assert accepted == [(2,)]
+
+
+def test_a_declare_whose_answer_was_lost_is_not_done_twice(page: Page, box: Box) -> None:
+    login(page, "clerk")
+    page.goto("/records/new?event=birth")
+    fill_declaration(page, BIRTH)
+
+    def lost_answer(route: Any) -> None:
+        route.fetch()  # the box receives the form and saves the record ...
+        route.abort("connectionreset")  # ... but its answer never reaches the PC
+
+    page.route(re.compile(r".*/records/new$"), lost_answer)
+    page.get_by_role("button", name="Declare", exact=True).click()
+    page.wait_for_url(re.compile(r"^chrome-error://"))
+    page.unroute(re.compile(r".*/records/new$"))
+    assert rows(box, "SELECT COUNT(*) FROM records") == [(1,)]
+    # She does what the page tells her: the form is back, "not sent yet"; she presses again.
+    page.goto("/records/new?event=birth")
+    assert page.locator("#unsent").is_visible()
+    page.get_by_role("button", name="Declare", exact=True).click()
+    page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
+    assert rows(box, "SELECT COUNT(*) FROM records") == [(1,)]  # the same record, not a second
+    assert rows(box, "SELECT type FROM actions ORDER BY seq") == [("CREATE",), ("DECLARE",)]
+    assert saved_forms(page) == {}

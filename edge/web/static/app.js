@@ -71,8 +71,13 @@
       });
       return data;
     };
+    // The form's idempotency key is kept with the copy: sent again after an answer that
+    // never came, the box recognises it and does not do it twice.
+    var idem = form.elements.namedItem("idem");
     var save = function (sentAt) {
-      store.setItem(key, JSON.stringify({ v: values(), t: Date.now(), sent: sentAt }));
+      store.setItem(key, JSON.stringify({
+        v: values(), t: Date.now(), sent: sentAt, idem: idem ? idem.value : null
+      }));
     };
     var copy = read(key);
     if (invalid) {
@@ -84,6 +89,7 @@
         if (!el || el.type === "hidden") { return; }
         if (el.type === "checkbox") { el.checked = !!copy.v[name]; } else { el.value = copy.v[name]; }
       });
+      if (copy.idem && idem) { idem.value = copy.idem; }
       if (copy.sent) {
         var note = document.getElementById("unsent");
         if (note) { note.hidden = false; }
