@@ -10,6 +10,7 @@ answer after the same work: one Argon2id check and one durable write.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -218,8 +219,11 @@ class LoginLine:
         self._waiting += 1
         try:
             loop = asyncio.get_running_loop()
+            # In this request's context, as asyncio.to_thread would: its log lines keep the
+            # request's id.
+            context = contextvars.copy_context()
             return await loop.run_in_executor(
-                self._pool, self.authenticator.login, username, password, now
+                self._pool, context.run, self.authenticator.login, username, password, now
             )
         finally:
             self._waiting -= 1

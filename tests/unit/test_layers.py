@@ -21,6 +21,7 @@ BASE = {
     "edge.runlock",
     "edge.identity",
     "edge.latency",
+    "edge.limits",
     "edge.serving",
     "edge.settings",
     "edge.upstream",
