@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
+from litestar.types import ControllerRouterHandler
 
 from edge import __version__
 from edge.auth.caller import current_actor, current_caller
@@ -16,6 +17,7 @@ from edge.auth.login import Authenticator, LoginLine, RegistryPasswordCheck
 from edge.handlers import EXCEPTION_HANDLERS
 from edge.http.health import healthz, latency_middleware, metrics, readyz
 from edge.http.outbox import get_outbox
+from edge.http.problems import document_errors
 from edge.http.records import RecordController
 from edge.http.session import SessionController
 from edge.http.users import UserController
@@ -63,18 +65,19 @@ def create_app(
             journal.close()
             reader.close()
 
+    api: list[ControllerRouterHandler] = [
+        healthz,
+        readyz,
+        metrics,
+        get_outbox,
+        SessionController,
+        UserController,
+        RecordController,
+        WorkqueueController,
+    ]
+    document_errors(api)
     return Litestar(
-        route_handlers=[
-            healthz,
-            readyz,
-            metrics,
-            get_outbox,
-            SessionController,
-            UserController,
-            RecordController,
-            WorkqueueController,
-            web_router(),
-        ],
+        route_handlers=[*api, web_router()],
         lifespan=[lifespan],
         state=State({"settings": settings, "config": config, "latency": Latency()}),
         middleware=[refuse_impossible_paths, latency_middleware],

@@ -84,7 +84,14 @@ def readyz(state: BoxState) -> Response[Readiness]:
     )
 
 
-@get("/metrics", operation_id="metrics", tags=["health"], sync_to_thread=True)
+@get(
+    "/metrics",
+    operation_id="metrics",
+    tags=["health"],
+    sync_to_thread=True,
+    media_type=MediaType.TEXT,
+    response_description="Prometheus text exposition format (version 0.0.4)",
+)
 def metrics(request: Request[Any, Any, Any], state: BoxState) -> Response[str]:
     """Prometheus text: what waits for the registry, the last exchanges, the WAN, refused
     actions, request latency, database size and free disk."""

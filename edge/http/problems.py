@@ -4,16 +4,46 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any
 
-from litestar import Request, Response
+from litestar import Controller, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from edge.errors import EdgeError, InvalidInput
+from edge.http.schemas import Problem
 
 log = logging.getLogger("edge.http")
 PROBLEM = "application/problem+json"
+
+
+def _spec(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=Problem, media_type=PROBLEM, description=description)
+
+
+# What every API route may answer besides its success, for the OpenAPI description.
+ERROR_RESPONSES = {
+    400: _spec("The request could not be read (what is wrong is said)"),
+    401: _spec("Not logged in, or the API token is not valid"),
+    403: _spec("The user's role does not allow this"),
+    404: _spec("No such thing on this box, or the user may not see it"),
+    409: _spec("Not possible on this record now (the reason is said)"),
+    422: _spec("Some input is not valid: each field with the rule it broke"),
+    503: _spec("The box cannot do it at this moment (locked, busy): try again"),
+    507: _spec("The box's storage is full: nothing was changed"),
+}
+
+
+def document_errors(handlers: Iterable[Any]) -> None:
+    """Add the problem answers to each API route's OpenAPI description."""
+    for handler in handlers:
+        if isinstance(handler, HTTPRouteHandler):
+            handler.responses = {**ERROR_RESPONSES, **(handler.responses or {})}
+        elif isinstance(handler, type) and issubclass(handler, Controller):
+            document_errors(vars(handler).values())
 
 
 def _problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> Response[Any]:

@@ -246,3 +246,19 @@ class OutboxPage(msgspec.Struct):
     page: int
     page_size: int
     total: int
+
+
+class ProblemField(msgspec.Struct):
+    field: str
+    rule: str
+    message: str
+
+
+class Problem(msgspec.Struct):
+    """An error, as RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemField] | None = None
