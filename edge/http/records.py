@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from edge.clock import iso_ms, local_date, utcnow
 from edge.errors import FieldProblem, InvalidInput, NotFound
@@ -38,8 +38,8 @@ PENDING = SyncInfo("pending", 0, None, None, None, None)
 # first request did, instead of doing it twice.
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="idempotency-key",
+    HeaderParameter(
+        name="idempotency-key",
         min_length=1,
         max_length=255,
         pattern=r"^[\x21-\x7e]+$",
