@@ -27,7 +27,8 @@ from edge.settings import Settings
 from edge.texts import Text
 from edge.web.router import web_router
 from edge.workflow.config import Config
-from upstream_sync.client import RegistryLogin, RegistryLookups
+from upstream_sync.login_check import RegistryLogin
+from upstream_sync.lookups import RegistryLookups
 from upstream_sync.worker import PushNotifier
 
 
