@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from edge.http import paging
-from edge.http.schemas import OutboxItem, OutboxPage, OutboxSummary
+from edge.http.schemas import OutboxItem, OutboxPage, OutboxSummary, SyncStageOut
 from edge.workflow.model import CORE_ACTIONS, ActionType, Actor
 
 
@@ -44,6 +44,20 @@ def get_outbox(
         s["registry_reachable"],
         s["registry_checked_at"],
         s["registry_config_version"],
+        [
+            SyncStageOut(
+                st.name,
+                st.status,
+                st.since,
+                st.last_error,
+                st.next_try,
+                st.attempts,
+                st.updated_at,
+                st.last_done,
+                st.sentence(),
+            )
+            for st in s["stages"]
+        ],
     )
     items = [
         OutboxItem(

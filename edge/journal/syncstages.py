@@ -77,6 +77,11 @@ class StageStatus:
         """Started or asked for, and not finished."""
         return self.status in (Status.RUNNING, Status.WAITING, Status.FAILED)
 
+    @property
+    def failing(self) -> bool:
+        """Its last run failed (and it waits for its next try, or the next round)."""
+        return self.attempts > 0 and self.status in (Status.WAITING, Status.FAILED)
+
     def stuck(self, now: datetime, stale: timedelta) -> bool:
         """Running, without progress for longer than `stale`."""
         moved = self.updated_at or self.since
