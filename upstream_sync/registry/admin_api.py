@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from edge.clock import utcnow
 from upstream_sync.registry import enrollment, leases, records, users
@@ -39,7 +39,7 @@ class UserIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @post("/admin/v1/users", operation_id="createRegistryUser", status_code=201, sync_to_thread=True)
-def create_user(request: Req, state: State, data: UserIn) -> dict[str, str]:
+def create_user(request: Req, state: State, data: JSONBody[UserIn]) -> dict[str, str]:
     """Create (or replace) a user in the national register."""
     reg = _admin(request, state)
     verifier = reg.hasher.hash(data.password)
@@ -66,7 +66,7 @@ class TokenOut(msgspec.Struct):
     status_code=201,
     sync_to_thread=True,
 )
-def issue_token(request: Req, state: State, data: TokenIn) -> TokenOut:
+def issue_token(request: Req, state: State, data: JSONBody[TokenIn]) -> TokenOut:
     """A one-time enrollment token for a box of an office."""
     reg = _admin(request, state)
     valid = timedelta(hours=data.valid_hours)
@@ -96,7 +96,7 @@ class LeaseIn(msgspec.Struct, forbid_unknown_fields=True):
     sync_to_thread=True,
 )
 def move_lease(
-    request: Req, state: State, record_id: FromPath[str], data: LeaseIn
+    request: Req, state: State, record_id: FromPath[str], data: JSONBody[LeaseIn]
 ) -> dict[str, Any]:
     """Give a record to another box, or take it back to the registry (`box_id` null). The
     box that held it learns at its next pull; its unsent work on the record is discarded

@@ -78,9 +78,10 @@ class RegistryDB:
             )
         self.conn.executescript(SCHEMA)
         self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the write connection
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # never the write lock: a read must not wait
 
     def _open(self, readonly: bool) -> sqlite3.Connection:
         conn = connect(self.path, readonly=readonly)
@@ -104,7 +105,7 @@ class RegistryDB:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._open(readonly=True)
-            with self._lock:
+            with self._readers_lock:
                 self._readers.append(conn)
         conn.execute("BEGIN")
         try:
@@ -127,8 +128,9 @@ class RegistryDB:
         )
 
     def close(self) -> None:
-        with self._lock:
+        with self._readers_lock:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+        with self._lock:
             self.conn.close()

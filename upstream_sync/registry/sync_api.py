@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import RawBody
 
 from edge.clock import iso_ms, utcnow
 from edge.identity import public_key_hex
@@ -116,7 +117,7 @@ async def hello(request: Req, state: State) -> Response[p.Hello]:
 
 
 @post("/v1/enroll", operation_id="enroll", status_code=200, sync_to_thread=True)
-def enroll(request: Req, state: State, body: bytes) -> Response[bytes]:
+def enroll(request: Req, state: State, body: RawBody) -> Response[bytes]:
     """Spend a one-time token on a box's public key; answers the box id and registry key."""
     reg = registry_of(state)
     _check_protocol(request)
@@ -131,7 +132,7 @@ def enroll(request: Req, state: State, body: bytes) -> Response[bytes]:
 
 
 @post("/v1/push", operation_id="push", status_code=200, sync_to_thread=True)
-def push(request: Req, state: State, body: bytes) -> Response[bytes]:
+def push(request: Req, state: State, body: RawBody) -> Response[bytes]:
     """Accept a signed batch of actions; answers per action, signed."""
     reg = registry_of(state)
     _check_protocol(request)
@@ -148,7 +149,7 @@ def push(request: Req, state: State, body: bytes) -> Response[bytes]:
 
 
 @post("/v1/pull", operation_id="pull", status_code=200, sync_to_thread=True)
-def pull(request: Req, state: State, body: bytes) -> Response[bytes]:
+def pull(request: Req, state: State, body: RawBody) -> Response[bytes]:
     """The changes for this box after its cursor: leases, records, users, config version."""
     reg = registry_of(state)
     box_id, nonce, ask = _signed_message(reg, request, p.PULL, body, p.PullRequest)
@@ -158,7 +159,7 @@ def pull(request: Req, state: State, body: bytes) -> Response[bytes]:
 
 
 @post("/v1/search", operation_id="search", status_code=200, sync_to_thread=True)
-def search(request: Req, state: State, body: bytes) -> Response[bytes]:
+def search(request: Req, state: State, body: RawBody) -> Response[bytes]:
     """Records the registry holds, by tracking id or name, for a box's search page."""
     reg = registry_of(state)
     _, nonce, ask = _signed_message(reg, request, p.SEARCH, body, p.SearchRequest)
@@ -167,7 +168,7 @@ def search(request: Req, state: State, body: bytes) -> Response[bytes]:
 
 
 @post("/v1/lease", operation_id="requestLease", status_code=200, sync_to_thread=True)
-def request_lease(request: Req, state: State, body: bytes) -> Response[bytes]:
+def request_lease(request: Req, state: State, body: RawBody) -> Response[bytes]:
     """A box asks to hold a record (to work on it there); its next pull downloads it."""
     reg = registry_of(state)
     box_id, nonce, ask = _signed_message(reg, request, p.LEASE, body, p.LeaseRequest)
@@ -176,7 +177,7 @@ def request_lease(request: Req, state: State, body: bytes) -> Response[bytes]:
 
 
 @post("/v1/login-check", operation_id="loginCheck", status_code=200, sync_to_thread=True)
-def login_check(request: Req, state: State, body: bytes) -> Response[bytes]:
+def login_check(request: Req, state: State, body: RawBody) -> Response[bytes]:
     """Is this the user's password? Asked by an enrolled box when someone logs in there."""
     reg = registry_of(state)
     _, nonce, check = _signed_message(reg, request, p.LOGIN_CHECK, body, p.LoginCheck)
