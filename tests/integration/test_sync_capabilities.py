@@ -11,7 +11,7 @@ import httpx
 
 from edge.identity import load_device_key
 from tests.helpers import Registry, edge_cli, running_box, start_registry, stop_process
-from tests.integration.test_sync import declare
+from tests.integration.test_sync import declare, national_registrar
 from tests.integration.test_sync_pull import admin, box_id, new_box, point_at
 from upstream_sync import protocol as p
 
@@ -75,18 +75,7 @@ def test_a_box_does_not_ask_a_registry_for_what_it_does_not_offer(tmp_path: Path
         assert refusals(registry) == 1
 
         national = "national password 1"
-        created = admin(
-            registry,
-            "POST",
-            "/admin/v1/users",
-            json={
-                "username": "registrar",
-                "display_name": "Layla Khoury",
-                "role": "local-registrar",
-                "office_id": "office-1",
-                "password": national,
-            },
-        )
+        created = national_registrar(registry, national)
         assert created.status_code == 201
         with running_box(box_home) as box:
             clerk = box.client("clerk")
