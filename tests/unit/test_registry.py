@@ -15,7 +15,8 @@ from litestar.testing import TestClient
 
 from tests.helpers import ROOT
 from upstream_sync import protocol as p
-from upstream_sync.registry import enrollment, records
+from upstream_sync.protocol import ClockStep
+from upstream_sync.registry import accept, enrollment, records
 from upstream_sync.registry.app import create_registry_app
 from upstream_sync.registry.cli import main
 from upstream_sync.registry.db import RegistryDB
@@ -169,3 +170,33 @@ def test_errors_are_problems_in_the_registry_s_words(tmp_path: Path) -> None:
         assert missing.status_code == 401 and missing.json()["type"].startswith("tag:edge-registry")
         nothing = client.get("/no-such-page")
         assert nothing.status_code == 404 and nothing.json()["status"] == 404
+
+
+def test_a_clock_step_corrects_held_actions_and_rolls_back_with_its_batch(db: RegistryDB) -> None:
+    columns = ", ".join(f"'{c}'" for c in ("b1", 1, "rec-1", "birth", "CREATE"))
+    db.write(
+        lambda c: c.execute(
+            "INSERT INTO actions (id, box_id, box_seq, record_id, event_type, type, created_at, "
+            "clock, boot_id, created_by, created_at_location, payload, flags_added, "
+            "flags_removed, prev_hash, hash, received_at) VALUES ('a1', "
+            f"{columns}, '2026-11-22T06:00:00.000Z', 'unsynced', 'boot-1', 'u', 'o', '{{}}', "
+            "'[]', '[]', '', 'h', '2026-11-22T08:00:00.000Z')"
+        )
+    )
+    step = ClockStep("boot-1", 7_200_000, "2026-11-22T08:00:00.000Z")
+
+    def corrected() -> object:
+        return db.read(
+            lambda c: c.execute("SELECT corrected_created_at FROM actions").fetchone()[0]
+        )
+
+    def then_fail(c: sqlite3.Connection) -> None:
+        accept._clock_step(c, "b1", step)
+        assert c.execute("SELECT corrected_created_at FROM actions").fetchone()[0]
+        raise TokenRefused("the batch failed after the step")
+
+    with pytest.raises(TokenRefused):
+        db.write(then_fail)  # sqlite-utils must not have committed inside the transaction
+    assert corrected() is None
+    db.write(lambda c: accept._clock_step(c, "b1", step))
+    assert corrected() == "2026-11-22T08:00:00.000Z"
