@@ -32,7 +32,8 @@ from edge.users.admin import UserAdmin
 from edge.users.passwords import Hasher, Params
 from edge.web.router import web_router
 from edge.workflow.config import Config
-from upstream_sync.client import RegistryLogin, RegistryLookups
+from upstream_sync.login_check import RegistryLogin
+from upstream_sync.lookups import RegistryLookups
 from upstream_sync.worker import PushNotifier
 
 

@@ -22,7 +22,7 @@ from edge.web.context import FLASH_TEXTS
 from edge.workflow.config import load_config
 from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, Status
 from edge.workflow.rules import ASSIGN_FIRST
-from upstream_sync.client import NO_ANSWER, NO_CONNECTION
+from upstream_sync.transport import NO_ANSWER, NO_CONNECTION
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -10,24 +10,24 @@ import signal
 import sys
 from typing import Any
 
-from upstream_sync.registry import store
+from upstream_sync.registry import accept
 from upstream_sync.registry.cli import main
 
 _after = int(os.environ.get("CRASH_AFTER_BATCHES", "1"))
-_accept = store.RegistryStore.accept
+_accept = accept.accept_batch
 _committed = 0
 
 
-def _accept_then_die(self: store.RegistryStore, *args: Any, **kwargs: Any) -> Any:
+def _accept_then_die(*args: Any, **kwargs: Any) -> Any:
     global _committed
-    results = _accept(self, *args, **kwargs)  # committed when this returns
+    results = _accept(*args, **kwargs)  # committed when this returns
     _committed += 1
     if results is not None and _committed >= _after:
         os.kill(os.getpid(), signal.SIGKILL)
     return results
 
 
-store.RegistryStore.accept = _accept_then_die  # type: ignore[method-assign]
+accept.accept_batch = _accept_then_die
 
 if __name__ == "__main__":
     sys.exit(main())

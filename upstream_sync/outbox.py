@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from edge.clock import clock_step, iso_ms
-from edge.journal.boxvalues import box_value as box_value  # the sync modules use these
-from edge.journal.boxvalues import set_box_value as set_box_value
-from upstream_sync.protocol import ActionResult, ClockStep, WireAction
+from edge.clock import iso_ms
+from edge.journal.boxvalues import box_value, set_box_value
+from upstream_sync.protocol import ActionResult, WireAction
 
+# A receipt in one of these states is the action's last word: it is never sent again.
 FINAL = ("accepted", "rejected", "conflict", "discarded")
+_FINAL_SQL = ", ".join(f"'{state}'" for state in FINAL)
 # The registry's answer -> the receipt's state (`blocked` goes back to pending).
 _RECEIPT = {
     "accepted": "accepted",
@@ -104,8 +105,6 @@ def record_results(conn: sqlite3.Connection, results: list[ActionResult], now: d
             for r in results
         ],
     )
-    set_box_value(conn, "sync_last_success", stamp)
-    set_box_value(conn, "sync_last_error", "")
     note_registry(conn, True, now)
     advance_low_water(conn)
 
@@ -140,8 +139,6 @@ def record_failure(
         "updated_at = ? WHERE action_id = ?",
         [(error, iso_ms(next_try), iso_ms(now), a.id) for a in actions],
     )
-    set_box_value(conn, "sync_next_try", iso_ms(next_try))
-    set_box_value(conn, "sync_last_error", error)
     note_registry(conn, reachable, now)
     return next_try
 
@@ -157,42 +154,9 @@ def advance_low_water(conn: sqlite3.Connection) -> None:
     low = int(box_value(conn, "sync_low_water") or 0)
     first_open = conn.execute(
         "SELECT MIN(a.seq) FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
-        "WHERE a.seq > ? AND (s.state IS NULL OR s.state NOT IN ('accepted', 'rejected', "
-        "'conflict', 'discarded'))",
+        f"WHERE a.seq > ? AND (s.state IS NULL OR s.state NOT IN ({_FINAL_SQL}))",
         (low,),
     ).fetchone()[0]
     if first_open is None:
         first_open = (conn.execute("SELECT MAX(seq) FROM actions").fetchone()[0] or 0) + 1
     set_box_value(conn, "sync_low_water", str(first_open - 1))
-
-
-def measure_clock_step(
-    conn: sqlite3.Connection, boot: str, now_pair: tuple[int, int], now: datetime
-) -> int | None:
-    """Once the clock is synchronised: how far it jumped since this boot's first unsynced
-    action (None when there was none, or it was measured already). Called with the clock
-    synchronised; the step is sent with the next push."""
-    anchor = box_value(conn, f"clock_anchor:{boot}")
-    if anchor is None or box_value(conn, f"clock_step:{boot}") is not None:
-        return None
-    wall, since_boot = (int(x) for x in anchor.split())
-    offset = clock_step((wall, since_boot), now_pair)
-    set_box_value(conn, f"clock_step:{boot}", msgspec.json.encode([offset, iso_ms(now)]).decode())
-    return offset
-
-
-def unsent_clock_steps(conn: sqlite3.Connection) -> list[ClockStep]:
-    rows = conn.execute(
-        "SELECT key, value FROM box WHERE key LIKE 'clock_step:%' AND key NOT IN "
-        "(SELECT 'clock_step:' || substr(key, 17) FROM box WHERE key LIKE 'clock_step_sent:%')"
-    )
-    steps = []
-    for key, value in rows:
-        offset, measured = msgspec.json.decode(value)
-        steps.append(ClockStep(key.split(":", 1)[1], int(offset), str(measured)))
-    return steps
-
-
-def mark_clock_steps_sent(conn: sqlite3.Connection, steps: list[ClockStep]) -> None:
-    for step in steps:
-        set_box_value(conn, f"clock_step_sent:{step.boot_id}", "1")

@@ -21,7 +21,13 @@ PROTOCOL = "1"
 # that no HTTP layer decompresses them: signatures cover the exact bytes on the wire.
 MEDIA_TYPE = "application/vnd.edge-sync.v1+gzip"
 SUPPORTED = frozenset({"1"})
-CAPABILITIES = ("push.v1", "pull.v1", "login-check.v1", "search.v1", "lease.v1")
+# What each side can do, beyond the protocol version. Every request carries the box's list in
+# X-Edge-Capabilities; every answer from the registry carries the ones both sides speak, and
+# a box does not ask for what its registry lacks. Protocol 1 cannot work without push and pull.
+PUSH, PULL = "push.v1", "pull.v1"
+LOGIN_CHECK, SEARCH, LEASE = "login-check.v1", "search.v1", "lease.v1"
+CAPABILITIES = (PUSH, PULL, LOGIN_CHECK, SEARCH, LEASE)
+REQUIRED_CAPABILITIES = (PUSH, PULL)
 H_PROTOCOL = "x-edge-protocol"
 H_CAPABILITIES = "x-edge-capabilities"
 H_BOX = "x-edge-box"
@@ -193,16 +199,32 @@ class Hello(msgspec.Struct):
     registry_key: str
 
 
+def parse_capabilities(header: str | None) -> frozenset[str] | None:
+    """The capabilities named in a header (comma-separated); None when there is no header."""
+    if header is None:
+        return None
+    return frozenset(c.strip() for c in header.split(",") if c.strip())
+
+
+def negotiate(offered: frozenset[str], asked: str | None) -> frozenset[str]:
+    """What both sides speak: the ones offered that the other side named (all offered when
+    it named none: a box from before capabilities were negotiated)."""
+    theirs = parse_capabilities(asked)
+    return offered if theirs is None else offered & theirs
+
+
 def encode(value: Any) -> bytes:
     """A message as the wire carries it: JSON, gzip-compressed."""
     return gzip.compress(msgspec.json.encode(value), compresslevel=6, mtime=0)
 
 
 def decode(body: bytes, kind: type[Any]) -> Any:
+    """A message from the wire, checked against its type."""
     return msgspec.json.decode(gzip.decompress(body), type=kind)
 
 
 def new_nonce() -> str:
+    """A random nonce, new for every signed request."""
     return secrets.token_hex(16)
 
 
@@ -221,10 +243,12 @@ def answer_string(nonce: str, status: int, body: bytes) -> bytes:
 
 
 def sign(key: Ed25519PrivateKey, message: bytes) -> str:
+    """An Ed25519 signature, as hex."""
     return key.sign(message).hex()
 
 
 def verify(public_hex: str, signature_hex: str, message: bytes) -> bool:
+    """Whether the signature is this key's over this message."""
     try:
         Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)).verify(
             bytes.fromhex(signature_hex), message

@@ -19,15 +19,16 @@ from huey import SqliteHuey, crontab
 
 from edge.auth.sessions import purge_expired
 from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, parse_iso, utcnow
+from edge.journal.boxvalues import set_box_value
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.logs import begin, end
 from edge.runlock import hold_shared
 from edge.settings import Settings
 from edge.workflow.config import load_config
-from upstream_sync import outbox
-from upstream_sync.client import enrollment, pull_once
-from upstream_sync.push import drain
+from upstream_sync.clocksteps import measure_clock_step
+from upstream_sync.enrollment import enrollment
+from upstream_sync.stages.round import run_round
 
 log = logging.getLogger("upstream_sync.worker")
 SYNC_LOCK = "push"
@@ -67,7 +68,7 @@ class Worker:
 
     @staticmethod
     def _beat(conn: sqlite3.Connection) -> None:
-        outbox.set_box_value(conn, "worker_heartbeat", iso_ms(utcnow()))
+        set_box_value(conn, "worker_heartbeat", iso_ms(utcnow()))
 
     def close(self) -> None:
         if self.journal is not None:
@@ -84,7 +85,7 @@ class Worker:
             self._beat(conn)
             purge_expired(conn, now, idle)
             if clock_synced():
-                outbox.measure_clock_step(conn, boot_id(), clock_pair(), now)
+                measure_clock_step(conn, boot_id(), clock_pair(), now)
 
         self._open().run(housekeeping)
         self.sync(pull=True)
@@ -94,23 +95,23 @@ class Worker:
         return self.sync(pull=False)
 
     def sync(self, pull: bool) -> int:
-        """Pull (when asked), then push, one at a time; returns actions accepted."""
+        """A round of the stages, one at a time: pull (when asked), wait out the push's
+        backoff, push; returns actions accepted."""
         journal = self._open()
         if enrollment(self.reader) is None:
             return 0
         with self.sync_lock:  # cleared at start if a killed worker left it
-            if pull:
-                pull_once(journal, self.reader, self.settings.device_key_path)
-            wait_until = outbox.box_value(self.reader.conn(), "sync_next_try")
-            if wait_until and wait_until > iso_ms(utcnow()):
-                return 0
-            report = drain(
+            done = run_round(
                 journal,
                 self.reader,
                 self.settings.device_key_path,
                 self.settings.sync_batch_bytes,
                 self.settings.sync_backoff_max_seconds,
+                pull=pull,
             )
+        report = done.pushed
+        if report is None:  # still in the backoff; its retry is scheduled already
+            return 0
         if report.error:
             retry_at = parse_iso(str(report.next_try))
             wait = max(1.0, (retry_at - utcnow()).total_seconds())

@@ -1,6 +1,6 @@
 """The reference registry plus the naive way of sending, for bench/sync.py only: one action
 per HTTP request, as plain JSON, the way a browser's outbox sends them. It stores through the
-same RegistryStore as the real protocol, so the comparison is about the wire and batching."""
+same accept_batch as the real protocol, so the comparison is about the wire and batching."""
 
 from __future__ import annotations
 
@@ -17,22 +17,26 @@ from litestar.datastructures import State  # noqa: E402
 from edge.clock import utcnow  # noqa: E402
 from edge.ids import uuid7  # noqa: E402
 from upstream_sync.protocol import ActionResult, WireAction  # noqa: E402
+from upstream_sync.registry import accept  # noqa: E402
 from upstream_sync.registry import app as registry_app  # noqa: E402
 from upstream_sync.registry.cli import main  # noqa: E402
+from upstream_sync.registry.context import registry_of  # noqa: E402
 
 
 @post("/naive/v1/action", status_code=200, sync_to_thread=True)
 def naive_action(request: Request[Any, Any, Any], state: State, data: WireAction) -> ActionResult:
     """One action, one request, one transaction (the box is named by a header: bench only)."""
-    results = state.store.accept(request.headers["x-edge-box"], uuid7(), [data], utcnow())
-    return results[0]  # type: ignore[no-any-return]
+    reg = registry_of(state)
+    box = request.headers["x-edge-box"]
+    results = accept.accept_batch(reg.db, box, uuid7(), [data], utcnow(), reg.config) or []
+    return results[0]
 
 
 _create = registry_app.create_registry_app
 
 
-def _with_naive(home: Path) -> Litestar:
-    app = _create(home)
+def _with_naive(home: Path, settings: Any = None) -> Litestar:
+    app = _create(home, settings)
     app.register(naive_action)
     return app
 

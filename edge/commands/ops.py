@@ -18,9 +18,11 @@ import httpx
 from edge.cli import settings_of
 from edge.clock import clock_synced, iso_ms, parse_iso, utcnow
 from edge.errors import EdgeError
+from edge.journal import syncstages
 from edge.journal.boxvalues import box_value
 from edge.journal.db import connect
 from edge.journal.schema import LATEST, migrate, version
+from edge.journal.syncstages import Stage
 from edge.journal.verify import verify
 from edge.runlock import take_exclusive
 from edge.settings import Settings
@@ -32,6 +34,7 @@ class Finding:
     ok: bool
     says: str  # what is the case, in plain words
     todo: str = ""  # what to do about it, when not ok
+    details: dict[str, Any] | None = None  # the facts behind it, for scripts (--json)
 
 
 def discover(args: argparse.Namespace) -> int:
@@ -168,14 +171,44 @@ def _journal(settings: Settings) -> Finding:
 
 
 def _worker(conn: sqlite3.Connection, settings: Settings) -> Finding:
+    """Whether the sync worker is alive, and where each of its stages stands: a stage
+    running without progress is stuck, one failed or waiting says its last error."""
     beat = box_value(conn, "worker_heartbeat")
-    if beat and parse_iso(beat) >= utcnow() - timedelta(minutes=settings.worker_stale_minutes):
-        return Finding("worker", True, f"the sync worker is alive (last heartbeat {beat})")
+    now, stale = utcnow(), timedelta(minutes=settings.worker_stale_minutes)
+    stages = syncstages.stages(conn)
+    details = {"heartbeat": beat, "stages": [asdict(s) for s in stages]}
+    said = "; ".join(s.sentence() for s in stages if s.status != syncstages.Status.IDLE)
+    said = f" Sync: {said}." if said else ""
+    if not beat or parse_iso(beat) < now - stale:
+        return Finding(
+            "worker",
+            False,
+            "the sync worker is not running" + (f" (last heartbeat {beat})" if beat else "") + said,
+            "systemctl restart edge-worker; see journalctl -u edge-worker",
+            details,
+        )
+    stuck = next((s for s in stages if s.stuck(now, stale)), None)
+    if stuck is not None:
+        return Finding(
+            "worker",
+            False,
+            f"the sync worker is alive but stuck in {stuck.name} since {stuck.since}.{said}",
+            "systemctl restart edge-worker; see journalctl -u edge-worker",
+            details,
+        )
+    failing = next((s for s in stages if s.failing), None)
+    if failing is not None:
+        return Finding(
+            "worker",
+            False,
+            f"the sync worker is alive (last heartbeat {beat}), but its {failing.name} "
+            f"failed.{said}",
+            "nothing is lost: the worker tries again. If the registry answers (see below), "
+            "read the last error; see journalctl -u edge-worker",
+            details,
+        )
     return Finding(
-        "worker",
-        False,
-        "the sync worker is not running" + (f" (last heartbeat {beat})" if beat else ""),
-        "systemctl restart edge-worker; see journalctl -u edge-worker",
+        "worker", True, f"the sync worker is alive (last heartbeat {beat}).{said}", "", details
     )
 
 
@@ -303,8 +336,12 @@ def restore(args: argparse.Namespace) -> int:
     # after the backup come back as the registry's copies.
     conn = connect(settings.journal_path)
     try:
+        migrate(conn)  # a backup from older software: its sync stages table first
+        conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('pull_cursor', '0')")
-        conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('resync', '1')")
+        conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('resync_after', '')")
+        syncstages.request(conn, Stage.RESYNC, utcnow())
+        conn.execute("COMMIT")
     finally:
         conn.close()
     os.close(lock)

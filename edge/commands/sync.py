@@ -8,9 +8,8 @@ from edge.cli import settings_of
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.workflow.config import load_config
-from upstream_sync.client import enroll as do_enroll
-from upstream_sync.client import pull_once
-from upstream_sync.push import drain
+from upstream_sync.enrollment import enroll as do_enroll
+from upstream_sync.stages.round import run_round
 
 
 def enroll(args: argparse.Namespace) -> int:
@@ -34,24 +33,29 @@ def sync(args: argparse.Namespace) -> int:
     reader = Reader(settings.journal_path)
     with Journal(settings.journal_path, load_config(settings.country_config)) as journal:
         try:
-            pulled = pull_once(journal, reader, settings.device_key_path)
-            if pulled.error:
-                print(f"Pull failed: {pulled.error}.")
-            else:
-                print(
-                    f"Pulled: {_n(pulled.granted, 'record')} given to this box, "
-                    f"{pulled.revoked} taken elsewhere ({_n(pulled.discarded, 'unsent action')} "
-                    f"discarded), {_n(pulled.users, 'user')} updated."
-                )
-            report = drain(
+            # By hand: push now, whatever backoff the worker is waiting out.
+            done = run_round(
                 journal,
                 reader,
                 settings.device_key_path,
                 settings.sync_batch_bytes,
                 settings.sync_backoff_max_seconds,
+                wait_out_backoff=False,
             )
         finally:
             reader.close()
+    pulled, report = done.pulled, done.pushed
+    if pulled is not None and pulled.error:
+        print(f"Pull failed: {pulled.error}.")
+    elif pulled is not None:
+        print(
+            f"Pulled: {_n(pulled.granted, 'record')} given to this box, "
+            f"{pulled.revoked} taken elsewhere ({_n(pulled.discarded, 'unsent action')} "
+            f"discarded), {_n(pulled.users, 'user')} updated."
+        )
+    if report is None:
+        print(f"Push waits until {done.waits_until}.")
+        return 1
     if report.rejected or report.conflicts:
         print(f"{report.rejected} rejected and {report.conflicts} in conflict: see the outbox")
     if report.error:
@@ -60,7 +64,7 @@ def sync(args: argparse.Namespace) -> int:
     print(
         f"Sent: {report.accepted} actions accepted by the registry; {report.held_back} held back."
     )
-    return 1 if pulled.error else 0
+    return 1 if pulled is not None and pulled.error else 0
 
 
 def _n(count: int, noun: str) -> str:

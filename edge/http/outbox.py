@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from edge.http import paging
-from edge.http.schemas import OutboxItem, OutboxPage, OutboxSummary
+from edge.http.schemas import OutboxItem, OutboxPage, OutboxSummary, SyncStageOut
 from edge.state import BoxState
 from edge.workflow.model import Actor, action_label
 
@@ -43,6 +43,20 @@ def get_outbox(
         s["registry_reachable"],
         s["registry_checked_at"],
         s["registry_config_version"],
+        [
+            SyncStageOut(
+                st.name,
+                st.status,
+                st.since,
+                st.last_error,
+                st.next_try,
+                st.attempts,
+                st.updated_at,
+                st.last_done,
+                st.sentence(),
+            )
+            for st in s["stages"]
+        ],
     )
     items = [
         OutboxItem(

@@ -222,6 +222,20 @@ class OutboxItem(msgspec.Struct):
     discarded_at: str | None
 
 
+class SyncStageOut(msgspec.Struct):
+    """One stage of the sync worker's round (resync, pull, push) and where it stands."""
+
+    name: str
+    status: str  # idle | running | waiting | failed | done
+    since: str | None
+    last_error: str | None
+    next_try: str | None
+    attempts: int  # failed runs in a row
+    updated_at: str | None  # the last sign of progress (a running stage that stops is stuck)
+    last_done: str | None
+    says: str  # the stage in a sentence, e.g. "push waiting until …, after 3 failed tries: …"
+
+
 class OutboxSummary(msgspec.Struct):
     enrolled: bool
     pending: int
@@ -238,6 +252,8 @@ class OutboxSummary(msgspec.Struct):
     registry_reachable: bool | None
     registry_checked_at: str | None
     registry_config_version: str | None
+    # The sync worker's stages in the order a round runs them.
+    stages: list[SyncStageOut]
 
 
 class OutboxPage(msgspec.Struct):

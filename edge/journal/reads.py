@@ -11,8 +11,10 @@ from typing import Any
 
 import msgspec
 
+from edge.journal import syncstages
 from edge.journal.db import connect
 from edge.journal.records import entry_from_row, state_from_row
+from edge.journal.syncstages import Stage
 from edge.workflow.config import WorkqueueQuery
 from edge.workflow.fold import Entry
 from edge.workflow.model import Actor, RecordState, Status
@@ -180,19 +182,21 @@ class Reader:
         counts["pending"] = counts.get("pending", 0) + unsent
         box = dict(
             conn.execute(
-                "SELECT key, value FROM box WHERE key IN ('registry_url', 'sync_last_success', "
-                "'sync_last_error', 'sync_next_try', 'sync_last_pull', 'sync_last_pull_error', "
+                "SELECT key, value FROM box WHERE key IN ('registry_url', "
                 "'registry_config_version', 'registry_reachable', 'registry_checked_at')"
             ).fetchall()
         )
+        stages = syncstages.stages(conn)
+        pull, push = (next(s for s in stages if s.name == n) for n in (Stage.PULL, Stage.PUSH))
         return {
             "counts": counts,
             "enrolled": bool(box.get("registry_url")),
-            "last_success_at": box.get("sync_last_success") or None,
-            "last_error": box.get("sync_last_error") or None,
-            "next_try_at": box.get("sync_next_try") or None,
-            "last_pull_at": box.get("sync_last_pull") or None,
-            "last_pull_error": box.get("sync_last_pull_error") or None,
+            "last_success_at": push.last_done,
+            "last_error": push.last_error,
+            "next_try_at": push.next_try,
+            "last_pull_at": pull.last_done,
+            "last_pull_error": pull.last_error,
+            "stages": stages,
             "registry_config_version": box.get("registry_config_version") or None,
             # None until the first exchange; then whether the registry answered last time.
             "registry_reachable": (

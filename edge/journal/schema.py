@@ -6,6 +6,44 @@ import sqlite3
 
 from edge.errors import EdgeError
 
+# The sync worker's stages as the box keys of schema 4 held them (a `resync` asked for by
+# `edge restore` waits for the next round, wherever it stopped): for migration 5, and for
+# reading a database not migrated yet.
+LEGACY_SYNC_KEYS = (
+    "sync_next_try",
+    "sync_last_error",
+    "sync_last_success",
+    "sync_last_pull",
+    "sync_last_pull_error",
+    "resync",
+)
+LEGACY_SYNC_STAGES = """
+    WITH b AS (SELECT
+        (SELECT NULLIF(value, '') FROM box WHERE key = 'sync_next_try') AS next_try,
+        (SELECT NULLIF(value, '') FROM box WHERE key = 'sync_last_error') AS push_error,
+        (SELECT NULLIF(value, '') FROM box WHERE key = 'sync_last_success') AS push_done,
+        (SELECT NULLIF(value, '') FROM box WHERE key = 'sync_last_pull') AS pull_done,
+        (SELECT NULLIF(value, '') FROM box WHERE key = 'sync_last_pull_error') AS pull_error,
+        (SELECT value FROM box WHERE key = 'resync') AS resync)
+    SELECT 'push' AS name,
+        CASE WHEN next_try IS NOT NULL THEN 'waiting' WHEN push_error IS NOT NULL THEN 'failed'
+            WHEN push_done IS NOT NULL THEN 'done' ELSE 'idle' END AS status,
+        CASE WHEN next_try IS NULL AND push_error IS NULL THEN push_done END AS since,
+        push_error AS last_error, next_try,
+        push_error IS NOT NULL AS attempts, push_done AS updated_at, push_done AS last_done
+    FROM b
+    UNION ALL
+    SELECT 'pull', CASE WHEN pull_error IS NOT NULL THEN 'failed'
+            WHEN pull_done IS NOT NULL THEN 'done' ELSE 'idle' END,
+        CASE WHEN pull_error IS NULL THEN pull_done END, pull_error, NULL,
+        pull_error IS NOT NULL, pull_done, pull_done
+    FROM b
+    UNION ALL
+    SELECT 'resync', CASE WHEN resync = '1' THEN 'waiting' ELSE 'idle' END,
+        NULL, NULL, NULL, 0, NULL, NULL
+    FROM b
+"""
+
 # Each entry moves the database from version i to i+1. Never edit a released migration:
 # append a new one.
 MIGRATIONS: list[str] = [
@@ -199,6 +237,23 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL,
         PRIMARY KEY (user_id, key)
     ) WITHOUT ROWID;
+    """,
+    # 7: the sync worker's stages (edge/journal/syncstages.py), from the box keys that held
+    # their state before; positions (pull_cursor, resync_after, sync_low_water) stay keys.
+    f"""
+    CREATE TABLE sync_stages (
+        name TEXT PRIMARY KEY,
+        status TEXT NOT NULL
+            CHECK (status IN ('idle', 'running', 'waiting', 'failed', 'done')),
+        since TEXT,
+        last_error TEXT,
+        next_try TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT,
+        last_done TEXT
+    );
+    INSERT INTO sync_stages SELECT * FROM ({LEGACY_SYNC_STAGES}) WHERE status != 'idle';
+    DELETE FROM box WHERE key IN ({", ".join(f"'{k}'" for k in LEGACY_SYNC_KEYS)});
     """,
 ]
 

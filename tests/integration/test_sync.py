@@ -295,11 +295,9 @@ def test_a_push_lock_left_by_a_killed_worker_does_not_stop_sending(
         worker.wait(timeout=20)
 
 
-def test_login_is_checked_with_the_registry_when_it_is_reachable(
-    box: Box, registry: Registry
-) -> None:
-    national = "national password 1"
-    r = httpx.post(
+def national_registrar(registry: Registry, password: str) -> httpx.Response:
+    """Create `registrar` of office-1 in the national register, with this password."""
+    return httpx.post(
         registry.url + "/admin/v1/users",
         headers={"Authorization": f"Bearer {registry.admin_token}"},
         json={
@@ -307,9 +305,16 @@ def test_login_is_checked_with_the_registry_when_it_is_reachable(
             "display_name": "Layla Khoury",
             "role": "local-registrar",
             "office_id": "office-1",
-            "password": national,
+            "password": password,
         },
     )
+
+
+def test_login_is_checked_with_the_registry_when_it_is_reachable(
+    box: Box, registry: Registry
+) -> None:
+    national = "national password 1"
+    r = national_registrar(registry, national)
     assert r.status_code == 201
 
     def login(password: str) -> httpx.Response:

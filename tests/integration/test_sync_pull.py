@@ -268,11 +268,12 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
 ) -> None:
     from edge.clock import boot_id, clock_pair, utcnow
     from edge.journal import store
+    from edge.journal.boxvalues import set_box_value
     from edge.journal.store import Journal
     from edge.workflow.engine import ActionRequest
     from edge.workflow.model import ActionType
     from tests.helpers import actor, config
-    from upstream_sync import outbox
+    from upstream_sync import clocksteps
 
     home = new_box(tmp_path, registry, "box")
     clerk = actor("clinic-clerk")
@@ -284,7 +285,7 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
         wall, since_boot = clock_pair()
 
         def behind(c: sqlite3.Connection) -> None:
-            outbox.set_box_value(c, f"clock_anchor:{boot_id()}", f"{wall - 7_200_000} {since_boot}")
+            set_box_value(c, f"clock_anchor:{boot_id()}", f"{wall - 7_200_000} {since_boot}")
 
         journal.run(behind)
     monkeypatch.setattr(store, "clock_synced", lambda: True)
@@ -294,7 +295,7 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
     # NTP answers: the worker measures the step; the next push carries it.
     with Journal(home / "journal.db", config()) as journal:
         step = journal.run(
-            lambda c: outbox.measure_clock_step(c, boot_id(), clock_pair(), utcnow())
+            lambda c: clocksteps.measure_clock_step(c, boot_id(), clock_pair(), utcnow())
         )
         assert step is not None and abs(step - 7_200_000) < 5_000
         journal.append(ActionRequest(ActionType.CREATE, "rec-2", event_type="birth"), clerk)

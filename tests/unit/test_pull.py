@@ -12,7 +12,7 @@ from edge.workflow.engine import ActionRequest
 from edge.workflow.model import ActionType
 from tests.helpers import BIRTH, actor, config
 from upstream_sync.protocol import Change, PullResult, RecordCopy, RegistryAction, WireAction
-from upstream_sync.pull import apply_page
+from upstream_sync.stages.pull import apply_page
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

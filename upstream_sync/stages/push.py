@@ -1,4 +1,5 @@
-"""Draining the outbox: batch after batch, each sent while the next one is prepared.
+"""The push stage: draining the outbox, batch after batch, each sent while the next one is
+prepared.
 
 The registry checks a batch while the box picks, marks `sending`, encodes and signs the next
 one, so neither side waits for the other. Order and the per-record hold-back still hold: a
@@ -17,22 +18,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import httpx
-import msgspec
-
 from edge.clock import iso_ms, utcnow
+from edge.journal import syncstages
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
-from upstream_sync import outbox
+from edge.journal.syncstages import Stage
+from upstream_sync import clocksteps, outbox
 from upstream_sync import protocol as p
-from upstream_sync.client import (
+from upstream_sync.enrollment import enrollment
+from upstream_sync.transport import (
+    BATCH_TIMEOUT,
+    EXCHANGE_ERRORS,
     Enrollment,
     NotEnrolled,
-    PushReport,
-    RegistryRefused,
     answered_by_registry,
     describe,
-    enrollment,
     signed_exchange,
 )
 
@@ -40,6 +40,17 @@ log = logging.getLogger("upstream_sync.push")
 _REFUSED = frozenset({"rejected", "conflict", "blocked"})
 # One long-lived thread sends: its HTTP client and kept-alive connection serve every drain.
 _SENDER = ThreadPoolExecutor(1, thread_name_prefix="push")
+
+
+@dataclass(frozen=True)
+class PushReport:
+    sent: int
+    accepted: int
+    rejected: int
+    conflicts: int
+    held_back: int
+    error: str | None = None
+    next_try: str | None = None
 
 
 @dataclass
@@ -67,7 +78,7 @@ class _Settle:
     def store(self, conn: sqlite3.Connection, now: datetime) -> None:
         if self.results:
             outbox.record_results(conn, self.results, now)
-            outbox.mark_clock_steps_sent(conn, self.steps)
+            clocksteps.mark_clock_steps_sent(conn, self.steps)
         if self.dropped:
             outbox.unmark(conn, self.dropped, now)
 
@@ -80,17 +91,23 @@ class _Drain:
         self.budget, self.timeout = budget, timeout
         self.count = dict.fromkeys(("sent", "accepted", "duplicate", "rejected", "conflict"), 0)
 
-    def prepare(self, settle: _Settle | None, after: int) -> _Prepared:
-        """In one writer job: store the last answers, pick and mark the next batch."""
+    def prepare(self, settle: _Settle | None, after: int, starting: bool = False) -> _Prepared:
+        """In one writer job: store the last answers, pick and mark the next batch, and note
+        the stage's progress (or its start)."""
         now = utcnow()
 
         def job(conn: sqlite3.Connection) -> _Prepared:
+            if starting:
+                syncstages.start(conn, Stage.PUSH, now)
+            else:
+                syncstages.progress(conn, Stage.PUSH, now)
             if settle is not None:
                 settle.store(conn, now)
             batch = outbox.select_batch(conn, self.budget, after)
             if batch.actions:
                 outbox.mark_sending(conn, batch.actions, now)
-            return _Prepared(batch.actions, outbox.unsent_clock_steps(conn), batch.held_back, now)
+            steps = clocksteps.unsent_clock_steps(conn)
+            return _Prepared(batch.actions, steps, batch.held_back, now)
 
         prepared = self.journal.run(job)
         if prepared.actions:
@@ -101,7 +118,7 @@ class _Drain:
         answer = signed_exchange(
             self.who, self.device_key, "/v1/push", batch.body, batch.now, self.timeout
         )
-        result: p.PushResult = p.decode(answer, p.PushResult)
+        result: p.PushResult = p.decode(answer.body, p.PushResult)
         return result
 
     def report(
@@ -125,7 +142,7 @@ def drain(
     device_key: Path,
     budget_bytes: int,
     cap_seconds: int,
-    timeout: float = 30,
+    timeout: float = BATCH_TIMEOUT,
 ) -> PushReport:
     """Push until the outbox is empty or the registry fails; the totals."""
     who = enrollment(reader)
@@ -133,13 +150,13 @@ def drain(
         raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
     d = _Drain(journal, who, device_key, budget_bytes, timeout)
     settle: _Settle | None = None
-    current = d.prepare(None, 0)
+    current = d.prepare(None, 0, starting=True)
     while current.actions:
         in_flight = _SENDER.submit(d.send, current)
         following = d.prepare(settle, current.actions[-1].seq)
         try:
             result = in_flight.result()
-        except (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError) as exc:
+        except EXCHANGE_ERRORS as exc:
             return _failed(d, current, following, exc, cap_seconds)
         d.count["sent"] += len(current.actions)
         for r in result.results:
@@ -153,9 +170,10 @@ def drain(
         current = following
 
     def finish(conn: sqlite3.Connection) -> None:
+        now = utcnow()
         if settle is not None:
-            settle.store(conn, utcnow())
-        outbox.set_box_value(conn, "sync_next_try", "")
+            settle.store(conn, now)
+        syncstages.finish(conn, Stage.PUSH, now)
 
     journal.run(finish)
     return d.report(current.held_back)
@@ -186,9 +204,11 @@ def _failed(
     def job(conn: sqlite3.Connection) -> datetime:
         now = utcnow()
         outbox.unmark(conn, following.actions, now)  # prepared, never sent
-        return outbox.record_failure(
+        next_try = outbox.record_failure(
             conn, current.actions, error, now, cap_seconds, answered_by_registry(exc)
         )
+        syncstages.fail(conn, Stage.PUSH, error, now, next_try)
+        return next_try
 
     next_try = d.journal.run(job)
     d.count["sent"] += len(current.actions)

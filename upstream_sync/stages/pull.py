@@ -1,5 +1,7 @@
-"""Applying what the registry sends at a pull: leases granted and revoked (each with the
-record as the registry holds it), users of the office, the configuration version.
+"""The pull stage: fetch the registry's changes for this box after its cursor, page by page,
+and apply them: leases granted and revoked (each with the record as the registry holds it),
+users of the office, the configuration version. After `edge restore` the same requests carry
+the resync stage: every record the box holds, page by page, from where it stopped.
 
 One page is applied in one transaction with its cursor, so a pull cut at any point resumes
 where it stopped and applying a page twice changes nothing.
@@ -19,15 +21,33 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 
-from edge.clock import iso_ms
+from edge.clock import iso_ms, utcnow
 from edge.errors import InvalidInput
+from edge.journal import syncstages
+from edge.journal.boxvalues import box_value, set_box_value
 from edge.journal.chain import HASHED_COLUMNS
+from edge.journal.reads import Reader
 from edge.journal.rebuild import rebuild
+from edge.journal.store import Journal
+from edge.journal.syncstages import Stage
 from edge.users.register import add_user, edit_user, find_user, set_active
 from edge.workflow.config import Config
-from upstream_sync import outbox
+from upstream_sync import capabilities, outbox
+from upstream_sync import protocol as p
+from upstream_sync.enrollment import enrollment
 from upstream_sync.protocol import Change, PullResult, RecordCopy, UserInfo
+from upstream_sync.transport import (
+    BATCH_TIMEOUT,
+    EXCHANGE_ERRORS,
+    Answer,
+    NotEnrolled,
+    answered_by_registry,
+    describe,
+    signed_exchange,
+)
 
 log = logging.getLogger("upstream_sync.pull")
 
@@ -54,6 +74,109 @@ class Applied:
     discarded: int = 0
     users: int = 0
 
+    def add(self, other: Applied) -> None:
+        self.granted += other.granted
+        self.revoked += other.revoked
+        self.discarded += other.discarded
+        self.users += other.users
+
+
+@dataclass(frozen=True)
+class PullReport:
+    pages: int
+    granted: int
+    revoked: int
+    discarded: int
+    users: int
+    cursor: int
+    error: str | None = None
+
+
+def pull_once(
+    journal: Journal,
+    reader: Reader,
+    device_key: Path,
+    timeout: float = BATCH_TIMEOUT,
+    limit: int = 200,
+) -> PullReport:
+    """Fetch and apply the registry's changes since the box's cursor, page by page."""
+    who = enrollment(reader)
+    if who is None:
+        raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
+    total, pages = Applied(), 0
+    conn = reader.conn()
+    cursor = int(box_value(conn, "pull_cursor") or 0)
+    # After a restore: every record the box holds, page by page (see edge restore).
+    resync = syncstages.stage(conn, Stage.RESYNC).active
+    resync_after = (box_value(conn, "resync_after") or "") if resync else None
+    journal.run(partial(_started, resync=resync))
+    while True:
+        body = p.encode(p.PullRequest(cursor, limit, resync_after))
+        try:
+            answer = signed_exchange(who, device_key, "/v1/pull", body, utcnow(), timeout)
+            page: PullResult = p.decode(answer.body, PullResult)
+        except EXCHANGE_ERRORS as exc:
+            error = describe(exc)
+            log.warning("pull failed: %s", error)
+            journal.run(
+                partial(_failed, error=error, reachable=answered_by_registry(exc), resync=resync)
+            )
+            return PullReport(pages, *_counts(total), cursor, error)
+        total.add(
+            journal.run(
+                partial(_store, page=page, answer=answer, config=journal.config, resync=resync)
+            )
+        )
+        pages += 1
+        cursor = page.cursor
+        if resync:
+            resync = page.resync_next is not None
+            resync_after = page.resync_next
+        if not page.more:
+            return PullReport(pages, *_counts(total), cursor)
+
+
+def _started(conn: sqlite3.Connection, resync: bool) -> None:
+    now = utcnow()
+    syncstages.start(conn, Stage.PULL, now)
+    if resync:
+        syncstages.start(conn, Stage.RESYNC, now)
+
+
+def _store(
+    conn: sqlite3.Connection, page: PullResult, answer: Answer, config: Config, resync: bool
+) -> Applied:
+    """One page, in one transaction with its cursor, the stages' progress and what the
+    registry said it speaks."""
+    now = utcnow()
+    applied = apply_page(conn, page, config, now)
+    outbox.note_registry(conn, True, now)
+    if answer.capabilities is not None:
+        capabilities.store(conn, answer.capabilities)
+    if resync:
+        set_box_value(conn, "resync_after", page.resync_next or "")
+        if page.resync_next is None:
+            syncstages.finish(conn, Stage.RESYNC, now)
+        else:
+            syncstages.progress(conn, Stage.RESYNC, now)
+    if page.more:
+        syncstages.progress(conn, Stage.PULL, now)
+    else:
+        syncstages.finish(conn, Stage.PULL, now)
+    return applied
+
+
+def _failed(conn: sqlite3.Connection, error: str, reachable: bool, resync: bool) -> None:
+    now = utcnow()
+    syncstages.fail(conn, Stage.PULL, error, now)
+    if resync:
+        syncstages.fail(conn, Stage.RESYNC, error, now)
+    outbox.note_registry(conn, reachable, now)
+
+
+def _counts(a: Applied) -> tuple[int, int, int, int]:
+    return a.granted, a.revoked, a.discarded, a.users
+
 
 def apply_page(
     conn: sqlite3.Connection, page: PullResult, config: Config, now: datetime
@@ -67,9 +190,8 @@ def apply_page(
             _lease(conn, change, change.record, config, applied, now)
         else:
             log.warning("pull: change %d of unknown kind %r ignored", change.seq, change.kind)
-    outbox.set_box_value(conn, "pull_cursor", str(page.cursor))
-    outbox.set_box_value(conn, "registry_config_version", page.config_version)
-    outbox.set_box_value(conn, "sync_last_pull", iso_ms(now))
+    set_box_value(conn, "pull_cursor", str(page.cursor))
+    set_box_value(conn, "registry_config_version", page.config_version)
     outbox.advance_low_water(conn)
     return applied
 

@@ -1,0 +1,241 @@
+"""Accepting a pushed batch into the national journal (the registry's hot path): everything
+the batch needs is read in bulk, each action is checked in order, and the accepted ones are
+written in bulk, in one transaction with the batch's nonce."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlite_utils import Database
+
+from edge.clock import iso_ms, parse_iso
+from edge.journal.chain import HASHED_COLUMNS, row_hash
+from edge.journal.records import entry_from_row, record_title, tracking_id
+from edge.workflow.config import Config
+from edge.workflow.fold import fold
+from edge.workflow.model import RecordState, Status
+from upstream_sync.protocol import ActionResult, ClockStep, WireAction
+from upstream_sync.registry.db import RegistryDB
+
+_encode_state = msgspec.json.Encoder().encode
+# The journal's own columns (the box's seq kept as box_seq), plus who sent it and when.
+_ACTION_COLUMNS = (
+    "box_id",
+    "box_seq",
+    *(c for c in HASHED_COLUMNS if c != "seq"),
+    "hash",
+    "received_at",
+    "corrected_created_at",
+)
+_INSERT_ACTION = (
+    f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_ACTION_COLUMNS))})"
+)
+
+
+def accept_batch(
+    db: RegistryDB,
+    box_id: str,
+    nonce: str,
+    actions: list[WireAction],
+    now: datetime,
+    config: Config,
+    clock_steps: list[ClockStep] = [],  # noqa: B006 (never mutated)
+) -> list[ActionResult] | None:
+    """Record a batch in one transaction; None when the nonce was seen (a replay). Records'
+    titles are made by `config`, the country configuration in force."""
+    stamp = iso_ms(now)
+
+    def job(c: sqlite3.Connection) -> list[ActionResult] | None:
+        try:
+            c.execute("INSERT INTO nonces VALUES (?, ?, ?)", (box_id, nonce, stamp))
+        except sqlite3.IntegrityError:
+            return None
+        for step in clock_steps:
+            _clock_step(c, box_id, step)
+        batch = _Batch(c, box_id, stamp, actions)
+        results = [batch.one(a) for a in actions]
+        batch.flush(config)
+        return results
+
+    return db.write(job)
+
+
+class _Record:
+    __slots__ = ("changed", "leased_to", "new", "state")
+
+    def __init__(self, leased_to: str | None, state: RecordState | None) -> None:
+        self.leased_to, self.state = leased_to, state
+        self.new = state is None
+        self.changed = False
+
+
+class _Batch:
+    """One pushed batch: what it needs is read in bulk, checked action by action in order,
+    and written at the end in bulk."""
+
+    def __init__(
+        self, c: sqlite3.Connection, box_id: str, stamp: str, actions: list[WireAction]
+    ) -> None:
+        self.c, self.box_id, self.stamp = c, box_id, stamp
+        self.blocked: dict[str, str] = {}
+        self.known = {
+            r[0]: (r[1], r[2])
+            for r in _in(
+                c, "SELECT id, hash, received_at FROM actions WHERE id", [a.id for a in actions]
+            )
+        }
+        self.records = {
+            r[0]: _Record(r[1], _load_state(r[2]))
+            for r in _in(
+                c,
+                "SELECT record_id, leased_to, state FROM records WHERE record_id",
+                list({a.record_id for a in actions}),
+            )
+        }
+        self.steps = dict(
+            c.execute("SELECT boot_id, offset_ms FROM clock_steps WHERE box_id = ?", (box_id,))
+        )
+        self.rows: list[list[Any]] = []
+
+    def one(self, a: WireAction) -> ActionResult:
+        if a.record_id in self.blocked:
+            return ActionResult(
+                a.id, "blocked", reason=f"waits for action {self.blocked[a.record_id]}"
+            )
+        known = self.known.get(a.id)
+        if known is not None:
+            if known[0] == a.hash:
+                return ActionResult(a.id, "duplicate", known[1])
+            return self._refuse(a, "conflict", "The registry holds a different action with this id")
+        columns = msgspec.structs.asdict(a)
+        if row_hash(columns) != a.hash:
+            return self._refuse(a, "rejected", "The action's content does not match its hash")
+        record = self.records.get(a.record_id)
+        refusal = _refusal(self.c, record, self.box_id, a)
+        if refusal is not None:
+            return self._refuse(a, "rejected", refusal)
+        try:
+            state = fold(record.state if record else None, entry_from_row(columns))
+        except ValueError as exc:
+            return self._refuse(a, "rejected", f"The action does not apply: {exc}")
+        if record is None:
+            record = self.records[a.record_id] = _Record(self.box_id, None)
+        record.state, record.changed = state, True
+        offset = self.steps.get(a.boot_id) if a.clock == "unsynced" else None
+        values = {
+            **columns,
+            "box_id": self.box_id,
+            "box_seq": a.seq,
+            "received_at": self.stamp,
+            "corrected_created_at": shift(a.created_at, offset) if offset is not None else None,
+        }
+        self.rows.append([values[k] for k in _ACTION_COLUMNS])
+        self.known[a.id] = (a.hash, self.stamp)
+        return ActionResult(a.id, "accepted", self.stamp)
+
+    def _refuse(self, a: WireAction, status: str, reason: str) -> ActionResult:
+        self.blocked[a.record_id] = a.id
+        return ActionResult(a.id, status, reason=reason)
+
+    def flush(self, config: Config) -> None:
+        self.c.executemany(_INSERT_ACTION, self.rows)
+        changed = [(rid, r, r.state) for rid, r in self.records.items() if r.changed and r.state]
+        self.c.executemany(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    rid,
+                    s.event_type,
+                    s.office_id,
+                    self.box_id,
+                    self.stamp,
+                    s.status.value,
+                    _dump_state(s),
+                    tracking_id(rid, s.event_type),
+                    record_title(s, config),
+                )
+                for rid, r, s in changed
+                if r.new
+            ],
+        )
+        self.c.executemany(
+            "UPDATE records SET status = ?, state = ?, title = ? WHERE record_id = ?",
+            [
+                (s.status.value, _dump_state(s), record_title(s, config), rid)
+                for rid, r, s in changed
+                if not r.new
+            ],
+        )
+
+
+def _in(c: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.Row]:
+    """`sql IN (values)`, in chunks under SQLite's limit on parameters."""
+    rows: list[sqlite3.Row] = []
+    for k in range(0, len(values), 500):
+        chunk = values[k : k + 500]
+        rows += c.execute(f"{sql} IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return rows
+
+
+def _dump_state(s: RecordState) -> str:
+    return _encode_state(s).decode()
+
+
+def _load_state(text: str | None) -> RecordState | None:
+    if text is None:
+        return None
+    doc = msgspec.json.decode(text)
+    return RecordState(**{**doc, "status": Status(doc["status"]), "flags": set(doc["flags"])})
+
+
+def _refusal(
+    c: sqlite3.Connection, record: _Record | None, box_id: str, a: WireAction
+) -> str | None:
+    """Why this box may not add this action to the national journal, or None."""
+    if record is None:
+        return None if a.type == "CREATE" else "The registry does not know this record"
+    if a.type == "CREATE":
+        return "The registry already holds a record with this id"
+    if record.leased_to != box_id:
+        revoked = c.execute(
+            "SELECT by, at FROM changes WHERE kind = 'lease-revoked' AND box_id = ? AND "
+            "record_id = ? ORDER BY seq DESC LIMIT 1",
+            (box_id, a.record_id),
+        ).fetchone()
+        if revoked is not None:
+            return (
+                f"This record was taken over elsewhere by {revoked['by']} at {revoked['at']}; "
+                "the box no longer holds it"
+            )
+        return "This record is not held by this box"
+    return None
+
+
+def _clock_step(c: sqlite3.Connection, box_id: str, step: ClockStep) -> None:
+    """Remember how far a boot's clock jumped, and correct the unsynced actions already held:
+    one UPDATE that computes each corrected time in Python (sqlite-utils' convert)."""
+    c.execute(
+        "INSERT INTO clock_steps VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (box_id, step.boot_id, step.offset_ms, step.measured_at),
+    )
+
+    def corrected(created_at: str) -> str:
+        return shift(created_at, step.offset_ms)
+
+    table = Database(c, recursive_triggers=False, execute_plugins=False).table("actions")
+    table.convert(
+        "created_at",
+        corrected,
+        output="corrected_created_at",
+        where="box_id = ? AND boot_id = ? AND clock = 'unsynced' AND corrected_created_at IS NULL",
+        where_args=[box_id, step.boot_id],
+    )
+
+
+def shift(stamp: str, offset_ms: int) -> str:
+    """An ISO time moved by a number of milliseconds."""
+    return iso_ms(parse_iso(stamp) + timedelta(milliseconds=offset_ms))
