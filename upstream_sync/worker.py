@@ -18,7 +18,7 @@ from typing import Any
 from huey import SqliteHuey, crontab
 
 from edge.auth.sessions import purge_expired
-from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, parse_iso, utcnow
+from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, now_moment, parse_iso, utcnow
 from edge.journal.boxvalues import set_box_value
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
@@ -83,7 +83,7 @@ class Worker:
 
         def housekeeping(conn: sqlite3.Connection) -> None:
             self._beat(conn)
-            purge_expired(conn, now, idle)
+            purge_expired(conn, now_moment(), idle)  # by the time since boot: clock steps
             if clock_synced():
                 measure_clock_step(conn, boot_id(), clock_pair(), now)
 

@@ -11,7 +11,6 @@ from litestar import Controller, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.types import ExceptionHandlersMap
 
 from edge.errors import EdgeError, InvalidInput
 from edge.http.schemas import Problem
@@ -114,12 +113,3 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
         "Try again; if it keeps happening, tell IT staff.",
         "internal-error",
     )
-
-
-# JSON only, for an app that has no pages (the reference registry until it has its own).
-EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    EdgeError: edge_error,
-    ValidationException: validation_error,
-    HTTPException: http_error,
-    Exception: unexpected_error,
-}
