@@ -156,6 +156,10 @@ class UserAdmin:
     async def reset_password(self, actor: Actor, user_id: str, password: str) -> User:
         """A one-time password: the user must choose their own at their next login."""
         user = self.target(actor, user_id, "user.reset-password")
+        if user.id == actor.id:
+            raise ActionNotAvailable(
+                tr("To change your own password, use Change password: it asks for the current one.")
+            )
         verifier = await self._verifier(user.username, password)
         now = utcnow()
         return await self._write(

@@ -187,6 +187,9 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
         "office": state.settings.office_name or state.settings.office_id,
         "languages": LANGUAGES.values(),
         "path": ctx.request.url.path,
+        # Where this page is, query included (the language menu comes back here).
+        "here": ctx.request.url.path
+        + (f"?{ctx.request.url.query}" if ctx.request.url.query else ""),
         "user": None,
         "queues": [],
         "banner": None,
@@ -196,7 +199,9 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
         "may_declare": False,
         "flash": None,
         "session_left": 0,
+        "idle_seconds": 0,
         "form_labels": FORM_LABELS,
+        "one_line_keys": ("collector",),
         "idem": form_key(ctx) or "",
     }
     caller = ctx.caller
@@ -206,6 +211,7 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
     chrome["csrf"] = caller.session.csrf_token if caller.session else ""
     chrome["flash"] = _flash(ctx)
     chrome["session_left"] = session_left(ctx)
+    chrome["idle_seconds"] = idle_limit(ctx.state).total_seconds()
     chrome["queues"] = visible_queues(caller.actor, state.config.workqueues)
     chrome["manages_users"] = any(s.name == "user.read" for s in caller.actor.scopes)
     chrome["may_declare"] = any(s.name == "record.create" for s in caller.actor.scopes)
@@ -273,10 +279,11 @@ def session_left(ctx: Ctx) -> float:
     if session is None:
         return 0.0
     now = now_moment()
-    quiet = elapsed(session.seen, now)
-    if quiet is None or needs_touch(session, now, idle):
-        return idle.total_seconds()
-    return max(0.0, (idle - quiet).total_seconds())
+    quiet, age = elapsed(session.seen, now), elapsed(session.created, now)
+    idle_left = idle if quiet is None or needs_touch(session, now, idle) else idle - quiet
+    # The shift's limit (session_max_hours) ends it too, however busy the user is.
+    life_left = session.lifetime - age if age is not None else idle_left
+    return max(0.0, min(idle_left, life_left).total_seconds())
 
 
 def banner(ctx: Ctx) -> dict[str, Any] | None:

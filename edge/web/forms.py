@@ -94,6 +94,8 @@ def dialog_page(
     action = ctx.state.config.custom.get(custom or "") if kind is ActionType.CUSTOM else None
     if kind is ActionType.CUSTOM and action is None:
         return not_found(ctx)
+    # Printing before the registry accepted the registration gives a draft: say so first.
+    draft_copy = kind is ActionType.PRINT and not ctx.state.reader.registered_final_at(row.state.id)
     return show(
         ctx,
         "dialog.html",
@@ -106,4 +108,6 @@ def dialog_page(
         values=values,
         errors=errors,
         form_values=_dialog_values(ctx),
+        draft_copy=draft_copy,
+        form_name=form_name(row.state.event_type, row, kind),
     )

@@ -1,19 +1,26 @@
-"""The certified copy issued by a Print action."""
+"""The certified copy issued by a Print action. A copy is what it was when issued: a draft
+(the registry had not accepted the registration yet) stays a draft, and it is shown to the
+one who issued it, right after issuing it; every further copy is a Print of its own."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from edge.clock import parse_iso, utcnow
 from edge.state import BoxState
 from edge.web.context import enter, not_found, show
 from edge.web.records import readable_record
 from edge.workflow.model import ActionType
 from edge.workflow.rules import can_print
+
+# How long after issuing a copy its page can be printed (a printer jam, a second try).
+PRINTABLE_FOR = timedelta(minutes=30)
 
 
 @get("/records/{record_id:str}/print")
@@ -31,15 +38,30 @@ async def print_page(
     issued = next((e for e, _ in timeline if e.id == copy and e.type is ActionType.PRINT), None)
     if issued is None:
         return Redirect(f"/records/{record_id}/do/{ActionType.PRINT.value}")
-    accepted = any(e.type is ActionType.REGISTER and s.state == "accepted" for e, s in timeline)
     names = state.reader.user_names({issued.created_by})
+    by = names.get(issued.created_by, issued.created_by)
+    if issued.created_by != ctx.me.user.id or utcnow() - parse_iso(issued.created_at) > (
+        PRINTABLE_FOR
+    ):
+        return show(
+            ctx,
+            "message.html",
+            410,
+            title=ctx._("This copy can no longer be printed"),
+            message=ctx._(
+                "This copy was issued on %(when)s by %(who)s. Every copy is recorded: to print "
+                "another one, use Print on the record."
+            )
+            % {"when": ctx.when(issued.created_at), "who": by},
+        )
+    final_at = await asyncio.to_thread(state.reader.registered_final_at, record_id)
     return show(
         ctx,
         "print.html",
         record=row,
         event=state.config.events.get(row.state.event_type),
-        final=accepted,
+        final=final_at is not None and final_at <= issued.created_at,
         issued_at=ctx.when(issued.created_at),
-        issued_by=names.get(issued.created_by, issued.created_by),
+        issued_by=by,
         collector=(issued.payload.get("form") or {}).get("collector", ""),
     )

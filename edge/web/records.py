@@ -20,7 +20,7 @@ from edge.web.forms import declaration_values, dialog_page, form_name, form_page
 from edge.web.messages import error_text, field_errors, menu_reason, say
 from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
 from edge.workflow.fold import Entry
-from edge.workflow.model import ActionType, action_label
+from edge.workflow.model import FORM_LABELS, ActionType, action_label
 from edge.workflow.rules import action_menu, availability, can_read
 
 NO_FORM = ActionType.ASSIGN, ActionType.UNASSIGN
@@ -92,7 +92,24 @@ def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str
         "reason": sync.reason,
         "registry_at": ctx.when(sync.registry_time),
         "discarded_by": sync.discarded_by,
+        # What the person typed with the action (a reason, a comment, who collected a copy),
+        # labelled as the form labelled it.
+        "said": [
+            (_said_label(ctx, e, key), str(value))
+            for key, value in (e.payload.get("form") or {}).items()
+            if value not in (None, "")
+        ],
     }
+
+
+def _said_label(ctx: Ctx, e: Entry, key: str) -> str:
+    if e.type is ActionType.CUSTOM and e.custom_type in ctx.state.config.custom:
+        spec = next(
+            (f for f in ctx.state.config.custom[e.custom_type].dialog_form if f.id == key), None
+        )
+        if spec is not None:
+            return ctx._(spec.label)
+    return ctx._(FORM_LABELS.get(key, key.capitalize()))
 
 
 def readable_record(ctx: Ctx, record_id: str) -> RecordRow | None:
@@ -179,7 +196,7 @@ async def perform(
     row = readable_record(ctx, record_id)
     if kind is None or row is None:
         return not_found(ctx)
-    form = form_name(row.state.event_type, row, kind) if kind in TAKES_DECLARATION else ""
+    form = form_name(row.state.event_type, row, kind)
     return await _perform(ctx, record_id, kind, ctx.form.get("custom") or None, form)
 
 
@@ -233,7 +250,7 @@ async def _perform(
     except EdgeError as exc:
         return await record_view(ctx, record_id, error=error_text(ctx, exc), status=exc.status)
     if kind is ActionType.PRINT:
-        return done(ctx, f"/records/{record_id}/print?copy={appended.entry.id}", kind)
+        return done(ctx, f"/records/{record_id}/print?copy={appended.entry.id}", kind, form_id)
     name = config.custom[custom].name if custom in config.custom else ""
     return done(ctx, f"/records/{record_id}", kind, form_id, action=name)
 

@@ -3,6 +3,8 @@ language."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 from functools import partial
 from typing import Any
 
@@ -21,13 +23,14 @@ from edge.web.context import (
     OFFLINE_COOKIE,
     Ctx,
     enter,
+    page_caller,
     page_language,
     read_form,
     safe_next,
     session_left,
     show,
 )
-from edge.web.i18n import LANGUAGES
+from edge.web.i18n import LANGUAGES, translations
 from edge.web.messages import login_error
 
 
@@ -44,8 +47,20 @@ def login_page(request: Request[Any, Any, Any], state: BoxState) -> Response[str
 
 def _login_form(ctx: Ctx, status: int, **context: Any) -> Response[str]:
     values = {"error": None, "ended": False, "username": "", **context}
-    minutes = f"{ctx.state.settings.session_idle_minutes:g}"
-    return show(ctx, "login.html", status, idle_minutes=minutes, **values)
+    settings = ctx.state.settings
+    minutes = max(1, math.ceil(settings.session_idle_minutes))
+    ended = translations(ctx.lang.code).ngettext(
+        "Your login session ended: nothing was done for %(num)d minute, the shift's "
+        "%(hours)d hours were over, or you logged out in another window. Log in again to go "
+        "on. A form you were filling in is kept on this computer and comes back after you "
+        "log in.",
+        "Your login session ended: nothing was done for %(num)d minutes, the shift's "
+        "%(hours)d hours were over, or you logged out in another window. Log in again to go "
+        "on. A form you were filling in is kept on this computer and comes back after you "
+        "log in.",
+        minutes,
+    ) % {"num": minutes, "hours": settings.session_max_hours}
+    return show(ctx, "login.html", status, ended_text=ended, **values)
 
 
 @post("/login")
@@ -71,10 +86,13 @@ async def login(request: Request[Any, Any, Any], state: BoxState) -> Response[An
 
 @post("/logout")
 async def logout(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
-    ctx = await enter(request, state, password_page=True)
-    session = ctx.me.session
-    if session is not None:
-        await state.journal.run_async(partial(sessions.end_session, id_hash=session.id_hash))
+    """End the session (if it has not ended already: then there is nothing to refuse) and
+    leave nothing of this user in the browser."""
+    if await asyncio.to_thread(page_caller, request, state, False) is not None:
+        ctx = await enter(request, state, password_page=True)
+        session = ctx.me.session
+        if session is not None:
+            await state.journal.run_async(partial(sessions.end_session, id_hash=session.id_hash))
     response: Response[Any] = Redirect("/login")
     # The next person at this PC starts clean: no session, no banner about someone else's
     # offline work (the page script clears this user's saved forms before posting).
@@ -86,7 +104,10 @@ async def logout(request: Request[Any, Any, Any], state: BoxState) -> Response[A
 @post("/ui/keepalive")
 async def keepalive(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     """The user is busy on a page (typing a form, or asked to stay logged in): counts as
-    activity, like any page request. Answers how long the session now has."""
+    activity, like any page request. Answers how long the session now has (0 when it has
+    ended: the page says so; the session's cookie stays for the login page to say why)."""
+    if await asyncio.to_thread(page_caller, request, state, False) is None:
+        return Response({"session_left": 0}, status_code=401, headers={"cache-control": "no-store"})
     ctx = await enter(request, state)
     return Response({"session_left": session_left(ctx)}, headers={"cache-control": "no-store"})
 

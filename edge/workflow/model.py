@@ -185,7 +185,7 @@ CORE_ACTIONS: dict[ActionType, CoreAction] = {
             "Print",
             "record.print",
             {Status.REGISTERED},
-            form_rules=(("collector", False),),
+            form_rules=(("collector", True),),
         ),
         _a(
             ActionType.ASSIGN,

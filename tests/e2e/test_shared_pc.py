@@ -70,10 +70,19 @@ def test_a_busy_user_stays_logged_in_and_an_idle_one_is_told(
         # Then nothing more: the page says the session has ended, and the box agrees.
         warning.wait_for(state="visible", timeout=15_000)
         page.get_by_text("Your login session has ended").wait_for(timeout=15_000)
+        assert not warning.get_by_role("button", name="Stay logged in").is_visible()
         page.goto("/outbox")
         page.wait_for_url(re.compile(r"/login\?"))
         assert "Your login session ended" in page.locator("main").inner_text()
         shot(page, "21-session-ended")
+        # Switching the language keeps the page as it was: the message and where to go back.
+        page.get_by_label("Language").select_option("ar")
+        page.get_by_role("button", name="Change").click()
+        page.wait_for_url(re.compile(r"/login\?next=.*ended=1"))
+        assert "انتهت جلستك" in page.locator("main").inner_text()
+        page.get_by_label("اللغة").select_option("en")
+        page.locator("form.language button").click()
+        page.wait_for_url(re.compile(r"/login\?next="))
         # Logging in again goes back where the user was.
         page.get_by_label("Username").fill("clerk")
         page.get_by_label("Password", exact=True).fill("demo-password")
@@ -222,6 +231,9 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     # Not yet accepted by the registry (no worker runs): any copy is a draft.
     page.get_by_role("button", name="Assign").click()
     page.get_by_role("link", name="Print", exact=True).click()
+    assert "will say DRAFT" in page.locator("main").inner_text()  # said before printing
+    page.get_by_role("button", name=re.compile("Confirm")).click()  # nobody named: refused
+    assert "is required" in page.locator("#error-summary").inner_text()
     page.get_by_label(re.compile("Collected by")).fill("Mona Haddad")
     page.get_by_role("button", name=re.compile("Confirm")).click()
     page.wait_for_url(re.compile(r"/print\?copy="))
@@ -237,6 +249,7 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     assert len(printed) == 1 and "Mona Haddad" in printed[0][1]
     open_record(page, record_id)
     assert page.locator(".timeline").get_by_text("Print").count() == 1
+    assert "Mona Haddad" in page.locator(".timeline").inner_text()  # who collected it
     logout(page)
 
     # The clerk may not print: neither the copy nor the Print dialog is shown to her.
@@ -255,11 +268,20 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     open_record(page, record_id)
     page.get_by_role("button", name="Assign").click()
     page.get_by_role("link", name="Print", exact=True).click()
+    assert "will say DRAFT" not in page.locator("main").inner_text()
+    page.get_by_label(re.compile("Collected by")).fill("Mona Haddad")
     page.get_by_role("button", name=re.compile("Confirm")).click()
     page.wait_for_url(re.compile(r"/print\?copy="))
     assert "Certified copy" in page.locator("h1").inner_text()
     assert page.locator(".watermark").count() == 0
     assert "DRAFT" not in pdf_text(page, tmp_path)
+    # The first copy stays what it was: a draft, never a clean certificate after the fact.
+    page.goto(draft_copy)
+    assert page.locator("h1").inner_text().startswith("DRAFT")
+    logout(page)
+    login(page, "agent")  # another user cannot reprint someone else's copy
+    page.goto(draft_copy)
+    assert "can no longer be printed" in page.locator("h1").inner_text()
     edge_cli(box.home, "sync")
     accepted = rows(
         box,

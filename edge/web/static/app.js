@@ -54,7 +54,17 @@
     if (sent) { store.removeItem(prefix + sent); }
     var logout = document.querySelector("form[data-logout]");
     if (logout) {
-      logout.addEventListener("submit", function () {
+      logout.addEventListener("submit", function (event) {
+        // A form the box never confirmed would be lost: ask before deleting it.
+        var unsent = false;
+        forget(function (k) {
+          if (k.indexOf(prefix) === 0) { var c = read(k); unsent = unsent || !!(c && c.sent); }
+          return false;
+        });
+        if (unsent && !window.confirm(logout.getAttribute("data-unsent"))) {
+          event.preventDefault();
+          return;
+        }
         forget(function (k) { return k.indexOf(prefix) === 0; });
       });
     }
@@ -108,7 +118,7 @@
   var left = parseFloat(body.getAttribute("data-session-left") || "0");
   if (user && warning && left > 0) {
     var shared = "edge.deadline." + user;  // every tab of this user sees the latest activity
-    var idle = left;
+    var idle = parseFloat(body.getAttribute("data-idle") || "0") || left;
     var warnAt = Math.min(120, idle / 2);
     var touchEvery = Math.max(1, Math.min(60, idle / 4)) * 1000;
     var lastTouch = Date.now();
@@ -144,7 +154,11 @@
         button.hidden = true;
         warning.hidden = false;
       } else if (remaining <= warnAt) {
-        text.textContent = warning.getAttribute("data-text").replace("{s}", remaining);
+        // "in 2 minutes" reads better than "in 111 seconds"; seconds in the last minute.
+        var when = remaining > 90
+          ? warning.getAttribute("data-minutes").replace("{m}", Math.ceil(remaining / 60))
+          : warning.getAttribute("data-text").replace("{s}", remaining);
+        text.textContent = when;
         button.hidden = false;
         warning.hidden = false;
       } else {
