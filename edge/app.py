@@ -48,7 +48,9 @@ def create_app(
             settings.journal_path, config, settings.writer_batch_max, settings.timezone
         )
         reader = Reader(settings.journal_path)
-        journal.after_append.append(PushNotifier(settings).poke)
+        notifier = PushNotifier(settings)
+        journal.after_append.append(notifier.poke)
+        app.state.push_soon = notifier.poke
         app.state.journal = journal
         app.state.reader = reader
         hasher = Hasher(Params(settings.argon2_memory_kib, settings.argon2_iterations))

@@ -3,6 +3,8 @@ startup and every handler of the API and the pages may use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from litestar.datastructures import State
 
 from edge.auth.login import Authenticator, LoginLine
@@ -28,3 +30,4 @@ class BoxState(State):
     logins: LoginLine
     upstream: Upstream
     users: UserAdmin
+    push_soon: Callable[[], None]  # wake the sync worker

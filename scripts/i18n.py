@@ -19,6 +19,7 @@ from babel.messages.pofile import read_po, write_po
 import edge.web.router  # noqa: F401 - every error class is defined once imported
 from edge.errors import EdgeError
 from edge.web.context import FLASH_TEXTS
+from edge.web.messages import STAGE_NAMES
 from edge.workflow.config import load_config
 from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, Status
 from edge.workflow.rules import ASSIGN_FIRST
@@ -59,7 +60,7 @@ def configuration_texts() -> list[str]:
         for a in CORE_ACTIONS.values()
         for k in dict(a.form_rules)
     ]
-    texts += list(FLASH_TEXTS.values())
+    texts += list(FLASH_TEXTS.values()) + list(STAGE_NAMES.values())
     texts += [label for label in config.flags.values()]
     for event in config.events.values():
         texts.append(event.label)

@@ -245,6 +245,7 @@ FLASH_TEXTS = {
     "user-unlocked": "%(name)s can log in again.",
     "user-deactivated": "%(name)s can no longer log in.",
     "user-reactivated": "%(name)s can log in again.",
+    "send-now": "The box is trying to send now. This page shows how it goes.",
     "already-sent": "This form had already been sent and saved on the box (its answer did not "
     "reach this computer). Here is the record; nothing was done twice.",
 }

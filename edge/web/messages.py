@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from edge.clock import parse_iso, utcnow
 from edge.errors import EdgeError, FieldProblem, InvalidInput, LoginRefused
+from edge.journal.syncstages import StageStatus
 from edge.texts import Text
 from edge.web.i18n import translations
 from edge.workflow.config import FieldSpec
@@ -114,3 +116,66 @@ def login_error(ctx: Ctx, exc: LoginRefused) -> str:
             "local admin to reset your password."
         )
     return _("Wrong username or password.")
+
+
+def in_words(ctx: Ctx, stamp: str | None) -> str:
+    """A time still to come, as people say it ("in about 2 minutes"); never a time already
+    past: what is due is "any moment now"."""
+    if not stamp:
+        return ""
+    seconds = (parse_iso(stamp) - utcnow()).total_seconds()
+    ngettext = translations(ctx.lang.code).ngettext
+    if seconds <= 5:
+        return ctx._("any moment now")
+    if seconds < 90:
+        n = int(seconds)
+        return ngettext("in about %(num)d second", "in about %(num)d seconds", n) % {"num": n}
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return ngettext("in about %(num)d minute", "in about %(num)d minutes", minutes) % {
+            "num": minutes
+        }
+    hours = round(minutes / 60)
+    return ngettext("in about %(num)d hour", "in about %(num)d hours", hours) % {"num": hours}
+
+
+# The sync worker's stages, as the outbox names them.
+STAGE_NAMES = {
+    "resync": "Catching up with the registry after a restore",
+    "pull": "Receiving from the registry",
+    "push": "Sending to the registry",
+}
+
+
+def stage_line(ctx: Ctx, stage: StageStatus) -> str:
+    """Where one stage of the sync worker stands, in the user's language."""
+    _ = ctx._
+    name = _(STAGE_NAMES.get(stage.name, stage.name))
+    if stage.status == "running":
+        said = _("%(stage)s: working on it since %(when)s.") % {
+            "stage": name,
+            "when": ctx.when(stage.since),
+        }
+    elif stage.status == "waiting" and stage.next_try:
+        said = _("%(stage)s: next try %(when)s.") % {
+            "stage": name,
+            "when": in_words(ctx, stage.next_try),
+        }
+    elif stage.status == "waiting":
+        said = _("%(stage)s: at the next round (within a minute).") % {"stage": name}
+    elif stage.status == "failed":
+        said = _("%(stage)s: did not work at %(when)s; it is tried again.") % {
+            "stage": name,
+            "when": ctx.when(stage.since),
+        }
+    elif stage.status == "done":
+        said = _("%(stage)s: done at %(when)s.") % {"stage": name, "when": ctx.when(stage.since)}
+    else:
+        said = _("%(stage)s: not run yet.") % {"stage": name}
+    if stage.attempts:
+        said += " " + translations(ctx.lang.code).ngettext(
+            "%(num)d failed try so far.", "%(num)d failed tries so far.", stage.attempts
+        ) % {"num": stage.attempts}
+    if stage.last_error:
+        said += " " + _("Last error: %(error)s") % {"error": say(ctx, stage.last_error)}
+    return said

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
+from edge.clock import utcnow
+from edge.journal import syncstages
 from edge.state import BoxState
 from edge.web.context import (
     OFFLINE_COOKIE,
     Ctx,
     banner,
+    done,
     enter,
     page_caller,
     page_language,
     safe_next,
     show,
 )
+from edge.web.messages import in_words, stage_line
 from edge.web.render import render
 from edge.web.workqueues import int_param
 from edge.workflow.model import action_label
@@ -38,7 +43,7 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
             "label": action_label(r["type"], r["payload"]),
             "by": names.get(r["created_by"], ""),
             "at": ctx.when(r["created_at"]),
-            "next_try": ctx.when(r["next_try_at"]),
+            "next_try": in_words(ctx, r["next_try_at"]),
             "discarded_at": ctx.when(r["discarded_at"]),
         }
         for r in rows
@@ -53,8 +58,21 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         total=total,
         summary=summary,
         last_success=ctx.when(summary["last_success_at"]),
-        next_try=ctx.when(summary["next_try_at"]),
+        next_try=in_words(ctx, summary["next_try_at"]),
+        stages=[stage_line(ctx, s) for s in summary.get("stages", [])],
     )
+
+
+@post("/outbox/send-now")
+async def send_now(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    """Try to send now, without waiting out the pause after failed tries (the WAN is back,
+    the clerk knows it before the box does)."""
+    ctx = await enter(request, state)
+    await state.journal.run_async(
+        partial(syncstages.request, name=syncstages.Stage.PUSH, now=utcnow())
+    )
+    state.push_soon()
+    return done(ctx, "/outbox", "send-now")
 
 
 @get("/ui/status")

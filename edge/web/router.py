@@ -37,6 +37,7 @@ def web_router() -> Router:
             outbox.outbox_page,
             outbox.status,
             outbox.dismiss_sent,
+            outbox.send_now,
             outbox.help_page,
             users.users_page,
             users.new_user_page,

@@ -233,6 +233,14 @@ def test_every_form_post_of_every_page(
     page.wait_for_url(re.compile(rf"/records/{rid}$"))
     assert db.record(rid)[2] is not None
 
+    # -- "Send now" in the outbox: the push is asked for at once ------------------------
+    page.goto("/outbox")
+    page.get_by_role("button", name="Send now").click()
+    page.wait_for_url(re.compile(r"/outbox$"))
+    assert "trying to send now" in page.locator(".notice.done").inner_text()
+    assert db.one("SELECT status FROM sync_stages WHERE name = 'push'") in ("waiting", "done")
+    assert "Sending to the registry" in page.locator(".stages").inner_text()
+
     # -- the green banner after offline work, dismissed --------------------------------
     edge_cli(box.home, "sync")  # everything is sent
     page.context.add_cookies([{"name": "edge_offline", "value": "1", "url": box.url}])

@@ -49,6 +49,7 @@ PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
     ),
     "POST /ui/dismiss-sent": ("/ui/dismiss-sent", dict.fromkeys(ROLES, REFUSED)),
     "POST /ui/keepalive": ("/ui/keepalive", dict.fromkeys(ROLES, REFUSED)),
+    "POST /outbox/send-now": ("/outbox/send-now", dict.fromkeys(ROLES, REFUSED)),
     "POST /records/bring": ("/records/bring", dict.fromkeys(ROLES, REFUSED)),
     "GET /users": ("/users", ADMIN_PAGE),
     "GET /users/new": ("/users/new", ADMIN_PAGE),
@@ -87,7 +88,7 @@ def test_page_authorization_matrix(world: tuple[Box, Ctx], principal: str) -> No
             if principal in ("anonymous", "deactivated"):
                 expected = "login"
                 ok = (r.status_code == 302 and "/login" in r.headers.get("location", "")) or (
-                    r.status_code == 401 and url == "/ui/status"
+                    r.status_code == 401 and url in ("/ui/status", "/ui/keepalive")
                 )
             else:
                 expected = str(who[principal])  # type: ignore[index]
