@@ -65,10 +65,13 @@ class GuardedHttp(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
-    def data_received(self, data: bytes) -> None:
-        if not self._in_headers and self._deadline is None:
-            self._in_headers, self._header_bytes = True, 0  # the next request on keep-alive
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_headers:  # the next request on a kept-alive connection
+            self._in_headers, self._header_bytes = True, 0
             self._arm()
+
+    def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self._in_headers and self.transport and not self.transport.is_closing():
             self._header_bytes += len(data)

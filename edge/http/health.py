@@ -99,11 +99,7 @@ def metrics(request: Request[Any, Any, Any], state: BoxState) -> Response[str]:
     reader, settings = state.reader, state.settings
     summary = reader.sync_summary()
     counts = summary["counts"]
-    conn = reader.conn()
-    oldest = conn.execute(
-        "SELECT MIN(a.created_at) FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
-        "WHERE s.state IS NULL OR s.state IN ('pending', 'sending')"
-    ).fetchone()[0]
+    oldest = reader.oldest_waiting()
     now = utcnow()
     reachable = summary["registry_reachable"]
     db_bytes = sum(p.stat().st_size for p in settings.home.glob("journal.db*") if p.is_file())

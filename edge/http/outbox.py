@@ -20,11 +20,18 @@ def get_outbox(
     state: BoxState,
     page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int | None, Parameter(ge=1)] = None,
+    after: Annotated[int, Parameter(ge=0, description="`next` of the previous page")] = 0,
 ) -> OutboxPage:
     """Actions not yet accepted by the registry (on records you may see), oldest first, each
     with its state, attempts, last error, next try and the registry's reason if refused."""
     size = paging.page_size(state.settings, page_size)
-    rows, total = state.reader.outbox(actor, page, size)
+    if page > 1 and not after:  # an old client's page number: walk to it, page by page
+        for _ in range(page - 1):
+            _, moved = state.reader.outbox(actor, size, after)
+            if moved is None:
+                break
+            after = moved
+    rows, following = state.reader.outbox(actor, size, after)
     names = state.reader.user_names({r["created_by"] for r in rows})
     s = state.reader.sync_summary()
     counts = s["counts"]
@@ -79,4 +86,7 @@ def get_outbox(
         )
         for r in rows
     ]
-    return OutboxPage(summary, items, page, size, total)
+    total = sum(
+        counts.get(k, 0) for k in ("pending", "sending", "rejected", "conflict", "discarded")
+    )
+    return OutboxPage(summary, items, page, size, total, following)

@@ -92,14 +92,17 @@ class MenuItemOut(msgspec.Struct):
 class WorkqueueOut(msgspec.Struct):
     id: str
     label: str
-    count: int
+    count: int  # counted up to 1000
+    count_more: bool = False  # more than `count`
 
 
 class RecordPage(msgspec.Struct):
     items: list[RecordOut]
     page: int
     page_size: int
-    total: int
+    total: int  # counted up to 1000
+    total_more: bool = False  # more than `total`
+    next: str | None = None  # `after` for the next page; None on the last
 
 
 class Health(msgspec.Struct):
@@ -261,7 +264,8 @@ class OutboxPage(msgspec.Struct):
     items: list[OutboxItem]
     page: int
     page_size: int
-    total: int
+    total: int  # actions of the whole box not accepted yet
+    next: int | None = None  # `after` for the next page; None on the last
 
 
 class ProblemField(msgspec.Struct):

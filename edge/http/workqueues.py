@@ -27,8 +27,8 @@ class WorkqueueController(Controller):
         """The workqueues of the user's role, with how many records each holds."""
         out = []
         for q in visible_queues(actor, state.config.workqueues):
-            _, total = state.reader.workqueue(q.query, actor, 1, 1)
-            out.append(WorkqueueOut(q.id, q.label, total))
+            n = state.reader.workqueue_count(q.query, actor)
+            out.append(WorkqueueOut(q.id, q.label, n.n, n.more))
         return out
 
     @get("/{queue_id:str}/records", operation_id="listWorkqueueRecords", sync_to_thread=True)
@@ -39,12 +39,19 @@ class WorkqueueController(Controller):
         state: BoxState,
         page: Annotated[int, Parameter(ge=1, le=1_000_000, description="1 is the first page")] = 1,
         page_size: Annotated[int | None, Parameter(ge=1, description="records per page")] = None,
+        after: Annotated[
+            str | None, Parameter(max_length=200, description="`next` of the previous page")
+        ] = None,
     ) -> RecordPage:
-        """One page of a workqueue, most recently changed first."""
+        """One page of a workqueue, most recently changed first. Follow `next` (as `after`):
+        any page costs the same; `page` numbers past the first cost more the deeper."""
         queue = state.config.workqueues.get(queue_id)
         if queue is None or not grants(actor, "workqueue", id=queue_id):
             raise NotFound(f"There is no workqueue “{queue_id}” for you")
         size = paging.page_size(state.settings, page_size)
-        rows, total = state.reader.workqueue(queue.query, actor, page, size)
+        skip = 0 if after else (page - 1) * size
+        rows, following = state.reader.workqueue(queue.query, actor, size, after, skip)
+        total = state.reader.workqueue_count(queue.query, actor)
         names = state.reader.user_names({r.state.assigned_to for r in rows if r.state.assigned_to})
-        return RecordPage([record_out(r, names) for r in rows], page, size, total)
+        items = [record_out(r, names) for r in rows]
+        return RecordPage(items, page, size, total.n, total.more, following)

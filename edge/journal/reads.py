@@ -13,7 +13,7 @@ import msgspec
 
 from edge.journal import syncstages
 from edge.journal.db import connect
-from edge.journal.records import entry_from_row, state_from_row
+from edge.journal.records import entry_from_row, searchable, state_from_row
 from edge.journal.syncstages import Stage
 from edge.workflow.config import WorkqueueQuery
 from edge.workflow.fold import Entry
@@ -120,66 +120,107 @@ class Reader:
         return Lease(*row) if row else None
 
     def workqueue(
-        self, query: WorkqueueQuery, actor: Actor, page: int, page_size: int
-    ) -> tuple[list[RecordRow], int]:
-        """One page of the records matching a workqueue that the actor may read."""
-        where, params = _query_filter(query, actor)
-        read_sql, read_params = _read_filter(actor)
-        sql = f"FROM records WHERE ({where}) AND ({read_sql})"
-        args = [*params, *read_params]
-        total = self.conn().execute(f"SELECT COUNT(*) {sql}", args).fetchone()[0]
-        rows = self.conn().execute(
-            f"SELECT * {sql} ORDER BY updated_at DESC, id LIMIT ? OFFSET ?",
-            [*args, page_size, (page - 1) * page_size],
+        self,
+        query: WorkqueueQuery,
+        actor: Actor,
+        size: int,
+        after: str | None = None,
+        skip: int = 0,
+    ) -> tuple[list[RecordRow], str | None]:
+        """One page of the records matching a workqueue that the actor may read, most
+        recently changed first, after the page that ended at cursor `after`; returns the
+        rows and the cursor of the next page (None on the last). Cost: one page, however
+        many records the box holds (keyset on an index). `skip` only serves old clients that
+        ask for page N by number."""
+        sql, args = _queue_sql(query, actor)
+        if after and (mark := _cursor(after)) is not None:
+            sql += " AND (records.updated_at < ? OR (records.updated_at = ? AND records.id < ?))"
+            args += [mark[0], mark[0], mark[1]]
+        order = "ORDER BY records.updated_at DESC, records.id DESC LIMIT ? OFFSET ?"
+        rows = self.conn().execute(f"SELECT records.* {sql} {order}", [*args, size + 1, skip])
+        found = rows.fetchall()
+        page = [RecordRow(state_from_row(r), r["tracking_id"], r["title"]) for r in found[:size]]
+        last = found[size - 1] if len(found) > size else None
+        return page, f"{last['updated_at']}~{last['id']}" if last else None
+
+    def workqueue_count(self, query: WorkqueueQuery, actor: Actor) -> Count:
+        """How many records a workqueue holds, counted up to COUNT_CAP ("1000+" after)."""
+        sql, args = _queue_sql(query, actor)
+        n = (
+            self.conn()
+            .execute(f"SELECT COUNT(*) FROM (SELECT 1 {sql} LIMIT ?)", [*args, COUNT_CAP + 1])
+            .fetchone()[0]
         )
-        return [RecordRow(state_from_row(r), r["tracking_id"], r["title"]) for r in rows], total
+        return Count(min(n, COUNT_CAP), n > COUNT_CAP)
 
     def search(self, text: str, actor: Actor, limit: int = 50) -> list[RecordRow]:
-        """Records on this box whose tracking id is the text, or whose name contains it."""
+        """Records on this box whose tracking id is the text, or whose names hold every word
+        (each as the start of a name; spelling variants and accents folded), newest first."""
         read_sql, read_params = _read_filter(actor)
-        words = [w for w in text.split() if w][:5]
+        words = [w for w in searchable(text).split() if w][:5]
         if not words:
             return []
-        name = " AND ".join("records.title LIKE ? ESCAPE '\\'" for _ in words)
+        # Each word the start of a name; a one-letter word only as a whole name (a prefix
+        # of one letter would match half the office).
+        match = " AND ".join(
+            '"' + w.replace('"', '""') + ('"*' if len(w) > 1 else '"') for w in words
+        )
         rows = self.conn().execute(
-            f"SELECT * FROM records WHERE (records.tracking_id = ? OR ({name})) "
-            f"AND ({read_sql}) ORDER BY records.updated_at DESC LIMIT ?",
-            [text.strip().upper(), *(f"%{_like(w)}%" for w in words), *read_params, limit],
+            "SELECT * FROM (SELECT records.* FROM records WHERE records.tracking_id = ? "
+            "UNION SELECT records.* FROM records_search "
+            "CROSS JOIN records ON records.rowid = records_search.rowid "
+            "WHERE records_search MATCH ?) AS records "
+            f"WHERE ({read_sql}) ORDER BY updated_at DESC LIMIT ?",
+            [text.strip().upper(), match, *read_params, limit],
         )
         return [RecordRow(state_from_row(r), r["tracking_id"], r["title"]) for r in rows]
 
-    def outbox(self, actor: Actor, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
-        """Actions not yet accepted by the registry, on records the actor may read."""
+    def outbox(
+        self, actor: Actor, size: int, after: int = 0
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Actions not yet accepted by the registry, on records the actor may read, oldest
+        first, after action seq `after`; returns the rows and where the next page starts
+        (None on the last). Reads only open actions, however long the journal."""
         read_sql, read_params = _read_filter(actor)
-        sql = (
-            "FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
-            "JOIN records ON records.id = a.record_id "
-            f"WHERE (s.state IS NULL OR s.state != 'accepted') AND ({read_sql})"
+        rows = (
+            self.conn()
+            .execute(
+                "SELECT a.id, a.seq, a.record_id, a.type, a.custom_type, a.payload, a.created_at, "
+                "a.created_by, records.tracking_id, records.title, "
+                "COALESCE(s.state, 'pending') AS state, COALESCE(s.attempts, 0) AS attempts, "
+                f"s.last_error, s.next_try_at, COALESCE(s.reason, {_HELD_BACK}) AS reason, "
+                "s.discarded_by, s.discarded_at "
+                "FROM outbox_open o CROSS JOIN actions a ON a.seq = o.seq "
+                "LEFT JOIN sync_state s ON s.action_id = a.id "
+                "JOIN records ON records.id = a.record_id "
+                f"WHERE o.seq > ? AND ({read_sql}) ORDER BY o.seq LIMIT ?",
+                [after, *read_params, size + 1],
+            )
+            .fetchall()
         )
-        total = self.conn().execute(f"SELECT COUNT(*) {sql}", read_params).fetchone()[0]
-        rows = self.conn().execute(
-            "SELECT a.id, a.seq, a.record_id, a.type, a.custom_type, a.payload, a.created_at, "
-            "a.created_by, records.tracking_id, records.title, "
-            "COALESCE(s.state, 'pending') AS state, COALESCE(s.attempts, 0) AS attempts, "
-            f"s.last_error, s.next_try_at, COALESCE(s.reason, {_HELD_BACK}) AS reason, "
-            f"s.discarded_by, s.discarded_at {sql} ORDER BY a.seq LIMIT ? OFFSET ?",
-            [*read_params, page_size, (page - 1) * page_size],
+        page = [dict(r) for r in rows[:size]]
+        return page, page[-1]["seq"] if len(rows) > size else None
+
+    def oldest_waiting(self) -> str | None:
+        """When the oldest action still waiting to be sent was confirmed (None: none)."""
+        row = (
+            self.conn()
+            .execute(
+                "SELECT a.created_at FROM outbox_open o CROSS JOIN actions a ON a.seq = o.seq "
+                "LEFT JOIN sync_state s ON s.action_id = a.id "
+                "WHERE s.state IS NULL OR s.state IN ('pending', 'sending') ORDER BY o.seq LIMIT 1"
+            )
+            .fetchone()
         )
-        return [dict(r) for r in rows], total
+        return str(row[0]) if row else None
 
     def sync_summary(self) -> dict[str, Any]:
         """Counts by state and the box's last push outcome (for the outbox and banners)."""
         conn = self.conn()
+        # Kept by triggers as actions and receipts are written (schema 8): no counting here.
         counts = dict(
-            conn.execute(
-                "SELECT state, COUNT(*) FROM sync_state WHERE state != 'accepted' GROUP BY state"
-            ).fetchall()
+            conn.execute("SELECT state, n FROM sync_counts WHERE state != 'accepted'").fetchall()
         )
-        unsent = conn.execute(
-            "SELECT COUNT(*) FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id "
-            "WHERE s.action_id IS NULL"
-        ).fetchone()[0]
-        counts["pending"] = counts.get("pending", 0) + unsent
         box = dict(
             conn.execute(
                 "SELECT key, value FROM box WHERE key IN ('registry_url', "
@@ -268,7 +309,33 @@ _HELD_BACK = (
     "WHERE b.record_id = a.record_id AND b.seq < a.seq AND b.state IN ('rejected', 'conflict')) "
     "THEN 'Waits until the refused action before it on this record is resolved' END"
 )
-_HAS_FLAG = "EXISTS (SELECT 1 FROM json_each(records.flags) WHERE value = ?)"
+_HAS_FLAG = "EXISTS (SELECT 1 FROM record_flags f WHERE f.record_id = records.id AND f.flag = ?)"
+# Workqueue counts stop here: "1000+" says enough, and counting further would cost a scan.
+COUNT_CAP = 1000
+
+
+@dataclass(frozen=True)
+class Count:
+    n: int
+    more: bool  # there are more than n
+
+
+def _cursor(after: str) -> tuple[str, str] | None:
+    updated, _, record_id = after.partition("~")
+    return (updated, record_id) if updated and record_id else None
+
+
+def _queue_sql(q: WorkqueueQuery, actor: Actor) -> tuple[str, list[Any]]:
+    """FROM … WHERE … of a workqueue for an actor. A queue on a flag starts from the flag's
+    index (few records carry one), the others from the records' indexes in their order."""
+    where, params = _query_filter(q, actor)
+    read_sql, read_params = _read_filter(actor)
+    source = "records"
+    if q.flags:
+        source = "record_flags qf CROSS JOIN records ON records.id = qf.record_id"
+        where = f"qf.flag = ? AND {where}"
+        params = [q.flags[0], *params]
+    return f"FROM {source} WHERE ({where}) AND ({read_sql})", [*params, *read_params]
 
 
 def _query_filter(q: WorkqueueQuery, actor: Actor) -> tuple[str, list[Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import sqlite3
+import unicodedata
 from typing import Any
 
 import msgspec
@@ -30,6 +31,7 @@ RECORD_COLUMNS = (
     "last_seq",
     "title",
     "dedup_key",
+    "search_text",
 )
 
 
@@ -125,6 +127,7 @@ def state_columns(s: RecordState, config: Config | None) -> dict[str, Any]:
         "last_seq": s.last_seq,
         "title": record_title(s, config) if config else "",
         "dedup_key": dedup_key(s.event_type, s.declaration, config) if config else None,
+        "search_text": search_text(s, config) if config else "",
     }
 
 
@@ -141,6 +144,7 @@ def changed_columns(old: RecordState, new: RecordState, config: Config) -> dict[
         cols["declaration"] = canonical_json(new.declaration)
         cols["title"] = record_title(new, config)
         cols["dedup_key"] = dedup_key(new.event_type, new.declaration, config)
+        cols["search_text"] = search_text(new, config)
     if new.pending_correction != old.pending_correction:
         cols["pending_correction"] = (
             canonical_json(new.pending_correction) if new.pending_correction is not None else None
@@ -152,6 +156,49 @@ def record_title(s: RecordState, config: Config) -> str:
     event = config.events.get(s.event_type)
     parts = [str(s.declaration.get(f, "")).strip() for f in (event.title if event else [])]
     return " ".join(p for p in parts if p)
+
+
+# Arabic letters people write either way: hamza forms of alef, taa marbuta and haa, alef
+# maqsura and yaa, hamza on waw and yaa. Folded to one form for search ("ساره" finds "سارة").
+_ALEF, _HEH, _YEH, _WAW = (
+    "\N{ARABIC LETTER ALEF}",
+    "\N{ARABIC LETTER HEH}",
+    "\N{ARABIC LETTER YEH}",
+    "\N{ARABIC LETTER WAW}",
+)
+_ARABIC_FOLD = str.maketrans(
+    {
+        "\N{ARABIC LETTER ALEF WITH HAMZA ABOVE}": _ALEF,
+        "\N{ARABIC LETTER ALEF WITH HAMZA BELOW}": _ALEF,
+        "\N{ARABIC LETTER ALEF WITH MADDA ABOVE}": _ALEF,
+        "\N{ARABIC LETTER ALEF WASLA}": _ALEF,
+        "\N{ARABIC LETTER TEH MARBUTA}": _HEH,
+        "\N{ARABIC LETTER ALEF MAKSURA}": _YEH,
+        "\N{ARABIC LETTER WAW WITH HAMZA ABOVE}": _WAW,
+        "\N{ARABIC LETTER YEH WITH HAMZA ABOVE}": _YEH,
+        "\N{ARABIC TATWEEL}": None,
+    }
+)
+
+
+def searchable(text: str) -> str:
+    """Text as the search index keeps it: case, accents, Arabic diacritics (harakat) and
+    tatweel gone, spelling variants folded."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_ARABIC_FOLD))
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFKC", kept).casefold()
+
+
+def search_text(s: RecordState, config: Config) -> str:
+    """What a record is found by: its title and every name in its declaration, searchable."""
+    event = config.events.get(s.event_type)
+    names = [
+        str(s.declaration[f.id])
+        for f in (event.fields if event else [])
+        if "name" in f.id and isinstance(s.declaration.get(f.id), str)
+    ]
+    words = searchable(" ".join([record_title(s, config), *names])).split()
+    return " ".join(dict.fromkeys(words))  # each word once
 
 
 def dedup_key(event_type: str, declaration: dict[str, Any], config: Config) -> str | None:

@@ -255,6 +255,92 @@ MIGRATIONS: list[str] = [
     INSERT INTO sync_stages SELECT * FROM ({LEGACY_SYNC_STAGES}) WHERE status != 'idle';
     DELETE FROM box WHERE key IN ({", ".join(f"'{k}'" for k in LEGACY_SYNC_KEYS)});
     """,
+    # 8: reads whose cost does not grow with the journal (docs/performance.md). Kept by
+    # triggers in the writer's own transaction: counts of actions by sync state; the actions
+    # the registry has not accepted (the outbox, by seq); each record's flags (flag queues by
+    # index); a folded search text and its full-text index; indexes for keyset pagination.
+    """
+    CREATE TABLE sync_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO sync_counts SELECT state, COUNT(*) FROM sync_state GROUP BY state;
+    INSERT OR IGNORE INTO sync_counts VALUES ('pending', 0);
+    UPDATE sync_counts SET n = n + (
+        SELECT COUNT(*) FROM actions a
+        WHERE NOT EXISTS (SELECT 1 FROM sync_state s WHERE s.action_id = a.id)
+    ) WHERE state = 'pending';
+    CREATE TABLE outbox_open (seq INTEGER PRIMARY KEY);
+    INSERT INTO outbox_open SELECT a.seq FROM actions a
+        LEFT JOIN sync_state s ON s.action_id = a.id
+        WHERE s.state IS NULL OR s.state != 'accepted';
+    CREATE TRIGGER counts_new_action AFTER INSERT ON actions BEGIN
+        INSERT INTO sync_counts VALUES ('pending', 1)
+            ON CONFLICT (state) DO UPDATE SET n = n + 1;
+        INSERT INTO outbox_open (seq) VALUES (NEW.seq);
+    END;
+    CREATE TRIGGER counts_new_receipt AFTER INSERT ON sync_state BEGIN
+        UPDATE sync_counts SET n = n - 1 WHERE state = 'pending';
+        INSERT INTO sync_counts VALUES (NEW.state, 1)
+            ON CONFLICT (state) DO UPDATE SET n = n + 1;
+        DELETE FROM outbox_open WHERE seq = NEW.seq AND NEW.state = 'accepted';
+    END;
+    CREATE TRIGGER counts_changed_receipt AFTER UPDATE OF state ON sync_state
+    WHEN OLD.state != NEW.state BEGIN
+        UPDATE sync_counts SET n = n - 1 WHERE state = OLD.state;
+        INSERT INTO sync_counts VALUES (NEW.state, 1)
+            ON CONFLICT (state) DO UPDATE SET n = n + 1;
+        DELETE FROM outbox_open WHERE seq = NEW.seq AND NEW.state = 'accepted';
+        INSERT OR IGNORE INTO outbox_open (seq) SELECT NEW.seq WHERE OLD.state = 'accepted';
+    END;
+    CREATE TRIGGER counts_gone_receipt AFTER DELETE ON sync_state BEGIN
+        UPDATE sync_counts SET n = n - 1 WHERE state = OLD.state;
+        UPDATE sync_counts SET n = n + 1 WHERE state = 'pending';
+        INSERT OR IGNORE INTO outbox_open (seq) VALUES (OLD.seq);
+    END;
+
+    CREATE TABLE record_flags (
+        record_id TEXT NOT NULL,
+        flag TEXT NOT NULL,
+        PRIMARY KEY (record_id, flag)
+    ) WITHOUT ROWID;
+    CREATE INDEX record_flags_by_flag ON record_flags (flag, record_id);
+    INSERT INTO record_flags SELECT r.id, j.value FROM records r, json_each(r.flags) j;
+    CREATE TRIGGER flags_new_record AFTER INSERT ON records BEGIN
+        INSERT INTO record_flags SELECT NEW.id, value FROM json_each(NEW.flags);
+    END;
+    CREATE TRIGGER flags_changed AFTER UPDATE OF flags ON records BEGIN
+        DELETE FROM record_flags WHERE record_id = NEW.id;
+        INSERT INTO record_flags SELECT NEW.id, value FROM json_each(NEW.flags);
+    END;
+    CREATE TRIGGER flags_gone_record AFTER DELETE ON records BEGIN
+        DELETE FROM record_flags WHERE record_id = OLD.id;
+    END;
+
+    ALTER TABLE records ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+    CREATE VIRTUAL TABLE records_search USING fts5(
+        search_text, content = 'records', content_rowid = 'rowid',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO records_search (records_search) VALUES ('rebuild');
+    CREATE TRIGGER search_new_record AFTER INSERT ON records BEGIN
+        INSERT INTO records_search (rowid, search_text) VALUES (NEW.rowid, NEW.search_text);
+    END;
+    CREATE TRIGGER search_gone_record AFTER DELETE ON records BEGIN
+        INSERT INTO records_search (records_search, rowid, search_text)
+            VALUES ('delete', OLD.rowid, OLD.search_text);
+    END;
+    CREATE TRIGGER search_changed AFTER UPDATE OF search_text ON records BEGIN
+        INSERT INTO records_search (records_search, rowid, search_text)
+            VALUES ('delete', OLD.rowid, OLD.search_text);
+        INSERT INTO records_search (rowid, search_text) VALUES (NEW.rowid, NEW.search_text);
+    END;
+
+    DROP INDEX records_by_status;
+    DROP INDEX records_by_assignee;
+    CREATE INDEX records_by_status ON records (status, updated_at, id);
+    CREATE INDEX records_by_assignee ON records (assigned_to, updated_at, id);
+    CREATE INDEX records_by_creator ON records (created_by, status, updated_at, id);
+    CREATE INDEX records_by_time ON records (updated_at, id);
+    CREATE INDEX records_by_tracking_id ON records (tracking_id);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

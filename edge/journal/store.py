@@ -23,6 +23,7 @@ from edge.journal.records import (
     dedup_key,
     entry_columns,
     entry_from_row,
+    search_text,
     state_columns,
     state_from_row,
 )
@@ -101,6 +102,7 @@ class Journal:
         conn = connect(path)
         try:
             migrate(conn)
+            _fill_search_text(conn, config)
         finally:
             conn.close()
         self.writer = Writer(path, batch_max)
@@ -347,3 +349,23 @@ def _fingerprint(reqs: list[ActionRequest]) -> str:
         for r in reqs
     ]
     return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+
+
+def _fill_search_text(conn: sqlite3.Connection, config: Config) -> None:
+    """Records from before the search index (schema 8) get their search text, once; it needs
+    the country configuration, which a migration does not have."""
+    rows = conn.execute(
+        "SELECT * FROM records WHERE search_text = '' AND declaration != '{}'"
+    ).fetchall()
+    if not rows:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "UPDATE records SET search_text = ? WHERE id = ?",
+            [(search_text(state_from_row(r), config), r["id"]) for r in rows],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

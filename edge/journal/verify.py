@@ -16,8 +16,9 @@ from edge.workflow.fold import fold
 from edge.workflow.model import RecordState
 
 MAX_PROBLEMS = 50
-# Columns derived with the configuration (display title, duplicate index): not journal state.
-_DERIVED = ("title", "dedup_key")
+# Columns derived with the configuration (display title, duplicate and search indexes): not
+# journal state.
+_DERIVED = ("title", "dedup_key", "search_text")
 
 
 @dataclass

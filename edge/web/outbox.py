@@ -33,8 +33,11 @@ from edge.workflow.model import action_label
 async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     page = int_param(request.query_params.get("page"), 1)
-    rows, total = await asyncio.to_thread(
-        state.reader.outbox, ctx.me.actor, page, state.settings.page_size
+    after = (
+        int_param(request.query_params.get("after"), 0) if request.query_params.get("after") else 0
+    )
+    rows, following = await asyncio.to_thread(
+        state.reader.outbox, ctx.me.actor, state.settings.page_size, after
     )
     names = state.reader.user_names({r["created_by"] for r in rows})
     items = [
@@ -54,8 +57,9 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         "outbox.html",
         items=items,
         page=page,
-        pages=max(1, -(-total // state.settings.page_size)),
-        total=total,
+        pages=None,
+        next_page=following,
+        total=sum(summary["counts"].values()),
         summary=summary,
         last_success=ctx.when(summary["last_success_at"]),
         next_try=in_words(ctx, summary["next_try_at"]),

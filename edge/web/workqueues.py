@@ -39,18 +39,23 @@ async def queue_page(
     queue = state.config.workqueues.get(queue_id)
     if queue is None or queue not in visible_queues(ctx.me.actor, state.config.workqueues):
         return not_found(ctx)
+    # Keyset pages: "Next" carries where this page ended; the number is only for people.
     page = int_param(request.query_params.get("page"), 1)
-    rows, total = await asyncio.to_thread(
-        state.reader.workqueue, queue.query, ctx.me.actor, page, state.settings.page_size
+    after = request.query_params.get("after") or None
+    size = state.settings.page_size
+    rows, following = await asyncio.to_thread(
+        state.reader.workqueue, queue.query, ctx.me.actor, size, after
     )
+    total = await asyncio.to_thread(state.reader.workqueue_count, queue.query, ctx.me.actor)
     return show(
         ctx,
         "queue.html",
         queue=queue,
         records=_listing(ctx, rows),
         page=page,
-        pages=max(1, -(-total // state.settings.page_size)),
-        total=total,
+        pages=None if total.more else max(1, -(-total.n // size)),
+        total=f"{total.n}+" if total.more else str(total.n),
+        next_page=following,
     )
 
 

@@ -204,7 +204,8 @@ def test_migration_from_previous_version_keeps_actions(tmp_path: Path, cfg: Conf
         )
         state = fold(state, e)
     assert state is not None and state.status is Status.DECLARED
-    cols = state_columns(state, cfg)
+    existing = {r[1] for r in conn.execute("PRAGMA table_info(records)")}
+    cols = {k: v for k, v in state_columns(state, cfg).items() if k in existing}
     conn.execute(
         f"INSERT INTO records ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", cols
     )
