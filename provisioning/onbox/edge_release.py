@@ -6,6 +6,7 @@ build). Every sub-command answers one JSON object on stdout and exits 0 when it 
     edge-release install --manifest FILE|-   make a release venv (idempotent)
     edge-release install --wheelhouse DIR [--units DIR]
     edge-release switch VERSION              backup, switch, restart, health gate, auto-rollback
+    edge-release switch VERSION --offline    units and `current` only (an image being built)
     edge-release rollback                    back to the previous release
     edge-release configure < {settings, country}   settings and country config, gated
     edge-release backup                      an online, verified journal backup on the box
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     inst.add_argument("--units", help="a folder with the release's systemd units")
     sw = sub.add_parser("switch", help="run this release (backup, gate, rollback)")
     sw.add_argument("version")
+    sw.add_argument("--offline", action="store_true", help="image builds: start nothing")
     sub.add_parser("rollback", help="back to the previous release")
     sub.add_parser("configure", help="settings and country configuration (JSON on stdin)")
     sub.add_parser("backup", help="an online, verified backup of the journal")
@@ -85,7 +87,7 @@ def _run(args: argparse.Namespace, lay: Layout) -> dict[str, Any]:
             raise Refused("give --manifest or --wheelhouse")
         return releases.install(lay, manifest)
     if args.command == "switch":
-        return switch.switch(lay, args.version, args.timeout)
+        return switch.switch(lay, args.version, args.timeout, args.offline)
     if args.command == "rollback":
         return switch.rollback(lay, args.timeout)
     if args.command == "configure":

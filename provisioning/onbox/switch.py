@@ -62,10 +62,15 @@ def restart(lay: Layout) -> None:
         print(f"restart: {done.stderr.strip()}", flush=True)
 
 
-def switch(lay: Layout, version: str, timeout: float) -> dict[str, Any]:
-    """Run `version`, or come back to the release that ran before; says which and why."""
+def switch(lay: Layout, version: str, timeout: float, offline: bool = False) -> dict[str, Any]:
+    """Run `version`, or come back to the release that ran before; says which and why.
+    `offline` (an image being built): units and the `current` link only, nothing started."""
     target = releases.manifest_of(lay, version)
     old = lay.current_version()
+    if offline:
+        install_units(lay, target)
+        point(lay.current, lay.releases / version)
+        return {"ok": True, "version": version, "changed": old != version}
     if old == version:
         units = install_units(lay, target)
         if units:
