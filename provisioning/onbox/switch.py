@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import releases
-from .health import gate
+from .health import gate, problem
 from .layout import KEEP_BACKUPS, UNITS, Layout, Refused, point, run, systemctl, write_atomic
 
 SCHEMA = (
@@ -73,7 +73,7 @@ def switch(lay: Layout, version: str, timeout: float, offline: bool = False) -> 
         return {"ok": True, "version": version, "changed": old != version}
     if old == version:
         units = install_units(lay, target)
-        if units:
+        if units or problem(lay):  # new units, or a box to bring back to health
             restart(lay)
         why = gate(lay, timeout)
         return {"ok": why is None, "version": version, "changed": units, "error": why or ""}
