@@ -22,14 +22,14 @@ def pull(session: Session, dest: Path) -> tuple[Path, int]:
     try:
         session.sftp().get(remote, str(part))
     except OSError as exc:
-        raise Unreachable(f"{session.box.name}: download of the backup cut ({exc})") from None
+        raise Unreachable(f"download of the backup cut ({exc})") from None
     os.chmod(part, 0o600)  # personal data: this user only
     if sha256(part) != made["sha256"]:
         part.unlink()
-        raise Unreachable(f"{session.box.name}: the backup arrived damaged; trying again")
+        raise Unreachable("the backup arrived damaged; trying again")
     report = verify(part)
     if not report.ok:
         part.unlink()
-        raise BoxRefused(f"{session.box.name}: the backup does not verify: {report.problems[0]}")
+        raise BoxRefused(f"the backup does not verify: {report.problems[0]}")
     part.replace(local)
     return local, report.actions

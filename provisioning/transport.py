@@ -67,11 +67,11 @@ def connect(box: Box, hosts: KnownHosts, key: paramiko.PKey, now: Callable[[], f
     except paramiko.AuthenticationException:
         transport.close()
         raise FleetError(
-            f"{box.name} refused this laptop's key: it was paired with another key"
+            "the box refused this laptop's key: it was paired with another key"
         ) from None
     except (paramiko.SSHException, OSError, EOFError) as exc:
         transport.close()
-        raise Unreachable(f"{box.name}: the connection dropped ({exc})") from None
+        raise Unreachable(f"the connection dropped ({exc})") from None
     except BaseException:
         transport.close()
         raise
@@ -114,12 +114,12 @@ class Session:
                     err += chan.recv_stderr(CHUNK)
                 else:
                     if time.monotonic() > deadline or not self.transport.is_active():
-                        raise Unreachable(f"{self.box.name}: no answer in {timeout:.0f} s")
+                        raise Unreachable(f"no answer in {timeout:.0f} s")
                     time.sleep(0.02)
             status = chan.recv_exit_status()
             chan.close()
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise Unreachable(f"{self.box.name}: the connection dropped ({exc})") from None
+            raise Unreachable(f"the connection dropped ({exc})") from None
         return status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     def call(self, program: str, *args: str, data: Any = None, timeout: float = 600) -> Any:
@@ -132,9 +132,9 @@ class Session:
             why = (err.strip() or out.strip() or f"exit status {status}")[-500:]
             if status == 127:
                 why = "the on-box tools are not installed (is this an edge box image?)"
-            raise BoxRefused(f"{self.box.name}: {why}")
+            raise BoxRefused(why)
         if not answer.get("ok"):
-            raise BoxRefused(f"{self.box.name}: {answer.get('error') or 'refused'}")
+            raise BoxRefused(str(answer.get("error") or "refused"))
         return answer
 
     def sftp(self) -> paramiko.SFTPClient:
@@ -142,9 +142,9 @@ class Session:
             try:
                 self._sftp = self.transport.open_sftp_client()
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise Unreachable(f"{self.box.name}: no SFTP ({exc})") from None
+                raise Unreachable(f"no SFTP ({exc})") from None
         if self._sftp is None:
-            raise BoxRefused(f"{self.box.name}: the box offers no SFTP")
+            raise BoxRefused("the box offers no SFTP")
         return self._sftp
 
     def upload(self, local: Path, remote: str, progress: Progress | None = None) -> int:
@@ -177,7 +177,7 @@ class Session:
                         progress(len(block))
             return sent
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise Unreachable(f"{self.box.name}: upload of {local.name} cut ({exc})") from None
+            raise Unreachable(f"upload of {local.name} cut ({exc})") from None
 
     def put_bytes(self, data: bytes, remote: str, mode: int) -> None:
         """A small file, written beside its place and renamed over it (never half-written)."""
@@ -189,7 +189,7 @@ class Session:
             sftp.chmod(tmp, mode)
             sftp.posix_rename(tmp, remote)
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise Unreachable(f"{self.box.name}: writing {remote} failed ({exc})") from None
+            raise Unreachable(f"writing {remote} failed ({exc})") from None
         self.sent += len(data)
 
 

@@ -4,6 +4,7 @@ the new one is not healthy in time (restoring the backup if the journal was migr
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def restart(lay: Layout) -> None:
     done = systemctl("restart", *UNITS, timeout=180)
     if done.returncode != 0:
         # Not fatal here: the gate names the unit that did not start.
-        print(f"restart: {done.stderr.strip()}", flush=True)
+        print(f"restart: {done.stderr.strip()}", file=sys.stderr, flush=True)
 
 
 def switch(lay: Layout, version: str, timeout: float, offline: bool = False) -> dict[str, Any]:
