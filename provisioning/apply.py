@@ -18,7 +18,7 @@ from provisioning.progress import Progress
 from provisioning.release import Bundle, load, sha256
 from provisioning.runner import Attempt, Cancelled, Outcome, run_all
 from provisioning.steps import carry_out, observe
-from provisioning.transport import RELEASE, connect
+from provisioning.transport import RELEASE
 
 
 class Guarded:
@@ -88,7 +88,7 @@ def apply_job(ctx: Context, wants: Wants, dry_run: bool) -> Callable[..., Outcom
 
     def job(box: Box, attempt: Attempt, report: Guarded) -> Outcome:
         want = wants.of(box)
-        with connect(box, ctx.hosts, ctx.key(), ctx.now) as session:
+        with ctx.connect(box) as session:
             try:
                 observed = observe(session)
                 changes = plan(observed, want)
@@ -122,7 +122,7 @@ def _planned(
 def rollback_job(ctx: Context) -> Callable[..., Outcome]:
     def job(box: Box, attempt: Attempt, report: Guarded) -> Outcome:
         report.step(box.name, 1, 1, "back to the previous release (health gate)")
-        with connect(box, ctx.hosts, ctx.key(), ctx.now) as session:
+        with ctx.connect(box) as session:
             timeout = str(ctx.fleet.health_timeout)
             answer = session.call(RELEASE, "--timeout", timeout, "rollback", timeout=900)
         box.release = str(answer["version"])  # so the next apply does not undo it
@@ -134,7 +134,7 @@ def rollback_job(ctx: Context) -> Callable[..., Outcome]:
 def status_job(ctx: Context, rows: dict[str, dict[str, Any]]) -> Callable[..., Outcome]:
     def job(box: Box, attempt: Attempt, report: Guarded) -> Outcome:
         report.step(box.name, 1, 1, "asking")
-        with connect(box, ctx.hosts, ctx.key(), ctx.now) as session:
+        with ctx.connect(box) as session:
             observed = observe(session)
         rows[box.name] = status.row(box.name, observed, ctx.now())
         return Outcome(box.name, True, rows[box.name]["health"])
@@ -145,7 +145,7 @@ def status_job(ctx: Context, rows: dict[str, dict[str, Any]]) -> Callable[..., O
 def backup_job(ctx: Context, pulled: dict[str, Path]) -> Callable[..., Outcome]:
     def job(box: Box, attempt: Attempt, report: Guarded) -> Outcome:
         report.step(box.name, 1, 1, "online backup on the box, then download")
-        with connect(box, ctx.hosts, ctx.key(), ctx.now) as session:
+        with ctx.connect(box) as session:
             path, actions = backup.pull(session, ctx.backups / box.name)
         pulled[box.name] = path
         return Outcome(box.name, True, f"{actions} actions, verified: {path} ({sha256(path)[:12]})")

@@ -16,9 +16,9 @@ import paramiko
 
 from provisioning import inventory
 from provisioning.errors import FleetError
-from provisioning.inventory import Fleet
+from provisioning.inventory import Box, Fleet
 from provisioning.journal import Journal
-from provisioning.transport import load_key
+from provisioning.transport import Session, connect, load_key
 from provisioning.trust import KnownHosts
 
 
@@ -77,6 +77,10 @@ class Context:
             except (paramiko.SSHException, ValueError) as exc:
                 raise FleetError(f"{path} is not a usable SSH private key ({exc})") from None
         return self._key
+
+    def connect(self, box: Box) -> Session:
+        """A session with a box of this fleet (its host key checked first)."""
+        return connect(box, self.hosts, self.key(), self.now, self.fleet.connect_timeout)
 
     def public_line(self) -> str:
         key = self.key()

@@ -47,6 +47,7 @@ class Fleet:
     key: str = "~/.ssh/id_ed25519"
     parallel: int = 8
     retries: int = 5
+    connect_timeout: int = 15
     health_timeout: int = 120
     country_config: str = ""
     settings: dict[str, Value] = field(default_factory=dict)

@@ -57,9 +57,15 @@ def open_transport(address: str, port: int, cert: bool, timeout: float = 15) -> 
     return transport
 
 
-def connect(box: Box, hosts: KnownHosts, key: paramiko.PKey, now: Callable[[], float]) -> Session:
+def connect(
+    box: Box,
+    hosts: KnownHosts,
+    key: paramiko.PKey,
+    now: Callable[[], float],
+    timeout: float = 15,
+) -> Session:
     """A session with a box whose host key (or certificate) this fleet trusts."""
-    transport = open_transport(box.address, box.port, box.trust == "ca")
+    transport = open_transport(box.address, box.port, box.trust == "ca", timeout)
     try:
         server_key = transport.get_remote_server_key()
         verify_host(server_key, box.box_id, box.name, box.where, hosts, now())
