@@ -208,7 +208,7 @@ def _report(
             print(json.dumps(rows, indent=1))
         else:
             status.table(rows, Console())
-        return 0 if ok else 1
+        return 0 if all(r["health"] == "ready" for r in rows) else 1  # for scripts and alerts
     if args.json:
         print(json.dumps({"ok": ok, "boxes": [o.__dict__ for o in outcomes]}, indent=1))
     else:
