@@ -93,7 +93,7 @@ def apply_job(ctx: Context, wants: Wants, dry_run: bool) -> Callable[..., Outcom
                 observed = observe(session)
                 changes = plan(observed, want)
                 if dry_run or not changes:
-                    return _planned(box, want, changes, observed, dry_run)
+                    return _planned(box, want, changes)
                 timeout = ctx.fleet.health_timeout
                 carry_out(session, changes, observed, want, timeout, journal, report, ctx.now)
                 final = observe(session)
@@ -110,9 +110,7 @@ def apply_job(ctx: Context, wants: Wants, dry_run: bool) -> Callable[..., Outcom
     return job
 
 
-def _planned(
-    box: Box, want: Desired, changes: list[Change], observed: dict[str, Any], dry_run: bool
-) -> Outcome:
+def _planned(box: Box, want: Desired, changes: list[Change]) -> Outcome:
     if not changes:
         return Outcome(box.name, True, f"{want.release.version}, healthy: no change")
     listing = "; ".join(c.says for c in changes)

@@ -207,7 +207,8 @@ def _report(
         if args.json:
             print(json.dumps(rows, indent=1))
         else:
-            status.table(rows, Console())
+            console = Console()
+            status.table(rows, console if console.is_terminal else Console(width=160))
         return 0 if all(r["health"] == "ready" for r in rows) else 1  # for scripts and alerts
     if args.json:
         print(json.dumps({"ok": ok, "boxes": [o.__dict__ for o in outcomes]}, indent=1))

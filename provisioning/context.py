@@ -81,7 +81,3 @@ class Context:
     def connect(self, box: Box) -> Session:
         """A session with a box of this fleet (its host key checked first)."""
         return connect(box, self.hosts, self.key(), self.now, self.fleet.connect_timeout)
-
-    def public_line(self) -> str:
-        key = self.key()
-        return f"{key.get_name()} {key.get_base64()}"

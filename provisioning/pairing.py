@@ -28,7 +28,7 @@ import paramiko
 from edge.pairing import code_of_key, normalize
 from provisioning.errors import FleetError, PairingRefused
 from provisioning.inventory import Box, Fleet, name_for
-from provisioning.transport import PAIR, Session, connect, open_transport
+from provisioning.transport import PAIR, Session, connect, last_json, open_transport
 from provisioning.trust import KnownHosts, verify_host
 
 SYSTEMCTL = '"${EDGE_SYSTEMCTL:-systemctl}"'
@@ -89,7 +89,7 @@ def pair(
         ) from None
     finally:
         transport.close()
-    answer = _answer(out)
+    answer = last_json(out) or {}
     if not answer.get("ok"):
         why = answer.get("error") or err.strip().replace(req.token or "\0", "[token]")[-300:]
         raise PairingRefused(f"the box refused to pair: {why or f'exit status {status}'}")
@@ -114,17 +114,6 @@ def pair(
     if ca is not None:
         certify(box, hosts, key, ca, now)
     return box, str(answer.get("enroll_error", ""))
-
-
-def _answer(out: str) -> dict[str, object]:
-    for line in reversed(out.strip().splitlines()):
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-    return {}
 
 
 def _stamp(t: float) -> str:

@@ -5,6 +5,7 @@ re-run after an interrupted one, picks up where things stand."""
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -76,7 +77,7 @@ def _do(
             session.run(f"{SYSTEMCTL} reload ssh", timeout=60)
     elif change.step == "wheels":
         incoming = observed["paths"]["incoming"]
-        session.run(f"mkdir -p '{incoming}'", timeout=30)
+        session.run(f"mkdir -p {shlex.quote(incoming)}", timeout=30)
         total = sum(bundle.size(n) for n in change.data)
         done = 0
 

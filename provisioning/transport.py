@@ -133,7 +133,7 @@ class Session:
         command = " ".join([program, *(shlex.quote(a) for a in args)])
         stdin = json.dumps(data).encode() if data is not None else b""
         status, out, err = self.run(command, stdin, timeout)
-        answer = _last_json(out)
+        answer = last_json(out)
         if answer is None:
             why = (err.strip() or out.strip() or f"exit status {status}")[-500:]
             if status == 127:
@@ -199,7 +199,7 @@ class Session:
         self.sent += len(data)
 
 
-def _last_json(text: str) -> dict[str, Any] | None:
+def last_json(text: str) -> dict[str, Any] | None:
     for line in reversed(text.strip().splitlines()):
         try:
             value = json.loads(line)
