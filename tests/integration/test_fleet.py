@@ -10,6 +10,7 @@ backups, rollback, and mDNS finding a box that moved."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -223,7 +224,10 @@ def test_a_changed_host_key_and_a_cut_link_stop_those_boxes_only(office: Office)
     third.new_host_key()  # re-imaged, or an impostor
     third.start_sshd()
     office.lan.cut(second.ns)
-    office.edit(settings={"timezone": "Asia/Hebron", "session_idle_minutes": 45})
+    country = office.tmp / "country.toml"
+    country.write_text((ROOT / "edge/workflow/default_config.toml").read_text() + "\n# 2027\n")
+    settings = {"timezone": "Asia/Hebron", "session_idle_minutes": 45}
+    office.edit(settings=settings, country_config=str(country))
     try:
         done = office.fleet("apply", "--retries", "2")
     finally:
@@ -237,8 +241,30 @@ def test_a_changed_host_key_and_a_cut_link_stop_those_boxes_only(office: Office)
     assert "its SSH host key is not the one paired" in failed_3
     assert "edge-fleet forget clinic-3" in failed_3
     assert "retrying (2/2)" in done.stderr
-    assert first.release_state()["settings"]["session_idle_minutes"] == 45  # type: ignore[index]
+    state = first.release_state()
+    assert state["settings"]["session_idle_minutes"] == 45  # type: ignore[index]
+    assert state["country_config"] == hashlib.sha256(country.read_bytes()).hexdigest()
+    assert state["health"]["ready"]  # type: ignore[index]
     assert second.release_state()["settings"].get("session_idle_minutes") is None  # type: ignore[union-attr]
+
+
+def test_a_country_configuration_the_box_refuses_changes_nothing(office: Office) -> None:
+    first = office.boxes[0]
+    before = first.release_state()
+    good = office.inventory()["fleet"]["country_config"]
+    bad = office.tmp / "bad-country.toml"
+    bad.write_text("events = 3\n")
+    office.edit(country_config=str(bad))
+    try:
+        done = office.fleet("apply", "ramallah")
+    finally:
+        office.edit(country_config=good)
+    assert done.returncode == 1
+    assert "the country configuration is not valid: " in done.stdout
+    assert "events: Expected `array`, got `int`" in done.stdout and "Error:" not in done.stdout
+    after = first.release_state()
+    assert after["country_config"] == before["country_config"]  # put back as it was
+    assert after["health"]["ready"]  # type: ignore[index]
 
 
 def test_backups_are_pulled_and_verified(office: Office) -> None:
