@@ -109,7 +109,7 @@ def _pair(ctx: Context, args: argparse.Namespace) -> int:
     req = pairing.Request(
         args.address, args.port, args.name, args.code, args.registry, token, args.officer
     )
-    box, enroll_error = pairing.pair(req, ctx.fleet, ctx.hosts, ctx.key(), input, ctx.ca, ctx.now)
+    box, enroll_error = pairing.pair(req, ctx.fleet, ctx.hosts, ctx.key(), _ask, ctx.ca, ctx.now)
     ctx.save()
     print(f"Paired {box.name} (box {box.box_id}) at {box.address}; its host key is pinned.")
     if box.trust == "ca":
@@ -117,6 +117,12 @@ def _pair(ctx: Context, args: argparse.Namespace) -> int:
     if args.registry:
         print("Enrolled with the registry." if box.enrolled else f"NOT enrolled: {enroll_error}")
     return 0 if (box.enrolled or not args.registry) else 1
+
+
+def _ask(prompt: str) -> str:
+    if not sys.stdin.isatty():
+        raise FleetError("no terminal to ask the pairing code on: give --code")
+    return input(prompt)
 
 
 def _forget(ctx: Context, args: argparse.Namespace) -> int:
