@@ -184,7 +184,9 @@ def _many(ctx: Context, args: argparse.Namespace) -> int:
         journal = ctx.journal()
         if args.command == "apply" and (cut := journal.interrupted("apply")):
             waiting = ", ".join(f"{b} ({s})" for b, s in cut.unfinished.items()) or "none"
-            print(f"Resuming the run that was cut short; boxes mid-step: {waiting}")
+            print(
+                f"Resuming the run that was cut short; boxes mid-step: {waiting}", file=sys.stderr
+            )
         journal.begin(args.command, ctx.now())
         wants = apply.Wants(ctx, args.release)
         job = apply.apply_job(ctx, wants, dry_run=args.command == "plan")
