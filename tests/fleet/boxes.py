@@ -36,6 +36,8 @@ def box_folder(tag: str) -> Path:
 
 @dataclass
 class TestBox:
+    __test__ = False  # a box for tests, not a test class
+
     index: int
     ns: str
     address: str

@@ -16,11 +16,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.fleet import wheelhouse
+from tests.fleet.boxes import TestBox
 from tests.fleet.net import require_tools
 from tests.fleet.office import Office
 from tests.helpers import EDGE, ROOT
@@ -31,23 +33,35 @@ HEALTH_TIMEOUT = 20
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     require_tools()
-    place = Office(tmp_path_factory.mktemp("office"), 3)
+    with ThreadPoolExecutor(3) as pool:  # the wheels this story needs, built (or cached) meanwhile
+        wheels = [pool.submit(wheelhouse.app, "0.1.1"), pool.submit(wheelhouse.broken, "0.1.2")]
+        place = Office(tmp_path_factory.mktemp("office"), 3)
+        try:
+            image = tmp_path_factory.mktemp("image-wheelhouse")
+            for wheel in [*wheelhouse.dependencies(), wheelhouse.app("0.1.0")]:
+                (image / wheel.name).symlink_to(wheel)
+            installed = pool.submit(image_install, place.boxes[0], image)
+            place.start_registry()
+            place.add_release("0.1.0")
+            for done in (installed, *wheels):
+                done.result()
+        except BaseException:
+            place.close()
+            raise
     try:
-        # Box 1 comes with its first release installed, as the image installs it.
-        image = tmp_path_factory.mktemp("image-wheelhouse")
-        for wheel in [*wheelhouse.dependencies(), wheelhouse.app("0.1.0")]:
-            (image / wheel.name).symlink_to(wheel)
-        first = place.boxes[0]
-        program = str(first.root / "usr/local/sbin/edge-release")
-        for args in (["install", "--wheelhouse", str(image), "--units", str(ROOT / "systemd")],
-                     ["switch", "0.1.0", "--offline"]):  # fmt: skip
-            done = subprocess.run([program, *args], capture_output=True, text=True)
-            assert done.returncode == 0, done.stdout + done.stderr
-        place.start_registry()
-        place.add_release("0.1.0")
         yield place
     finally:
         place.close()
+
+
+def image_install(box: TestBox, wheelhouse_folder: Path) -> None:
+    """Box 1 comes with its first release installed, as the image installs it."""
+    program = str(box.root / "usr/local/sbin/edge-release")
+    units = str(ROOT / "systemd")
+    for args in (["install", "--wheelhouse", str(wheelhouse_folder), "--units", units],
+                 ["switch", "0.1.0", "--offline"]):  # fmt: skip
+        done = subprocess.run([program, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def states(office: Office) -> list[dict[str, object]]:
