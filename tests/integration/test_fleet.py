@@ -204,6 +204,23 @@ def test_status_shows_each_box(office: Office) -> None:
     assert "version" in table.stdout and "ramallah" in table.stdout
 
 
+def test_on_box_tools_and_the_sshd_drop_in_are_put_back_when_changed(office: Office) -> None:
+    second = office.boxes[1]
+    pair_program = second.root / "usr/local/sbin/edge-pair"
+    dropin = second.root / "etc/ssh/sshd_config.d/edge.conf"
+    good = pair_program.read_bytes(), dropin.read_bytes()
+    pair_program.write_bytes(good[0] + b"# changed by hand\n")
+    dropin.write_text(
+        good[1].decode().replace("PasswordAuthentication no", "PasswordAuthentication yes")
+    )
+    code, plan = office.fleet_json("plan", "clinic-2")
+    assert code == 0 and plan["boxes"][0]["changed"] == ["tools", "sshd"], plan
+    code, result = office.fleet_json("apply", "clinic-2")
+    assert code == 0, result
+    assert (pair_program.read_bytes(), dropin.read_bytes()) == good
+    assert pair_program.stat().st_mode & 0o777 == 0o755
+
+
 def test_an_upgrade_sends_only_the_new_wheel_and_keeps_the_old_release(office: Office) -> None:
     office.add_release("0.1.1")
     office.edit(release="0.1.1")
