@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed-stamp
 # Debian packages the test suite needs (installed only when missing).
-TEST_DEBS = chromium systemd iproute2 faketime poppler-utils
+TEST_DEBS = chromium systemd iproute2 faketime poppler-utils openssh-server nftables python3 python3-venv
 
 .PHONY: setup demo test soak bench lint clean
 

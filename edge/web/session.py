@@ -16,6 +16,7 @@ from edge.auth.caller import COOKIE, set_session_cookie
 from edge.auth.login import TooManyLogins
 from edge.clock import now_moment
 from edge.errors import InvalidInput, LoginRefused
+from edge.pairing import code_to_show
 from edge.state import BoxState
 from edge.web.context import (
     FLASH_COOKIE,
@@ -42,6 +43,8 @@ def login_page(request: Request[Any, Any, Any], state: BoxState) -> Response[str
         200,
         next=safe_next(request.query_params.get("next")),
         ended=request.query_params.get("ended") == "1",
+        # Until IT has paired the box: the code they compare with what their tool sees.
+        pairing_code=code_to_show(),
     )
 
 

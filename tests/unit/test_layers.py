@@ -25,6 +25,7 @@ BASE = {
     "edge.serving",
     "edge.settings",
     "edge.upstream",
+    "edge.pairing",
 }
 BOX_CORE = BASE | {"edge.workflow", "edge.journal", "edge.users"}
 # package -> the packages (or modules) it may import, besides itself.
