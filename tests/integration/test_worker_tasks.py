@@ -18,11 +18,13 @@ def test_every_minute_beats_and_clears_expired_sessions(tmp_path: Path) -> None:
     user = conn.execute("SELECT id FROM users WHERE username = 'clerk'").fetchone()[0]
     old, fresh = iso_ms(utcnow() - timedelta(hours=2)), iso_ms(utcnow())
     conn.execute(
-        "INSERT INTO sessions VALUES ('old', ?, 'c', ?, ?, ?)",
+        "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, "
+        "expires_at) VALUES ('old', ?, 'c', ?, ?, ?)",
         (user, old, old, iso_ms(utcnow() + timedelta(hours=1))),
     )
     conn.execute(
-        "INSERT INTO sessions VALUES ('live', ?, 'c', ?, ?, ?)",
+        "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, "
+        "expires_at) VALUES ('live', ?, 'c', ?, ?, ?)",
         (user, fresh, fresh, iso_ms(utcnow() + timedelta(hours=1))),
     )
     conn.commit()
