@@ -165,13 +165,15 @@ class Reader:
         match = " AND ".join(
             '"' + w.replace('"', '""') + ('"*' if len(w) > 1 else '"') for w in words
         )
+        # The newest matches first, straight from the index (its rowids grow with time), so
+        # a common name costs one page, not every record that bears it.
         rows = self.conn().execute(
             "SELECT * FROM (SELECT records.* FROM records WHERE records.tracking_id = ? "
-            "UNION SELECT records.* FROM records_search "
-            "CROSS JOIN records ON records.rowid = records_search.rowid "
-            "WHERE records_search MATCH ?) AS records "
-            f"WHERE ({read_sql}) ORDER BY updated_at DESC LIMIT ?",
-            [text.strip().upper(), match, *read_params, limit],
+            "UNION ALL SELECT records.* FROM (SELECT rowid FROM records_search "
+            "WHERE records_search MATCH ? ORDER BY rowid DESC LIMIT ?) AS hits "
+            "CROSS JOIN records ON records.rowid = hits.rowid) AS records "
+            f"WHERE ({read_sql}) LIMIT ?",
+            [text.strip().upper(), match, limit * 4, *read_params, limit],
         )
         return [RecordRow(state_from_row(r), r["tracking_id"], r["title"]) for r in rows]
 

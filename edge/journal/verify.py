@@ -3,8 +3,10 @@ state, and run SQLite's own integrity check."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -12,8 +14,6 @@ from edge.journal.chain import GENESIS, row_hash
 from edge.journal.db import connect
 from edge.journal.rebuild import record_entries, replay
 from edge.journal.records import entry_from_row, state_columns
-from edge.workflow.fold import fold
-from edge.workflow.model import RecordState
 
 MAX_PROBLEMS = 50
 # Columns derived with the configuration (display title, duplicate and search indexes): not
@@ -40,58 +40,27 @@ class Report:
 
 
 def verify(path: Path) -> Report:
-    """Check journal.db end to end; the report lists what is wrong, first broken seq first."""
+    """Check journal.db end to end; the report lists what is wrong, first broken seq first.
+    Streams: the chain is walked row by row and each record replayed on its own, so memory
+    stays flat however long the journal (docs/performance.md)."""
     report = Report()
     conn = connect(path, readonly=True)
     try:
         integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
         if integrity != ["ok"]:
             report.bad(None, "SQLite integrity check failed: " + "; ".join(integrity[:5]))
-        states: dict[str, RecordState] = {}
-        last_seq: dict[str, int] = {}
-        # Records the registry sent a copy of are replayed from it (see rebuild.py); discarded
-        # actions stay in the chain but are not folded.
-        copied = {r[0] for r in conn.execute("SELECT DISTINCT record_id FROM registry_actions")}
-        discarded = {
-            r[0] for r in conn.execute("SELECT action_id FROM sync_state WHERE state = 'discarded'")
-        }
-        expected, prev = 1, GENESIS
-        for row in conn.execute("SELECT * FROM actions ORDER BY seq"):
-            seq = row["seq"]
-            report.actions += 1
-            if seq != expected:
-                report.bad(expected, f"seq {expected}: missing (the next entry is seq {seq})")
-            if row["prev_hash"] != prev:
-                report.bad(
-                    seq,
-                    f"seq {seq}: prev_hash does not match the hash of the entry "
-                    "before it (an entry was removed, inserted or reordered)",
-                )
-            if row_hash(row) != row["hash"]:
-                report.bad(
-                    seq,
-                    f"seq {seq}: its content does not match its hash "
-                    "(it was changed after it was written)",
-                )
-            try:
-                entry = entry_from_row(row)
-                last_seq[entry.record_id] = seq
-                if entry.record_id not in copied and entry.id not in discarded:
-                    states[entry.record_id] = fold(states.get(entry.record_id), entry)
-            except (ValueError, KeyError, msgspec.DecodeError) as exc:
-                report.bad(seq, f"seq {seq}: cannot be replayed ({exc})")
-            expected, prev = seq + 1, row["hash"]
-        for record_id in copied:
-            try:
-                state = replay(record_entries(conn, record_id))
-            except (ValueError, KeyError, msgspec.DecodeError) as exc:
-                report.bad(
-                    None, f"record {record_id}: the registry's copy cannot be replayed ({exc})"
-                )
-                continue
-            if state is not None:
-                states[record_id] = state
-        _compare(conn, states, last_seq, report)
+        _chain(conn, report)
+        for row in conn.execute("SELECT * FROM records"):
+            report.records += 1
+            _compare(conn, dict(row), report)
+        for (record_id,) in conn.execute(
+            "SELECT DISTINCT a.record_id FROM actions a LEFT JOIN records r ON r.id = a.record_id "
+            f"WHERE r.id IS NULL LIMIT {MAX_PROBLEMS}"
+        ):
+            report.bad(
+                _last_seq(conn, record_id),
+                f"record {record_id}: in the journal but missing from the records table",
+            )
         orphan = conn.execute(
             "SELECT s.seq FROM sync_state s LEFT JOIN actions a ON a.id = s.action_id "
             "WHERE a.id IS NULL OR a.seq != s.seq ORDER BY s.seq LIMIT 1"
@@ -103,27 +72,55 @@ def verify(path: Path) -> Report:
     return report
 
 
-def _compare(
-    conn: object, states: dict[str, RecordState], last_seq: dict[str, int], report: Report
-) -> None:
-    rows = {r["id"]: dict(r) for r in conn.execute("SELECT * FROM records")}  # type: ignore[attr-defined]
-    report.records = len(rows)
-    for record_id in sorted(set(rows) | set(states), key=lambda r: last_seq.get(r, 0)):
-        row, state = rows.get(record_id), states.get(record_id)
-        seq = last_seq.get(record_id)
-        if row is None:
+def _chain(conn: sqlite3.Connection, report: Report) -> None:
+    """Every entry in seq order, each hash over its content and the one before it."""
+    expected, prev = 1, GENESIS
+    for row in conn.execute("SELECT * FROM actions ORDER BY seq"):
+        seq = row["seq"]
+        report.actions += 1
+        if seq != expected:
+            report.bad(expected, f"seq {expected}: missing (the next entry is seq {seq})")
+        if row["prev_hash"] != prev:
             report.bad(
-                seq, f"record {record_id}: in the journal but missing from the records table"
+                seq,
+                f"seq {seq}: prev_hash does not match the hash of the entry "
+                "before it (an entry was removed, inserted or reordered)",
             )
-            continue
-        if state is None:
-            report.bad(None, f"record {record_id}: in the records table but not in the journal")
-            continue
-        expected = state_columns(state, None)
-        for column, value in expected.items():
-            if column not in _DERIVED and row[column] != value:
-                report.bad(
-                    seq,
-                    f"record {record_id}: `{column}` is {row[column]!r} but the "
-                    f"journal says {value!r} (last action seq {seq})",
-                )
+        if row_hash(row) != row["hash"]:
+            report.bad(
+                seq,
+                f"seq {seq}: its content does not match its hash "
+                "(it was changed after it was written)",
+            )
+        try:
+            entry_from_row(row)
+        except (ValueError, KeyError, msgspec.DecodeError) as exc:
+            report.bad(seq, f"seq {seq}: cannot be replayed ({exc})")
+        expected, prev = seq + 1, row["hash"]
+
+
+def _last_seq(conn: sqlite3.Connection, record_id: str) -> int | None:
+    row = conn.execute("SELECT MAX(seq) FROM actions WHERE record_id = ?", (record_id,)).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def _compare(conn: sqlite3.Connection, row: dict[str, Any], report: Report) -> None:
+    """One record's row against its replay (the registry's copy first, when there is one, and
+    the box's own actions not discarded: see rebuild.py)."""
+    record_id = row["id"]
+    seq = _last_seq(conn, record_id)
+    try:
+        state = replay(record_entries(conn, record_id))
+    except (ValueError, KeyError, msgspec.DecodeError) as exc:
+        report.bad(seq, f"record {record_id}: cannot be replayed ({exc})")
+        return
+    if state is None:
+        report.bad(None, f"record {record_id}: in the records table but not in the journal")
+        return
+    for column, value in state_columns(state, None).items():
+        if column not in _DERIVED and row[column] != value:
+            report.bad(
+                seq,
+                f"record {record_id}: `{column}` is {row[column]!r} but the "
+                f"journal says {value!r} (last action seq {seq})",
+            )

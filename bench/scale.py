@@ -1,0 +1,320 @@
+"""Years of an office's work: every page and API read at 10k, 100k and 1M actions.
+
+Builds boxes of each size through the box's own journal (realistic declarations; most
+records declared, many registered, some corrected and printed; 5 % of the actions still
+waiting for the registry, at most 50,000), caches them between runs (by size and schema,
+outside the clone), serves each with a real `edge serve`, and measures every page's p50/p95
+over BENCH_REQUESTS requests, the ratio of the largest box to the smallest in the same run,
+`edge verify`'s time and peak memory, the web process's cold start and memory, and another
+user's save while three colleagues browse. Prints the figures, then as its last line one
+JSON object with all of them.
+
+BENCH_SIZES (default "10000,100000,1000000") picks the sizes; `make bench` runs all three.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge.ids import uuid7  # noqa: E402
+from edge.journal.schema import LATEST  # noqa: E402
+from edge.journal.store import Journal  # noqa: E402
+from edge.workflow.config import load_config  # noqa: E402
+from edge.workflow.engine import ActionRequest  # noqa: E402
+from edge.workflow.model import ActionType, Actor  # noqa: E402
+from tests.helpers import edge_cli, start_box, stop_box  # noqa: E402
+
+SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(",")]
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "50"))
+CACHE = Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "edge-bench"))
+FIRST = ["Sara", "Omar", "Lina", "Yusuf", "Huda", "Rami", "Maya", "Karim", "سارة", "إبراهيم"]
+LAST = ["Haddad", "Khalil", "Nasser", "Saleh", "Farah", "Aziz", "Mansour", "حداد", "خليل"]
+BUILDER = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def build(size: int) -> Path:
+    """A box home with about `size` actions, built once and cached."""
+    home = CACHE / f"box-{size}-schema{LATEST}-{BUILDER}"
+    if (home / "built").exists():
+        return home
+    shutil.rmtree(home, ignore_errors=True)
+    edge_cli(home, "init", "--demo", "--office-id", "office-1")
+    config = load_config()
+    users = {r[0]: r[1] for r in _rows(home, "SELECT username, id FROM users")}
+    clerk = _actor(config, users["clerk"], "clerk", "clinic-clerk")
+    registrar = _actor(config, users["registrar"], "registrar", "local-registrar")
+    rnd = random.Random(size)
+    started = time.perf_counter()
+    journal = Journal(home / "journal.db", config, batch_max=512)
+    n, futures = 0, []
+    try:
+        while n < size:
+            steps = _steps(rnd, uuid7())
+            for req, who in steps:
+                futures.append(journal.submit(req, clerk if who == "clerk" else registrar))
+            n += len(steps)
+            if len(futures) > 2000:
+                _settle(futures)
+        _settle(futures)
+    finally:
+        journal.close()
+    waiting = min(50_000, size // 20)
+    _accept_all_but(home, waiting)
+    (home / "built").write_text(f"{n} actions in {time.perf_counter() - started:.0f} s\n")
+    return home
+
+
+def _settle(futures: list[Any]) -> None:
+    for f in futures:
+        f.exception()  # a refused step (a rule of the workflow) is part of a real office too
+    futures.clear()
+
+
+def _actor(config: Any, uid: str, name: str, role: str) -> Actor:
+    return Actor(uid, name, name.title(), role, "office-1", config.role_scopes[role])
+
+
+def _steps(rnd: random.Random, rid: str) -> list[tuple[ActionRequest, str]]:
+    first, last = rnd.choice(FIRST), rnd.choice(LAST)
+    declaration = {
+        "child.first_name": first,
+        "child.last_name": last,
+        "child.sex": rnd.choice(["female", "male"]),
+        "child.dob": f"2025-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}",
+        "child.place_of_birth": "health-facility",
+        "mother.first_name": rnd.choice(FIRST),
+        "mother.last_name": last,
+        "mother.national_id": f"{rnd.randint(0, 999_999_999):09d}",
+    }
+    steps = [
+        (ActionRequest(ActionType.CREATE, rid, event_type="birth"), "clerk"),
+        (ActionRequest(ActionType.DECLARE, rid, declaration=declaration), "clerk"),
+    ]
+    roll = rnd.random()
+    if roll < 0.6:
+        steps += [
+            (ActionRequest(ActionType.ASSIGN, rid), "registrar"),
+            (ActionRequest(ActionType.REGISTER, rid), "registrar"),
+        ]
+        if roll < 0.15:
+            steps += [
+                (ActionRequest(ActionType.ASSIGN, rid), "registrar"),
+                (
+                    ActionRequest(
+                        ActionType.REQUEST_CORRECTION,
+                        rid,
+                        declaration={"child.first_name": first + "a"},
+                        form={"reason": "misspelt"},
+                    ),
+                    "registrar",
+                ),
+                (ActionRequest(ActionType.ASSIGN, rid), "registrar"),
+                (ActionRequest(ActionType.APPROVE_CORRECTION, rid), "registrar"),
+                (ActionRequest(ActionType.ASSIGN, rid), "registrar"),
+                (ActionRequest(ActionType.PRINT, rid, form={"collector": "mother"}), "registrar"),
+            ]
+    return steps
+
+
+def _accept_all_but(home: Path, waiting: int) -> None:
+    """Receipts as the registry would have answered: everything accepted but the newest."""
+    import sqlite3
+
+    conn = sqlite3.connect(home / "journal.db")
+    last = conn.execute("SELECT MAX(seq) FROM actions").fetchone()[0]
+    conn.execute(
+        "INSERT INTO sync_state (action_id, seq, record_id, state, attempts, registry_time, "
+        "updated_at) SELECT id, seq, record_id, 'accepted', 1, created_at, created_at "
+        "FROM actions WHERE seq <= ?",
+        (last - waiting,),
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO box (key, value) VALUES ('registry_url', 'http://127.0.0.1:9'), "
+        "('registry_box_id', 'b'), ('registry_key', 'k'), ('registry_reachable', '0')"
+    )
+    conn.commit()
+    conn.close()
+
+
+def _rows(home: Path, sql: str) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    conn = sqlite3.connect(home / "journal.db")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def timed(fn: Callable[[], Any], n: int = REQUESTS) -> dict[str, float]:
+    fn()  # warm
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {
+        "p50": round(statistics.median(times), 1),
+        "p95": round(times[int(len(times) * 0.95) - 1], 1),
+    }
+
+
+def measure(size: int) -> dict[str, Any]:
+    cached = build(size)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "box"
+        shutil.copytree(cached, home)
+        start = time.perf_counter()
+        box = start_box(home)
+        cold = time.perf_counter() - start
+        try:
+            return _pages(box, home, size, cold)
+        finally:
+            stop_box(box, signal.SIGTERM)
+
+
+def _pages(box: Any, home: Path, size: int, cold: float) -> dict[str, Any]:
+    clerk = box.client("clerk")
+    registrar = box.client("registrar")
+    anonymous = httpx.Client(base_url=box.url)
+    record = _rows(home, "SELECT id FROM records ORDER BY rowid DESC LIMIT 1")[0][0]
+    check = lambda r: r.raise_for_status()  # noqa: E731
+    deep = None
+    url = "/queues/ready-to-print"
+    for _ in range(20):  # walk twenty pages down the keyset, then time the page found there
+        page = registrar.get(url).text
+        marker = 'rel="next"'
+        if marker not in page:
+            break
+        href = page[: page.index(marker)].rsplit('href="', 1)[1].split('"')[0]
+        url = "/queues/ready-to-print" + href.replace("&amp;", "&")
+        deep = url
+    reads = {
+        "help": lambda: check(clerk.get("/help")),
+        "ui_status": lambda: check(clerk.get("/ui/status")),
+        "record": lambda: check(clerk.get(f"/records/{record}")),
+        "queue_first": lambda: check(registrar.get("/queues/ready-to-print")),
+        "queue_deep": lambda: check(registrar.get(deep or "/queues/ready-to-print")),
+        "search": lambda: check(clerk.get("/search", params={"q": "Haddad"})),
+        "search_arabic": lambda: check(clerk.get("/search", params={"q": "ساره"})),
+        "outbox": lambda: check(clerk.get("/outbox")),
+        "api_workqueues": lambda: check(registrar.get("/api/v1/workqueues")),
+        "api_outbox": lambda: check(clerk.get("/api/v1/outbox")),
+        "metrics": lambda: check(anonymous.get("/metrics")),
+    }
+    figures: dict[str, Any] = {name: timed(fn) for name, fn in reads.items()}
+    figures["save_while_browsing"] = _save_while_browsing(box)
+    figures["cold_start_s"] = round(cold, 2)
+    figures["web_rss_mb"] = _rss_mb(box.process.pid)
+    figures["verify"] = _verify(home)
+    figures["actions"] = _rows(home, "SELECT COUNT(*) FROM actions")[0][0]
+    return figures
+
+
+def _save_while_browsing(box: Any) -> dict[str, float]:
+    """Another user's saves (p95) while three colleagues browse heavy pages."""
+    stop = threading.Event()
+
+    def browse(user: str) -> None:
+        c = box.client(user)
+        while not stop.is_set():
+            for path in ("/outbox", "/search?q=Haddad", "/queues/ready-to-print", "/help"):
+                c.get(path)
+
+    browsers = [threading.Thread(target=browse, args=(u,)) for u in ("agent", "registrar", "clerk")]
+    for t in browsers:
+        t.start()
+    admin = box.client("clerk")
+    rid = admin.post("/api/v1/records", json={"event_type": "birth"}).json()["record"]["id"]
+    names = iter(range(10**6))
+    try:
+        result = timed(
+            lambda: admin.post(
+                f"/api/v1/records/{rid}/actions",
+                json={"type": "UPDATE", "declaration": {"child.first_name": f"N{next(names)}"}},
+            ).raise_for_status()
+        )
+    finally:
+        stop.set()
+        for t in browsers:
+            t.join()
+    return result
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kib = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS"))
+    return round(kib / 1024, 1)
+
+
+def _verify(home: Path) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "edge", "--home", str(home), "verify"],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the largest of any child so far: verify is by far the largest.
+    return {"seconds": round(seconds, 1), "peak_mb": round(max(peak, before) / 1024, 1)}
+
+
+def main() -> None:
+    results = {}
+    for size in SIZES:
+        print(f"== {size:,} actions", flush=True)
+        results[size] = measure(size)
+        r = results[size]
+        for name, v in r.items():
+            print(f"  {name:22} {v}")
+    small, large = results[min(SIZES)], results[max(SIZES)]
+    ratios = {
+        name: round(large[name]["p50"] / small[name]["p50"], 2)
+        for name in small
+        if isinstance(small[name], dict) and "p50" in small[name]
+    }
+    print(f"== ratio {max(SIZES):,} / {min(SIZES):,} (p50): {ratios}")
+    worst_p95 = max(
+        (v["p95"], k)
+        for k, v in large.items()
+        if isinstance(v, dict) and "p95" in v and k != "save_while_browsing"
+    )
+    print(f"== slowest page at {max(SIZES):,}: {worst_p95[1]} p95 {worst_p95[0]} ms")
+    print(
+        json.dumps(
+            {
+                "sizes": SIZES,
+                "results": {str(k): v for k, v in results.items()},
+                "ratio_largest_to_smallest_p50": ratios,
+                "slowest_p95_ms": worst_p95[0],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
