@@ -21,7 +21,22 @@ from edge.workflow.config import load_config
 from tests.helpers import BIRTH, DEATH, edge_cli
 
 GROWING = ("actions", "records", "sync_state", "registry_actions", "record_flags")
-SCAN = re.compile(rf"\bSCAN ({'|'.join(GROWING)})\b")
+SCANNED = re.compile(r"\bSCAN (\w+)")
+
+
+def growing_scans(sql: str, plan: str) -> list[str]:
+    """The growing tables a plan scans, by name or by the alias the query gave them."""
+    aliases = {
+        alias: table
+        for table, alias in re.findall(
+            rf"\b({'|'.join(GROWING)})\s+(?:AS\s+)?(\w+)", sql, flags=re.IGNORECASE
+        )
+    }
+    return [
+        aliases.get(name, name)
+        for name in SCANNED.findall(plan)
+        if aliases.get(name, name) in GROWING
+    ]
 
 
 @pytest.fixture
@@ -106,7 +121,7 @@ def test_no_read_of_the_pages_or_the_api_scans_the_journal(
     scans = []
     for sql in sorted(reads_seen):
         plan = "\n".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
-        if SCAN.search(plan) and "LIMIT" not in sql.upper():
+        if growing_scans(sql, plan) and "LIMIT" not in sql.upper():
             scans.append(f"{sql}\n{plan}")
     conn.close()
     assert scans == [], "reads that scan a table growing with the journal:\n\n" + "\n\n".join(scans)
