@@ -28,6 +28,10 @@ from edge.users.register import User, find_user, get_user
 
 T = TypeVar("T")
 WRONG = "The username or password is not right."
+DEACTIVATED = "This account has been deactivated. Ask your local admin."
+LAST_TRY = (
+    "The username or password is not right. One more wrong try locks this account for a while."
+)
 
 
 class Verdict(StrEnum):
@@ -91,10 +95,14 @@ class Authenticator:
             )
         user = find_user(self.read(), username)
         if user is None or not user.active:
-            # The same work as for a real user, the registry's round trip included.
+            # The same work as for a real user, the registry's round trip included. A
+            # deactivated user who knows their password is told why (it reveals nothing to
+            # someone who does not), instead of retrying towards nothing.
             self.registry.check(username, password)
-            self.hasher.check(password, None)
+            matches, _ = self.hasher.check(password, user.verifier if user else None)
             self.run(_count_unknown)
+            if user is not None and matches:
+                raise LoginRefused(DEACTIVATED, "deactivated")
             raise LoginRefused(WRONG, "wrong")
         lock_left = _lock_left(user, at)
         if lock_left > 0:
@@ -135,7 +143,7 @@ class Authenticator:
     def _failed(self, user: User, now: Moment) -> None:
         s = self.settings
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: sqlite3.Connection) -> int:
             failed = get_user(conn, user.id).failed_attempts + 1
             locked, seconds = None, 0
             if failed >= s.lockout_after:
@@ -148,8 +156,11 @@ class Authenticator:
                 "lock_mono = ?, lock_seconds = ? WHERE id = ?",
                 (failed, locked, now.boot, now.since_boot_ms, seconds, user.id),
             )
+            return failed
 
-        self.run(job)
+        failed = self.run(job)
+        if failed == s.lockout_after - 1:  # warn before the try that locks
+            raise LoginRefused(LAST_TRY, "last_try", minutes=max(1, s.lockout_seconds // 60))
         raise LoginRefused(WRONG, "wrong")
 
     def _succeed(self, user: User, now: Moment, verifier: str | None, checked: bool) -> LoggedIn:

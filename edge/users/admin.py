@@ -28,6 +28,7 @@ from edge.users import register
 from edge.users.passwords import Hasher, password_problems
 from edge.users.register import User
 from edge.workflow.config import Config
+from edge.workflow.forms import has_control_characters
 from edge.workflow.model import Actor
 from edge.workflow.scopes import grants
 
@@ -139,8 +140,13 @@ class UserAdmin:
                 )
             )
 
-    async def set_active(self, actor: Actor, user_id: str, active: bool) -> User:
-        """Deactivate (their sessions end at once) or reactivate a user."""
+    async def set_active(self, actor: Actor, user_id: str, active: bool, reason: str = "") -> User:
+        """Deactivate (their sessions end at once) or reactivate a user, with why."""
+        reason = reason.strip()
+        if len(reason) > 500 or has_control_characters(reason, multiline=True):
+            raise InvalidInput(
+                [FieldProblem("reason", "max_length", tr("Keep the reason to 500 characters."))]
+            )
         user = self.target(actor, user_id, "user.reactivate" if active else "user.deactivate")
         if not active and user.id == actor.id:
             raise ActionNotAvailable(tr("You cannot deactivate your own account"))
@@ -149,7 +155,7 @@ class UserAdmin:
         def job(conn: sqlite3.Connection) -> User:
             if not active:
                 self._keep_a_manager(conn, user)
-            return register.set_active(conn, user.id, active, actor.id, now)
+            return register.set_active(conn, user.id, active, actor.id, now, reason)
 
         return await self._write(job)
 

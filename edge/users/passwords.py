@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import threading
 from dataclasses import dataclass
 
@@ -64,6 +65,15 @@ class Hasher:
     def _params_of(verifier: str) -> Params | None:
         m = _PARAMS.match(verifier)
         return Params(int(m[1]), int(m[2]), int(m[3])) if m else None
+
+
+# Easy to read out and type: no 0/O, 1/l/I; groups of four.
+_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def generate_password() -> str:
+    """A one-time password an admin can read out: 12 letters and digits in 3 groups of 4."""
+    return "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(3))
 
 
 def password_problems(

@@ -243,15 +243,21 @@ def end_sessions(conn: sqlite3.Connection, user_id: str) -> None:
 
 
 def set_active(
-    conn: sqlite3.Connection, user_id: str, active: bool, by: str, now: datetime
+    conn: sqlite3.Connection,
+    user_id: str,
+    active: bool,
+    by: str,
+    now: datetime,
+    reason: str = "",
 ) -> User:
-    """Deactivate (ending every session at once) or reactivate a user."""
+    """Deactivate (ending every session at once) or reactivate a user, with why."""
     user = get_user(conn, user_id)
     if user.active != active:
         conn.execute("UPDATE users SET active = ? WHERE id = ?", (int(active), user_id))
         if not active:
             end_sessions(conn, user_id)
-        journal(conn, user_id, UserAction.REACTIVATE if active else UserAction.DEACTIVATE, by, now)
+        kind = UserAction.REACTIVATE if active else UserAction.DEACTIVATE
+        journal(conn, user_id, kind, by, now, {"reason": reason} if reason else None)
     return get_user(conn, user_id)
 
 

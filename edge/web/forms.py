@@ -7,10 +7,14 @@ from typing import Any
 
 from litestar import Response
 
+from edge.errors import InvalidInput
 from edge.journal.reads import RecordRow
 from edge.web.context import Ctx, not_found, show
+from edge.web.messages import field_errors
 from edge.workflow.config import FieldSpec
+from edge.workflow.forms import check_values, missing_required
 from edge.workflow.model import CORE_ACTIONS, ActionType, Status
+from edge.workflow.scopes import grants
 
 
 def form_name(event_id: str, row: RecordRow | None, action: ActionType | None) -> str:
@@ -75,7 +79,18 @@ def form_page(
         form_rules=dict(CORE_ACTIONS[action].form_rules) if action else {},
         form_name=form_name(event_id, row, action),
         draft_saved=bool(row and errors and row.state.status is Status.DRAFT),
+        # Only the ways to finish an edit that this role has (no "Register with edits" for
+        # an agent, who cannot register).
+        may=_may(ctx, event_id, row),
     )
+
+
+def _may(ctx: Ctx, event_id: str, row: RecordRow | None) -> dict[str, bool]:
+    office = row.state.office_id if row else ctx.me.user.office_id
+    return {
+        kind: grants(ctx.me.actor, f"record.{kind}", office_id=office, event=event_id)
+        for kind in ("notify", "declare", "register")
+    }
 
 
 def _dialog_values(ctx: Ctx) -> dict[str, str]:
@@ -110,4 +125,38 @@ def dialog_page(
         form_values=_dialog_values(ctx),
         draft_copy=draft_copy,
         form_name=form_name(row.state.event_type, row, kind),
+    )
+
+
+def declaration_gaps(ctx: Ctx, event_id: str, values: dict[str, Any]) -> dict[str, str]:
+    """What a declaration of these values still lacks or has wrong, by form field."""
+    specs = ctx.state.config.fields[event_id]
+    problems = check_values(values, specs, "declaration", ctx.today) + missing_required(
+        values, specs, "declaration"
+    )
+    return field_errors(ctx, InvalidInput(problems), event_id) if problems else {}
+
+
+def review_page(
+    ctx: Ctx, event_id: str, values: dict[str, Any], unconfirmed: bool = False
+) -> Response[str]:
+    """Everything entered, before Declare: each field's value, what a declaration still needs
+    marked, and the informant's confirmation (OpenCRVS's review). Nothing is saved yet."""
+    errors = declaration_gaps(ctx, event_id, values)
+    problems = bool(errors)
+    if unconfirmed:
+        errors["d.confirmation"] = ctx._(
+            "Tick the box when the informant has confirmed the summary is right."
+        )
+    event = ctx.state.config.events[event_id]
+    return show(
+        ctx,
+        "review.html",
+        422 if unconfirmed else 200,
+        event=event,
+        values=values,
+        errors=errors,
+        gaps=problems,
+        form_name=form_name(event_id, None, None),
+        may=_may(ctx, event_id, None),
     )

@@ -115,6 +115,19 @@ def login_error(ctx: Ctx, exc: LoginRefused) -> str:
             "with it for too long. Log in once while the registry is reachable, or ask your "
             "local admin to reset your password."
         )
+    if exc.reason == "deactivated":
+        return _(
+            "Your account has been deactivated, so you cannot log in. Ask your local admin if "
+            "this is a mistake."
+        )
+    if exc.reason == "last_try":
+        return translations(ctx.lang.code).ngettext(
+            "Wrong username or password. Careful: one more wrong try locks this account for "
+            "%(num)d minute.",
+            "Wrong username or password. Careful: one more wrong try locks this account for "
+            "%(num)d minutes.",
+            exc.minutes or 1,
+        ) % {"num": exc.minutes or 1}
     return _("Wrong username or password.")
 
 

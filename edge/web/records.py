@@ -16,11 +16,20 @@ from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
 from edge.state import BoxState
 from edge.web.context import Ctx, done, enter, form_key, not_found, show
-from edge.web.forms import declaration_values, dialog_page, form_name, form_page, typed_value
+from edge.web.forms import (
+    declaration_gaps,
+    declaration_values,
+    dialog_page,
+    form_name,
+    form_page,
+    review_page,
+    typed_value,
+)
 from edge.web.messages import error_text, field_errors, menu_reason, say
 from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
 from edge.workflow.fold import Entry
-from edge.workflow.model import FORM_LABELS, ActionType, action_label
+from edge.workflow.forms import missing_required
+from edge.workflow.model import FORM_LABELS, ActionType, Status, action_label
 from edge.workflow.rules import action_menu, availability, can_read
 
 NO_FORM = ActionType.ASSIGN, ActionType.UNASSIGN
@@ -75,6 +84,8 @@ async def record_view(
         menu=menu,
         no_form=NO_FORM,
         timeline=[_step(ctx, e, s, names) for e, s in reversed(timeline)],
+        clock_unset=any(e.clock == "unsynced" for e, _ in timeline),
+        is_draft=row.state.status is Status.DRAFT,
         lease=lease,
         register_pending=register_pending,
         error=error,
@@ -85,7 +96,12 @@ def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str
     return {
         "label": action_label(e.type, e.payload, e.custom_type),
         "by": names.get(e.created_by, e.created_by),
-        "office": e.created_at_location,
+        # The office by its name where the box knows it (its own), else by its id.
+        "office": (
+            ctx.state.settings.office_name or e.created_at_location
+            if e.created_at_location == ctx.state.settings.office_id
+            else e.created_at_location
+        ),
         "at": ctx.when(e.created_at),
         "unverified_time": e.clock == "unsynced",
         "sync": sync.state,
@@ -138,11 +154,21 @@ async def create_record(request: Request[Any, Any, Any], state: BoxState) -> Res
     if event is None:
         return not_found(ctx)
     values = declaration_values(ctx.form, state.config.fields[event.id], keep_empty=False)
+    then = ctx.form.get("then", "")
+    if then == "REVIEW":  # nothing saved yet: the summary, with what is missing marked
+        return review_page(ctx, event.id, values)
+    if then == "CHANGE":  # back to the form, what the review marked marked here too
+        return form_page(ctx, event.id, None, values, declaration_gaps(ctx, event.id, values))
+    confirmed = ctx.form.get("d.confirmation", "")
+    if then == ActionType.DECLARE and not confirmed:
+        return review_page(ctx, event.id, values, unconfirmed=True)
     record_id = uuid7()
     reqs = [ActionRequest(ActionType.CREATE, record_id, event_type=event.id, declaration=values)]
-    then = ctx.form.get("then", "")
-    if then in (ActionType.DECLARE, ActionType.NOTIFY):
-        reqs.append(ActionRequest(ActionType(then), record_id))
+    if then == ActionType.NOTIFY:
+        reqs.append(ActionRequest(ActionType.NOTIFY, record_id))
+    elif then == ActionType.DECLARE:
+        confirmation = {"confirmation": confirmed}
+        reqs.append(ActionRequest(ActionType.DECLARE, record_id, form=confirmation))
     try:
         # One transaction: a refused Declare leaves no draft behind. The form's key makes a
         # second press (after an answer that never arrived) find the first record.
@@ -150,6 +176,11 @@ async def create_record(request: Request[Any, Any, Any], state: BoxState) -> Res
     except KeyReused:
         return already_sent(ctx)
     except InvalidInput as exc:
+        # Every problem in one round: a wrong date and the missing fields together.
+        if then == ActionType.DECLARE:
+            missing = missing_required(values, state.config.fields[event.id], "declaration")
+            named = {p.field for p in exc.problems}
+            exc = InvalidInput([*exc.problems, *(p for p in missing if p.field not in named)])
         return form_page(ctx, event.id, None, values, field_errors(ctx, exc, event.id), 422)
     except EdgeError as exc:
         return form_page(ctx, event.id, None, values, {"": error_text(ctx, exc)}, exc.status)

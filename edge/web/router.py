@@ -45,6 +45,7 @@ def web_router() -> Router:
             users.reset_page,
             users.reset_password,
             users.unlock,
+            users.deactivate_page,
             users.deactivate,
             users.reactivate,
             static,

@@ -12,9 +12,10 @@ from litestar.params import FromPath
 from edge.auth.guards import requires_scope
 from edge.errors import EdgeError, Forbidden, InvalidInput
 from edge.state import BoxState
+from edge.users.passwords import generate_password
 from edge.users.register import User
 from edge.web.context import Ctx, done, enter, not_found, show
-from edge.web.messages import error_text
+from edge.web.messages import error_text, say
 from edge.workflow.scopes import grants
 
 # The users pages are not there for a role that does not manage users.
@@ -118,13 +119,18 @@ async def reset_password(
     person = _person(ctx, user_id)
     if person is None:
         return not_found(ctx)
+    generated = generate_password() if ctx.form.get("generate") else ""
     try:
-        await state.users.reset_password(ctx.me.actor, user_id, ctx.form.get("password", ""))
+        await state.users.reset_password(
+            ctx.me.actor, user_id, generated or ctx.form.get("password", "")
+        )
     except InvalidInput as exc:
         errors = {"password": "; ".join(p.message for p in exc.problems)}
         return show(ctx, "user_reset.html", 422, person=person, errors=errors)
     except EdgeError as exc:
         return _list(ctx, error=error_text(ctx, exc), status=exc.status)
+    if generated:  # shown here, once, never stored in clear nor sent again
+        return show(ctx, "user_password_once.html", person=person, password=generated)
     return done(ctx, "/users", "user-reset", name=person.display_name)
 
 
@@ -132,14 +138,33 @@ async def _change(ctx: Ctx, user_id: str, change: str) -> Response[Any]:
     person = _person(ctx, user_id)
     if person is None:
         return not_found(ctx)
+    reason = ctx.form.get("reason", "")
+    if change == "deactivated" and not reason.strip():  # the page asks why; it is kept
+        errors = {"reason": ctx._("Say why this user is deactivated.")}
+        return show(ctx, "user_deactivate.html", 422, person=person, errors=errors)
     try:
         if change == "unlocked":
             await ctx.state.users.unlock(ctx.me.actor, user_id)
         else:
-            await ctx.state.users.set_active(ctx.me.actor, user_id, change == "reactivated")
+            await ctx.state.users.set_active(ctx.me.actor, user_id, change == "reactivated", reason)
+    except InvalidInput as exc:
+        errors = {"reason": " ".join(say(ctx, p.message) for p in exc.problems)}
+        return show(ctx, "user_deactivate.html", 422, person=person, errors=errors)
     except EdgeError as exc:
         return _list(ctx, error=error_text(ctx, exc), status=exc.status)
     return done(ctx, "/users", f"user-{change}", name=person.display_name)
+
+
+@get("/users/{user_id:str}/deactivate", guards=[MANAGES_USERS])
+async def deactivate_page(
+    request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
+) -> Response[Any]:
+    """Are you sure, and why: deactivating ends the person's sessions at once."""
+    ctx = await enter(request, state)
+    person = _person(ctx, user_id)
+    if person is None:
+        return not_found(ctx)
+    return show(ctx, "user_deactivate.html", person=person, errors={})
 
 
 @post("/users/{user_id:str}/unlock", guards=[MANAGES_USERS])

@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from edge.clock import parse_iso
 from edge.errors import EdgeError
 from edge.ids import is_uuid
 from edge.journal.reads import RecordRow
@@ -19,7 +20,7 @@ from edge.web.context import Ctx, done, enter, not_found, show
 from edge.web.messages import error_text
 from edge.web.records import record_view
 from edge.workflow.engine import ActionRequest
-from edge.workflow.model import ActionType
+from edge.workflow.model import ActionType, Status
 from edge.workflow.rules import visible_queues
 from edge.workflow.scopes import grants
 
@@ -28,7 +29,17 @@ from edge.workflow.scopes import grants
 async def home(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     queues = visible_queues(ctx.me.actor, state.config.workqueues)
-    return Redirect(f"/queues/{queues[0].id}" if queues else "/search")
+    if not queues:  # a role without records: the local admin lands on the users
+        manages = any(s.name == "user.read" for s in ctx.me.actor.scopes)
+        return Redirect("/users" if manages else "/search")
+
+    def first_with_work() -> str:
+        for q in queues:
+            if state.reader.workqueue_count(q.query, ctx.me.actor).n:
+                return q.id
+        return queues[0].id
+
+    return Redirect(f"/queues/{await asyncio.to_thread(first_with_work)}")
 
 
 @get("/queues/{queue_id:str}")
@@ -126,23 +137,35 @@ async def bring_record(request: Request[Any, Any, Any], state: BoxState) -> Resp
 
 
 def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
+    """A page of records as the lists show them: who declared it, the event's date, how long
+    it has waited, and whether a registration is final yet."""
     ids = {r.state.assigned_to for r in rows if r.state.assigned_to}
-    names = ctx.state.reader.user_names(ids)
-    return [
-        {
-            "id": r.state.id,
-            "tracking_id": r.tracking_id,
-            "title": r.title or ctx._("(no name yet)"),
-            "event": ctx.state.config.events[r.state.event_type].label
-            if r.state.event_type in ctx.state.config.events
-            else r.state.event_type,
-            "status": r.state.status.value,
-            "flags": [ctx.state.config.flag_label(f) for f in sorted(r.state.flags)],
-            "assignee": names.get(r.state.assigned_to or "", "") if r.state.assigned_to else "",
-            "updated": ctx.when(r.state.updated_at),
-        }
-        for r in rows
-    ]
+    names = ctx.state.reader.user_names(ids | {r.state.created_by for r in rows})
+    events = ctx.state.config.events
+    today = ctx.today
+    out = []
+    for r in rows:
+        event = events.get(r.state.event_type)
+        date_field = next((f.id for f in (event.fields if event else []) if f.type == "date"), "")
+        waited = (today - parse_iso(r.state.updated_at).date()).days
+        registered = r.state.status is Status.REGISTERED
+        out.append(
+            {
+                "id": r.state.id,
+                "tracking_id": r.tracking_id,
+                "title": r.title or ctx._("(no name yet)"),
+                "event": event.label if event else r.state.event_type,
+                "event_date": str(r.state.declaration.get(date_field, "")),
+                "declared_by": names.get(r.state.created_by, ""),
+                "waiting": max(0, waited),
+                "status": r.state.status.value,
+                "not_final": registered and not ctx.state.reader.registered_final_at(r.state.id),
+                "flags": [ctx.state.config.flag_label(f) for f in sorted(r.state.flags)],
+                "assignee": names.get(r.state.assigned_to or "", "") if r.state.assigned_to else "",
+                "updated": ctx.when(r.state.updated_at),
+            }
+        )
+    return out
 
 
 def int_param(value: str | None, default: int) -> int:

@@ -103,6 +103,8 @@ CORE_ACTIONS: dict[ActionType, CoreAction] = {
             {Status.DRAFT, Status.NOTIFIED},
             result_status=Status.DECLARED,
             removes=frozenset({CoreFlag.REJECTED}),
+            # Who confirmed the summary was right (the pages ask the informant).
+            form_rules=(("confirmation", False),),
         ),
         _a(
             ActionType.MARK_AS_DUPLICATE,
@@ -204,6 +206,7 @@ FORM_LABELS = {
     "reason": "Reason",
     "comment": "Comment",
     "collector": "Collected by (the person receiving the copy)",
+    "confirmation": "Confirmed by",
 }
 
 # Order of the action menu: Assign first, core actions in workflow order, custom actions,

@@ -13,7 +13,7 @@ from typing import Any
 
 from edge.workflow.model import ActionType
 from tests.e2e.conftest import shot
-from tests.e2e.test_ui import fill_declaration, login
+from tests.e2e.test_ui import fill_declaration, login, review_and_declare
 from tests.helpers import BIRTH, DEATH, Box, Registry, edge_cli, running_box
 from tests.integration.test_authorization import app_routes
 
@@ -93,7 +93,10 @@ def switch(page: Page, user: str, password: str = "demo-password") -> None:
 def new_record(page: Page, event: str, values: dict[str, str], button: str) -> str:
     page.goto(f"/records/new?event={event}")
     fill_declaration(page, values)
-    page.get_by_role("button", name=button, exact=True).click()
+    if button == "Declare":
+        review_and_declare(page)
+    else:
+        page.get_by_role("button", name=button, exact=True).click()
     page.wait_for_url(RECORD)
     return str(RECORD.search(page.url).group(1))  # type: ignore[union-attr]
 
@@ -286,7 +289,17 @@ def test_every_form_post_of_every_page(
     page.get_by_role("button", name="Reset password").click()
     page.wait_for_url(re.compile(r"/users$"))
     assert db.user("nadia", "must_change_password") == 1
-    page.locator("tr", has_text="nadia").get_by_role("button", name="Deactivate").click()
+    page.locator("tr", has_text="nadia").get_by_role("link", name="Reset password").click()
+    page.get_by_role("button", name="Make one up for me").click()
+    made_up = page.locator(".password-once").inner_text().strip()
+    assert len(made_up) >= 10 and db.user("nadia", "must_change_password") == 1
+    page.get_by_role("link", name="Done").click()
+    page.locator("tr", has_text="nadia").get_by_role("link", name="Deactivate").click()
+    page.get_by_role("button", name="Deactivate").click()
+    assert "Say why" in page.locator("#error-summary").inner_text()  # a reason is asked for
+    assert db.user("nadia", "active") == 1
+    page.get_by_label("Why").fill("Moved to another office")
+    page.get_by_role("button", name="Deactivate").click()
     page.wait_for_url(re.compile(r"/users$"))
     assert db.user("nadia", "active") == 0
     page.locator("tr", has_text="nadia").get_by_role("button", name="Reactivate").click()

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import browse, office_box, shot
-from tests.e2e.test_ui import declare, fill_declaration, login, logout, open_record
+from tests.e2e.test_ui import (
+    declare,
+    fill_declaration,
+    login,
+    logout,
+    open_record,
+    review_and_declare,
+)
 from tests.helpers import BIRTH, Box, Registry, edge_cli
 
 Page = Any  # playwright.sync_api.Page
@@ -165,8 +172,10 @@ def test_a_declaration_is_kept_when_the_session_ended_before_declare(
         login(page, "clerk")
         page.goto("/records/new?event=birth")
         fill_declaration(page, BIRTH)
-        # She is called away; the session ends while the form is open.
+        page.get_by_role("button", name="Review and declare").click()
+        # She is called away; the session ends while the summary is open.
         page.get_by_text("Your login session has ended").wait_for(timeout=30_000)
+        page.get_by_label("The informant has heard this summary").check()
         page.get_by_role("button", name="Declare", exact=True).click()
         page.wait_for_url(re.compile(r"/login\?"))
         assert "Your login session ended" in page.locator("main").inner_text()
@@ -180,7 +189,7 @@ def test_a_declaration_is_kept_when_the_session_ended_before_declare(
         for field, value in BIRTH.items():
             assert page.locator(f"[name='f.{field}']").input_value() == value
         shot(page, "23-unsent-form-back")
-        page.get_by_role("button", name="Declare", exact=True).click()
+        review_and_declare(page)
         page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
         assert "Declare: saved on this box" in page.locator(".notice.done").inner_text()
         assert saved_forms(page) == {}  # the box confirmed it: nothing left in the browser
@@ -193,6 +202,8 @@ def test_a_declaration_is_kept_when_the_box_cannot_be_reached_at_declare(
     login(page, "clerk")
     page.goto("/records/new?event=birth")
     fill_declaration(page, BIRTH)
+    page.get_by_role("button", name="Review and declare").click()
+    page.get_by_label("The informant has heard this summary").check()
     # The Wi-Fi drops just as she presses Declare: the request never reaches the box.
     page.route(re.compile(r".*/records/new$"), lambda route: route.abort("connectionreset"))
     page.get_by_role("button", name="Declare", exact=True).click()
@@ -202,7 +213,7 @@ def test_a_declaration_is_kept_when_the_box_cannot_be_reached_at_declare(
     page.goto("/records/new?event=birth")
     assert page.locator("#unsent").is_visible()
     assert page.locator("[name='f.child.first_name']").input_value() == BIRTH["child.first_name"]
-    page.get_by_role("button", name="Declare", exact=True).click()
+    review_and_declare(page)
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     assert saved_forms(page) == {}
 
@@ -300,6 +311,8 @@ def test_a_declare_whose_answer_was_lost_is_not_done_twice(page: Page, box: Box)
         route.fetch()  # the box receives the form and saves the record ...
         route.abort("connectionreset")  # ... but its answer never reaches the PC
 
+    page.get_by_role("button", name="Review and declare").click()
+    page.get_by_label("The informant has heard this summary").check()
     page.route(re.compile(r".*/records/new$"), lost_answer)
     page.get_by_role("button", name="Declare", exact=True).click()
     page.wait_for_url(re.compile(r"^chrome-error://"))
@@ -308,7 +321,7 @@ def test_a_declare_whose_answer_was_lost_is_not_done_twice(page: Page, box: Box)
     # She does what the page tells her: the form is back, "not sent yet"; she presses again.
     page.goto("/records/new?event=birth")
     assert page.locator("#unsent").is_visible()
-    page.get_by_role("button", name="Declare", exact=True).click()
+    review_and_declare(page)
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     assert rows(box, "SELECT COUNT(*) FROM records") == [(1,)]  # the same record, not a second
     assert rows(box, "SELECT type FROM actions ORDER BY seq") == [("CREATE",), ("DECLARE",)]

@@ -36,11 +36,18 @@ def fill_declaration(page: Page, values: dict[str, str]) -> None:
             control.fill(value)
 
 
+def review_and_declare(page: Page) -> None:
+    """The clerk reads the summary back to the informant, ticks the confirmation, declares."""
+    page.get_by_role("button", name="Review and declare").click()
+    page.get_by_label("The informant has heard this summary").check()
+    page.get_by_role("button", name="Declare", exact=True).click()
+
+
 def declare(page: Page, event: str, values: dict[str, str]) -> str:
     page.get_by_role("link", name="New declaration").click()
     page.get_by_role("link", name=event).click()
     fill_declaration(page, values)
-    page.get_by_role("button", name="Declare", exact=True).click()
+    review_and_declare(page)
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     return str(page.url.rsplit("/", 1)[1])
 
@@ -72,13 +79,23 @@ def test_clerk_declares_registrar_registers_and_the_registry_accepts(
     page.get_by_role("link", name="New declaration").click()
     page.get_by_role("link", name="Birth").click()
     fill_declaration(page, {k: v for k, v in BIRTH.items() if k != "child.sex"})
-    page.get_by_role("button", name="Declare", exact=True).click()
-    summary = page.locator("#error-summary")
-    assert "Sex is required" in summary.inner_text()
+    # The review reads everything back; the gap is marked there and Declare is not offered.
+    page.get_by_role("button", name="Review and declare").click()
+    assert "Required: not filled in" in page.locator("dl.review").inner_text()
+    assert "Sara" in page.locator("dl.review").inner_text()
+    assert page.get_by_role("button", name="Declare", exact=True).count() == 0
+    shot(page, "03-review-with-a-gap")
+    page.get_by_role("button", name="Change answers").click()
+    # Back on the form, everything typed is still there and the gap is named at the field.
+    assert page.locator("[name='f.child.first_name']").input_value() == BIRTH["child.first_name"]
     assert page.locator("#f\\.child\\.sex-error").inner_text() == "Sex is required."
-    assert page.locator("#error-summary").evaluate("e => e === document.activeElement")
     shot(page, "03-declaration-errors")
     page.locator("[name='f.child.sex']").select_option("female")
+    page.get_by_role("button", name="Review and declare").click()
+    # Declare without the informant's confirmation: refused, named, nothing saved.
+    page.get_by_role("button", name="Declare", exact=True).click()
+    assert "confirm" in page.locator("#error-summary").inner_text().lower()
+    page.get_by_label("The informant has heard this summary").check()
     page.get_by_role("button", name="Declare", exact=True).click()
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     record_id = page.url.rsplit("/", 1)[1]
@@ -304,7 +321,9 @@ def test_the_local_admin_manages_users(page: Page, box: Box) -> None:
     page.reload()
     row = page.locator("tr", has_text="nadia")
     assert "Active" in row.inner_text()
-    row.get_by_role("button", name="Deactivate").click()
+    row.get_by_role("link", name="Deactivate").click()
+    page.get_by_label("Why").fill("Left the office")
+    page.get_by_role("button", name="Deactivate").click()
     assert "Nadia Farah can no longer log in" in page.locator(".notice").inner_text()
     assert "Deactivated" in page.locator("tr", has_text="nadia").inner_text()
 

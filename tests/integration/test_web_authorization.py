@@ -54,6 +54,7 @@ PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
     "GET /users": ("/users", ADMIN_PAGE),
     "GET /users/new": ("/users/new", ADMIN_PAGE),
     "GET /users/{user_id:str}/reset": ("/users/{clerk}/reset", ADMIN_PAGE),
+    "GET /users/{user_id:str}/deactivate": ("/users/{clerk}/deactivate", ADMIN_PAGE),
     "POST /users/new": ("/users/new", ADMIN_FORM),
     **{
         f"POST /users/{{user_id:str}}/{change}": (

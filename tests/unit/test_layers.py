@@ -69,7 +69,9 @@ ALLOWED: dict[str, set[str]] = {
         "edge.workflow.config",
         "edge.users.passwords",
     },
-    "provisioning": {"edge.pairing", "edge.ids"},
+    # The fleet tool speaks the box's pairing, finds boxes by the box's mDNS service and
+    # checks a backup with the box's own verifier before trusting it.
+    "provisioning": {"edge.pairing", "edge.ids", "edge.mdns", "edge.journal.verify"},
 }
 PACKAGES = ("edge", "upstream_sync", "provisioning")
 MAX_LINES = 400

@@ -104,8 +104,10 @@ def test_unknown_user_and_wrong_password_get_the_same_answer(box: Box) -> None:
     assert (a.detail, a.reason, a.status) == (b.detail, b.reason, b.status)
     deactivated = box.add("yusuf")
     box.journal.run(lambda c: set_active(c, deactivated, False, "test", NOW))
-    c = refused(box, "yusuf", PW)
+    c = refused(box, "yusuf", "not the password")
     assert (c.detail, c.reason) == (a.detail, a.reason)
+    # Only with the right password is a deactivated user told why (not "wrong password").
+    assert refused(box, "yusuf", PW).reason == "deactivated"
 
 
 def test_lockout_doubles_and_admin_unlock(box: Box) -> None:

@@ -108,9 +108,25 @@
     form.addEventListener("input", function () { save(null); });
     // Kept until the box confirms: a session that ended or a box that could not be reached
     // at this moment never costs what was typed.
-    form.addEventListener("submit", function () { save(Date.now()); });
+    form.addEventListener("submit", function (event) {
+      // Going to the review sends nothing yet; any other button does.
+      var to = event.submitter && event.submitter.value;
+      save(to === "REVIEW" ? null : Date.now());
+    });
     var cancel = form.querySelector("[data-cancel]");
     if (cancel) { cancel.addEventListener("click", function () { store.removeItem(key); }); }
+  }
+
+  // The review page sends a form kept on the form's page: mark that copy as sent (its
+  // values stay; it is forgotten once the box confirmed).
+  var review = document.querySelector("form[data-sends]");
+  if (review && store && prefix) {
+    review.addEventListener("submit", function (event) {
+      var to = event.submitter && event.submitter.value;
+      var k = prefix + review.getAttribute("data-sends");
+      var c = read(k);
+      if (c && to !== "CHANGE") { c.sent = Date.now(); store.setItem(k, JSON.stringify(c)); }
+    });
   }
 
   // --- the login session: warn before it ends for lack of activity ------------------------
