@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,6 +31,7 @@ from edge.settings import Settings
 from edge.texts import Text
 from edge.users.admin import UserAdmin
 from edge.users.passwords import Hasher, Params
+from edge.watch import RegistryWatch
 from edge.web.router import web_router
 from edge.workflow.config import Config
 from upstream_sync.login_check import RegistryLogin
@@ -61,9 +63,13 @@ def create_app(
         app.state.logins = LoginLine(app.state.authenticator)
         app.state.upstream = RegistryLookups(journal, reader, settings.device_key_path)
         app.state.users = UserAdmin(journal, reader, config, settings, hasher)
+        app.state.watch = RegistryWatch(app.state.upstream.probe)
+        app.state.offline_seen = set()
+        watching = asyncio.create_task(app.state.watch.run())
         try:
             yield
         finally:
+            watching.cancel()
             app.state.logins.close()
             journal.close()
             reader.close()

@@ -14,6 +14,7 @@ from edge.latency import Latency
 from edge.settings import Settings
 from edge.upstream import Upstream
 from edge.users.admin import UserAdmin
+from edge.watch import RegistryWatch
 from edge.workflow.config import Config
 
 
@@ -31,3 +32,6 @@ class BoxState(State):
     upstream: Upstream
     users: UserAdmin
     push_soon: Callable[[], None]  # wake the sync worker
+    watch: RegistryWatch  # is the registry answering now (for the banner)
+    # Users who saw the blue banner: each gets the green one once all their work is sent.
+    offline_seen: set[str]

@@ -24,6 +24,11 @@ class RegistryHit:
 class Upstream(Protocol):
     """The registry, asked on a user's behalf."""
 
+    def probe(self) -> bool | None:
+        """Whether the registry answers right now (a few seconds at most); None when this
+        box has no registry to ask."""
+        ...
+
     def search(self, text: str, user_id: str) -> list[RegistryHit] | None:
         """Records the registry holds matching the text that this user may see; None when
         the registry cannot be asked now."""
@@ -37,6 +42,9 @@ class Upstream(Protocol):
 
 class NoUpstream:
     """A box not connected to any registry (tests, a box before enrollment)."""
+
+    def probe(self) -> bool | None:
+        return None
 
     def search(self, text: str, user_id: str) -> list[RegistryHit] | None:
         return None

@@ -60,6 +60,7 @@ def configuration_texts() -> list[str]:
         for a in CORE_ACTIONS.values()
         for k in dict(a.form_rules)
     ]
+    texts += list(FORM_LABELS.values())  # recorded by the engine too (a copy's fee)
     texts += list(FLASH_TEXTS.values()) + list(STAGE_NAMES.values())
     texts += [label for label in config.flags.values()]
     for event in config.events.values():

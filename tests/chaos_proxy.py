@@ -1,9 +1,9 @@
 """A TCP proxy on loopback that cuts connections: some mid-request, some mid-response.
 
-Stands between a box and the registry to play a bad WAN link (and, with no cuts, counts the
-bytes on the wire for bench/sync.py). The dice are rolled for every HTTP exchange, not every
-connection, since the box keeps its connection alive across exchanges. Everything stays on
-127.0.0.1.
+Stands between a box and the registry to play a bad WAN link, or a frozen one (and, with no
+cuts, counts the bytes on the wire for bench/sync.py). The dice are rolled for every HTTP
+exchange, not every connection, since the box keeps its connection alive across exchanges.
+Everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class ChaosProxy:
         self.first_connection_at: float | None = None  # time.perf_counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # A frozen link: connections are taken, bytes are swallowed, nothing is answered or
+        # refused (a WAN that stalls, as opposed to one that is down).
+        self.frozen = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
@@ -106,6 +109,8 @@ class ChaosProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if self.frozen.is_set():
+                    continue  # swallowed
                 if direction == "request" and data.startswith(_REQUEST_STARTS):
                     self._new_request(link, data)
                 limit = link.limit[direction]

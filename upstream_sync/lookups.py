@@ -19,6 +19,7 @@ from upstream_sync.transport import (
     EXCHANGE_ERRORS,
     INTERACTIVE_TIMEOUT,
     LEASE_TIMEOUT,
+    answers,
     describe,
     signed_exchange,
 )
@@ -73,6 +74,10 @@ class RegistryLookups:
 
     def __init__(self, journal: Journal, reader: Reader, device_key: Path) -> None:
         self.journal, self.reader, self.device_key = journal, reader, device_key
+
+    def probe(self) -> bool | None:
+        who = enrollment(self.reader)
+        return None if who is None else answers(who)
 
     def search(self, text: str, user_id: str) -> list[RegistryHit] | None:
         hits = registry_search(self.reader, self.device_key, text)

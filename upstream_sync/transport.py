@@ -21,6 +21,8 @@ from upstream_sync import protocol as p
 BATCH_TIMEOUT = 30.0
 LEASE_TIMEOUT = 10.0
 INTERACTIVE_TIMEOUT = 3.0
+# Is the registry there at all (the pages' banner): a short question, a short wait.
+PROBE_TIMEOUT = 3.0
 
 
 class NotEnrolled(EdgeError):
@@ -96,6 +98,17 @@ def _client() -> httpx.Client:
     if http is None:
         http = _local.http = httpx.Client()
     return http
+
+
+def answers(who: Enrollment, timeout: float = PROBE_TIMEOUT) -> bool:
+    """Whether the registry answers its hello now: False on no connection, no answer in
+    `timeout` (a frozen WAN drops packets without refusing them), or an answer that is not
+    the registry's hello."""
+    try:
+        r = _client().get(f"{who.url}/v1/hello", timeout=timeout)
+    except EXCHANGE_ERRORS:
+        return False
+    return r.status_code == 200
 
 
 def problem_of(r: httpx.Response) -> str:

@@ -374,7 +374,10 @@ def _like(word: str) -> str:
 
 def _read_filter(actor: Actor) -> tuple[str, list[Any]]:
     """SQL for `can_read`: own drafts, plus what the actor's record.read scopes cover."""
-    alternatives = ["(records.status = ? AND records.created_by = ?)"]
+    alternatives = [
+        "(records.status = ? AND records.created_by = ? AND NOT EXISTS (SELECT 1 FROM "
+        "record_flags d WHERE d.record_id = records.id AND d.flag = 'deleted'))"
+    ]
     params: list[Any] = [Status.DRAFT.value, actor.id]
     for scope in actor.scopes:
         if scope.name != "record.read":

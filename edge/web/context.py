@@ -19,6 +19,7 @@ from edge.auth.caller import COOKIE, LOGIN_REQUIRED, Caller, idle_limit, resolve
 from edge.auth.sessions import needs_touch
 from edge.clock import elapsed, local_date, now_moment, utcnow
 from edge.errors import FieldProblem, InvalidInput, Unauthenticated
+from edge.journal.notes import waiting_of
 from edge.state import BoxState
 from edge.web.i18n import LANGUAGES, Language, choose, translations
 from edge.web.render import render, when
@@ -26,11 +27,6 @@ from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, ActionType
 from edge.workflow.rules import visible_queues
 
 LANG_COOKIE = "edge_lang"
-
-
-# Set while this browser showed the "registry unreachable" banner: once everything is sent,
-# the green "your offline changes have been sent" banner shows until dismissed.
-OFFLINE_COOKIE = "edge_offline"
 
 
 SECURITY_HEADERS = {
@@ -79,6 +75,11 @@ class Ctx:
 
     def when(self, stamp: str | None) -> str:
         return when(stamp, self.lang, self.state.settings.timezone)
+
+    def office(self, office_id: str) -> str:
+        """An office by its name where the box knows it (its own), else by its id."""
+        settings = self.state.settings
+        return (settings.office_name or office_id) if office_id == settings.office_id else office_id
 
 
 def page_language(request: Request[Any, Any, Any], state: BoxState) -> Language:
@@ -174,9 +175,6 @@ def show(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response
     response.headers.update(SECURITY_HEADERS)
     if chrome["flash"]:
         response.delete_cookie(FLASH_COOKIE, path="/")
-    if chrome["banner"] and chrome["banner"]["kind"] == "offline":
-        # This browser saw the registry unreachable: tell it when the work has been sent.
-        response.set_cookie(OFFLINE_COOKIE, "1", path="/", samesite="strict")
     return response
 
 
@@ -201,7 +199,7 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
         "session_left": 0,
         "idle_seconds": 0,
         "form_labels": FORM_LABELS,
-        "one_line_keys": ("collector",),
+        "one_line_keys": ("collector", "receipt"),
         "idem": form_key(ctx) or "",
     }
     caller = ctx.caller
@@ -246,6 +244,7 @@ FLASH_TEXTS = {
     "user-deactivated": "%(name)s can no longer log in.",
     "user-reactivated": "%(name)s can log in again.",
     "send-now": "The box is trying to send now. This page shows how it goes.",
+    "draft-deleted": "The draft was deleted.",
     "already-sent": "This form had already been sent and saved on the box (its answer did not "
     "reach this computer). Here is the record; nothing was done twice.",
 }
@@ -288,19 +287,25 @@ def session_left(ctx: Ctx) -> float:
 
 
 def banner(ctx: Ctx) -> dict[str, Any] | None:
-    """The registry's state for the banner: `offline` (blue) while it is unreachable,
-    `sent` (green) once what was done offline has all been sent, until dismissed."""
+    """The registry's state for the banner: `offline` (blue) while it is unreachable (as
+    the pages' own probe saw it seconds ago, else as the sync worker last saw it), `sent`
+    (green) for a user who saw the blue one, once all their own work has been sent, until
+    they dismiss it. Per user: the next person at a shared PC never sees the last one's."""
     summary = ctx.state.reader.sync_summary()
+    if not summary["enrolled"]:
+        return None
+    now = ctx.state.watch.looked()
+    reachable = summary["registry_reachable"] if now is None else now
     counts = summary["counts"]
     waiting = counts.get("pending", 0) + counts.get("sending", 0)
-    if summary["enrolled"] and summary["registry_reachable"] is False:
+    user = ctx.me.user.id
+    if reachable is False:
+        ctx.state.offline_seen.add(user)
         return {"kind": "offline", "waiting": waiting}
-    if (
-        ctx.request.cookies.get(OFFLINE_COOKIE) == "1"
-        and summary["registry_reachable"]
-        and waiting == 0
-    ):
-        return {"kind": "sent", "waiting": 0}
+    if user in ctx.state.offline_seen and reachable:
+        mine = waiting_of(ctx.state.reader.conn(), user)
+        if mine == 0:
+            return {"kind": "sent", "waiting": 0}
     return None
 
 

@@ -10,8 +10,10 @@ from litestar import Response
 from edge.errors import InvalidInput
 from edge.journal.reads import RecordRow
 from edge.web.context import Ctx, not_found, show
+from edge.web.decisions import brief
 from edge.web.messages import field_errors
 from edge.workflow.config import FieldSpec
+from edge.workflow.engine import fee_of, form_rules
 from edge.workflow.forms import check_values, missing_required
 from edge.workflow.model import CORE_ACTIONS, ActionType, Status
 from edge.workflow.scopes import grants
@@ -76,7 +78,7 @@ def form_page(
         form_values=_dialog_values(ctx),
         action=action,
         action_label=CORE_ACTIONS[action].label if action else "",
-        form_rules=dict(CORE_ACTIONS[action].form_rules) if action else {},
+        form_rules=form_rules(action, ctx.state.config) if action else {},
         form_name=form_name(event_id, row, action),
         draft_saved=bool(row and errors and row.state.status is Status.DRAFT),
         # Only the ways to finish an edit that this role has (no "Register with edits" for
@@ -119,12 +121,16 @@ def dialog_page(
         kind=kind,
         custom=action,
         label=action.name if action else CORE_ACTIONS[kind].label,
-        form_rules=dict(CORE_ACTIONS[kind].form_rules) if kind is not ActionType.CUSTOM else {},
+        form_rules=form_rules(kind, ctx.state.config) if kind is not ActionType.CUSTOM else {},
+        fee=fee_of(ctx.state.config) if kind is ActionType.PRINT else "",
         values=values,
         errors=errors,
         form_values=_dialog_values(ctx),
         draft_copy=draft_copy,
         form_name=form_name(row.state.event_type, row, kind),
+        # The record in front of the person deciding: its declaration, a correction's
+        # before → after, the records it may duplicate.
+        brief=brief(ctx, row, kind),
     )
 
 

@@ -11,6 +11,7 @@ from edge.journal.syncstages import StageStatus
 from edge.texts import Text
 from edge.web.i18n import translations
 from edge.workflow.config import FieldSpec
+from edge.workflow.model import FORM_LABELS
 
 if TYPE_CHECKING:  # the page context uses these texts, and these texts its type
     from edge.web.context import Ctx
@@ -53,7 +54,7 @@ def field_errors(ctx: Ctx, exc: InvalidInput, event_id: str) -> dict[str, str]:
         kind, _, key = p.field.partition(".")
         spec = specs.get(key) if kind == "declaration" else None
         element = {"declaration": "f.", "form": "d."}.get(kind, "") + key if key else p.field
-        label = ctx._(spec.label) if spec else ctx._(key.capitalize())
+        label = ctx._(spec.label) if spec else ctx._(FORM_LABELS.get(key, key.capitalize()))
         out[element] = _problem_text(ctx, p, label, spec)
     return out
 

@@ -13,7 +13,6 @@ from edge.clock import utcnow
 from edge.journal import syncstages
 from edge.state import BoxState
 from edge.web.context import (
-    OFFLINE_COOKIE,
     Ctx,
     banner,
     done,
@@ -98,13 +97,18 @@ async def status(request: Request[Any, Any, Any], state: BoxState) -> Response[A
 
 @post("/ui/dismiss-sent")
 async def dismiss_sent(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
+    """The green banner: seen. It shows again only after this user next sees the blue one."""
     ctx = await enter(request, state)
-    response: Response[Any] = Redirect(safe_next(ctx.form.get("next")))
-    response.delete_cookie(OFFLINE_COOKIE, path="/")
-    return response
+    state.offline_seen.discard(ctx.me.user.id)
+    return Redirect(safe_next(ctx.form.get("next")))
 
 
 @get("/help")
 async def help_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
-    return show(ctx, "help.html")
+    return show(
+        ctx,
+        "help.html",
+        offline_days=state.settings.offline_login_days,
+        backoff_minutes=max(1, state.settings.sync_backoff_max_seconds // 60),
+    )

@@ -55,6 +55,8 @@ async def print_page(
             % {"when": ctx.when(issued.created_at), "who": by},
         )
     final_at = await asyncio.to_thread(state.reader.registered_final_at, record_id)
+    registered = next((e for e, _ in reversed(timeline) if e.type is ActionType.REGISTER), None)
+    said = issued.payload.get("form") or {}
     return show(
         ctx,
         "print.html",
@@ -63,5 +65,13 @@ async def print_page(
         final=final_at is not None and final_at <= issued.created_at,
         issued_at=ctx.when(issued.created_at),
         issued_by=by,
-        collector=(issued.payload.get("form") or {}).get("collector", ""),
+        collector=said.get("collector", ""),
+        fee=said.get("fee", ""),
+        receipt=said.get("receipt", ""),
+        registration=registered
+        and {
+            "at": ctx.when(registered.created_at),
+            "by": state.reader.user_names({registered.created_by}).get(registered.created_by, "?"),
+            "office": ctx.office(registered.created_at_location),
+        },
     )

@@ -16,6 +16,7 @@ from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
 from edge.state import BoxState
 from edge.web.context import Ctx, done, enter, form_key, not_found, show
+from edge.web.decisions import twins
 from edge.web.forms import (
     declaration_gaps,
     declaration_values,
@@ -29,7 +30,7 @@ from edge.web.messages import error_text, field_errors, menu_reason, say
 from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
 from edge.workflow.fold import Entry
 from edge.workflow.forms import missing_required
-from edge.workflow.model import FORM_LABELS, ActionType, Status, action_label
+from edge.workflow.model import FORM_LABELS, ActionType, CoreFlag, Status, action_label
 from edge.workflow.rules import action_menu, availability, can_read
 
 NO_FORM = ActionType.ASSIGN, ActionType.UNASSIGN
@@ -88,6 +89,8 @@ async def record_view(
         is_draft=row.state.status is Status.DRAFT,
         lease=lease,
         register_pending=register_pending,
+        # A possible duplicate, beside this record, until someone decided.
+        twins=twins(ctx, row, timeline) if CoreFlag.POTENTIAL_DUPLICATE in row.state.flags else [],
         error=error,
     )
 
@@ -96,12 +99,7 @@ def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str
     return {
         "label": action_label(e.type, e.payload, e.custom_type),
         "by": names.get(e.created_by, e.created_by),
-        # The office by its name where the box knows it (its own), else by its id.
-        "office": (
-            ctx.state.settings.office_name or e.created_at_location
-            if e.created_at_location == ctx.state.settings.office_id
-            else e.created_at_location
-        ),
+        "office": ctx.office(e.created_at_location),
         "at": ctx.when(e.created_at),
         "unverified_time": e.clock == "unsynced",
         "sync": sync.state,
@@ -111,7 +109,10 @@ def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str
         # What the person typed with the action (a reason, a comment, who collected a copy),
         # labelled as the form labelled it.
         "said": [
-            (_said_label(ctx, e, key), str(value))
+            (
+                _said_label(ctx, e, key),
+                ctx._("the informant") if value == "informant" else str(value),
+            )
             for key, value in (e.payload.get("form") or {}).items()
             if value not in (None, "")
         ],
@@ -246,8 +247,10 @@ async def _perform(
             ctx.form, config.fields[row.state.event_type], keep_empty=True
         )
         if kind is ActionType.REQUEST_CORRECTION:
+            # Only what changes (a field left empty that was empty is no change).
+            before = row.state.declaration
             declaration = {
-                k: v for k, v in declaration.items() if row.state.declaration.get(k) != v
+                k: v for k, v in declaration.items() if before.get(k) != v and (v or before.get(k))
             }
     specs = config.custom[custom].dialog_form if custom in config.custom else []
     form = {
@@ -282,6 +285,10 @@ async def _perform(
         return await record_view(ctx, record_id, error=error_text(ctx, exc), status=exc.status)
     if kind is ActionType.PRINT:
         return done(ctx, f"/records/{record_id}/print?copy={appended.entry.id}", kind, form_id)
+    if kind is ActionType.DELETE:  # gone: back to her work, the draft's form forgotten too
+        return done(
+            ctx, "/", "draft-deleted", form_name(row.state.event_type, row, ActionType.UPDATE)
+        )
     name = config.custom[custom].name if custom in config.custom else ""
     return done(ctx, f"/records/{record_id}", kind, form_id, action=name)
 

@@ -21,7 +21,6 @@ from edge.state import BoxState
 from edge.web.context import (
     FLASH_COOKIE,
     LANG_COOKIE,
-    OFFLINE_COOKIE,
     Ctx,
     enter,
     page_caller,
@@ -97,9 +96,9 @@ async def logout(request: Request[Any, Any, Any], state: BoxState) -> Response[A
         if session is not None:
             await state.journal.run_async(partial(sessions.end_session, id_hash=session.id_hash))
     response: Response[Any] = Redirect("/login")
-    # The next person at this PC starts clean: no session, no banner about someone else's
-    # offline work (the page script clears this user's saved forms before posting).
-    for cookie in (COOKIE, OFFLINE_COOKIE, FLASH_COOKIE):
+    # The next person at this PC starts clean: no session, no message meant for the last
+    # one (the banners are per user; the page script clears this user's saved forms).
+    for cookie in (COOKIE, FLASH_COOKIE):
         response.delete_cookie(cookie, path="/")
     return response
 

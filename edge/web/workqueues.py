@@ -13,6 +13,7 @@ from litestar.response import Redirect
 from edge.clock import parse_iso
 from edge.errors import EdgeError
 from edge.ids import is_uuid
+from edge.journal.notes import last_said
 from edge.journal.reads import RecordRow
 from edge.state import BoxState
 from edge.upstream import RegistryHit
@@ -20,7 +21,7 @@ from edge.web.context import Ctx, done, enter, not_found, show
 from edge.web.messages import error_text
 from edge.web.records import record_view
 from edge.workflow.engine import ActionRequest
-from edge.workflow.model import ActionType, Status
+from edge.workflow.model import ActionType, CoreFlag, Status
 from edge.workflow.rules import visible_queues
 from edge.workflow.scopes import grants
 
@@ -143,10 +144,13 @@ def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
     names = ctx.state.reader.user_names(ids | {r.state.created_by for r in rows})
     events = ctx.state.config.events
     today = ctx.today
+    # Why a record was sent back, beside it: the clerk sees what to fix without opening it.
+    rejected = [r.state.id for r in rows if CoreFlag.REJECTED in r.state.flags]
+    reasons = last_said(ctx.state.reader.conn(), rejected, ActionType.REJECT.value, "reason")
     out = []
     for r in rows:
         event = events.get(r.state.event_type)
-        date_field = next((f.id for f in (event.fields if event else []) if f.type == "date"), "")
+        date_field = event.event_date_field if event else ""
         waited = (today - parse_iso(r.state.updated_at).date()).days
         registered = r.state.status is Status.REGISTERED
         out.append(
@@ -163,6 +167,7 @@ def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
                 "flags": [ctx.state.config.flag_label(f) for f in sorted(r.state.flags)],
                 "assignee": names.get(r.state.assigned_to or "", "") if r.state.assigned_to else "",
                 "updated": ctx.when(r.state.updated_at),
+                "rejected_because": reasons.get(r.state.id, ""),
             }
         )
     return out

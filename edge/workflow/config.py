@@ -74,6 +74,9 @@ class CoreActionConfig(_Strict):
     type: ActionType
     flag_rules: list[FlagRule] = []
     disable_if: list[Condition] = []
+    # PRINT only: the fee for a certified copy, as people read it ("10.00 ILS"); empty for
+    # none. With a fee, a copy is issued against the fee's receipt number.
+    fee: str = ""
 
 
 class CustomAction(_Strict):
@@ -103,6 +106,15 @@ class EventType(_Strict):
     fields: list[FieldSpec]
     title: list[str] = []
     duplicate_keys: list[str] = []
+    # The date field that is the event's own (birth, death), shown in the lists; the
+    # event's first date field when not given.
+    date_field: str = ""
+
+    @property
+    def event_date_field(self) -> str:
+        if self.date_field:
+            return self.date_field
+        return next((f.id for f in self.fields if f.type == "date"), "")
 
 
 class WorkqueueQuery(_Strict):
@@ -244,6 +256,9 @@ class _Checker:
                 for fid in getattr(e, key):
                     if fid not in fields_by_event[e.id]:
                         self.fail(f"{where}.{key}", f"unknown field `{fid}`")
+            dated = fields_by_event[e.id].get(e.date_field)
+            if e.date_field and (dated is None or dated.type != "date"):
+                self.fail(f"{where}.date_field", f"`{e.date_field}` is not a date field")
         ctx = _Refs(self, set(events), set(flags), fields_by_event)
         core: dict[ActionType, CoreActionConfig] = {}
         for c in cc.core_actions:
@@ -253,6 +268,10 @@ class _Checker:
             if c.type is ActionType.CUSTOM:
                 self.fail(where, "CUSTOM is not a core action; use custom_actions")
             core[c.type] = c
+            if c.fee and c.type is not ActionType.PRINT:
+                self.fail(f"{where}.fee", "only PRINT takes a fee")
+            if len(c.fee) > 40:
+                self.fail(f"{where}.fee", "at most 40 characters")
             for i, rule in enumerate(c.flag_rules):
                 self.check_rule(f"{where}.flag_rules[{i}]", rule, ctx)
             for i, cond in enumerate(c.disable_if):

@@ -91,10 +91,12 @@ def decide(
         problems.append(FieldProblem("declaration", "required", "Give at least one field to save"))
     if req.type is ActionType.REQUEST_CORRECTION:
         problems += _correction_problems(state, changes, merged, specs)
-    form, form_problems = _core_form(req)
+    form, form_problems = _core_form(req, config)
     problems += form_problems
     if problems:
         raise InvalidInput(problems)
+    if req.type is ActionType.PRINT and fee_of(config):
+        form["fee"] = fee_of(config)  # what was charged, recorded with the copy
     if form:
         payload["form"] = form
 
@@ -190,8 +192,28 @@ def _refuse_unexpected(req: ActionRequest) -> None:
         raise InvalidInput(problems)
 
 
-def _core_form(req: ActionRequest) -> tuple[dict[str, Any], list[FieldProblem]]:
-    rules = dict(CORE_ACTIONS[req.type].form_rules)
+def form_rules(kind: ActionType, config: Config) -> dict[str, bool]:
+    """The form a core action takes, key → required, with the country's part: a copy is
+    issued against a fee's receipt where the country charges a fee, and without one where
+    it does not."""
+    rules = dict(CORE_ACTIONS[kind].form_rules)
+    if kind is ActionType.PRINT:
+        fee = fee_of(config)
+        if fee:
+            rules["receipt"] = True
+        else:
+            rules.pop("receipt", None)
+    return rules
+
+
+def fee_of(config: Config) -> str:
+    """The fee for a certified copy ("" for none)."""
+    core = config.core.get(ActionType.PRINT)
+    return core.fee if core else ""
+
+
+def _core_form(req: ActionRequest, config: Config) -> tuple[dict[str, Any], list[FieldProblem]]:
+    rules = form_rules(req.type, config)
     form = req.form or {}
     problems = []
     for key, value in form.items():

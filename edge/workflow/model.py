@@ -34,18 +34,21 @@ class ActionType(StrEnum):
     ASSIGN = "ASSIGN"
     UNASSIGN = "UNASSIGN"
     CUSTOM = "CUSTOM"
+    DELETE = "DELETE"  # a draft its author gives up (OpenCRVS v2's Delete draft)
 
 
 class CoreFlag(StrEnum):
     POTENTIAL_DUPLICATE = "potential-duplicate"
     REJECTED = "rejected"
     CORRECTION_REQUESTED = "correction-requested"
+    DELETED = "deleted"
 
 
 CORE_FLAG_LABELS = {
     CoreFlag.POTENTIAL_DUPLICATE: "Potential duplicate",
     CoreFlag.REJECTED: "Requires updates",
     CoreFlag.CORRECTION_REQUESTED: "Correction requested",
+    CoreFlag.DELETED: "Deleted draft",
 }
 
 _NOT_DRAFT = frozenset(Status) - {Status.DRAFT}
@@ -187,7 +190,8 @@ CORE_ACTIONS: dict[ActionType, CoreAction] = {
             "Print",
             "record.print",
             {Status.REGISTERED},
-            form_rules=(("collector", True),),
+            # The receipt of the fee, where the country charges one (required then).
+            form_rules=(("collector", True), ("receipt", False)),
         ),
         _a(
             ActionType.ASSIGN,
@@ -198,6 +202,16 @@ CORE_ACTIONS: dict[ActionType, CoreAction] = {
             needs_assignment=False,
         ),
         _a(ActionType.UNASSIGN, "Unassign", "record.assign", _NOT_DRAFT, needs_assignment=False),
+        # A draft is its author's alone: giving it up hides it from everyone, for good (the
+        # journal keeps that it existed, as it keeps everything).
+        _a(
+            ActionType.DELETE,
+            "Delete draft",
+            "record.create",
+            {Status.DRAFT},
+            adds=frozenset({CoreFlag.DELETED}),
+            releases=False,
+        ),
     ]
 }
 
@@ -207,6 +221,8 @@ FORM_LABELS = {
     "comment": "Comment",
     "collector": "Collected by (the person receiving the copy)",
     "confirmation": "Confirmed by",
+    "receipt": "Fee receipt number",
+    "fee": "Fee",
 }
 
 # Order of the action menu: Assign first, core actions in workflow order, custom actions,
@@ -216,6 +232,7 @@ MENU_ORDER: tuple[ActionType, ...] = (
     ActionType.UPDATE,
     ActionType.NOTIFY,
     ActionType.DECLARE,
+    ActionType.DELETE,
     ActionType.EDIT,
     ActionType.MARK_AS_DUPLICATE,
     ActionType.MARK_NOT_DUPLICATE,

@@ -15,7 +15,15 @@ from datetime import date
 from edge.texts import Text, tr
 from edge.workflow.conditions import describe, holds
 from edge.workflow.config import Condition, Config, CustomAction, Workqueue
-from edge.workflow.model import CORE_ACTIONS, MENU_ORDER, ActionType, Actor, RecordState, Status
+from edge.workflow.model import (
+    CORE_ACTIONS,
+    MENU_ORDER,
+    ActionType,
+    Actor,
+    CoreFlag,
+    RecordState,
+    Status,
+)
 from edge.workflow.scopes import grants
 
 ASSIGN_FIRST = "Assign this record to yourself first"
@@ -58,6 +66,9 @@ def availability(
     names: Names | None = None,
 ) -> Availability:
     """Evaluate one action on an existing record for one user."""
+    if CoreFlag.DELETED in state.flags:  # a deleted draft takes nothing more
+        label = (custom_type or "") if type_ is ActionType.CUSTOM else CORE_ACTIONS[type_].label
+        return _not_applicable(type_, label, custom_type, reason=tr("This draft was deleted"))
     if type_ is ActionType.CUSTOM:
         return _custom(state, actor, config, custom_type or "", today)
     spec = CORE_ACTIONS[type_]
@@ -292,7 +303,8 @@ def can_print(state: RecordState, actor: Actor) -> bool:
 
 
 def can_read(state: RecordState, actor: Actor) -> bool:
-    """Drafts are private to their author; other records need `record.read`."""
+    """Drafts are private to their author (a deleted one to nobody); other records need
+    `record.read`."""
     if state.status is Status.DRAFT:
-        return state.created_by == actor.id
+        return state.created_by == actor.id and CoreFlag.DELETED not in state.flags
     return grants(actor, "record.read", office_id=state.office_id, event=state.event_type)

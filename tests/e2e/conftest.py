@@ -119,11 +119,14 @@ def browse(browser: object, box: Box, **options: Any) -> Iterator[Any]:
 
 
 @contextmanager
-def office_box(tmp_path: Path, registry: Registry, env: dict[str, str]) -> Iterator[Box]:
-    """A demo box enrolled with the registry, started with extra settings in `env`."""
+def office_box(
+    tmp_path: Path, registry: Registry, env: dict[str, str], url: str = ""
+) -> Iterator[Box]:
+    """A demo box enrolled with the registry (at `url`, a proxy in front of it, if given),
+    started with extra settings in `env`."""
     home = tmp_path / "box"
     edge_cli(home, "init", "--demo", "--office-name", "Ramallah Clinic", "--office-id", "office-1")
-    edge_cli(home, "enroll", registry.url, registry.token())
+    edge_cli(home, "enroll", url or registry.url, registry.token())
     with running_box(home, env) as b:
         yield b
 

@@ -243,9 +243,12 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     page.get_by_role("button", name="Assign").click()
     page.get_by_role("link", name="Print", exact=True).click()
     assert "will say DRAFT" in page.locator("main").inner_text()  # said before printing
+    assert "costs 10.00 ILS" in page.locator("#fee").inner_text()  # the country's fee
     page.get_by_role("button", name=re.compile("Confirm")).click()  # nobody named: refused
-    assert "is required" in page.locator("#error-summary").inner_text()
+    summary = page.locator("#error-summary").inner_text()
+    assert "Collected by" in summary and "Fee receipt number is required" in summary
     page.get_by_label(re.compile("Collected by")).fill("Mona Haddad")
+    page.get_by_label("Fee receipt number").fill("R-7781")
     page.get_by_role("button", name=re.compile("Confirm")).click()
     page.wait_for_url(re.compile(r"/print\?copy="))
     heading = page.locator("h1").inner_text()
@@ -258,6 +261,7 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     draft_copy = page.url
     printed = rows(box, "SELECT created_by, payload FROM actions WHERE type = 'PRINT'")
     assert len(printed) == 1 and "Mona Haddad" in printed[0][1]
+    assert '"receipt":"R-7781"' in printed[0][1] and '"fee":"10.00 ILS"' in printed[0][1]
     open_record(page, record_id)
     assert page.locator(".timeline").get_by_text("Print").count() == 1
     assert "Mona Haddad" in page.locator(".timeline").inner_text()  # who collected it
@@ -281,9 +285,16 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     page.get_by_role("link", name="Print", exact=True).click()
     assert "will say DRAFT" not in page.locator("main").inner_text()
     page.get_by_label(re.compile("Collected by")).fill("Mona Haddad")
+    page.get_by_label("Fee receipt number").fill("R-7782")
     page.get_by_role("button", name=re.compile("Confirm")).click()
     page.wait_for_url(re.compile(r"/print\?copy="))
     assert "Certified copy" in page.locator("h1").inner_text()
+    # The copy says who registered it, when and where, and what was paid for it.
+    copy = page.locator(".certificate").inner_text()
+    for said in ("Date of registration", "Registrar", "Layla Khoury", "Ramallah Clinic"):
+        assert said in copy, said
+    assert "Fee 10.00 ILS paid, receipt R-7782" in copy
+    shot(page, "25-certified-copy")
     assert page.locator(".watermark").count() == 0
     assert "DRAFT" not in pdf_text(page, tmp_path)
     # The first copy stays what it was: a draft, never a clean certificate after the fact.

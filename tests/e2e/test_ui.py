@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import shot
-from tests.helpers import BIRTH, DEATH, Box, Registry, start_registry, stop_process
+from tests.chaos_proxy import ChaosProxy
+from tests.e2e.conftest import browse, office_box, shot
+from tests.helpers import BIRTH, DEATH, Box, Registry, edge_cli, start_registry, stop_process
 
 Page = Any  # playwright.sync_api.Page
 
@@ -163,6 +164,45 @@ def test_offline_blue_banner_then_green_when_sent(
         wait_for_text(page, record_id, "Accepted by the national registry")
     finally:
         stop_process(back.process)
+
+
+def test_a_frozen_wan_turns_the_banner_blue_within_seconds_and_green_is_per_user(
+    browser: object, tmp_path: Path, registry: Registry
+) -> None:
+    # The WAN stalls: packets go nowhere, nothing is refused. No sync worker runs, so only
+    # the pages' own probe can notice.
+    proxy = ChaosProxy(int(registry.url.rsplit(":", 1)[1]), cut_probability=0)
+    via = f"http://127.0.0.1:{proxy.port}"
+    try:
+        with office_box(tmp_path, registry, {}, url=via) as box, browse(browser, box) as page:
+            login(page, "clerk")
+            assert page.locator(".banner").count() == 0
+            proxy.frozen.set()
+            frozen_at = time.monotonic()
+            page.locator(".banner.offline").wait_for(timeout=30_000)  # no reload
+            took = time.monotonic() - frozen_at
+            assert took < 20, f"the blue banner took {took:.0f} s"
+            record_id = declare(page, "Birth", BIRTH)
+            assert page.locator(".banner.offline").count() == 1
+            proxy.frozen.clear()
+            edge_cli(box.home, "sync")  # the WAN is back: her work is sent
+            page.locator(".banner.sent").wait_for(timeout=30_000)
+            logout(page)
+            # The next person at this PC did nothing offline: no green banner for them.
+            login(page, "registrar")
+            page.wait_for_timeout(6_000)  # a poll of the banner or more
+            assert page.locator(".banner").count() == 0
+            logout(page)
+            # The clerk, on another PC, is told her work was sent, until she dismisses it.
+            with browse(browser, box) as other:
+                login(other, "clerk")
+                assert "have been sent" in other.locator(".banner.sent").inner_text()
+                other.get_by_role("button", name="Dismiss").click()
+                assert other.locator(".banner").count() == 0
+                open_record(other, record_id)
+                assert other.locator(".banner").count() == 0
+    finally:
+        proxy.close()
 
 
 def test_the_attest_worked_example(page: Page, box: Box, registry: Registry) -> None:

@@ -7,7 +7,7 @@ import pytest
 from edge.errors import ActionNotAvailable, Forbidden, InvalidInput
 from edge.workflow.config import Config
 from edge.workflow.model import CORE_ACTIONS, ActionType, RecordState, Status
-from edge.workflow.rules import ASSIGN_FIRST, action_menu
+from edge.workflow.rules import ASSIGN_FIRST, action_menu, can_read
 from tests.helpers import BIRTH, DEATH, TODAY, act, actor, actor_with
 
 A = ActionType
@@ -86,11 +86,26 @@ def test_actions_stay_disabled_until_assigned(cfg: Config) -> None:
         act(registered_birth(cfg), A.PRINT, user, cfg)
 
 
-def test_draft_menu_is_update_notify_declare(cfg: Config) -> None:
+def test_draft_menu_is_update_notify_declare_delete(cfg: Config) -> None:
     clerk = actor("clinic-clerk", cfg)
     s = act(None, A.CREATE, clerk, cfg, event_type="birth")
     assert s.status is Status.DRAFT and s.assigned_to == clerk.id
-    assert menu_labels(s, clerk, cfg) == [("Update", True), ("Notify", True), ("Declare", True)]
+    assert menu_labels(s, clerk, cfg) == [
+        ("Update", True),
+        ("Notify", True),
+        ("Declare", True),
+        ("Delete draft", True),
+    ]
+
+
+def test_a_deleted_draft_is_nobodys_and_takes_nothing_more(cfg: Config) -> None:
+    clerk = actor("clinic-clerk", cfg)
+    s = act(act(None, A.CREATE, clerk, cfg, event_type="birth"), A.DELETE, clerk, cfg)
+    assert s.status is Status.DRAFT and "deleted" in s.flags
+    assert not can_read(s, clerk)
+    assert menu_labels(s, clerk, cfg) == []
+    with pytest.raises(ActionNotAvailable, match="deleted"):
+        act(s, A.UPDATE, clerk, cfg, declaration={"child.first_name": "Sara"})
 
 
 def test_notify_accepts_incomplete_declare_names_each_missing_field(cfg: Config) -> None:

@@ -121,7 +121,7 @@ def build(
     elif reason == 5 or (reason and "reason" in dict(CORE_ACTIONS[type_].form_rules)):
         form = {"reason": "because"}
     elif reason and "collector" in dict(CORE_ACTIONS[type_].form_rules):
-        form = {"collector": "the mother"}
+        form = {"collector": "the mother", "receipt": "R-1"}
     return ActionRequest(
         type_,
         rid,

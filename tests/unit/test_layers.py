@@ -26,6 +26,7 @@ BASE = {
     "edge.settings",
     "edge.upstream",
     "edge.pairing",
+    "edge.watch",
 }
 BOX_CORE = BASE | {"edge.workflow", "edge.journal", "edge.users"}
 # package -> the packages (or modules) it may import, besides itself.

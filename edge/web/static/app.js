@@ -15,7 +15,6 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) {
         if (!s) { return; }
-        if (s.banner === "offline") { document.cookie = "edge_offline=1; path=/; SameSite=Strict"; }
         if (banner.getAttribute("data-state") !== (s.banner || "")) {
           banner.innerHTML = s.html;
           banner.setAttribute("data-state", s.banner || "");

@@ -1,0 +1,96 @@
+"""Decisions made with the record in front of you: the declaration on the confirmation page,
+a correction as before → after with who asked and why, a possible duplicate beside the
+record, a Reject's reason beside the record in the clerk's list; in English and Arabic."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.e2e.conftest import shot
+from tests.e2e.test_every_form import RECORD, Office, act, new_record, switch
+from tests.helpers import BIRTH, Box
+
+Page = Any  # playwright.sync_api.Page
+
+
+def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: Box) -> None:
+    db = Office(box)
+    switch(page, "clerk")
+    twin = {**BIRTH, "child.first_name": "Salma"}
+    first = new_record(page, "birth", twin, "Declare")
+    again = new_record(page, "birth", twin, "Declare")  # the same child, declared twice
+    sent_back = new_record(page, "birth", {**BIRTH, "child.first_name": "Rana"}, "Declare")
+    assert "potential-duplicate" in db.record(again)[1]
+
+    switch(page, "registrar")
+    # The record page shows the record it may duplicate, side by side, differences marked.
+    page.goto(f"/records/{again}")
+    compare = page.locator("table.side-by-side")
+    assert compare.count() == 1
+    header = compare.locator("thead").inner_text()
+    assert db.one("SELECT tracking_id FROM records WHERE id = ?", first) in header
+    assert "Salma" in compare.inner_text() and "differs" not in compare.inner_text()
+    shot(page, "40-possible-duplicate")
+    # From the comparison, either decision: here, "not a duplicate".
+    act(page, again, "Mark as duplicate")  # the dialog opens; confirming without why is refused
+    assert "Reason is required" in page.locator("#error-summary").inner_text()
+    assert page.locator("table.side-by-side").count() == 1
+    page.get_by_role("button", name="Not a duplicate").click()
+    page.wait_for_url(RECORD)
+    assert "potential-duplicate" not in db.record(again)[1]
+    assert db.last_action(again)[0] == "MARK_NOT_DUPLICATE"
+
+    # Register shows the declaration being registered.
+    page.goto(f"/records/{again}")
+    page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
+    page.locator(".actions").get_by_role("link", name="Register", exact=True).click()
+    shown = page.locator("details.decision").inner_text()
+    assert "Salma" in shown and "Mona" in shown
+    shot(page, "41-register-with-the-declaration")
+    page.locator("button.primary").click()
+    page.wait_for_url(RECORD)
+    assert db.record(again)[0] == "registered"
+
+    # A correction: only what changes, before → after, who asked and why.
+    act(page, again, "Correct", {"f.child.first_name": "Salwa", "d.reason": "Misspelt at birth"})
+    page.goto(f"/records/{again}")
+    page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
+    page.locator(".actions").get_by_role("link", name="Approve correction").click()
+    diff = page.locator("table.diff")
+    assert diff.locator("tbody tr").count() == 1  # one field changes, one row
+    row = diff.locator("tbody tr").inner_text()
+    assert "Child's first name(s)" in row and "Salma" in row and "Salwa" in row
+    asked = page.locator("section.decision").inner_text()
+    assert "Asked by Layla Khoury" in asked and "Misspelt at birth" in asked
+    shot(page, "42-approve-correction")
+
+    # Reject: the clerk sees why beside the record in "Requires updates".
+    act(page, sent_back, "Reject", {"d.reason": "The mother's ID number is missing"})
+    switch(page, "clerk")
+    page.get_by_role("link", name="Requires updates").click()
+    listed = page.locator("tr", has_text="Rana").inner_text()
+    assert "Sent back because: The mother's ID number is missing" in listed
+    shot(page, "43-requires-updates-with-reason")
+
+    # The same pages in Arabic: headings and labels translated, names kept apart (bidi).
+    page.get_by_label("Language").select_option("ar")
+    page.locator("form.language button").click()
+    page.wait_for_load_state()
+    listed = page.locator("tr", has_text="Rana").inner_text()
+    assert "أُعيد بسبب" in listed and "The mother's ID number is missing" in listed
+    page.get_by_label("اللغة").select_option("en")
+    page.locator("form.language button").click()
+    page.wait_for_load_state()
+    switch(page, "registrar")
+    page.get_by_label("Language").select_option("ar")
+    page.locator("form.language button").click()
+    page.wait_for_load_state()
+    page.goto(f"/records/{again}/do/APPROVE_CORRECTION")
+    assert "التصحيح المطلوب" in page.locator("section.decision h2").inner_text()
+    assert page.locator("table.diff bdi", has_text="Salwa").count() == 1
+    shot(page, "44-approve-correction-ar")
+    page.locator("button.primary").click()
+    page.wait_for_url(RECORD)
+    assert db.one("SELECT title FROM records WHERE id = ?", again) == "Salwa Haddad"
+    assert re.search(r"/records/", page.url)
