@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed-stamp
 # Debian packages the test suite needs (installed only when missing).
-TEST_DEBS = chromium systemd iproute2
+TEST_DEBS = chromium systemd iproute2 openssh-server nftables
 
 .PHONY: setup demo test soak bench lint clean
 

@@ -100,7 +100,10 @@ def _parser() -> argparse.ArgumentParser:
 
     enroll = sub.add_parser("enroll", help="enroll this box with the national registry")
     enroll.add_argument("url", help="the registry's address, e.g. https://registry.example")
-    enroll.add_argument("token", help="the one-time enrollment token from the registry")
+    enroll.add_argument(
+        "token", nargs="?", help="the one-time token (visible to other users: prefer --token-file)"
+    )
+    enroll.add_argument("--token-file", help="read the token from this file, or `-` for stdin")
     enroll.set_defaults(func=_lazy("edge.commands.sync", "enroll"))
     sync = sub.add_parser("sync", help="pull from the registry and push everything pending now")
     sync.set_defaults(func=_lazy("edge.commands.sync", "sync"))
@@ -128,6 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("src", help="the backup file")
     restore.add_argument("--force", action="store_true", help="accept another box's backup")
     restore.set_defaults(func=_lazy("edge.commands.ops", "restore"))
+    pairing = sub.add_parser("pairing", help="show the pairing code and whether IT has paired")
+    pairing.add_argument("--json", action="store_true", help="as JSON")
+    pairing.add_argument("--issue", action="store_true", help="text for the console, if unpaired")
+    pairing.set_defaults(func=_lazy("edge.commands.pairing", "run"))
     settings = sub.add_parser("settings", help="show every setting with its value")
     settings.set_defaults(func=_lazy("edge.commands.settings", "run"))
     return p

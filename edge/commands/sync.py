@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from edge.cli import home_of
+from edge.errors import EdgeError
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import load_settings
@@ -21,12 +24,24 @@ def enroll(args: argparse.Namespace) -> int:
             journal,
             settings.device_key_path,
             args.url,
-            args.token,
+            _token(args),
             settings.office_id,
             settings.office_name or settings.office_id,
         )
     print(f"Enrolled with {done.url} as box {done.box_id}")
     return 0
+
+
+def _token(args: argparse.Namespace) -> str:
+    """From --token-file (`-`: stdin, so it never shows in `ps`), else the argument."""
+    if args.token_file:
+        text = sys.stdin.read() if args.token_file == "-" else Path(args.token_file).read_text()
+        token = text.strip()
+    else:
+        token = args.token or ""
+    if not token:
+        raise EdgeError("No enrollment token: give --token-file FILE (or - for stdin)")
+    return token
 
 
 def sync(args: argparse.Namespace) -> int:

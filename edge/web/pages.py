@@ -32,6 +32,7 @@ from edge.http.session import change_own_password
 from edge.http.workqueues import visible_queues
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
+from edge.pairing import code_to_show
 from edge.texts import Text
 from edge.users import sessions
 from edge.users.login import LoginRefused
@@ -221,7 +222,8 @@ def banner(ctx: Ctx) -> dict[str, Any] | None:
 @get("/login", sync_to_thread=False)
 def login_page(request: Request[Any, Any, Any], state: State) -> Response[str]:
     ctx = Ctx(request, state, _lang(request, state))
-    return show(ctx, "login.html", next=_safe_next(request.query_params.get("next")), error=None)
+    next_ = _safe_next(request.query_params.get("next"))
+    return show(ctx, "login.html", next=next_, error=None, pairing_code=code_to_show())
 
 
 @post("/login")

@@ -41,7 +41,7 @@ def test_units_verify_and_rate_as_hardened(unit: Path, tmp_path: Path) -> None:
     # verify wants the program to exist: point ExecStart at this checkout's `edge`.
     local = tmp_path / unit.name
     edge = ROOT / ".venv" / "bin" / "edge"
-    local.write_text(unit.read_text().replace("/opt/edge/venv/bin/edge", str(edge)))
+    local.write_text(unit.read_text().replace("/opt/edge/current/bin/edge", str(edge)))
     verify = subprocess.run([tool, "verify", str(local)], capture_output=True, text=True)
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
     rated = subprocess.run(
