@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -44,7 +45,9 @@ BUILD_LOCK = HERE / "lock" / "python-build.txt"
 
 def project() -> dict[str, list[str]]:
     data = tomllib.loads((REPO / "pyproject.toml").read_text())
-    return {"run": data["project"]["dependencies"], "build": data["build-system"]["requires"]}
+    # pip comes along as a wheel: edge-release installs with it (the box needs no pip).
+    run = [*data["project"]["dependencies"], "pip"]
+    return {"run": run, "build": data["build-system"]["requires"]}
 
 
 def inputs_digest(what: str) -> str:
@@ -125,6 +128,7 @@ def lock(arch: str) -> None:
 
 def wheelhouse(arch: str, cache: Path, out: Path) -> None:
     """OUT: the locked wheels for ARCH (downloaded once into CACHE) and the project's wheel."""
+    cache, out = cache.resolve(), out.resolve()
     locked = read_lock(lock_path(arch), "run")
     wheels = cache / f"wheels-{arch}"
     pip("download", "--require-hashes", "--no-deps", "-d", str(wheels), *platform_args(arch),
@@ -138,10 +142,21 @@ def wheelhouse(arch: str, cache: Path, out: Path) -> None:
             shutil.copy2(wheel, out / wheel.name)
     if wanted:
         raise WheelError(f"not downloaded: {', '.join(sorted(wanted))}")
-    build_project_wheel(cache, out)
+    app = build_project_wheel(cache, out)
+    write_manifest(out, app)
 
 
-def build_project_wheel(cache: Path, out: Path) -> None:
+def write_manifest(out: Path, app: Path) -> None:
+    """manifest.json, as `edge-release install --wheelhouse` reads it. The release is named
+    after the project's version and its wheel's content, so two different builds never share
+    a name on a box (edge-release refuses that) and the same build always has the same one."""
+    version = f"{name_version(app)[1]}+{sha256_of(app)[:12]}"
+    wheels = {w.name: sha256_of(w) for w in sorted(out.glob("*.whl"))}
+    manifest = {"version": version, "app": app.name, "wheels": wheels, "units": {}}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def build_project_wheel(cache: Path, out: Path) -> Path:
     """The project's wheel from the files git knows of (committed or not, never ignored ones),
     so build leftovers never slip in; built by the locked setuptools in its own venv."""
     builder = cache / f"builder-{sha256_of(read_lock(BUILD_LOCK, 'build'))[:16]}"
@@ -176,6 +191,7 @@ def build_project_wheel(cache: Path, out: Path) -> None:
         )
         if done.returncode != 0:
             raise WheelError(f"building the project's wheel failed:\n{done.stderr}")
+    return next(out.glob("edge_box-*.whl"))
 
 
 def main(argv: list[str] | None = None) -> int:
