@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""The image's Debian packages: lock them, fetch them, check an installed tree against the lock.
+"""Debian packages of the image, and of the tools that build it: locked, fetched, checked.
 
-    debs.py lock ARCH          resolve image/packages/* and write image/lock/debian-ARCH.lock
-    debs.py fetch ARCH CACHE   check the lock against the mirror and put every .deb in CACHE
-    debs.py pins ARCH          apt preferences that hold every package at its locked version
+    debs.py lock ARCH          resolve image/packages/* into image/lock/debian-ARCH.lock
+    debs.py lock-tools         image/lock/tools-HOSTARCH.lock: the image tools the build runs
+    debs.py fetch ARCH CACHE   check the lock against the mirror; put every .deb in CACHE
+    debs.py tools CACHE        the locked tools unpacked under CACHE; prints where
+    debs.py pins ARCH          apt preferences holding every package at its locked version
     debs.py check ARCH ROOT    the packages installed in ROOT are exactly the lock
 
 Indices come through apt from the suites of image/sources.list, which only Debian's archive
-key may sign (`signed-by`); any index that does not verify stops the run. The lock keeps
-each package's version and the sha256 of its .deb as the signed index gave it, so a .deb in
-the cache counts only if its bytes match the lock. Standard library only; runs with the
-build machine's python3 and apt-get.
+key may sign (`signed-by`): an index that does not verify stops the run. The lock keeps each
+package's version and the sha256 of its .deb as the signed index gave it, so a .deb in the
+cache counts only if its bytes match the lock. Standard library only: runs with the build
+machine's python3 and apt-get.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "sources.list"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 ARCHES = ("amd64", "arm64")
+# The build machine runs these instead of its own: mke2fs 1.47.1 and newer honours
+# SOURCE_DATE_EPOCH and reads a tarball, which is what makes the file systems reproducible
+# (bookworm's 1.47.0 copies each file's change time, i.e. the time of the build).
+TOOLS = {"e2fsprogs": "bookworm-backports", "libext2fs2": "bookworm-backports"}
+BACKPORTS = (
+    "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+    "http://deb.debian.org/debian bookworm-backports main\n"
+)
 
 
 class LockError(Exception):
@@ -54,31 +64,49 @@ class Deb:
         return f"{self.name} {self.version} {self.arch} {self.sha256} {self.size} {self.path}"
 
 
-def lock_path(arch: str) -> Path:
-    return HERE / "lock" / f"debian-{arch}.lock"
+@dataclass(frozen=True)
+class Locked:
+    """One lock file: what it is made from, and where it lives."""
+
+    name: str  # debian-arm64, tools-amd64
+    arch: str
+    inputs: tuple[Path, ...]
+    sources: str
+
+    @property
+    def path(self) -> Path:
+        return HERE / "lock" / f"{self.name}.lock"
+
+    def digest(self) -> str:
+        h = hashlib.sha256(self.sources.encode() + b"\0")
+        for path in self.inputs:
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        if self.name.startswith("tools-"):
+            h.update(repr(sorted(TOOLS.items())).encode())
+        return h.hexdigest()
 
 
-def package_lists(arch: str) -> list[Path]:
-    return [HERE / "packages" / "common.txt", HERE / "packages" / f"{arch}.txt"]
+def image_set(arch: str) -> Locked:
+    lists = (HERE / "packages" / "common.txt", HERE / "packages" / f"{arch}.txt")
+    return Locked(f"debian-{arch}", arch, lists, SOURCES.read_text())
 
 
-def wanted(arch: str) -> list[str]:
+def tools_set() -> Locked:
+    arch = subprocess.run(
+        ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return Locked(f"tools-{arch}", arch, (), SOURCES.read_text() + BACKPORTS)
+
+
+def wanted(locked: Locked) -> list[str]:
     """The packages asked for by name (their dependencies come with them)."""
     names: list[str] = []
-    for path in package_lists(arch):
+    for path in locked.inputs:
         for raw in path.read_text().splitlines():
             line = raw.split("#", 1)[0].strip()
             if line:
                 names.append(line)
     return names
-
-
-def inputs_digest(arch: str) -> str:
-    """What the lock was made from: the sources and the package lists."""
-    h = hashlib.sha256()
-    for path in [SOURCES, *package_lists(arch)]:
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
 
 
 def sha256_of(path: Path) -> str:
@@ -93,11 +121,11 @@ def sha256_of(path: Path) -> str:
 
 
 class Apt:
-    """apt-get and apt-cache for ARCH in a private directory: the build machine's own apt
-    configuration, keys and package state play no part."""
+    """apt-get and apt-cache for one architecture in a private directory: the build
+    machine's own apt configuration, keys and installed packages play no part."""
 
-    def __init__(self, arch: str, workdir: Path, status: str = "") -> None:
-        self.arch, self.dir = arch, workdir
+    def __init__(self, locked: Locked, workdir: Path, status: str = "") -> None:
+        self.dir = workdir
         for sub in (
             "etc/apt/apt.conf.d",
             "etc/apt/preferences.d",
@@ -109,7 +137,7 @@ class Apt:
         ):
             (workdir / sub).mkdir(parents=True, exist_ok=True)
         (workdir / "var/lib/dpkg/status").write_text(status)
-        (workdir / "etc/apt/sources.list").write_text(SOURCES.read_text())
+        (workdir / "etc/apt/sources.list").write_text(locked.sources)
         self.config = workdir / "apt.conf"
         self.config.write_text(
             "\n".join(
@@ -117,8 +145,8 @@ class Apt:
                     f'Dir "{workdir}/";',
                     f'Dir::State::status "{workdir}/var/lib/dpkg/status";',
                     f'Dir::Etc::Parts "{workdir}/etc/apt/apt.conf.d";',
-                    f'APT::Architecture "{arch}";',
-                    f'APT::Architectures {{ "{arch}"; }};',
+                    f'APT::Architecture "{locked.arch}";',
+                    f'APT::Architectures {{ "{locked.arch}"; }};',
                     'APT::Install-Recommends "false";',
                     'Acquire::Languages "none";',
                     # Never accept an index without a good signature, whatever apt's defaults.
@@ -131,9 +159,9 @@ class Apt:
             )
         )
 
-    def run(self, *argv: str, capture: bool = True) -> str:
+    def run(self, *argv: str) -> str:
         env = {**os.environ, "APT_CONFIG": str(self.config), "LC_ALL": "C.UTF-8"}
-        done = subprocess.run(argv, env=env, capture_output=capture, text=True, cwd=self.dir)
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=self.dir)
         if done.returncode != 0:
             out = (done.stdout or "") + (done.stderr or "")
             raise LockError(f"{' '.join(argv[:3])} failed:\n{out.strip()}")
@@ -153,17 +181,7 @@ class Apt:
         """Every package stanza of the signed indices."""
         found = []
         for lists in sorted((self.dir / "var/lib/apt/lists").glob("*_Packages")):
-            for block in lists.read_text().split("\n\n"):
-                fields: dict[str, str] = {}
-                key = ""
-                for line in block.splitlines():
-                    if line.startswith((" ", "\t")):
-                        fields[key] += "\n" + line
-                    elif ":" in line:
-                        key, _, value = line.partition(":")
-                        fields[key] = value.strip()
-                if "Package" in fields:
-                    found.append(fields)
+            found += parse_stanzas(lists.read_text())
         return found
 
     def simulate(self, *argv: str) -> list[tuple[str, str, str]]:
@@ -174,19 +192,30 @@ class Apt:
         return pattern.findall(out)
 
 
+def parse_stanzas(text: str) -> list[dict[str, str]]:
+    found = []
+    for block in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = ""
+        for line in block.splitlines():
+            if line.startswith((" ", "\t")):
+                fields[key] += "\n" + line
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        if "Package" in fields:
+            found.append(fields)
+    return found
+
+
+def deb_of(s: dict[str, str]) -> Deb:
+    return Deb(
+        s["Package"], s["Version"], s["Architecture"], s["SHA256"], int(s["Size"]), s["Filename"]
+    )
+
+
 def index_of(apt: Apt) -> dict[tuple[str, str], Deb]:
-    debs: dict[tuple[str, str], Deb] = {}
-    for s in apt.stanzas():
-        deb = Deb(
-            s["Package"],
-            s["Version"],
-            s["Architecture"],
-            s["SHA256"],
-            int(s["Size"]),
-            s["Filename"],
-        )
-        debs[(deb.name, deb.version)] = deb
-    return debs
+    return {(d.name, d.version): d for d in map(deb_of, apt.stanzas())}
 
 
 def status_of(apt: Apt, installed: list[tuple[str, str, str]]) -> str:
@@ -205,33 +234,33 @@ def status_of(apt: Apt, installed: list[tuple[str, str, str]]) -> str:
 # --- the lock file -------------------------------------------------------------------------
 
 
-def write_lock(arch: str, debs: list[Deb]) -> None:
+def write_lock(locked: Locked, debs: list[Deb], what: str) -> None:
     header = [
-        f"# Debian packages of the box's image for {arch}: written by `make image-lock`, do not",
-        "# edit. The build installs exactly these, checks each .deb against its sha256, and",
-        "# stops if one is no longer on the mirror.",
-        f"# inputs {inputs_digest(arch)}",
+        f"# {what}: written by `make image-lock`, do not edit.",
+        "# The build takes exactly these, checks each .deb against its sha256, and stops if one",
+        "# is no longer on the mirror.",
+        f"# inputs {locked.digest()}",
         "# package version architecture sha256 size pool-path",
     ]
-    lock_path(arch).write_text("\n".join(header + [d.line() for d in sorted(debs)]) + "\n")
+    locked.path.write_text("\n".join(header + [d.line() for d in sorted(debs)]) + "\n")
+    print(f"{locked.path.relative_to(HERE.parent)}: {len(debs)} packages")
 
 
-def read_lock(arch: str) -> list[Deb]:
-    path = lock_path(arch)
-    if not path.is_file():
-        raise LockError(f"{path.name} is missing: run `make image-lock`")
+def read_lock(locked: Locked) -> list[Deb]:
+    if not locked.path.is_file():
+        raise LockError(f"{locked.path.name} is missing: run `make image-lock`")
     debs, inputs = [], None
-    for raw in path.read_text().splitlines():
+    for raw in locked.path.read_text().splitlines():
         if raw.startswith("# inputs "):
             inputs = raw.split()[2]
         if not raw.strip() or raw.startswith("#"):
             continue
         name, version, deb_arch, sha, size, pool = raw.split()
         debs.append(Deb(name, version, deb_arch, sha, int(size), pool))
-    if inputs != inputs_digest(arch):
+    if inputs != locked.digest():
         raise LockError(
-            f"image/sources.list or image/packages/ changed since {path.name} was written: "
-            "run `make image-lock`"
+            f"image/sources.list or image/packages/ changed since {locked.path.name} was "
+            "written: run `make image-lock`"
         )
     return debs
 
@@ -243,25 +272,36 @@ def lock(arch: str) -> None:
     """Resolve the package set the way mmdebstrap's `apt` variant installs it: first an
     upgrade of an empty system (Debian's essential set plus apt), then the wanted packages
     on top of that."""
+    locked = image_set(arch)
     with tempfile.TemporaryDirectory(prefix="edge-lock-") as tmp:
-        apt = Apt(arch, Path(tmp) / "apt")
+        apt = Apt(locked, Path(tmp) / "apt")
         apt.update()
         essential = apt.simulate("dist-upgrade")
-        apt2 = Apt(arch, Path(tmp) / "apt", status=status_of(apt, essential))
-        rest = apt2.simulate("install", *wanted(arch))
+        then = Apt(locked, Path(tmp) / "apt", status=status_of(apt, essential))
+        rest = then.simulate("install", *wanted(locked))
         index = index_of(apt)
         debs = [index[(name, version)] for name, version, _ in essential + rest]
-    write_lock(arch, debs)
-    print(f"{lock_path(arch).relative_to(HERE.parent)}: {len(debs)} packages")
+    write_lock(locked, debs, f"Debian packages of the box's image for {arch}")
 
 
-def fetch(arch: str, cache: Path) -> None:
+def lock_tools() -> None:
+    locked = tools_set()
+    with tempfile.TemporaryDirectory(prefix="edge-lock-") as tmp:
+        apt = Apt(locked, Path(tmp) / "apt")
+        apt.update()
+        shown = apt.run("apt-cache", "show", *(f"{n}/{suite}" for n, suite in TOOLS.items()))
+        debs = [deb_of(s) for s in parse_stanzas(shown)]
+    write_lock(locked, debs, "Tools the image build runs on the build machine")
+
+
+def fetch(locked: Locked, cache: Path) -> list[Deb]:
     """Check every locked version against today's signed indices, then make sure CACHE holds
     each .deb with the locked sha256 (downloading what is missing through apt)."""
-    debs = read_lock(arch)
+    debs = read_lock(locked)
     cache.mkdir(parents=True, exist_ok=True)
+    missing = [d for d in debs if not _good(cache / d.filename, d)]
     with tempfile.TemporaryDirectory(prefix="edge-fetch-") as tmp:
-        apt = Apt(arch, Path(tmp) / "apt")
+        apt = Apt(locked, Path(tmp) / "apt")
         apt.update()
         index = index_of(apt)
         gone = [d for d in debs if (d.name, d.version) not in index]
@@ -275,16 +315,16 @@ def fetch(arch: str, cache: Path) -> None:
         if changed:
             names = ", ".join(f"{d.name} {d.version}" for d in changed)
             raise LockError(f"the mirror's sha256 differs from the lock for: {names}")
-        missing = [d for d in debs if not _good(cache / d.filename, d)]
         if missing:
             print(f"downloading {len(missing)} of {len(debs)} packages", file=sys.stderr)
             apt.run("apt-get", "download", *(f"{d.name}={d.version}" for d in missing))
             for d in missing:
                 shutil.move(Path(tmp) / "apt" / d.filename, cache / d.filename)
-        bad = [d.filename for d in debs if not _good(cache / d.filename, d)]
+        bad = [d.filename for d in missing if not _good(cache / d.filename, d)]
         if bad:
             raise LockError(f"downloaded packages do not match the lock: {', '.join(bad)}")
-    print(f"{len(debs)} packages for {arch} verified in {cache}", file=sys.stderr)
+    print(f"{len(debs)} packages of {locked.name} verified in {cache}", file=sys.stderr)
+    return debs
 
 
 def _good(path: Path, deb: Deb) -> bool:
@@ -296,22 +336,33 @@ def _good(path: Path, deb: Deb) -> bool:
     return False
 
 
+def tools(cache: Path) -> Path:
+    """The locked tools unpacked (dpkg -x) into a folder of the cache; run from there."""
+    locked = tools_set()
+    folder = cache / f"{locked.name}-{sha256_of(locked.path)[:16]}"
+    root = folder / "root"
+    if not (folder / "unpacked").is_file():
+        debs = fetch(locked, folder / "debs")
+        shutil.rmtree(root, ignore_errors=True)
+        for d in debs:
+            subprocess.run(["dpkg-deb", "-x", str(folder / "debs" / d.filename), str(root)],
+                           check=True)  # fmt: skip
+        (folder / "unpacked").touch()
+    return root
+
+
 def pins(arch: str) -> None:
-    """apt preferences for the build only: each package at its locked version, nothing else."""
-    for d in read_lock(arch):
+    """apt preferences for the build only: each package at its locked version."""
+    for d in read_lock(image_set(arch)):
         print(f"Package: {d.name}\nPin: version {d.version}\nPin-Priority: 1001\n")
 
 
 def check(arch: str, root: Path) -> None:
     """Fail unless ROOT's dpkg database lists exactly the locked packages and versions."""
-    locked = {(d.name, d.version) for d in read_lock(arch)}
+    locked = {(d.name, d.version) for d in read_lock(image_set(arch))}
+    query = "${db:Status-Abbrev} ${Package} ${Version}\n"
     out = subprocess.run(
-        [
-            "dpkg-query",
-            f"--admindir={root}/var/lib/dpkg",
-            "-W",
-            "-f=${db:Status-Abbrev} ${Package} ${Version}\n",
-        ],
+        ["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W", f"-f={query}"],
         capture_output=True,
         text=True,
         check=True,
@@ -319,10 +370,9 @@ def check(arch: str, root: Path) -> None:
     installed = set()
     for line in out.splitlines():
         state, name, version = line.split()
-        if state == "ii":
-            installed.add((name, version))
-        else:
+        if state != "ii":
             raise LockError(f"{name} {version} is not fully installed (dpkg state {state})")
+        installed.add((name, version))
     extra, absent = sorted(installed - locked), sorted(locked - installed)
     if extra or absent:
         raise LockError(
@@ -337,9 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     for name in ("lock", "pins"):
         sub.add_parser(name).add_argument("arch", choices=ARCHES)
+    sub.add_parser("lock-tools")
     f = sub.add_parser("fetch")
     f.add_argument("arch", choices=ARCHES)
     f.add_argument("cache", type=Path)
+    t = sub.add_parser("tools")
+    t.add_argument("cache", type=Path)
     c = sub.add_parser("check")
     c.add_argument("arch", choices=ARCHES)
     c.add_argument("root", type=Path)
@@ -347,8 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "lock":
             lock(args.arch)
+        elif args.command == "lock-tools":
+            lock_tools()
         elif args.command == "fetch":
-            fetch(args.arch, args.cache)
+            fetch(image_set(args.arch), args.cache)
+        elif args.command == "tools":
+            print(tools(args.cache))
         elif args.command == "pins":
             pins(args.arch)
         else:
