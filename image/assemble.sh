@@ -54,7 +54,7 @@ EOF
 # ext4 LABEL N START_MIB SIZE_MIB TAR: partition N's file system, from a tar.
 ext4() {
     LD_LIBRARY_PATH=$(echo "$tools"/lib/*-linux-gnu*) "$tools/sbin/mke2fs" -q -t ext4 \
-        -T default -L "$1" -U "$DISK_ID-0000-4000-8000-00000000000$2" \
+        -T default -e remount-ro -L "$1" -U "$DISK_ID-0000-4000-8000-00000000000$2" \
         -E "hash_seed=$DISK_ID-0000-4000-8000-0000000000f$2,nodiscard,offset=$(($3 * 1048576))" \
         -d "$5" "$img" "$(($4 * 256))" # blocks of 4 KiB
 }

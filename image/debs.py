@@ -18,6 +18,7 @@ machine's python3 and apt-get.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import re
@@ -25,6 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -294,11 +297,24 @@ def lock_tools() -> None:
     write_lock(locked, debs, "Tools the image build runs on the build machine")
 
 
+@contextmanager
+def locked_folder(folder: Path) -> Iterator[None]:
+    """One build at a time fills a cache folder (builds of two architectures may run at once)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def fetch(locked: Locked, cache: Path) -> list[Deb]:
     """Check every locked version against today's signed indices, then make sure CACHE holds
     each .deb with the locked sha256 (downloading what is missing through apt)."""
+    with locked_folder(cache):
+        return _fetch(locked, cache)
+
+
+def _fetch(locked: Locked, cache: Path) -> list[Deb]:
     debs = read_lock(locked)
-    cache.mkdir(parents=True, exist_ok=True)
     missing = [d for d in debs if not _good(cache / d.filename, d)]
     with tempfile.TemporaryDirectory(prefix="edge-fetch-") as tmp:
         apt = Apt(locked, Path(tmp) / "apt")
@@ -341,13 +357,14 @@ def tools(cache: Path) -> Path:
     locked = tools_set()
     folder = cache / f"{locked.name}-{sha256_of(locked.path)[:16]}"
     root = folder / "root"
-    if not (folder / "unpacked").is_file():
-        debs = fetch(locked, folder / "debs")
-        shutil.rmtree(root, ignore_errors=True)
-        for d in debs:
-            subprocess.run(["dpkg-deb", "-x", str(folder / "debs" / d.filename), str(root)],
-                           check=True)  # fmt: skip
-        (folder / "unpacked").touch()
+    with locked_folder(folder):
+        if not (folder / "unpacked").is_file():
+            debs = _fetch(locked, folder / "debs")
+            shutil.rmtree(root, ignore_errors=True)
+            for d in debs:
+                deb = str(folder / "debs" / d.filename)
+                subprocess.run(["dpkg-deb", "-x", deb, str(root)], check=True)
+            (folder / "unpacked").touch()
     return root
 
 

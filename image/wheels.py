@@ -14,6 +14,7 @@ bytes every time. Run with the project's venv python (its pip).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -129,6 +130,14 @@ def lock(arch: str) -> None:
 def wheelhouse(arch: str, cache: Path, out: Path) -> None:
     """OUT: the locked wheels for ARCH (downloaded once into CACHE) and the project's wheel."""
     cache, out = cache.resolve(), out.resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    # One build at a time in the cache (builds of two architectures may run at once).
+    with (cache / ".lock").open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        _wheelhouse(arch, cache, out)
+
+
+def _wheelhouse(arch: str, cache: Path, out: Path) -> None:
     locked = read_lock(lock_path(arch), "run")
     wheels = cache / f"wheels-{arch}"
     pip("download", "--require-hashes", "--no-deps", "-d", str(wheels), *platform_args(arch),

@@ -1,0 +1,214 @@
+"""The amd64 twin of the box's image, booted from its card image in systemd-nspawn, twice at
+once (two offices' first boots): the system comes up with nothing failed, serves the office
+network, takes an IT officer's key over SSH and never a password, and each box made its own
+keys. (QEMU without KVM is no option here, and KVM hangs on this machine.)"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import paramiko
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.pairing import code_of_line
+from tests.image.conftest import Builds
+from tests.image.nspawn import Box, booted
+
+pytestmark = pytest.mark.image
+
+
+def new_key() -> paramiko.PKey:
+    """A fresh Ed25519 key in paramiko's hands (paramiko cannot generate Ed25519 itself)."""
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    return paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
+
+
+def public_line(key: paramiko.PKey) -> str:
+    return f"{key.get_name()} {key.get_base64()} officer@test"
+
+
+@pytest.fixture(scope="module")
+def officer() -> paramiko.PKey:
+    return new_key()
+
+
+@pytest.fixture(scope="module")
+def boxes(
+    builds: Builds, tmp_path_factory: pytest.TempPathFactory, officer: paramiko.PKey
+) -> Iterator[list[Box]]:
+    image = builds.get("amd64-a") / "edge-box-amd64.img"
+    work = tmp_path_factory.mktemp("boot")
+    with booted(image, work / "one", 1, public_line(officer)) as one:
+        with booted(image, work / "two", 2, public_line(officer)) as two:
+            for box in (one, two):
+                wait_for_file(box, "/etc/ssh/ssh_host_ed25519_key.pub", 60)
+            yield [one, two]
+
+
+def wait_for_file(box: Box, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not box.path(path).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear on the box: {box.console.read_text()}")
+        time.sleep(0.25)
+
+
+def host_key(box: Box) -> paramiko.PKey:
+    """The box's SSH host key, read from the box itself (as an officer reads its screen):
+    the only key the client accepts. Never trust on first use."""
+    line = box.path("/etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
+    return paramiko.Ed25519Key(data=base64.b64decode(line[1]))
+
+
+def client(box: Box) -> paramiko.SSHClient:
+    c = paramiko.SSHClient()
+    c.get_host_keys().add(box.address, "ssh-ed25519", host_key(box))
+    c.set_missing_host_key_policy(paramiko.RejectPolicy())
+    return c
+
+
+def ssh(box: Box, key: paramiko.PKey, command: str, timeout: float = 120) -> tuple[int, str]:
+    with client(box) as c:
+        c.connect(box.address, username="root", pkey=key, look_for_keys=False,
+                  allow_agent=False, timeout=30, banner_timeout=30, auth_timeout=30)  # fmt: skip
+        _, out, err = c.exec_command(command, timeout=timeout)
+        text = out.read().decode() + err.read().decode()
+        return out.channel.recv_exit_status(), text
+
+
+@pytest.fixture(scope="module")
+def running(boxes: list[Box], officer: paramiko.PKey) -> list[Box]:
+    """Both boxes once systemd says the boot has finished."""
+    for box in boxes:
+        deadline = time.monotonic() + 60
+        while True:  # sshd may still be starting when the host key appears
+            try:
+                ssh(box, officer, "true")
+                break
+            except (paramiko.SSHException, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        ssh(box, officer, "timeout 180 systemctl is-system-running --wait")
+    return boxes
+
+
+def test_the_box_reaches_running_with_no_failed_unit(
+    running: list[Box], officer: paramiko.PKey
+) -> None:
+    for box in running:
+        code, state = ssh(box, officer, "systemctl is-system-running")
+        _, failed = ssh(box, officer, "systemctl --failed --no-legend --plain")
+        assert state.strip() == "running", failed
+        assert failed.strip() == ""
+        _, active = ssh(box, officer, "systemctl is-active edge-web edge-worker ssh")
+        assert active.split() == ["active", "active", "active"]
+
+
+def test_readyz_answers_on_the_office_network(running: list[Box]) -> None:
+    for box in running:
+        answer = httpx.get(f"http://{box.address}:8080/readyz", timeout=10)
+        assert answer.status_code == 200, answer.text
+
+
+def test_ssh_takes_the_officers_key_with_the_host_key_pinned(
+    running: list[Box], officer: paramiko.PKey
+) -> None:
+    code, out = ssh(running[0], officer, "id -u")
+    assert (code, out.strip()) == (0, "0")
+    # The other box's host key is not this one's: a client pinned to it refuses to talk.
+    c = client(running[0])
+    c.get_host_keys().add(running[0].address, "ssh-ed25519", host_key(running[1]))
+    with pytest.raises(paramiko.BadHostKeyException):
+        c.connect(running[0].address, username="root", pkey=officer, look_for_keys=False,
+                  allow_agent=False, timeout=30)  # fmt: skip
+    c.close()
+
+
+def test_ssh_refuses_any_password(running: list[Box]) -> None:
+    box = running[0]
+    transport = paramiko.Transport((box.address, 22))
+    try:
+        transport.connect(hostkey=host_key(box))  # the pinned key, checked by paramiko
+        with pytest.raises(paramiko.BadAuthenticationType) as offered:
+            transport.auth_none("root")
+        assert offered.value.allowed_types == ["publickey"]  # no password is even offered
+        for user in ("root", "edge", "admin"):
+            with pytest.raises(paramiko.AuthenticationException):
+                transport.auth_password(user, "kolibrifly")
+    finally:
+        transport.close()
+
+
+def test_no_account_on_the_running_box_has_a_usable_password(
+    running: list[Box], officer: paramiko.PKey
+) -> None:
+    _, shadow = ssh(running[0], officer, "cat /etc/shadow")
+    for line in shadow.strip().splitlines():
+        user, password = line.split(":")[:2]
+        assert password == "*" or password.startswith("!"), f"{user}: {password[:3]}…"
+
+
+def test_each_first_boot_makes_the_box_its_own_keys(
+    running: list[Box], officer: paramiko.PKey
+) -> None:
+    seen = []
+    for box in running:
+        _, out = ssh(
+            box,
+            officer,
+            "cat /etc/ssh/ssh_host_ed25519_key.pub /etc/machine-id; "
+            "stat -c '%U %a' /var/lib/edge/device.key; "
+            "/opt/edge/current/bin/edge --home /var/lib/edge settings | grep -i box_id",
+        )
+        seen.append(out)
+        assert "edge 600" in out  # the device key is the box user's alone
+    host_keys = [s.split("\n")[0] for s in seen]
+    machine_ids = [s.split("\n")[1] for s in seen]
+    assert host_keys[0] != host_keys[1]
+    assert machine_ids[0] != machine_ids[1] and all(len(m) == 32 for m in machine_ids)
+    assert seen[0].split("\n")[3] != seen[1].split("\n")[3]  # box ids
+
+
+def test_the_pairing_code_shows_on_the_console_and_the_login_page(running: list[Box]) -> None:
+    for box in running:
+        code = code_of_line(box.path("/etc/ssh/ssh_host_ed25519_key.pub").read_text())
+        issue = box.path("/etc/issue.d/edge-pairing.issue").read_text()
+        assert code in issue
+        page = httpx.get(f"http://{box.address}:8080/login", timeout=10).text
+        assert code in page
+    codes = {code_of_line(b.path("/etc/ssh/ssh_host_ed25519_key.pub").read_text()) for b in running}
+    assert len(codes) == 2
+
+
+def test_an_unknown_key_may_only_run_the_pairing_program(running: list[Box]) -> None:
+    """Unpaired, in its pairing window: a key the box does not know gets in, but only to
+    run `edge-pair pair` (the fleet tool's pairing), never a shell."""
+    stranger = new_key()
+    code, out = ssh(running[0], stranger, "id -u; cat /etc/shadow")
+    assert "root:" not in out and out.strip() != "0"
+    assert json.loads(out.strip().splitlines()[-1])["ok"] is False
+
+
+def test_the_release_runs_from_current_as_edge_release_reports(
+    running: list[Box], officer: paramiko.PKey
+) -> None:
+    code, out = ssh(running[0], officer, "edge-release status --no-health")
+    status = json.loads(out)
+    assert status["ok"] is True, status
+    _, current = ssh(running[0], officer, "readlink /opt/edge/current")
+    assert re.fullmatch(r"releases/\d+\.\d+\.\d+\+[0-9a-f]{12}", current.strip())
+    assert status.get("current") == Path(current.strip()).name, status
