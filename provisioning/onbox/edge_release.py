@@ -17,7 +17,10 @@ build). Every sub-command answers one JSON object on stdout and exits 0 when it 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,12 +56,26 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     lay = Layout(Path(args.root) if args.root else find_root())
+    # A link that drops must not stop a switch half-way: finish, and let the next
+    # invocation (a retry) wait its turn on the lock, then find the work done.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
+        if args.command not in ("status", "health"):
+            _lock(lay)
         return emit(_run(args, lay))
+    except BrokenPipeError:
+        return 1
     except Refused as exc:
         return emit({"ok": False, "error": str(exc)})
     except (OSError, ValueError) as exc:
         return emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def _lock(lay: Layout) -> None:
+    """One changing command at a time on a box (held until this process exits)."""
+    lay.opt.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lay.opt / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def _stdin_json() -> Any:

@@ -4,12 +4,13 @@ the new one is not healthy in time (restoring the backup if the journal was migr
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from . import releases
-from .health import gate
+from .health import gate, problem
 from .layout import KEEP_BACKUPS, UNITS, Layout, Refused, point, run, systemctl, write_atomic
 
 SCHEMA = (
@@ -59,7 +60,7 @@ def restart(lay: Layout) -> None:
     done = systemctl("restart", *UNITS, timeout=180)
     if done.returncode != 0:
         # Not fatal here: the gate names the unit that did not start.
-        print(f"restart: {done.stderr.strip()}", flush=True)
+        print(f"restart: {done.stderr.strip()}", file=sys.stderr, flush=True)
 
 
 def switch(lay: Layout, version: str, timeout: float, offline: bool = False) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def switch(lay: Layout, version: str, timeout: float, offline: bool = False) -> 
         return {"ok": True, "version": version, "changed": old != version}
     if old == version:
         units = install_units(lay, target)
-        if units:
+        if units or problem(lay):  # new units, or a box to bring back to health
             restart(lay)
         why = gate(lay, timeout)
         return {"ok": why is None, "version": version, "changed": units, "error": why or ""}
