@@ -8,7 +8,7 @@
 # by PARTUUID=65646765-0N):
 #   1  firmware  FAT32  256 MiB  /boot/firmware: the Pi's firmware, kernel, initramfs, DTBs
 #   2  root      ext4     3 GiB  the system, and room for kernel updates and 3 releases
-#   3  data      ext4   128 MiB  /var/lib/edge: journal and keys; grown to the end of the
+#   3  data      ext4   512 MiB  /var/lib/edge: journal and keys; grown to the end of the
 #                                card at first boot (edge-grow-data.service)
 set -euo pipefail
 arch=$1
@@ -23,7 +23,7 @@ export MTOOLS_SKIP_CHECK=1
 DISK_ID=65646765
 FIRMWARE_START=4 FIRMWARE_MIB=256
 ROOT_START=$((FIRMWARE_START + FIRMWARE_MIB)) ROOT_MIB=3072
-DATA_START=$((ROOT_START + ROOT_MIB)) DATA_MIB=128
+DATA_START=$((ROOT_START + ROOT_MIB)) DATA_MIB=512
 TOTAL_MIB=$((DATA_START + DATA_MIB))
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/edge-assemble.XXXXXX")

@@ -38,19 +38,22 @@ class Builds:
     def __init__(self) -> None:
         self.done: dict[str, threading.Event] = {}
         self.codes: dict[str, int] = {}
-        self.started = False
         self.lock = threading.Lock()
 
-    def start(self) -> None:
+    CHAINS = (("arm64",), ("amd64-a", "amd64-b"))
+
+    def start(self, name: str) -> None:
+        """All builds at the first request; with EDGE_IMAGE_REUSE=1 only the one asked for."""
         with self.lock:
-            if self.started:
-                return
-            self.started = True
-            OUT.mkdir(parents=True, exist_ok=True)
-            for name in ("amd64-a", "amd64-b", "arm64"):
-                self.done[name] = threading.Event()
-            threading.Thread(target=self._run, args=(["arm64"],), daemon=True).start()
-            threading.Thread(target=self._run, args=(["amd64-a", "amd64-b"],), daemon=True).start()
+            lazy = os.environ.get("EDGE_IMAGE_REUSE") == "1"
+            for chain in self.CHAINS:
+                wanted = chain[: chain.index(name) + 1] if name in chain else ()
+                todo = [n for n in (wanted if lazy else chain) if n not in self.done]
+                if todo:
+                    OUT.mkdir(parents=True, exist_ok=True)
+                    for n in todo:
+                        self.done[n] = threading.Event()
+                    threading.Thread(target=self._run, args=(todo,), daemon=True).start()
 
     def _run(self, names: list[str]) -> None:
         for name in names:
@@ -70,7 +73,7 @@ class Builds:
     def get(self, name: str) -> Path:
         """The output folder of a finished build; the test fails with its log if it failed."""
         need_root()
-        self.start()
+        self.start(name)
         self.done[name].wait()
         if self.codes[name] != 0:
             log = (OUT / f"{name}.log").read_text()

@@ -61,8 +61,9 @@ def wait_for(what: str, check: object, timeout: float, console: Path) -> None:
 
 @contextlib.contextmanager
 def booted(image: Path, work: Path, index: int, authorized_key: str) -> Iterator[Box]:
-    """The image booted in systemd-nspawn. `authorized_key` stands in for the key that
-    pairing would install (/etc/edge/ssh/authorized_keys): the image itself has none."""
+    """The image booted in systemd-nspawn. `authorized_key` is the test's own way in, as
+    root's ~/.ssh/authorized_keys of this boot only: the image itself has no key at all
+    (pairing adds the officer's to /etc/edge/ssh/authorized_keys, which stays untouched)."""
     work.mkdir(parents=True)
     root, data = work / "root", work / "data"
     root.mkdir()
@@ -82,6 +83,9 @@ def booted(image: Path, work: Path, index: int, authorized_key: str) -> Iterator
         sh("mount", "-o", "loop", str(copy), str(data))
         undo.callback(sh, "umount", "-l", str(data))
 
+        # Left over from an interrupted run: gone first.
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
         sh("ip", "netns", "add", netns)
         undo.callback(sh, "ip", "netns", "del", netns)
         sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", netns)
@@ -109,7 +113,7 @@ def booted(image: Path, work: Path, index: int, authorized_key: str) -> Iterator
                 # networkd starts only with it (a real box has every capability).
                 "--capability=CAP_NET_ADMIN",
                 f"--bind={data}:/var/lib/edge",
-                f"--bind-ro={keys}:/etc/edge/ssh/authorized_keys",
+                f"--bind-ro={keys}:/root/.ssh/authorized_keys",
                 "--console=read-only",
             ],
             stdin=subprocess.DEVNULL,

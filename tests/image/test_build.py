@@ -65,18 +65,16 @@ def test_the_card_has_firmware_root_and_data_partitions(builds: Builds, arch: st
     # The data partition is last, so the first boot can grow it to the end of the card.
     assert third["start"] + third["size"] == image.stat().st_size // 512
     # Each file system is there, labelled, at its partition's offset.
-    blkid = {
-        n: subprocess.run(
-            ["blkid", "-p", "-o", "export", "-O", str(p["start"] * 512), str(image)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout  # fmt: skip
-        for n, p in enumerate(table["partitions"], 1)
-    }
+    blkid = {n: probe(image, p["start"] * 512) for n, p in enumerate(table["partitions"], 1)}
     assert "TYPE=vfat" in blkid[1] and "LABEL=RASPIFIRM" in blkid[1]
     assert "TYPE=ext4" in blkid[2] and "LABEL=root" in blkid[2]
     assert "TYPE=ext4" in blkid[3] and "LABEL=data" in blkid[3]
+
+
+def probe(image: Path, offset: int) -> str:
+    """What blkid finds at `offset` of the image: type, label, UUID."""
+    command = ["blkid", "-p", "-o", "export", "-O", str(offset), str(image)]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 def test_the_pi_firmware_partition_holds_what_the_pi_boots_from(builds: Builds) -> None:
