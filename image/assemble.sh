@@ -56,7 +56,7 @@ ext4() {
     LD_LIBRARY_PATH=$(echo "$tools"/lib/*-linux-gnu*) "$tools/sbin/mke2fs" -q -t ext4 \
         -T default -e remount-ro -L "$1" -U "$DISK_ID-0000-4000-8000-00000000000$2" \
         -E "hash_seed=$DISK_ID-0000-4000-8000-0000000000f$2,nodiscard,offset=$(($3 * 1048576))" \
-        -d "$5" "$img" "$(($4 * 256))" # blocks of 4 KiB
+        -d "$5" "$img" "${4}M"
 }
 
 # 2: root. The firmware files live on partition 1 (mounted over /boot/firmware).

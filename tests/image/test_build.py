@@ -69,6 +69,19 @@ def test_the_card_has_firmware_root_and_data_partitions(builds: Builds, arch: st
     assert "TYPE=vfat" in blkid[1] and "LABEL=RASPIFIRM" in blkid[1]
     assert "TYPE=ext4" in blkid[2] and "LABEL=root" in blkid[2]
     assert "TYPE=ext4" in blkid[3] and "LABEL=data" in blkid[3]
+    # Each ext4 file system fills its partition (no space lost, none overlapping).
+    for part in (second, third):
+        assert ext4_size(image, part["start"] * 512) == part["size"] * 512
+
+
+def ext4_size(image: Path, offset: int) -> int:
+    """The size in bytes an ext4 superblock gives its file system."""
+    with image.open("rb") as f:
+        f.seek(offset + 1024)
+        sb = f.read(1024)
+    assert sb[0x38:0x3A] == b"\x53\xef", "no ext4 superblock there"
+    blocks = int.from_bytes(sb[4:8], "little") | int.from_bytes(sb[0x150:0x154], "little") << 32
+    return blocks * (1024 << int.from_bytes(sb[24:28], "little"))
 
 
 def probe(image: Path, offset: int) -> str:
