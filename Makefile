@@ -7,7 +7,8 @@ STAMP    = $(VENV)/.installed-stamp
 TEST_DEBS = chromium systemd iproute2 openssh-server nftables
 # ... and the OS image's build (image/build.sh) and boot test (tests/image/).
 IMAGE_DEBS = mmdebstrap qemu-user-static binfmt-support arch-test debian-archive-keyring \
-	dosfstools mtools fdisk zstd libarchive13 systemd systemd-container iproute2 dnsmasq-base
+	dosfstools mtools fdisk zstd libarchive13 systemd systemd-container iproute2 dnsmasq-base \
+	qemu-system-arm
 IMAGE_OUT ?= build/image
 
 .PHONY: setup demo test soak bench lint clean image image-amd64 image-test image-lock

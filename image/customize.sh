@@ -64,15 +64,17 @@ rm -rf "$stage"
 mkdir -p "$stage/units"
 cp -r "$wheelhouse" "$stage/wheelhouse"
 cp "$repo"/systemd/*.service "$stage/units/"
-installed=$(in_root /usr/local/sbin/edge-release install \
+# pip compiles nothing here (PIP_NO_COMPILE=0 is its --no-compile: pip takes its "no-"
+# options' truth values from the environment the other way round). Its --target install
+# compiles in a temporary folder, so each .pyc of the dependency layer would name
+# /tmp/pip-target-<random>/... as its source: no two builds alike, tracebacks pointing
+# nowhere. Everything is compiled once afterwards, where it is, hash-checked.
+installed=$(in_root env PIP_NO_COMPILE=0 /usr/local/sbin/edge-release install \
     --wheelhouse /var/tmp/edge-image/wheelhouse --units /var/tmp/edge-image/units)
 version=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])' <<<"$installed")
 in_root /usr/local/sbin/edge-release switch "$version" --offline >/dev/null
-# pip --target compiles in a temporary folder, so each .pyc of the dependency layer names
-# /tmp/pip-target-<random>/... as its source: no two builds alike, and tracebacks point
-# nowhere. Compile them again where they are (hash-checked, as pip does under
-# SOURCE_DATE_EPOCH).
-in_root python3 -m compileall -q -f -j 0 --invalidation-mode checked-hash /opt/edge/deps
+in_root python3 -m compileall -q -f -j 0 --invalidation-mode checked-hash \
+    /opt/edge/deps /opt/edge/releases
 rm -rf "$stage"
 echo "release $version installed" >&2
 

@@ -6,7 +6,6 @@ keys. (QEMU without KVM is no option here, and KVM hangs on this machine.)"""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 import time
@@ -16,28 +15,13 @@ from pathlib import Path
 import httpx
 import paramiko
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.pairing import code_of_line
 from tests.image.conftest import Builds
 from tests.image.nspawn import Box, booted
+from tests.image.sshkeys import new_key, public_line
 
 pytestmark = pytest.mark.image
-
-
-def new_key() -> paramiko.PKey:
-    """A fresh Ed25519 key in paramiko's hands (paramiko cannot generate Ed25519 itself)."""
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    return paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
-
-
-def public_line(key: paramiko.PKey) -> str:
-    return f"{key.get_name()} {key.get_base64()} officer@test"
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +190,17 @@ def test_the_release_runs_from_current_as_edge_release_reports(
     _, current = ssh(running[0], officer, "readlink /opt/edge/current")
     assert re.fullmatch(r"releases/\d+\.\d+\.\d+\+[0-9a-f]{12}", current.strip())
     assert status.get("current") == Path(current.strip()).name, status
+
+
+def test_unattended_upgrades_take_debian_security_updates_only(
+    running: list[Box], officer: paramiko.PKey
+) -> None:
+    """unattended-upgrades itself, reading the box's apt configuration, allows one origin."""
+    _, out = ssh(running[0], officer, "unattended-upgrade --dry-run --debug 2>&1 | head -40")
+    allowed = re.search(r"Allowed origins are: (.*)", out)
+    assert allowed, out
+    assert allowed.group(1).count("origin=") == 1, allowed.group(1)
+    assert "codename=bookworm-security,label=Debian-Security" in allowed.group(1)
 
 
 def test_pairing_over_ssh_lets_exactly_one_key_in(
