@@ -26,6 +26,7 @@ class Guest:
     ssh_port: int
     http_port: int
     console: Path
+    process: subprocess.Popen[bytes] | None = None
 
     def said(self) -> str:
         return self.console.read_text(errors="replace")
@@ -72,12 +73,15 @@ def booted(image: Path, work: Path, grow_mib: int = 1024) -> Iterator[Guest]:
             # The Pi's cmdline.txt, but for this machine's console; rootwait as on a card.
             "-append", "root=PARTUUID=65646765-02 rw rootwait net.ifnames=0 console=ttyAMA0",
             "-drive", f"file={disk},format=raw,if=virtio",
-            "-netdev", f"user,id=lan,{forward}", "-device", "virtio-net-pci,netdev=lan",
+            "-netdev", f"user,id=lan,{forward}",
+            # No option ROM: the kernel is loaded directly (and Debian ships the ROMs apart).
+            "-device", "virtio-net-pci,netdev=lan,romfile=",
         ],
         stdin=subprocess.DEVNULL,
         stdout=guest.console.open("wb"),
         stderr=subprocess.STDOUT,
     )  # fmt: skip
+    guest.process = qemu
     try:
         yield guest
     finally:
@@ -95,5 +99,7 @@ def wait_until(what: str, check: object, timeout: float, guest: Guest) -> None:
     while time.monotonic() < deadline:
         if callable(check) and check():
             return
+        if guest.process is not None and guest.process.poll() is not None:
+            raise RuntimeError(f"QEMU stopped before {what}:\n{guest.said()[-4000:]}")
         time.sleep(1)
     raise TimeoutError(f"{what} within {timeout:.0f} s; the console said:\n{guest.said()[-4000:]}")

@@ -123,7 +123,7 @@ def test_the_initramfs_found_the_root_partition_by_its_id(officer: Session) -> N
 
 
 def test_the_data_partition_grew_to_the_end_of_the_disk(officer: Session) -> None:
-    sizes = officer.run("lsblk -bno SIZE /dev/vda /dev/vda3; df -B1 --output=size /var/lib/edge")
+    sizes = officer.run("lsblk -bdno SIZE /dev/vda /dev/vda3; df -B1 --output=size /var/lib/edge")
     disk, part, _, fs = sizes.split()
     start = int(officer.run("cat /sys/class/block/vda3/start")) * 512
     assert start + int(part) == int(disk)  # to the very end of the grown card
