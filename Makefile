@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed-stamp
 # Debian packages the test suite needs (installed only when missing).
-TEST_DEBS = chromium systemd iproute2 openssh-server nftables
+TEST_DEBS = chromium systemd iproute2 openssh-server nftables python3 python3-venv
 # ... and the OS image's build (image/build.sh) and boot test (tests/image/).
 IMAGE_DEBS = mmdebstrap qemu-user-static binfmt-support arch-test debian-archive-keyring \
 	dosfstools mtools fdisk zstd libarchive13 systemd systemd-container iproute2 dnsmasq-base \

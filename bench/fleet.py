@@ -5,8 +5,9 @@ in parallel, in the same run.
 Each upgrade is the real thing: the new app wheel uploaded (the dependencies are already on
 the boxes), the release installed beside the old one, the journal backed up, the switch,
 both services restarted and the health gate on each box's own /readyz. Measured: the wall
-time of each run, each box's time (median), and the bytes that reached each box over its
-link (nftables counters in its namespace: IP packets, SSH and TCP overhead included).
+time of each run, each box's time (median), and the bytes that reached each box's sshd
+over its link (nftables counters in its namespace: IP packets, SSH and TCP overhead
+included).
 
 Setup (not measured): boxes made as an image makes them, paired, and started on 0.1.0.
 The dependency layer is built once and hard-linked into the other boxes to save setup time.

@@ -1,1 +1,2 @@
-"""The IT officer's tool for provisioning boxes over SSH. Not written yet."""
+"""`edge-fleet`, the IT officer's tool for a fleet of boxes over SSH (docs/provisioning.md),
+and in `onbox/` the programs it keeps on every box."""

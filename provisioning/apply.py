@@ -3,7 +3,6 @@ the runner, watched by the progress view."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,9 +12,10 @@ from provisioning import backup, status
 from provisioning.context import Context
 from provisioning.errors import FleetError
 from provisioning.inventory import Box
+from provisioning.onbox.layout import sha256_file, sha256_text
 from provisioning.plan import Change, Desired, plan
 from provisioning.progress import Progress
-from provisioning.release import Bundle, load, sha256
+from provisioning.release import Bundle, load
 from provisioning.runner import Attempt, Cancelled, Outcome, run_all
 from provisioning.steps import carry_out, observe
 from provisioning.transport import RELEASE
@@ -53,13 +53,9 @@ class Wants:
         with self.lock:
             if version not in self.bundles:
                 self.bundles[version] = load(self.ctx.releases, version)
-        country_sha = _sha_text(self.country) if self.country is not None else ""
+        country_sha = sha256_text(self.country) if self.country is not None else ""
         settings = self.ctx.fleet.settings_of(box)
         return Desired(self.bundles[version], settings, self.country, country_sha)
-
-
-def _sha_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def run_jobs(
@@ -146,6 +142,8 @@ def backup_job(ctx: Context, pulled: dict[str, Path]) -> Callable[..., Outcome]:
         with ctx.connect(box) as session:
             path, actions = backup.pull(session, ctx.backups / box.name)
         pulled[box.name] = path
-        return Outcome(box.name, True, f"{actions} actions, verified: {path} ({sha256(path)[:12]})")
+        return Outcome(
+            box.name, True, f"{actions} actions, verified: {path} ({sha256_file(path)[:12]})"
+        )
 
     return job

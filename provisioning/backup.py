@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge.journal.verify import verify
 from provisioning.errors import BoxRefused, Unreachable
-from provisioning.release import sha256
+from provisioning.onbox.layout import sha256_file as sha256
 from provisioning.transport import RELEASE, Session
 
 

@@ -109,7 +109,7 @@ def _pair(ctx: Context, args: argparse.Namespace) -> int:
     req = pairing.Request(
         args.address, args.port, args.name, args.code, args.registry, token, args.officer
     )
-    box, enroll_error = pairing.pair(req, ctx.fleet, ctx.hosts, ctx.key(), input, ctx.ca, ctx.now)
+    box, enroll_error = pairing.pair(req, ctx.fleet, ctx.hosts, ctx.key(), _ask, ctx.ca, ctx.now)
     ctx.save()
     print(f"Paired {box.name} (box {box.box_id}) at {box.address}; its host key is pinned.")
     if box.trust == "ca":
@@ -117,6 +117,12 @@ def _pair(ctx: Context, args: argparse.Namespace) -> int:
     if args.registry:
         print("Enrolled with the registry." if box.enrolled else f"NOT enrolled: {enroll_error}")
     return 0 if (box.enrolled or not args.registry) else 1
+
+
+def _ask(prompt: str) -> str:
+    if not sys.stdin.isatty():
+        raise FleetError("no terminal to ask the pairing code on: give --code")
+    return input(prompt)
 
 
 def _forget(ctx: Context, args: argparse.Namespace) -> int:
@@ -178,7 +184,9 @@ def _many(ctx: Context, args: argparse.Namespace) -> int:
         journal = ctx.journal()
         if args.command == "apply" and (cut := journal.interrupted("apply")):
             waiting = ", ".join(f"{b} ({s})" for b, s in cut.unfinished.items()) or "none"
-            print(f"Resuming the run that was cut short; boxes mid-step: {waiting}")
+            print(
+                f"Resuming the run that was cut short; boxes mid-step: {waiting}", file=sys.stderr
+            )
         journal.begin(args.command, ctx.now())
         wants = apply.Wants(ctx, args.release)
         job = apply.apply_job(ctx, wants, dry_run=args.command == "plan")

@@ -4,7 +4,6 @@ needs no pip of its own) and manifest.json (each wheel's sha256, the systemd uni
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.errors import FleetError
+from provisioning.onbox.layout import sha256_file as sha256
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,6 @@ class Bundle:
 
     def size(self, name: str) -> int:
         return self.path(name).stat().st_size
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make(wheels: list[Path], units: Path, releases: Path) -> Bundle:

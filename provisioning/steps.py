@@ -27,8 +27,12 @@ class Report(Protocol):
 
 
 def observe(session: Session, health: bool = True) -> dict[str, Any]:
+    """What is on the box; after a cut link, once the change left running there is done."""
     args = ["status"] if health else ["status", "--no-health"]
     answer: dict[str, Any] = session.call(RELEASE, *args, timeout=90)
+    if answer.get("busy"):
+        session.call(RELEASE, "wait", timeout=1800)
+        answer = session.call(RELEASE, *args, timeout=90)
     return answer
 
 

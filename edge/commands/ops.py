@@ -142,7 +142,7 @@ def _registry(conn: sqlite3.Connection) -> Finding:
             "registry",
             False,
             "the box is not enrolled with a registry",
-            "edge enroll URL TOKEN (the token comes from the registry's operator)",
+            "edge enroll URL --token-file FILE (the token comes from the registry's operator)",
         )
     try:
         r = httpx.get(f"{url}/v1/hello", timeout=5)

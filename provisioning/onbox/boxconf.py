@@ -5,6 +5,7 @@ gate, and put back as they were when the box does not come back healthy."""
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ def configure(
         write_atomic(country_path, country.encode(), 0o640, owner)
     write_atomic(lay.settings_file, toml_text(merged).encode(), mode, owner)
     why = _check(lay)
-    if why is None and lay.current.exists():
+    restarted = why is None and lay.current.exists()
+    if restarted:
         restart(lay)
         why = gate(lay, timeout)
         if why:
@@ -74,7 +76,7 @@ def configure(
         write_atomic(country_path, old_country.encode(), 0o640, owner)
     elif country is not None:
         country_path.unlink(missing_ok=True)
-    if lay.current.exists():
+    if restarted:
         restart(lay)
         gate(lay, timeout)
     return {"ok": False, "changed": [], "error": f"{why}; the old settings were put back"}
@@ -94,8 +96,10 @@ def _check(lay: Layout) -> str | None:
         python = str(lay.current / "bin/python")
         checked = run([python, "-c", code, str(path)], as_box=True)
         if checked.returncode != 0:
-            lines = checked.stderr.strip().splitlines()
-            return f"the country configuration is not valid: {lines[-1] if lines else '?'}"
+            last = (checked.stderr.strip().splitlines() or ["?"])[-1]
+            if re.match(r"^[\w.]+Error: ", last):  # the exception's name is not for people
+                last = last.split(": ", 1)[1]
+            return f"the country configuration is not valid: {last}"
     return None
 
 

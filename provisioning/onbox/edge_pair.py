@@ -96,13 +96,15 @@ def pair(lay: Layout, key_type: str, key_b64: str) -> dict[str, Any]:
             "code": 4,
             "error": "the pairing window is closed: restart the box to open it for an hour",
         }
+    settings = lay.settings()
+    if not settings.get("box_id"):
+        return {"ok": False, "error": "the box's first start has not finished: try again soon"}
     comment = re.sub(r"[^A-Za-z0-9@._+-]", "_", str(request.get("officer", "officer")))[:64]
     line = f"{key_type} {key_b64} edge-fleet:{comment}\n"
     old = lay.authorized_keys.read_text() if lay.authorized_keys.is_file() else ""
     if line.split()[1] not in old:
         lay.authorized_keys.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         write_atomic(lay.authorized_keys, (old + line).encode(), 0o644)
-    settings = lay.settings()
     result: dict[str, Any] = {
         "ok": True,
         "box_id": settings.get("box_id", ""),

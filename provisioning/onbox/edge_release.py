@@ -12,6 +12,7 @@ build). Every sub-command answers one JSON object on stdout and exits 0 when it 
     edge-release backup                      an online, verified journal backup on the box
     edge-release health                      the health gate alone
     edge-release gc                          drop releases, layers and wheels nothing uses
+    edge-release wait                        until no other change runs (after a cut link)
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("backup", help="an online, verified backup of the journal")
     sub.add_parser("health", help="the health gate alone")
     sub.add_parser("gc", help="drop what no kept release uses")
+    sub.add_parser("wait", help="wait until no other change runs on the box")
     return p
 
 
@@ -60,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     # invocation (a retry) wait its turn on the lock, then find the work done.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        if args.command not in ("status", "health"):
-            _lock(lay)
-        return emit(_run(args, lay))
+        busy = not _lock(lay, wait=args.command not in ("status", "health"))
+        answer = _run(args, lay)
+        if args.command == "status":
+            answer["busy"] = busy  # another change runs: its outcome is not known yet
+        return emit(answer)
     except BrokenPipeError:
         return 1
     except Refused as exc:
@@ -71,11 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         return emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
 
 
-def _lock(lay: Layout) -> None:
-    """One changing command at a time on a box (held until this process exits)."""
+def _lock(lay: Layout, wait: bool) -> bool:
+    """One changing command at a time on a box (held until this process exits); without
+    `wait`, only whether another one runs now."""
     lay.opt.mkdir(parents=True, exist_ok=True)
     fd = os.open(lay.opt / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    if not wait:
+        os.close(fd)
+    return True
 
 
 def _stdin_json() -> Any:
@@ -117,6 +128,8 @@ def _run(args: argparse.Namespace, lay: Layout) -> dict[str, Any]:
         if made is None:
             raise Refused("this box has no journal yet")
         return {"ok": True, "path": str(made), "sha256": sha256_file(made)}
+    if args.command == "wait":
+        return {"ok": True}
     if args.command == "health":
         why = gate(lay, args.timeout)
         return {"ok": why is None, "error": why or ""}

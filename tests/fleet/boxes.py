@@ -36,6 +36,8 @@ def box_folder(tag: str) -> Path:
 
 @dataclass
 class TestBox:
+    __test__ = False  # a box for tests, not a test class
+
     index: int
     ns: str
     address: str
@@ -123,10 +125,10 @@ class TestBox:
         _kill(self.root / "run/sshd.pid", self.root)
 
     def stop(self) -> None:
-        """Everything this box runs: its units (by the stand-in's pid files) and sshd."""
-        for pid_file in (self.root / "run/boxctl").glob("*.pid"):
-            _kill(pid_file, self.root)
-        self.stop_sshd()
+        """Everything this box runs (its units, by the stand-in's pid files, and sshd), at
+        once: the test is over, nothing on the box needs a graceful stop."""
+        for pid_file in [*(self.root / "run/boxctl").glob("*.pid"), self.root / "run/sshd.pid"]:
+            _kill(pid_file, self.root, signal.SIGKILL)
 
     def release_state(self) -> dict[str, object]:
         program = self.root / "usr/local/sbin/edge-release"
@@ -138,7 +140,7 @@ class TestBox:
         return answer
 
 
-def _kill(pid_file: Path, root: Path) -> None:
+def _kill(pid_file: Path, root: Path, sig: int = signal.SIGTERM) -> None:
     """Stop a process this test started, by its pid, after checking it is still ours."""
     try:
         pid = int(pid_file.read_text())
@@ -147,7 +149,7 @@ def _kill(pid_file: Path, root: Path) -> None:
         return
     if str(root).encode() not in cmdline:
         return
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, sig)
     deadline = time.monotonic() + 15
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         try:

@@ -1,6 +1,6 @@
 """An office LAN in network namespaces: the officer's laptop on a bridge, each box in a
 namespace of its own joined to it by a veth pair; nftables in each box's namespace counts
-the bytes that reach the box and makes its link lossy, slow or cut (tc netem is not
+the bytes that reach the box's sshd and makes its link lossy, slow or cut (tc netem is not
 available on these machines)."""
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class Lan:
             add chain inet fleet fault_in
             add chain inet fleet fault_out
             add rule inet fleet in iifname "vb" jump fault_in
-            add rule inet fleet in iifname "vb" counter name rx
+            add rule inet fleet in iifname "vb" tcp dport 22 counter name rx
             add rule inet fleet out oifname "vb" jump fault_out
         """)  # fmt: skip
         return ns, address
@@ -99,7 +99,8 @@ class Lan:
         self.nft(ns, "flush chain inet fleet fault_in\nflush chain inet fleet fault_out")
 
     def received(self, ns: str) -> int:
-        """Bytes that reached the box over the LAN so far (IP packets, all protocols)."""
+        """Bytes that reached the box's sshd over the LAN so far (IP packets: SSH, TCP and IP
+        headers included; the LAN's multicast chatter is not counted)."""
         out = sh("ip", "netns", "exec", ns, "nft", "-j", "list", "counter", "inet", "fleet", "rx")
         for item in json.loads(out)["nftables"]:
             if "counter" in item:

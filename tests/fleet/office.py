@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ class Office:
         self.folder = tmp / "fleet"
         self.key = tmp / "officer"
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "amina@laptop", "-f", str(self.key))
-        roots = box_folder(self.tag)
+        self.roots = roots = box_folder(self.tag)
         for i in range(1, count + 1):
             ns, address = self.lan.add_box(i)
             box = TestBox(i, ns, address, roots / f"box{i}", self.lan)
@@ -47,6 +48,7 @@ class Office:
         if self.registry is not None:
             stop_process(self.registry)
         self.lan.close()
+        shutil.rmtree(self.roots, ignore_errors=True)
 
     # --- the registry, reachable from the boxes at the laptop's address --------------------
 
