@@ -66,6 +66,10 @@ class Tree:
         return sorted(n for n in self.members if rx.match(n))
 
 
+def missing(t: Tree, folder: str, *names: str) -> list[str]:
+    return [f"/{folder}/{n} is missing" for n in names if not t.has(f"{folder}/{n}")]
+
+
 def _normalized(parts: tuple[str, ...]) -> list[str]:
     out: list[str] = []
     for p in parts:
@@ -200,11 +204,9 @@ def the_release_is_installed_as_edge_release_installs_it(t: Tree) -> list[str]:
     if current is None or not current.issym():
         return ["/opt/edge/current is not a symlink"]
     release = f"opt/edge/{current.linkname}"
-    problems = [
-        f"{release}/{part} is missing"
-        for part in (".complete", "bin/edge", "bin/python3", "edge-release.json", "deps")
-        if not t.has(f"{release}/{part}")
-    ]
+    problems = missing(
+        t, release, ".complete", "bin/edge", "bin/python3", "edge-release.json", "deps"
+    )
     if problems:
         return problems
     manifest = json.loads(t.read(f"{release}/edge-release.json"))
@@ -215,8 +217,8 @@ def the_release_is_installed_as_edge_release_installs_it(t: Tree) -> list[str]:
     deps = {sha: n for n, sha in manifest["wheels"].items() if n != manifest["app"]}
     if set(deps) != set(locked):
         extra = sorted(deps[s] for s in set(deps) - set(locked))
-        missing = sorted(locked[s] for s in set(locked) - set(deps))
-        problems.append(f"release wheels differ from the lock: extra {extra}, missing {missing}")
+        absent = sorted(locked[s] for s in set(locked) - set(deps))
+        problems.append(f"release wheels differ from the lock: extra {extra}, missing {absent}")
     for program in ("usr/local/sbin/edge-release", "usr/local/sbin/edge-pair"):
         m = t.members.get(program)
         if m is None or m.mode & 0o777 != 0o755:
@@ -325,11 +327,8 @@ def the_pi_boot_files_are_in_place(t: Tree) -> list[str]:
     if t.arch == "amd64":
         return [f"the amd64 twin has a kernel: {kernels}"] if kernels else []
     fw = "boot/firmware"
-    problems = [
-        f"/{fw}/{f} is missing"
-        for f in ("start4.elf", "fixup4.dat", "bcm2711-rpi-4-b.dtb", "config.txt", "cmdline.txt")
-        if not t.has(f"{fw}/{f}")
-    ]
+    problems = missing(t, fw, "start4.elf", "fixup4.dat", "bcm2711-rpi-4-b.dtb", "config.txt",
+                       "cmdline.txt")  # fmt: skip
     if problems:
         return problems
     config = t.text(f"{fw}/config.txt")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers import stop_process
 from tests.image.nspawn import extent, sh
 
 
@@ -85,13 +86,7 @@ def booted(image: Path, work: Path, grow_mib: int = 1024) -> Iterator[Guest]:
     try:
         yield guest
     finally:
-        if qemu.poll() is None:
-            qemu.terminate()
-            try:
-                qemu.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                qemu.kill()
-                qemu.wait()
+        stop_process(qemu)
 
 
 def wait_until(what: str, check: object, timeout: float, guest: Guest) -> None:

@@ -4,13 +4,13 @@ what /etc/fstab and the Pi's command line expect."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from image import check_rootfs, tardiff
+from image.debs import sha256_of
 from tests.image.conftest import Builds
 from tests.image.nspawn import partitions
 
@@ -19,21 +19,13 @@ pytestmark = pytest.mark.image
 COMPARED = ("rootfs.tar", "edge-box-amd64.img", "edge-box-amd64.img.zst", "packages.txt")
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def test_two_builds_from_the_same_lock_are_byte_identical(builds: Builds) -> None:
     """Two complete, separate amd64 builds (each from mmdebstrap on): the root file system
     tar, the card image, the compressed card image and the package list compare equal by
     sha256. (The second build takes its downloads from the cache the first one filled.)"""
     a, b = builds.get("amd64-a"), builds.get("amd64-b")
     for name in COMPARED:
-        if sha256(a / name) != sha256(b / name):
+        if sha256_of(a / name) != sha256_of(b / name):
             diff = tardiff.differences(a / "rootfs.tar", b / "rootfs.tar")
             pytest.fail(f"{name} differs between two builds; the root file systems:\n"
                         + "\n".join(diff[:40]))  # fmt: skip
