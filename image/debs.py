@@ -315,6 +315,7 @@ def fetch(locked: Locked, cache: Path) -> list[Deb]:
 
 def _fetch(locked: Locked, cache: Path) -> list[Deb]:
     debs = read_lock(locked)
+    cache.mkdir(parents=True, exist_ok=True)
     missing = [d for d in debs if not _good(cache / d.filename, d)]
     with tempfile.TemporaryDirectory(prefix="edge-fetch-") as tmp:
         apt = Apt(locked, Path(tmp) / "apt")
