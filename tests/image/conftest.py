@@ -1,6 +1,7 @@
 """The OS image tests (`make image-test`): they build the image three times (amd64 twice, to
-compare the bytes, and arm64 once) and boot the amd64 twin, so they never run in `make test`
-(each module here is marked `image`, which pyproject.toml leaves out by default).
+compare the bytes, and arm64 once), boot the amd64 twin in a container and the arm64 image
+on QEMU, so they never run in `make test` (each module here is marked `image`, which
+pyproject.toml leaves out by default).
 
 Builds go to build/image-test/<name>/ with their log beside them. EDGE_IMAGE_REUSE=1 takes
 the builds already there instead of building again (for working on the tests themselves;
