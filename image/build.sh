@@ -55,16 +55,20 @@ step "the box's Python release (locked wheels, and this checkout's)"
 step "root file system"
 include=$(grep -hv '^#' "$here/packages/common.txt" "$here/packages/$arch.txt" | paste -sd, -)
 include=${include#,}
-pre_install=()
-if [ -d "$here/rootfs-$arch" ]; then
-    # Files that must be there before the packages are configured (the initramfs settings).
-    pre_install=(--setup-hook="cp -r '$here/rootfs-$arch/.' \"\$1/\"")
+# Files that must be there before the first package is unpacked: dpkg's exclusions, and on
+# arm64 the initramfs settings.
+early=(--setup-hook="cp -r '$here/early/.' \"\$1/\"")
+if [ -d "$here/early-$arch" ]; then
+    early+=(--setup-hook="cp -r '$here/early-$arch/.' \"\$1/\"")
 fi
+# force-unsafe-io: no fsync for each unpacked file while building (customize.sh removes it,
+# so the box's own updates stay safe against a power cut).
 mmdebstrap --quiet --variant=apt --architectures="$arch" --include="$include" \
+    --dpkgopt=force-unsafe-io \
     --setup-hook="mkdir -p \"\$1/etc/apt/preferences.d\" \"\$1/var/cache/apt/archives\"" \
     --setup-hook="cp '$work/pins.pref' \"\$1/etc/apt/preferences.d/edge-lock.pref\"" \
     --setup-hook="cp -l '$debs'/*.deb \"\$1/var/cache/apt/archives/\" 2>/dev/null || cp '$debs'/*.deb \"\$1/var/cache/apt/archives/\"" \
-    "${pre_install[@]}" \
+    "${early[@]}" \
     --customize-hook="'$here/customize.sh' \"\$1\" '$arch' '$work/wheelhouse'" \
     --customize-hook="python3 '$here/debs.py' check '$arch' \"\$1\"" \
     bookworm "$work/rootfs" "$here/sources.list"

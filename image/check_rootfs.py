@@ -305,7 +305,8 @@ def the_card_layout_matches_fstab(t: Tree) -> list[str]:
 
 @check
 def nothing_of_the_build_machine_is_left(t: Tree) -> list[str]:
-    """Nothing of the build machine: its host name, resolver, staging files."""
+    """Nothing of the build machine: its host name, resolver, staging files, and none of the
+    build's own dpkg or apt settings (no fsync skipped on the box)."""
     problems = []
     if t.text("etc/hostname").strip() != "edge-box":
         problems.append(f"host name is {t.text('etc/hostname').strip()!r}")
@@ -313,6 +314,9 @@ def nothing_of_the_build_machine_is_left(t: Tree) -> list[str]:
     if resolv is None or resolv.linkname != "../run/systemd/resolve/stub-resolv.conf":
         problems.append("/etc/resolv.conf is not resolved's stub")
     problems += [f"{n} is left" for n in t.members if n.startswith("var/tmp/edge-image")]
+    for name in t.glob("etc/dpkg/dpkg.cfg.d/*") + t.glob("etc/apt/apt.conf.d/*"):
+        if "unsafe-io" in t.text(name) or name.endswith("99mmdebstrap"):
+            problems.append(f"/{name}: the build's own dpkg or apt settings are left")
     return problems
 
 

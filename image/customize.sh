@@ -9,6 +9,7 @@ arch=$2
 wheelhouse=$3
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
+say() { printf '%s    %s\n' "$(date +%T)" "$*" >&2; }
 
 # A command inside the image (arm64 runs through qemu-user), with nothing of the build
 # machine's environment but what makes its output reproducible.
@@ -30,8 +31,9 @@ copy_tree() {
 copy_tree "$here/rootfs"
 
 # The build held every package at its locked version; the box takes Debian's security
-# updates from here on (unattended-upgrades), so no pin stays behind.
-rm -f "$root/etc/apt/preferences.d/edge-lock.pref"
+# updates from here on (unattended-upgrades), so no pin stays behind. Nor does the build's
+# dpkg option to skip fsync (mmdebstrap's --dpkgopt file).
+rm -f "$root/etc/apt/preferences.d/edge-lock.pref" "$root/etc/dpkg/dpkg.cfg.d/99mmdebstrap"
 
 # Never the build machine's name or resolver (mmdebstrap copies them in).
 echo edge-box >"$root/etc/hostname"
@@ -57,6 +59,7 @@ in_root useradd --system --user-group --home-dir /var/lib/edge --no-create-home 
 # edge-release, edge-pair and the sshd drop-in, byte for byte as the fleet tool keeps them.
 PYTHONPATH=$repo python3 -m provisioning.onbox "$root" >/dev/null
 
+say "the box's release (edge-release install, inside the image)"
 # The box's release, installed by edge-release itself inside the image with the image's
 # python3, so it is laid out exactly as the fleet tool's upgrades lay out theirs.
 stage=$root/var/tmp/edge-image
@@ -73,10 +76,11 @@ installed=$(in_root env PIP_NO_COMPILE=0 /usr/local/sbin/edge-release install \
     --wheelhouse /var/tmp/edge-image/wheelhouse --units /var/tmp/edge-image/units)
 version=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])' <<<"$installed")
 in_root /usr/local/sbin/edge-release switch "$version" --offline >/dev/null
+say "compiling the release's Python"
 in_root python3 -m compileall -q -f -j 0 --invalidation-mode checked-hash \
     /opt/edge/deps /opt/edge/releases
 rm -rf "$stage"
-echo "release $version installed" >&2
+say "release $version installed"
 
 if [ "$arch" = arm64 ]; then
     # How the Pi boots: the root partition by its fixed id and the consoles, then
