@@ -134,12 +134,12 @@ def booted(image: Path, work: Path, index: int, authorized_key: str) -> Iterator
             pid = int(found[0]) if found else 0
             return pid > 0
 
-        wait_for("the container's init started", container_init, 30, console)
+        wait_for("the container's init started", container_init, 60, console)
 
         def leased() -> bool:
             return leases.exists() and bool(leases.read_text().strip())
 
-        wait_for("the box asked for an address (DHCP)", leased, 120, console)
+        wait_for("the box asked for an address (DHCP)", leased, 240, console)
         address = leases.read_text().split()[2]
         yield Box(address, pid, console)
 

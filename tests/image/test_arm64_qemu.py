@@ -123,7 +123,7 @@ def officer(guest: Guest) -> Session:
 
 
 def test_the_arm64_system_reaches_running_with_no_failed_unit(officer: Session) -> None:
-    state = officer.run("timeout 600 systemctl is-system-running --wait")
+    state = officer.run("timeout 900 systemctl is-system-running --wait", timeout=920)
     failed = officer.run("systemctl --failed --no-legend --plain")
     assert state.strip() == "running", failed
     assert officer.run("uname -m; python3 --version").split() == ["aarch64", "Python", "3.11.2"]

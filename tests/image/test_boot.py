@@ -40,7 +40,7 @@ def boxes(
         booted(image, work / "two", 2, public_line(officer)) as two,
     ):
         for box in (one, two):
-            wait_for_file(box, "/etc/ssh/ssh_host_ed25519_key.pub", 60)
+            wait_for_file(box, "/etc/ssh/ssh_host_ed25519_key.pub", 180)
         yield [one, two]
 
 
@@ -80,7 +80,7 @@ def ssh(box: Box, key: paramiko.PKey, command: str, timeout: float = 120) -> tup
 def running(boxes: list[Box], officer: paramiko.PKey) -> list[Box]:
     """Both boxes once systemd says the boot has finished."""
     for box in boxes:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded CI machine boots slowly
         while True:  # sshd may still be starting when the host key appears
             try:
                 ssh(box, officer, "true")
@@ -89,7 +89,7 @@ def running(boxes: list[Box], officer: paramiko.PKey) -> list[Box]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-        ssh(box, officer, "timeout 180 systemctl is-system-running --wait")
+        ssh(box, officer, "timeout 400 systemctl is-system-running --wait", timeout=420)
     return boxes
 
 
