@@ -5,8 +5,13 @@ BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed-stamp
 # Debian packages the test suite needs (installed only when missing).
 TEST_DEBS = chromium systemd iproute2 faketime poppler-utils openssh-server nftables python3 python3-venv
+# ... and the OS image's build (image/build.sh) and boot test (tests/image/).
+IMAGE_DEBS = mmdebstrap qemu-user-static binfmt-support arch-test debian-archive-keyring \
+	dosfstools mtools fdisk zstd libarchive13 systemd systemd-container iproute2 dnsmasq-base \
+	qemu-system-arm
+IMAGE_OUT ?= build/image
 
-.PHONY: setup demo test soak bench lint clean
+.PHONY: setup demo test soak bench lint clean image image-amd64 image-test image-lock
 
 $(STAMP): pyproject.toml
 	scripts/system-packages.sh
@@ -39,6 +44,35 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy --strict image/*.py tests/image
+
+# The box's OS image for the Raspberry Pi 4 (arm64), into $(IMAGE_OUT)/arm64; as root.
+image: setup
+	scripts/system-packages.sh $(IMAGE_DEBS)
+	image/build.sh arm64 $(IMAGE_OUT)/arm64
+
+# Its amd64 twin (the same recipe without the Pi's kernel and firmware; the tests boot it).
+image-amd64: setup
+	scripts/system-packages.sh $(IMAGE_DEBS)
+	image/build.sh amd64 $(IMAGE_OUT)/amd64
+
+# Builds amd64 twice (byte-identical?) and arm64, checks both, boots amd64 in a container and
+# arm64 on QEMU (tests/image/; in this order, so the amd64 tests run while arm64 builds).
+image-test: setup
+	scripts/system-packages.sh $(IMAGE_DEBS)
+	$(BIN)/ruff check image tests/image
+	$(BIN)/mypy --strict image/*.py tests/image
+	$(BIN)/pytest -m image tests/image/test_lock.py tests/image/test_docs.py \
+		tests/image/test_boot.py tests/image/test_build.py tests/image/test_arm64_qemu.py
+
+# Moves the image to today's Debian and PyPI versions: review the diff of image/lock/.
+image-lock: setup
+	scripts/system-packages.sh debian-archive-keyring
+	python3 image/debs.py lock amd64
+	python3 image/debs.py lock arm64
+	python3 image/debs.py lock-tools
+	$(BIN)/python image/wheels.py lock amd64
+	$(BIN)/python image/wheels.py lock arm64
 
 clean:
 	rm -rf $(VENV) build artifacts .pytest_cache .mypy_cache .ruff_cache

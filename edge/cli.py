@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         "--password-file",
         help="read the first admin's password from this file (otherwise it is asked for)",
     )
+    init.add_argument(
+        "--unattended",
+        action="store_true",
+        help="first boot of an image: no first admin, nothing asked (provisioning adds one)",
+    )
     init.set_defaults(func=_lazy("edge.commands.init", "run"))
 
     serve = sub.add_parser("serve", help="run the web server")

@@ -36,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
             f"{home} already holds a box ({SETTINGS_FILE} exists); choose another --home"
         )
     config = load_config(args.country_config or None)
-    if args.demo and not args.password_file:
+    if args.unattended and args.demo:
+        raise SettingsError("--unattended makes a box for an office, never a demo box")
+    if args.unattended:
+        admin_password = None  # the fleet tool's pairing adds the first admin
+    elif args.demo and not args.password_file:
         admin_password = DEMO_PASSWORD
     else:
         admin_password = read_password(args, f"Password for the first admin ({args.admin}): ")
@@ -52,9 +56,11 @@ def run(args: argparse.Namespace) -> int:
         values["country_config"] = str(Path(args.country_config).resolve())
     write_settings(home, values)
     settings = load_settings(home)
-    admin_verifier = new_verifier(settings, args.admin, admin_password)
     public = create_device_key(settings.device_key_path)
-    users = [(args.admin, args.admin_name, "local-system-admin", admin_verifier)]
+    users = []
+    if admin_password is not None:
+        admin_verifier = new_verifier(settings, args.admin, admin_password)
+        users.append((args.admin, args.admin_name, "local-system-admin", admin_verifier))
     if args.demo:
         demo = new_verifier(settings, "demo", DEMO_PASSWORD)
         users += [(u, n, r, demo) for u, n, r in DEMO_USERS]
