@@ -66,7 +66,8 @@ def configuration_texts() -> list[str]:
     for event in config.events.values():
         texts.append(event.label)
         for spec in event.fields:
-            texts += [spec.label, spec.help, *(o.label for o in spec.options)]
+            texts += [spec.label, spec.help, spec.section, spec.pattern_message or ""]
+            texts += [o.label for o in spec.options]
     for action in config.custom.values():
         texts += [action.name, action.dialog_copy, action.audit_copy]
         for spec in action.dialog_form:

@@ -183,6 +183,7 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
     state = ctx.state
     chrome: dict[str, Any] = {
         "office": state.settings.office_name or state.settings.office_id,
+        "office_id": state.settings.office_id,
         "languages": LANGUAGES.values(),
         "path": ctx.request.url.path,
         # Where this page is, query included (the language menu comes back here).

@@ -28,6 +28,9 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True):
 class Option(_Strict):
     value: str
     label: str
+    # Offered only on the boxes of these offices (e.g. the health facilities an office
+    # serves); empty: everywhere. A value chosen elsewhere is still a valid value.
+    offices: list[str] = []
 
 
 class FieldSpec(_Strict):
@@ -44,6 +47,8 @@ class FieldSpec(_Strict):
     options: list[Option] = []
     not_in_future: bool = False
     help: str = ""
+    # Starts a part of the form: the heading shown above this field ("Mother", "Informant").
+    section: str = ""
 
 
 class FieldAge(_Strict):

@@ -153,3 +153,34 @@ def test_grants_checks_every_option_and_jurisdiction() -> None:
     c = who("record.custom.action[event=death, actionType=Attest]")
     assert grants(c, "record.custom.action", event="death", actionType="Attest")
     assert not grants(c, "record.custom.action", event="death", actionType="Escalate")
+
+
+def test_a_declaration_has_an_informant_addresses_and_a_facility_offered_by_office() -> None:
+    """The default birth form is in parts (child, mother, father, informant), with addresses
+    and the facility of birth; a facility listed for some offices is offered only on their
+    boxes, and the page shows each part's heading."""
+    from edge.web.render import environment
+
+    cfg = raw()
+    birth = next(e for e in cfg["events"] if e["id"] == "birth")
+    facility = next(f for f in birth["fields"] if f["id"] == "child.birth_facility")
+    facility["options"][0]["offices"] = ["office-north"]
+    event = build_config(cfg, "country.toml").events["birth"]
+    assert [f.section for f in event.fields if f.section] == [
+        "Child",
+        "Mother",
+        "Father",
+        "Informant",
+    ]
+    ids = {f.id for f in event.fields}
+    assert {"informant.first_name", "informant.relationship", "mother.address.town"} <= ids
+
+    spec = next(f for f in event.fields if f.id == "child.birth_facility")
+    field = environment("en").get_template("_field.html")
+
+    def offered(office: str) -> list[str]:
+        html = field.render(prefix="f.", f=spec, values={}, errors={}, office_id=office)
+        return [o for o in ("district-hospital", "maternity-clinic") if f'value="{o}"' in html]
+
+    assert offered("office-north") == ["district-hospital", "maternity-clinic"]
+    assert offered("office-south") == ["maternity-clinic"]
