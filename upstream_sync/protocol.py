@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import secrets
+import zlib
 from typing import Any
 
 import msgspec
@@ -218,9 +219,35 @@ def encode(value: Any) -> bytes:
     return gzip.compress(msgspec.json.encode(value), compresslevel=6, mtime=0)
 
 
-def decode(body: bytes, kind: type[Any]) -> Any:
-    """A message from the wire, checked against its type."""
-    return msgspec.json.decode(gzip.decompress(body), type=kind)
+# The most a message may inflate to unless the reader says otherwise: far above any batch a
+# box sends (`sync_batch_bytes`, 256 KiB by default), far below what a Pi can hold.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class MessageTooLarge(msgspec.DecodeError):
+    """A body that inflates to more than the reader takes (a gzip bomb, or a batch larger
+    than the other side accepts)."""
+
+
+def inflate(body: bytes, limit: int = MAX_MESSAGE_BYTES) -> bytes:
+    """The JSON inside a gzip body, never inflating more than `limit` bytes of it: a small
+    body that would inflate to gigabytes is refused after `limit`, not held in memory."""
+    inflater = zlib.decompressobj(wbits=31)  # a gzip member
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise msgspec.DecodeError(f"not gzip-compressed JSON ({exc})") from None
+    if len(out) > limit:
+        raise MessageTooLarge(f"the message inflates to more than {limit} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise msgspec.DecodeError("not one complete gzip member")
+    return out
+
+
+def decode(body: bytes, kind: type[Any], limit: int = MAX_MESSAGE_BYTES) -> Any:
+    """A message from the wire, checked against its type; refused (MessageTooLarge) when it
+    would inflate past `limit` bytes."""
+    return msgspec.json.decode(inflate(body, limit), type=kind)
 
 
 def new_nonce() -> str:

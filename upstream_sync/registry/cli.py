@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+import stat
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--hours", type=int, default=72)
     args = parser.parse_args(argv)
     home = Path(args.home).resolve()
+    os.umask(0o077)  # the database, its journal files and the key: the registry's user only
     try:
         overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
         settings = load_registry_settings(home, overrides)
@@ -49,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, home: Path, settings: RegistrySettings) -> int:
     if args.command == "init":
         return _init(home, settings)
+    if not (home / "registry.key").exists():
+        print(f"edge-registry: {home} holds no registry: run `init` first", file=sys.stderr)
+        return 2
+    _private(home)
     db = RegistryDB(home / "registry.db", settings.lock_wait_seconds)  # refuses one it cannot use
     if args.command == "token":
         value, expires = issue_token(db, args.office_id, timedelta(hours=args.hours), utcnow())
@@ -65,6 +72,7 @@ def _init(home: Path, settings: RegistrySettings) -> int:
         print(f"edge-registry: {home} already holds a registry", file=sys.stderr)
         return 2
     home.mkdir(parents=True, exist_ok=True)
+    _private(home)
     create_device_key(home / "registry.key")
     db = RegistryDB(home / "registry.db", settings.lock_wait_seconds)
     admin = "adm_" + secrets.token_urlsafe(24)
@@ -73,6 +81,16 @@ def _init(home: Path, settings: RegistrySettings) -> int:
     print(admin)
     print("(the admin token above is shown once: keep it)", file=sys.stderr)
     return 0
+
+
+def _private(home: Path) -> None:
+    """The registry's home and every file in it readable by its own user only (a home made
+    before, or by hand, may have been left open to every user of the machine)."""
+    for path in (home, *(f for f in home.iterdir() if f.is_file())):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+            print(f"edge-registry: {path} was readable by others; now it is not", file=sys.stderr)
 
 
 def _serve(home: Path, settings: RegistrySettings, port_file: str | None) -> int:

@@ -23,6 +23,7 @@ from upstream_sync.registry.errors import (
     NotEnrolledBox,
     NotOffered,
     Replayed,
+    TooLarge,
     Unsigned,
     UnsupportedProtocol,
 )
@@ -67,10 +68,17 @@ def _wire(reg: RegistryContext, request: Req, nonce: str, value: Any) -> Respons
     )
 
 
-def _decode(body: bytes, kind: type[Any]) -> Any:
+# An enrollment is a token and a key: a few hundred bytes. Its endpoint is the only one open
+# to anyone, so it takes little, before and after inflating.
+ENROLL_MAX_BYTES = 64 * 1024
+
+
+def _decode(body: bytes, kind: type[Any], limit: int) -> Any:
     try:
-        return p.decode(body, kind)
-    except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
+        return p.decode(body, kind, limit)
+    except p.MessageTooLarge:
+        raise TooLarge(f"The message is larger than {limit} bytes once inflated") from None
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadMessage(f"body: {exc}") from None
 
 
@@ -102,7 +110,7 @@ def _signed_message(
     box_id, nonce = _signed(reg, request, request.url.path, body)
     if not enrollment.note_nonce(reg.db, box_id, nonce, utcnow()):
         raise Replayed("A request with this nonce was already received from this box")
-    return box_id, nonce, _decode(body, kind)
+    return box_id, nonce, _decode(body, kind, reg.settings.max_message_bytes)
 
 
 @get("/v1/hello", operation_id="hello")
@@ -116,12 +124,18 @@ async def hello(request: Req, state: State) -> Response[p.Hello]:
     )
 
 
-@post("/v1/enroll", operation_id="enroll", status_code=200, sync_to_thread=True)
+@post(
+    "/v1/enroll",
+    operation_id="enroll",
+    status_code=200,
+    sync_to_thread=True,
+    request_max_body_size=ENROLL_MAX_BYTES,
+)
 def enroll(request: Req, state: State, body: RawBody) -> Response[bytes]:
     """Spend a one-time token on a box's public key; answers the box id and registry key."""
     reg = registry_of(state)
     _check_protocol(request)
-    req: p.EnrollRequest = _decode(body, p.EnrollRequest)
+    req: p.EnrollRequest = _decode(body, p.EnrollRequest, ENROLL_MAX_BYTES)
     try:
         bytes.fromhex(req.public_key)
     except ValueError:
@@ -138,7 +152,7 @@ def push(request: Req, state: State, body: RawBody) -> Response[bytes]:
     _check_protocol(request)
     _offered(reg, request, p.PUSH)
     box_id, nonce = _signed(reg, request, "/v1/push", body)
-    batch: p.PushBatch = _decode(body, p.PushBatch)
+    batch: p.PushBatch = _decode(body, p.PushBatch, reg.settings.max_message_bytes)
     now = utcnow()
     results = accept.accept_batch(
         reg.db, box_id, nonce, batch.actions, now, reg.config, batch.clock_steps
