@@ -7,6 +7,7 @@ gzip-compressed.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import secrets
@@ -186,6 +187,7 @@ class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
     token: str
     public_key: str
     box_name: str = ""
+    office_id: str = ""  # the office the box serves; the registry refuses a token for another
 
 
 class EnrollResponse(msgspec.Struct):
@@ -198,6 +200,13 @@ class Hello(msgspec.Struct):
     protocols: list[str]
     capabilities: list[str]
     registry_key: str
+
+
+def fingerprint(public_hex: str) -> str:
+    """A public key as people compare it: `SHA256:` and the base64 of its digest (the form
+    OpenSSH shows host keys in)."""
+    digest = hashlib.sha256(bytes.fromhex(public_hex)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def parse_capabilities(header: str | None) -> frozenset[str] | None:

@@ -255,6 +255,14 @@ MIGRATIONS: list[str] = [
     INSERT INTO sync_stages SELECT * FROM ({LEGACY_SYNC_STAGES}) WHERE status != 'idle';
     DELETE FROM box WHERE key IN ({", ".join(f"'{k}'" for k in LEGACY_SYNC_KEYS)});
     """,
+    # 8: a stage's times also as the boot and the time since boot they were read in, so a
+    # backoff, a stuck stage and a push that stopped are measured across clock steps.
+    """
+    ALTER TABLE sync_stages ADD COLUMN since_boot TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sync_stages ADD COLUMN since_mono INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_stages ADD COLUMN updated_boot TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sync_stages ADD COLUMN updated_mono INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

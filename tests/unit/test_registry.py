@@ -148,7 +148,7 @@ def test_search_takes_percent_and_underscore_as_letters(db: RegistryDB) -> None:
 def test_enrollment_tokens_are_refused_in_the_registry_s_own_words(db: RegistryDB) -> None:
     token, _ = enrollment.issue_token(db, "office-1", timedelta(0), NOW)  # expires at once
     with pytest.raises(TokenRefused, match="unknown, used or expired"):
-        enrollment.enroll(db, token, "ab" * 32, "box", NOW)
+        enrollment.enroll(db, token, "ab" * 32, "box", "office-1", NOW)
 
 
 def test_errors_are_problems_in_the_registry_s_words(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from edge.clock import utcnow
 from edge.errors import EdgeError
-from edge.identity import create_device_key
+from edge.identity import create_device_key, load_device_key, public_key_hex
 from edge.logs import configure
+from upstream_sync.protocol import fingerprint
 from upstream_sync.registry.db import RegistryDB
 from upstream_sync.registry.enrollment import digest, issue_token
 from upstream_sync.registry.errors import RegistryError
@@ -36,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="issue a one-time enrollment token for a box")
     token.add_argument("--office-id", required=True)
     token.add_argument("--hours", type=int, default=72)
+    token.add_argument(
+        "--replaces",
+        metavar="BOX_ID",
+        help="the new box replaces this box of the office and takes over its open records",
+    )
+    sub.add_parser(
+        "fingerprint", help="print the fingerprint of the registry key (edge enroll --registry-key)"
+    )
     args = parser.parse_args(argv)
     home = Path(args.home).resolve()
     os.umask(0o077)  # the database, its journal files and the key: the registry's user only
@@ -56,12 +65,24 @@ def _run(args: argparse.Namespace, home: Path, settings: RegistrySettings) -> in
         print(f"edge-registry: {home} holds no registry: run `init` first", file=sys.stderr)
         return 2
     _private(home)
+    if args.command == "fingerprint":
+        print(_fingerprint(home))
+        return 0
     db = RegistryDB(home / "registry.db", settings.lock_wait_seconds)  # refuses one it cannot use
     if args.command == "token":
-        value, expires = issue_token(db, args.office_id, timedelta(hours=args.hours), utcnow())
-        db.close()
+        try:
+            value, expires = issue_token(
+                db, args.office_id, timedelta(hours=args.hours), utcnow(), args.replaces
+            )
+        finally:
+            db.close()
         print(value)
-        print(f"(for office {args.office_id}, valid until {expires})", file=sys.stderr)
+        replacing = f", replacing box {args.replaces}" if args.replaces else ""
+        print(
+            f"(for office {args.office_id}{replacing}, valid until {expires}; on the box: "
+            f"edge enroll URL --token-file FILE --registry-key {_fingerprint(home)})",
+            file=sys.stderr,
+        )
         return 0
     db.close()
     return _serve(home, settings, args.port_file)
@@ -79,8 +100,16 @@ def _init(home: Path, settings: RegistrySettings) -> int:
     db.set_meta("admin_token_hash", digest(admin))
     db.close()
     print(admin)
-    print("(the admin token above is shown once: keep it)", file=sys.stderr)
+    print(
+        f"(the admin token above is shown once: keep it. The registry's key: "
+        f"{_fingerprint(home)}; boxes pin it with `edge enroll --registry-key`)",
+        file=sys.stderr,
+    )
     return 0
+
+
+def _fingerprint(home: Path) -> str:
+    return fingerprint(public_key_hex(load_device_key(home / "registry.key")))
 
 
 def _private(home: Path) -> None:

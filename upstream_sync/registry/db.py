@@ -15,12 +15,13 @@ from upstream_sync.registry.errors import SchemaMismatch
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS enrollment_tokens (
     token_hash TEXT PRIMARY KEY, office_id TEXT NOT NULL, created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL, used_at TEXT, used_by TEXT);
+    expires_at TEXT NOT NULL, used_at TEXT, used_by TEXT,
+    replaces TEXT);  -- the box whose records the new box takes over (the operator's choice)
 CREATE TABLE IF NOT EXISTS boxes (
     box_id TEXT PRIMARY KEY, public_key TEXT NOT NULL UNIQUE, office_id TEXT NOT NULL,
     name TEXT NOT NULL, enrolled_at TEXT NOT NULL);

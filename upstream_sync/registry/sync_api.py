@@ -140,7 +140,11 @@ def enroll(request: Req, state: State, body: RawBody) -> Response[bytes]:
         bytes.fromhex(req.public_key)
     except ValueError:
         raise BadMessage("public_key: not hexadecimal") from None
-    box_id, office = enrollment.enroll(reg.db, req.token, req.public_key, req.box_name, utcnow())
+    if not req.office_id:
+        raise BadMessage("office_id: the box must say which office it serves")
+    box_id, office = enrollment.enroll(
+        reg.db, req.token, req.public_key, req.box_name, req.office_id, utcnow()
+    )
     answer = p.EnrollResponse(box_id, office, public_key_hex(reg.key))
     return _wire(reg, request, "enroll", answer)
 

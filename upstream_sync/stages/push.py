@@ -15,10 +15,10 @@ import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from edge.clock import iso_ms, utcnow
+from edge.clock import iso_ms, now_moment
 from edge.journal import syncstages
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
@@ -51,6 +51,7 @@ class PushReport:
     held_back: int
     error: str | None = None
     next_try: str | None = None
+    retry_in: timedelta | None = None  # after a failure: the backoff before the next try
 
 
 @dataclass
@@ -94,13 +95,14 @@ class _Drain:
     def prepare(self, settle: _Settle | None, after: int, starting: bool = False) -> _Prepared:
         """In one writer job: store the last answers, pick and mark the next batch, and note
         the stage's progress (or its start)."""
-        now = utcnow()
+        at = now_moment()
+        now = at.wall
 
         def job(conn: sqlite3.Connection) -> _Prepared:
             if starting:
-                syncstages.start(conn, Stage.PUSH, now)
+                syncstages.start(conn, Stage.PUSH, at)
             else:
-                syncstages.progress(conn, Stage.PUSH, now)
+                syncstages.progress(conn, Stage.PUSH, at)
             if settle is not None:
                 settle.store(conn, now)
             batch = outbox.select_batch(conn, self.budget, after)
@@ -122,8 +124,12 @@ class _Drain:
         return result
 
     def report(
-        self, held_back: int, error: str | None = None, next_try: str | None = None
+        self,
+        held_back: int,
+        error: str | None = None,
+        retry: tuple[datetime, datetime] | None = None,
     ) -> PushReport:
+        """The totals; after a failure, with when it failed and when it tries again."""
         c = self.count
         return PushReport(
             c["sent"],
@@ -132,7 +138,8 @@ class _Drain:
             c["conflict"],
             held_back,
             error,
-            next_try,
+            iso_ms(retry[1]) if retry else None,
+            retry[1] - retry[0] if retry else None,
         )
 
 
@@ -170,10 +177,10 @@ def drain(
         current = following
 
     def finish(conn: sqlite3.Connection) -> None:
-        now = utcnow()
+        at = now_moment()
         if settle is not None:
-            settle.store(conn, now)
-        syncstages.finish(conn, Stage.PUSH, now)
+            settle.store(conn, at.wall)
+        syncstages.finish(conn, Stage.PUSH, at)
 
     journal.run(finish)
     return d.report(current.held_back)
@@ -201,15 +208,15 @@ def _failed(
     error = describe(exc)
     log.warning("push of %d actions failed: %s", len(current.actions), error)
 
-    def job(conn: sqlite3.Connection) -> datetime:
-        now = utcnow()
-        outbox.unmark(conn, following.actions, now)  # prepared, never sent
+    def job(conn: sqlite3.Connection) -> tuple[datetime, datetime]:
+        at = now_moment()
+        outbox.unmark(conn, following.actions, at.wall)  # prepared, never sent
         next_try = outbox.record_failure(
-            conn, current.actions, error, now, cap_seconds, answered_by_registry(exc)
+            conn, current.actions, error, at.wall, cap_seconds, answered_by_registry(exc)
         )
-        syncstages.fail(conn, Stage.PUSH, error, now, next_try)
-        return next_try
+        syncstages.fail(conn, Stage.PUSH, error, at, next_try)
+        return at.wall, next_try
 
-    next_try = d.journal.run(job)
+    retry = d.journal.run(job)
     d.count["sent"] += len(current.actions)
-    return d.report(current.held_back, error, iso_ms(next_try))
+    return d.report(current.held_back, error, retry)
