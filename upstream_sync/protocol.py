@@ -127,6 +127,8 @@ class ClockStep(msgspec.Struct, forbid_unknown_fields=True):
 class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     text: str
     limit: int = 20
+    # Who at the box is asking: the registry shows only what that user's role may read.
+    username: str = ""
 
 
 class RecordHit(msgspec.Struct):

@@ -310,17 +310,7 @@ def test_a_sync_lock_held_by_a_killed_process_does_not_stop_sending(
 
 def national_registrar(registry: Registry, password: str) -> httpx.Response:
     """Create `registrar` of office-1 in the national register, with this password."""
-    return httpx.post(
-        registry.url + "/admin/v1/users",
-        headers={"Authorization": f"Bearer {registry.admin_token}"},
-        json={
-            "username": "registrar",
-            "display_name": "Layla Khoury",
-            "role": "local-registrar",
-            "office_id": "office-1",
-            "password": password,
-        },
-    )
+    return registry.add_user("registrar", "local-registrar", password)
 
 
 def test_login_is_checked_with_the_registry_when_it_is_reachable(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import pytest
 from litestar import get
 from litestar.testing import TestClient
 
-from tests.helpers import ROOT
+from edge.workflow.scopes import parse_scope
+from tests.helpers import ROOT, config
 from upstream_sync import protocol as p
 from upstream_sync.protocol import ClockStep
-from upstream_sync.registry import accept, enrollment, records
+from upstream_sync.registry import accept, enrollment, records, users
 from upstream_sync.registry.app import create_registry_app
 from upstream_sync.registry.cli import main
 from upstream_sync.registry.db import RegistryDB
@@ -139,10 +141,54 @@ def test_search_takes_percent_and_underscore_as_letters(db: RegistryDB) -> None:
     _record(db, "rec-1", "Sara Haddad")
     _record(db, "rec-2", "Omar 100% Saleh")
     _record(db, "rec-3", "Lina_Khoury")
-    assert [h.record_id for h in records.search(db, "%", 10)] == ["rec-2"]
-    assert [h.record_id for h in records.search(db, "_", 10)] == ["rec-3"]
-    assert [h.record_id for h in records.search(db, "sara", 10)] == ["rec-1"]
-    assert [h.record_id for h in records.search(db, "b3", 10)] == ["rec-3"]  # tracking id
+    everything: users.Reach = [(None, None)]
+    assert [h.record_id for h in records.search(db, "%", 10, everything)] == ["rec-2"]
+    assert [h.record_id for h in records.search(db, "_", 10, everything)] == ["rec-3"]
+    assert [h.record_id for h in records.search(db, "sara", 10, everything)] == ["rec-1"]
+    assert [h.record_id for h in records.search(db, "b3", 10, everything)] == ["rec-3"]
+
+
+def test_a_search_reaches_what_the_asking_user_s_role_may_read(db: RegistryDB) -> None:
+    cfg = replace(
+        config(),
+        role_scopes={
+            **config().role_scopes,
+            "national-registrar": (parse_scope("record.read[jurisdiction=all]"),),
+            "auditor": (parse_scope("record.read"),),
+        },
+    )
+    for name, role, office, active in (
+        ("layla", "local-registrar", "office-1", 1),
+        ("omar", "hospital-administrator", "office-1", 1),
+        ("admin", "local-system-admin", "office-1", 1),
+        ("gone", "local-registrar", "office-1", 0),
+        ("nadia", "national-registrar", "office-1", 1),
+        ("audit", "auditor", "office-1", 1),
+        ("yusuf", "local-registrar", "office-2", 1),
+    ):
+        users.add_user(db, name, name, role, office, "v", NOW)
+        if not active:
+            db.write(
+                lambda c, n=name: c.execute("UPDATE users SET active = 0 WHERE username = ?", (n,))
+            )
+    at_office_1 = {
+        name: users.reach(db, cfg, name, "office-1")
+        for name in ("layla", "omar", "admin", "gone", "nadia", "audit", "yusuf", "nobody")
+    }
+    assert at_office_1 == {
+        "layla": [(None, "office-1")],
+        "omar": [(frozenset({"death"}), "office-1")],
+        "admin": [],  # no record scope at all
+        "gone": [],
+        "nadia": [(None, None)],
+        "audit": [(None, None)],
+        "yusuf": [],  # a user of another office than the box's
+        "nobody": [],
+    }
+    _record(db, "rec-1", "Sara Haddad")  # a birth of office-1
+    assert [h.record_id for h in records.search(db, "sara", 10, at_office_1["layla"])] == ["rec-1"]
+    assert records.search(db, "sara", 10, at_office_1["omar"]) == []
+    assert records.search(db, "sara", 10, users.reach(db, cfg, "yusuf", "office-2")) == []
 
 
 def test_enrollment_tokens_are_refused_in_the_registry_s_own_words(db: RegistryDB) -> None:

@@ -113,6 +113,14 @@ def enrolled_key(db: RegistryDB, box_id: str) -> str | None:
     return str(row[0]) if row else None
 
 
+def box_office(db: RegistryDB, box_id: str) -> str:
+    """The office an enrolled box serves."""
+    row = db.read(
+        lambda c: c.execute("SELECT office_id FROM boxes WHERE box_id = ?", (box_id,)).fetchone()
+    )
+    return str(row[0]) if row else ""
+
+
 def note_nonce(db: RegistryDB, box_id: str, nonce: str, now: datetime) -> bool:
     """Remember a nonce; False when this box used it before (a replay)."""
 

@@ -178,10 +178,12 @@ def pull(request: Req, state: State, body: RawBody) -> Response[bytes]:
 
 @post("/v1/search", operation_id="search", status_code=200, sync_to_thread=True)
 def search(request: Req, state: State, body: RawBody) -> Response[bytes]:
-    """Records the registry holds, by tracking id or name, for a box's search page."""
+    """Records the registry holds, by tracking id or name, for a box's search page: only
+    those the asking user's role may read (nothing for a user the registry does not know)."""
     reg = registry_of(state)
-    _, nonce, ask = _signed_message(reg, request, p.SEARCH, body, p.SearchRequest)
-    hits = records.search(reg.db, ask.text[:100], min(max(ask.limit, 1), 100))
+    box_id, nonce, ask = _signed_message(reg, request, p.SEARCH, body, p.SearchRequest)
+    who = users.reach(reg.db, reg.config, ask.username, enrollment.box_office(reg.db, box_id))
+    hits = records.search(reg.db, ask.text[:100], min(max(ask.limit, 1), 100), who)
     return _wire(reg, request, nonce, p.SearchResult(hits))
 
 

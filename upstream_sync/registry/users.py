@@ -8,6 +8,7 @@ from datetime import datetime
 
 from edge.clock import iso_ms
 from edge.ids import uuid7
+from edge.workflow.config import Config
 from upstream_sync.registry import leases
 from upstream_sync.registry.db import RegistryDB
 
@@ -45,3 +46,29 @@ def user_verifier(db: RegistryDB, username: str) -> str | None:
         ).fetchone()
     )
     return str(row[0]) if row else None
+
+
+# What a user may read: each pair grants the records of these events (None: every event) of
+# this office (None: every office).
+Reach = list[tuple[frozenset[str] | None, str | None]]
+
+
+def reach(db: RegistryDB, config: Config, username: str, box_office: str) -> Reach:
+    """What `username`, asking at a box of `box_office`, may read: from the registry's own
+    register and the `record.read` scopes of their role in the country configuration.
+    Nothing for a user it does not know, an inactive one, one of another office than the
+    box's, or a role without record scopes."""
+    row = db.read(
+        lambda c: c.execute(
+            "SELECT role, office_id FROM users WHERE username = ? AND active = 1", (username,)
+        ).fetchone()
+    )
+    if row is None or row["office_id"] != box_office:
+        return []
+    granted: Reach = []
+    for scope in config.role_scopes.get(row["role"], ()):
+        if scope.name == "record.read":
+            where = scope.option("jurisdiction")
+            office = None if where is None or "all" in where else str(row["office_id"])
+            granted.append((scope.option("event"), office))
+    return granted
