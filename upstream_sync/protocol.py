@@ -158,10 +158,25 @@ class LeaseAnswer(msgspec.Struct):
     reason: str = ""
 
 
+class ChainLink(msgspec.Struct, forbid_unknown_fields=True):
+    """One entry of a box's hash chain: its seq, the hash before it and its own."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+
+
 class PushBatch(msgspec.Struct, forbid_unknown_fields=True):
     box_time: str
     actions: list[WireAction]
     clock_steps: list[ClockStep] = []
+    # The chain entries of the box's actions this batch skips (held back behind a refusal,
+    # discarded, answered before), so that each action can be seen to continue the chain.
+    links: list[ChainLink] = []
+    # The box's users who made the batch's actions (never a password or its hash).
+    users: list[UserInfo] = []
+    # After `edge restore`: the box's chain goes on from this entry of it.
+    restart: ChainLink | None = None
 
 
 class ActionResult(msgspec.Struct):
@@ -174,6 +189,7 @@ class ActionResult(msgspec.Struct):
 class PushResult(msgspec.Struct):
     results: list[ActionResult]
     registry_time: str
+    chain_seq: int = 0  # how far the registry holds the box's chain, unbroken from its start
 
 
 class LoginCheck(msgspec.Struct, forbid_unknown_fields=True):

@@ -363,6 +363,11 @@ def restore(args: argparse.Namespace) -> int:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('pull_cursor', '0')")
         conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('resync_after', '')")
+        # The box's chain goes on from the backup's last action: the next push says so.
+        conn.execute(
+            "INSERT OR REPLACE INTO box (key, value) "
+            "SELECT 'chain_restart', COALESCE(MAX(seq), 0) FROM actions"
+        )
         syncstages.request(conn, Stage.RESYNC, utcnow())
         conn.execute("COMMIT")
     finally:

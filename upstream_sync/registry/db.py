@@ -55,10 +55,27 @@ CREATE TABLE IF NOT EXISTS changes (
     record_id TEXT, username TEXT, at TEXT NOT NULL, by TEXT, reason TEXT);
 CREATE INDEX IF NOT EXISTS changes_by_box ON changes (box_id, seq);
 CREATE INDEX IF NOT EXISTS changes_by_office ON changes (office_id, seq);
+-- Each box's hash chain, unbroken from its first entry (registry/chain.py).
+CREATE TABLE IF NOT EXISTS box_chain (
+    box_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL,
+    PRIMARY KEY (box_id, seq)) WITHOUT ROWID;
+-- Users made on a box, as the box declared them with its actions: each of one office.
+CREATE TABLE IF NOT EXISTS box_users (
+    user_id TEXT PRIMARY KEY, office_id TEXT NOT NULL, username TEXT NOT NULL,
+    role TEXT NOT NULL, box_id TEXT NOT NULL, declared_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clock_steps (
     box_id TEXT NOT NULL, boot_id TEXT NOT NULL, offset_ms INTEGER NOT NULL,
     measured_at TEXT NOT NULL, PRIMARY KEY (box_id, boot_id));
 """
+
+
+def rows_in(c: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.Row]:
+    """`sql IN (values)`, in chunks under SQLite's limit on parameters."""
+    rows: list[sqlite3.Row] = []
+    for k in range(0, len(values), 500):
+        chunk = values[k : k + 500]
+        rows += c.execute(f"{sql} IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return rows
 
 
 class RegistryDB:

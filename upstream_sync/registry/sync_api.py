@@ -158,12 +158,11 @@ def push(request: Req, state: State, body: RawBody) -> Response[bytes]:
     box_id, nonce = _signed(reg, request, "/v1/push", body)
     batch: p.PushBatch = _decode(body, p.PushBatch, reg.settings.max_message_bytes)
     now = utcnow()
-    results = accept.accept_batch(
-        reg.db, box_id, nonce, batch.actions, now, reg.config, batch.clock_steps
-    )
-    if results is None:
+    answered = accept.accept_batch(reg.db, box_id, nonce, batch, now, reg.config)
+    if answered is None:
         raise Replayed("A batch with this nonce was already received from this box")
-    return _wire(reg, request, nonce, p.PushResult(results, iso_ms(now)))
+    results, chain_seq = answered
+    return _wire(reg, request, nonce, p.PushResult(results, iso_ms(now), chain_seq))
 
 
 @post("/v1/pull", operation_id="pull", status_code=200, sync_to_thread=True)
