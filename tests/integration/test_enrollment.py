@@ -88,7 +88,9 @@ def test_a_second_box_of_an_office_takes_no_records_unless_it_replaces_the_first
         assert r.status_code == 201
     assert "1 actions accepted" in edge_cli(first, "sync").stdout
 
-    # The operator replaces the first box: the token says so.
+    # The operator replaces the first box (its id: the office's boxes at the registry).
+    listed = registry_cli(registry.home, "boxes", "--office-id", "office-1").stdout.splitlines()
+    assert [line.split()[0] for line in listed] == [holder, registry_box_id(second)]
     replacing = registry_cli(
         registry.home, "token", "--office-id", "office-1", "--replaces", holder
     ).stdout.strip()

@@ -46,7 +46,7 @@ def test_a_gzip_bomb_to_enroll_is_refused_without_decompressing_it(registry: Reg
     # A real enrollment still goes through afterwards.
     ok = httpx.post(
         registry.url + "/v1/enroll",
-        content=gzip.compress(b'{"token": "enr_x", "public_key": "00"}'),
+        content=gzip.compress(b'{"token": "enr_x", "public_key": "00", "office_id": "o"}'),
         headers=headers,
     )
     assert ok.status_code == 403  # refused for the token, not for its size

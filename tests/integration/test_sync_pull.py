@@ -291,7 +291,10 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
     from upstream_sync import clocksteps
 
     home = new_box(tmp_path, registry, "box")
-    clerk = actor("clinic-clerk")
+    users = sqlite3.connect(home / "journal.db")
+    clerk_id = users.execute("SELECT id FROM users WHERE username = 'clerk'").fetchone()[0]
+    users.close()
+    clerk = actor("clinic-clerk", uid=clerk_id)  # the box's clerk: the registry knows her office
     with Journal(home / "journal.db", config()) as journal:
         # A Pi without a real-time clock, booted offline: its clock is two hours behind.
         monkeypatch.setattr(store, "clock_synced", lambda: False)

@@ -161,7 +161,7 @@ def test_readyz_and_doctor_say_when_the_worker_is_alive_but_not_pushing(
             assert httpx.get(box.url + "/readyz").json()["checks"]["pushing"] is True
             # Something holds the sync lock (a hung `edge sync`): the worker's heartbeat
             # goes on, but nothing is pushed.
-            held = SyncLock(home).held(0)
+            held = SyncLock(home).held(30)  # as soon as the worker's round lets go
             assert held.__enter__()
             declare(clerk, "Omar")
             time.sleep(4)

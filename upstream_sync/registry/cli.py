@@ -16,7 +16,7 @@ from edge.identity import create_device_key, load_device_key, public_key_hex
 from edge.logs import configure
 from upstream_sync.protocol import fingerprint
 from upstream_sync.registry.db import RegistryDB
-from upstream_sync.registry.enrollment import digest, issue_token
+from upstream_sync.registry.enrollment import digest, enrolled_boxes, issue_token
 from upstream_sync.registry.errors import RegistryError
 from upstream_sync.registry.settings import RegistrySettings, load_registry_settings
 
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "fingerprint", help="print the fingerprint of the registry key (edge enroll --registry-key)"
     )
+    boxes = sub.add_parser("boxes", help="list the enrolled boxes (to name one --replaces)")
+    boxes.add_argument("--office-id", help="only the boxes of this office")
     args = parser.parse_args(argv)
     home = Path(args.home).resolve()
     os.umask(0o077)  # the database, its journal files and the key: the registry's user only
@@ -69,6 +71,14 @@ def _run(args: argparse.Namespace, home: Path, settings: RegistrySettings) -> in
         print(_fingerprint(home))
         return 0
     db = RegistryDB(home / "registry.db", settings.lock_wait_seconds)  # refuses one it cannot use
+    if args.command == "boxes":
+        try:
+            found = enrolled_boxes(db, args.office_id)
+        finally:
+            db.close()
+        for box in found:
+            print(f"{box['box_id']}  {box['office_id']:14} {box['enrolled_at']}  {box['name']}")
+        return 0
     if args.command == "token":
         try:
             value, expires = issue_token(

@@ -105,6 +105,17 @@ def _take_over(c: sqlite3.Connection, old_box: str, new_box: str, name: str, now
         leases.move(c, r[0], new_box, f"enrollment of box {name or new_box}", "replaced", now)
 
 
+def enrolled_boxes(db: RegistryDB, office_id: str | None = None) -> list[sqlite3.Row]:
+    """The enrolled boxes (of one office), oldest first: id, office, name, when enrolled."""
+    return db.read(
+        lambda c: c.execute(
+            "SELECT box_id, office_id, name, enrolled_at FROM boxes "
+            "WHERE ? IS NULL OR office_id = ? ORDER BY enrolled_at",
+            (office_id, office_id),
+        ).fetchall()
+    )
+
+
 def enrolled_key(db: RegistryDB, box_id: str) -> str | None:
     """The public key a box enrolled with; None for a box the registry does not know."""
     row = db.read(
