@@ -29,6 +29,8 @@ def skipped(
     if not actions:
         return [], []
     start = max(int(box_value(conn, "chain_linked") or 0), after)
+    if actions[0].seq == start + 1 and actions[-1].seq - start == len(actions):
+        return [], actions  # the batch goes on from the registry's chain without a gap
     sent = {a.seq for a in actions}
     rows = conn.execute(
         "SELECT seq, prev_hash, hash FROM actions WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?",

@@ -9,11 +9,13 @@ import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import get
 from litestar.testing import TestClient
 
+from edge.journal.chain import GENESIS, row_hash
 from edge.workflow.scopes import parse_scope
 from tests.helpers import ROOT, config
 from upstream_sync import protocol as p
@@ -246,3 +248,52 @@ def test_a_clock_step_corrects_held_actions_and_rolls_back_with_its_batch(db: Re
     assert corrected() is None
     db.write(lambda c: accept._clock_step(c, "b1", step))
     assert corrected() == "2026-11-22T08:00:00.000Z"
+
+
+def chain_of(n: int, start: int = 1, prev: str = GENESIS, tag: str = "a") -> list[p.WireAction]:
+    """n CREATEs of new records by user u1 of office-1, each continuing the one before."""
+    out = []
+    for seq in range(start, start + n):
+        cols: dict[str, object] = {
+            **dict.fromkeys(p.WireAction.__struct_fields__, ""),
+            **{"custom_type": None, "client_time": None, "clock": "synced"},
+            **{"seq": seq, "id": f"{tag}{seq}", "record_id": f"rec-{tag}{seq}"},
+            **{"event_type": "birth", "type": "CREATE", "created_at": "2026-11-22T08:00:00.000Z"},
+            **{"created_by": "u1", "created_at_location": "office-1", "payload": "{}"},
+            **{"flags_added": "[]", "flags_removed": "[]", "prev_hash": prev},
+        }
+        cols["hash"] = prev = row_hash(cols)
+        out.append(p.WireAction(**cols))  # type: ignore[arg-type]
+    return out
+
+
+def test_a_box_s_chain_takes_links_for_what_a_batch_skips_and_one_restart(
+    db: RegistryDB,
+) -> None:
+    db.write(lambda c: c.execute("INSERT INTO boxes VALUES ('b1', 'k', 'office-1', 'b', 'x')"))
+    users.add_user(db, "clerk", "Clerk", "clinic-clerk", "office-1", "v", NOW)
+    db.write(lambda c: c.execute("UPDATE users SET id = 'u1'"))
+    nonces = iter(range(100))
+
+    def push(actions: list[p.WireAction], **more: Any) -> tuple[list[str], int]:
+        batch = p.PushBatch("x", actions, **more)
+        answered = accept.accept_batch(db, "b1", f"n{next(nonces)}", batch, NOW, config())
+        assert answered is not None
+        return [r.status + (f": {r.reason}" if r.reason else "") for r in answered[0]], answered[1]
+
+    one_to_seven = chain_of(7)
+    link = [p.ChainLink(a.seq, a.prev_hash, a.hash) for a in one_to_seven]
+    assert push(one_to_seven[:2]) == (["accepted", "accepted"], 2)
+    # 3 and 4 held back on the box: their links go with 5.
+    assert push(one_to_seven[4:5], links=link[2:4]) == (["accepted"], 5)
+    (gap,), tip = push(one_to_seven[6:7])  # 6 missing
+    assert gap.startswith("rejected: This box's chain has a gap before seq 7") and tip == 5
+    assert push(one_to_seven[2:3]) == (["accepted"], 5)  # 3, sent late: its place is held
+    # Restored from a backup ending at seq 2: the chain goes on from there, once told so.
+    restored = chain_of(1, start=3, prev=one_to_seven[1].hash, tag="r")
+    (fork,), _ = push(restored)
+    assert "a fork of the box's chain" in fork
+    wrong = p.ChainLink(2, "", "f" * 64)
+    (refused,), _ = push(restored, restart=wrong)
+    assert "restarted its chain at seq 2, which the registry holds with another hash" in refused
+    assert push(restored, restart=link[1]) == (["accepted"], 3)

@@ -36,6 +36,7 @@ class BoxChain:
         ).fetchone()
         self.seq, self.hash = (int(tip[0]), str(tip[1])) if tip else (0, GENESIS)
         self.broken: str | None = None
+        self._no_restart: str | None = None  # why the restart the box asked for was refused
         self._added: dict[int, str] = {}
         self._links = sorted(links, key=lambda link: link.seq)
         if restart is not None:
@@ -61,7 +62,7 @@ class BoxChain:
         if e.seq <= self.seq:
             if self._held(e.seq) == e.hash:
                 return None  # sent before: the same entry
-            return (
+            return self._no_restart or (
                 f"This box's seq {e.seq} is another action at the registry: "
                 "a fork of the box's chain"
             )
@@ -95,7 +96,7 @@ class BoxChain:
         if at.seq >= self.seq:
             return  # the registry holds no entry after it: nothing to go back from
         if self._held(at.seq) != at.hash:
-            self.broken = (
+            self.broken = self._no_restart = (
                 f"This box restarted its chain at seq {at.seq}, which the registry holds "
                 "with another hash"
             )
