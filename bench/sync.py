@@ -56,8 +56,14 @@ def fill(home: Path, n: int) -> None:
     """n pending actions on the box, as an office makes them (each its own commit)."""
     from edge.journal.store import Journal
 
-    clerk = actor("clinic-clerk")
     with Journal(home / "journal.db", config()) as journal:
+        # The box's own clerk: the registry takes actions of the users of the box's office.
+        found = journal.run(
+            lambda c: c.execute(
+                "SELECT id, office_id FROM users WHERE username = 'clerk'"
+            ).fetchone()
+        )
+        clerk = actor("clinic-clerk", uid=found[0], office=found[1])
         futures = []
         for i in range(n // 2):
             rid = f"rec-{i:07d}"

@@ -104,10 +104,17 @@ def _parser() -> argparse.ArgumentParser:
 
     enroll = sub.add_parser("enroll", help="enroll this box with the national registry")
     enroll.add_argument("url", help="the registry's address, e.g. https://registry.example")
+    enroll.add_argument("token", nargs="?", help="the one-time enrollment token from the registry")
     enroll.add_argument(
-        "token", nargs="?", help="the one-time token (visible to other users: prefer --token-file)"
+        "--token-file",
+        metavar="PATH",
+        help="read the token from this file instead (`-`: standard input)",
     )
-    enroll.add_argument("--token-file", help="read the token from this file, or `-` for stdin")
+    enroll.add_argument(
+        "--registry-key",
+        metavar="FINGERPRINT",
+        help="the registry key's fingerprint (SHA256:…) its operator gave: any other is refused",
+    )
     enroll.set_defaults(func=_lazy("edge.commands.sync", "enroll"))
     sync = sub.add_parser("sync", help="pull from the registry and push everything pending now")
     sync.set_defaults(func=_lazy("edge.commands.sync", "sync"))

@@ -100,6 +100,14 @@ class Settings:
         lo=1,
         hi=1440,
     )
+    push_stalled_minutes: float = _setting(
+        5,
+        "Actions waiting, the registry answering, and no push for this long (minutes, beyond "
+        "a backoff): `/readyz` and `edge doctor` report the worker not pushing. May be a "
+        "fraction.",
+        lo=0.05,
+        hi=1440,
+    )
     mdns_interfaces: str = _setting(
         "all",
         "Where `edge serve` announces the box (mDNS): `all` network interfaces, `off`, or "

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from edge.commands.init import DEMO_PASSWORD
+from edge.commands.init import DEMO_PASSWORD, DEMO_USERS
 from edge.workflow.config import Config, load_config
 from edge.workflow.model import Actor
 from edge.workflow.scopes import parse_scope
@@ -213,6 +213,24 @@ class Registry:
 
     def token(self, office: str = OFFICE) -> str:
         return registry_cli(self.home, "token", "--office-id", office).stdout.strip()
+
+    def add_user(
+        self, username: str, role: str, password: str = DEMO_PASSWORD, office: str = OFFICE
+    ) -> httpx.Response:
+        """Create (or replace) a user in the national register, as its operator would (a demo
+        user's name as on demo boxes); the boxes of the office learn it at their next pull."""
+        names = {u: name for u, name, _ in DEMO_USERS}
+        return httpx.post(
+            self.url + "/admin/v1/users",
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            json={
+                "username": username,
+                "display_name": names.get(username, username.title()),
+                "role": role,
+                "office_id": office,
+                "password": password,
+            },
+        )
 
     def journal(self) -> list[dict[str, Any]]:
         r = httpx.get(

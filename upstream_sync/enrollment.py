@@ -42,8 +42,11 @@ def enroll(
     office_id: str,
     name: str,
     timeout: float = BATCH_TIMEOUT,
+    registry_key: str | None = None,
 ) -> Enrollment:
-    """Send the box's public key with a one-time token; store the box id and registry key."""
+    """Send the box's public key with a one-time token and the office it serves; store the
+    box id and registry key. `registry_key`: the fingerprint the registry's operator gave;
+    a registry with another key is refused before the token is sent."""
     key = load_device_key(device_key)
     base = url.rstrip("/")
     with httpx.Client(timeout=timeout) as http:
@@ -53,7 +56,13 @@ def enroll(
                 f"The registry speaks protocol {', '.join(hello.protocols)}; "
                 f"this box speaks {p.PROTOCOL}. Update the older side."
             )
-        body = p.encode(p.EnrollRequest(token, public_key_hex(key), name))
+        if registry_key is not None and p.fingerprint(hello.registry_key) != registry_key:
+            raise RegistryRefused(
+                f"The registry at {base} has the key {p.fingerprint(hello.registry_key)}, not "
+                f"{registry_key}: it is not the registry you were given (or its key changed). "
+                "Nothing was sent to it."
+            )
+        body = p.encode(p.EnrollRequest(token, public_key_hex(key), name, office_id))
         r = http.post(f"{base}/v1/enroll", content=body, headers=headers())
     if r.status_code != 200:
         raise RegistryRefused(problem_of(r))

@@ -30,14 +30,18 @@ NO_LEASES = "The national registry does not let boxes bring records here."
 
 
 def registry_search(
-    reader: Reader, device_key: Path, text: str, timeout: float = INTERACTIVE_TIMEOUT
+    reader: Reader,
+    device_key: Path,
+    text: str,
+    username: str,
+    timeout: float = INTERACTIVE_TIMEOUT,
 ) -> list[p.RecordHit] | None:
-    """Records in the registry matching the text; None when it cannot be searched (not
-    enrolled, no `search.v1`, or no answer now)."""
+    """Records in the registry matching the text that `username` may read; None when it
+    cannot be searched (not enrolled, no `search.v1`, or no answer now)."""
     who = enrollment(reader)
     if who is None or not capabilities.speaks(reader.conn(), p.SEARCH):
         return None
-    body = p.encode(p.SearchRequest(text, 20))
+    body = p.encode(p.SearchRequest(text, 20, username))
     try:
         answer = signed_exchange(who, device_key, "/v1/search", body, utcnow(), timeout)
         result: p.SearchResult = p.decode(answer.body, p.SearchResult)
@@ -80,7 +84,11 @@ class RegistryLookups:
         return None if who is None else answers(who)
 
     def search(self, text: str, user_id: str) -> list[RegistryHit] | None:
-        hits = registry_search(self.reader, self.device_key, text)
+        row = self.reader.conn().execute("SELECT username FROM users WHERE id = ?", (user_id,))
+        user = row.fetchone()
+        if user is None:
+            return []
+        hits = registry_search(self.reader, self.device_key, text, str(user[0]))
         if hits is None:
             return None
         return [

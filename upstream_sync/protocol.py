@@ -7,9 +7,11 @@ gzip-compressed.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import secrets
+import zlib
 from typing import Any
 
 import msgspec
@@ -125,6 +127,8 @@ class ClockStep(msgspec.Struct, forbid_unknown_fields=True):
 class SearchRequest(msgspec.Struct, forbid_unknown_fields=True):
     text: str
     limit: int = 20
+    # Who at the box is asking: the registry shows only what that user's role may read.
+    username: str = ""
 
 
 class RecordHit(msgspec.Struct):
@@ -154,10 +158,25 @@ class LeaseAnswer(msgspec.Struct):
     reason: str = ""
 
 
+class ChainLink(msgspec.Struct, forbid_unknown_fields=True):
+    """One entry of a box's hash chain: its seq, the hash before it and its own."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+
+
 class PushBatch(msgspec.Struct, forbid_unknown_fields=True):
     box_time: str
     actions: list[WireAction]
     clock_steps: list[ClockStep] = []
+    # The chain entries of the box's actions this batch skips (held back behind a refusal,
+    # discarded, answered before), so that each action can be seen to continue the chain.
+    links: list[ChainLink] = []
+    # The box's users who made the batch's actions (never a password or its hash).
+    users: list[UserInfo] = []
+    # After `edge restore`: the box's chain goes on from this entry of it.
+    restart: ChainLink | None = None
 
 
 class ActionResult(msgspec.Struct):
@@ -170,6 +189,7 @@ class ActionResult(msgspec.Struct):
 class PushResult(msgspec.Struct):
     results: list[ActionResult]
     registry_time: str
+    chain_seq: int = 0  # how far the registry holds the box's chain, unbroken from its start
 
 
 class LoginCheck(msgspec.Struct, forbid_unknown_fields=True):
@@ -185,6 +205,7 @@ class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
     token: str
     public_key: str
     box_name: str = ""
+    office_id: str = ""  # the office the box serves; the registry refuses a token for another
 
 
 class EnrollResponse(msgspec.Struct):
@@ -197,6 +218,13 @@ class Hello(msgspec.Struct):
     protocols: list[str]
     capabilities: list[str]
     registry_key: str
+
+
+def fingerprint(public_hex: str) -> str:
+    """A public key as people compare it: `SHA256:` and the base64 of its digest (the form
+    OpenSSH shows host keys in)."""
+    digest = hashlib.sha256(bytes.fromhex(public_hex)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def parse_capabilities(header: str | None) -> frozenset[str] | None:
@@ -218,9 +246,35 @@ def encode(value: Any) -> bytes:
     return gzip.compress(msgspec.json.encode(value), compresslevel=6, mtime=0)
 
 
-def decode(body: bytes, kind: type[Any]) -> Any:
-    """A message from the wire, checked against its type."""
-    return msgspec.json.decode(gzip.decompress(body), type=kind)
+# The most a message may inflate to unless the reader says otherwise: far above any batch a
+# box sends (`sync_batch_bytes`, 256 KiB by default), far below what a Pi can hold.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class MessageTooLarge(msgspec.DecodeError):
+    """A body that inflates to more than the reader takes (a gzip bomb, or a batch larger
+    than the other side accepts)."""
+
+
+def inflate(body: bytes, limit: int = MAX_MESSAGE_BYTES) -> bytes:
+    """The JSON inside a gzip body, never inflating more than `limit` bytes of it: a small
+    body that would inflate to gigabytes is refused after `limit`, not held in memory."""
+    inflater = zlib.decompressobj(wbits=31)  # a gzip member
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise msgspec.DecodeError(f"not gzip-compressed JSON ({exc})") from None
+    if len(out) > limit:
+        raise MessageTooLarge(f"the message inflates to more than {limit} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise msgspec.DecodeError("not one complete gzip member")
+    return out
+
+
+def decode(body: bytes, kind: type[Any], limit: int = MAX_MESSAGE_BYTES) -> Any:
+    """A message from the wire, checked against its type; refused (MessageTooLarge) when it
+    would inflate past `limit` bytes."""
+    return msgspec.json.decode(inflate(body, limit), type=kind)
 
 
 def new_nonce() -> str:

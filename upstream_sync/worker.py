@@ -2,13 +2,17 @@
 
 huey only schedules: it delivers a task at most once and keeps nothing that matters. The
 journal's pending actions are the work; deleting huey.db loses nothing, since every push
-reads them from the journal. Only one push runs at a time (a huey lock); the consumer
-clears locks left by a killed worker when it starts.
+reads them from the journal, and both processes follow the new file (see `_HueyStorage`).
+Only one pull or push runs at a time (upstream_sync.synclock: a lock the kernel releases,
+which no full disk can keep). Waits are timed by the time since boot, never by huey's
+schedule, which compares wall-clock times: a clock stepped back would hold a retry for as
+long as the step.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -16,10 +20,11 @@ from datetime import timedelta
 from typing import Any
 
 from huey import SqliteHuey, crontab
+from huey.storage import SqliteStorage
 
 from edge.auth.sessions import purge_expired
-from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, now_moment, parse_iso, utcnow
-from edge.journal.boxvalues import set_box_value
+from edge.clock import boot_id, clock_pair, clock_synced, now_moment, utcnow
+from edge.journal.boxvalues import set_moment
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.logs import begin, end
@@ -29,13 +34,54 @@ from edge.workflow.config import load_config
 from upstream_sync.clocksteps import measure_clock_step
 from upstream_sync.enrollment import enrollment
 from upstream_sync.stages.round import run_round
+from upstream_sync.synclock import SyncLock
 
 log = logging.getLogger("upstream_sync.worker")
-SYNC_LOCK = "push"
+# How long a round waits for another pull or push (`edge sync` by hand) before it leaves the
+# work to the next round.
+LOCK_WAIT = 30.0
+
+
+class _HueyStorage(SqliteStorage):  # type: ignore[misc]
+    """huey's SQLite storage, following huey.db when it is deleted: before each use it checks
+    that the file at the path is still the one it has open, else opens the new one (with
+    huey's tables). Without this, `edge serve` went on asking for pushes in the deleted file,
+    which a restarted worker never read, until the web process restarted too."""
+
+    _opened: tuple[int, int] | None = None
+    _conn: sqlite3.Connection | None
+
+    def _create_connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection = super()._create_connection()
+        for statement in self.ddl:
+            conn.execute(statement)
+        self._opened = _identity(self.filename)
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is not None and _identity(self.filename) != self._opened:
+            self._conn.close()
+            self._conn = None
+        connection: sqlite3.Connection = super().conn
+        return connection
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def huey_for(settings: Settings) -> SqliteHuey:
-    return SqliteHuey(name="edge", filename=str(settings.home / "huey.db"), results=False)
+    return SqliteHuey(
+        name="edge",
+        filename=str(settings.home / "huey.db"),
+        results=False,
+        storage_class=_HueyStorage,
+    )
 
 
 class Worker:
@@ -46,9 +92,9 @@ class Worker:
         self.huey = huey
         self.journal: Journal | None = None
         self.reader = Reader(settings.journal_path)
-        # Made here, before the consumer starts: huey's flush_locks clears only the locks it
-        # has seen made, and a lock left by a killed worker would stop every push after it.
-        self.sync_lock = huey.lock_task(SYNC_LOCK)
+        self.sync_lock = SyncLock(settings.home)
+        self._retry: threading.Timer | None = None
+        self._retry_lock = threading.Lock()
         self.push_task = huey.task(name="push")(self.push)
         self.sync_task = huey.task(name="sync")(lambda: self.sync(pull=True))
         huey.periodic_task(crontab(minute="*"), name="every-minute")(self.every_minute)
@@ -68,9 +114,12 @@ class Worker:
 
     @staticmethod
     def _beat(conn: sqlite3.Connection) -> None:
-        set_box_value(conn, "worker_heartbeat", iso_ms(utcnow()))
+        set_moment(conn, "worker_heartbeat", now_moment())
 
     def close(self) -> None:
+        with self._retry_lock:
+            if self._retry is not None:
+                self._retry.cancel()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -100,7 +149,10 @@ class Worker:
         journal = self._open()
         if enrollment(self.reader) is None:
             return 0
-        with self.sync_lock:  # cleared at start if a killed worker left it
+        with self.sync_lock.held(LOCK_WAIT) as mine:
+            if not mine:
+                log.info("another pull or push is running (edge sync?): left to the next round")
+                return 0
             done = run_round(
                 journal,
                 self.reader,
@@ -110,15 +162,32 @@ class Worker:
                 pull=pull,
             )
         report = done.pushed
-        if report is None:  # still in the backoff; its retry is scheduled already
+        if report is None:  # still in the backoff
+            self._push_after(done.wait)
             return 0
         if report.error:
-            retry_at = parse_iso(str(report.next_try))
-            wait = max(1.0, (retry_at - utcnow()).total_seconds())
-            self.push_task.schedule(delay=wait)  # try again when the backoff ends
+            self._push_after(report.retry_in)
         if report.accepted:
             log.info("pushed %d actions to the registry", report.accepted)
         return report.accepted
+
+    def _push_after(self, wait: timedelta | None) -> None:
+        """Ask for a push when the backoff ends, timed by the time since boot (a
+        threading.Timer waits on the monotonic clock, which no clock step moves)."""
+        if wait is None:
+            return
+        with self._retry_lock:
+            if self._retry is not None:
+                self._retry.cancel()
+            self._retry = threading.Timer(max(1.0, wait.total_seconds()), self._ask_push)
+            self._retry.daemon = True
+            self._retry.start()
+
+    def _ask_push(self) -> None:
+        try:
+            self.push_task()
+        except Exception:  # the next round (within a minute) pushes anyway
+            log.warning("could not ask for a push after the backoff", exc_info=True)
 
 
 class PushNotifier:
@@ -170,6 +239,10 @@ def run(settings: Settings) -> None:
     # Whatever huey.db holds (or lost), the journal knows what is pending: sync at start.
     worker.sync_task()
     consumer = huey.create_consumer(
-        workers=1, periodic=True, flush_locks=True, check_worker_health=True, scheduler_interval=1
+        workers=1,
+        periodic=True,
+        check_worker_health=True,
+        scheduler_interval=1,
+        max_delay=1.0,  # an idle worker looks for a push asked for at least every second
     )
     consumer.run()

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 
 from edge.cli import settings_of
-from edge.clock import clock_synced, iso_ms, parse_iso, utcnow
+from edge.clock import clock_synced, elapsed, iso_ms, now_moment, parse_iso, utcnow
 from edge.errors import EdgeError
 from edge.journal import syncstages
-from edge.journal.boxvalues import box_value
+from edge.journal.boxvalues import box_value, moment_value
 from edge.journal.db import connect
 from edge.journal.schema import LATEST, migrate, version
 from edge.journal.syncstages import Stage
@@ -172,19 +172,26 @@ def _journal(settings: Settings) -> Finding:
 
 def _worker(conn: sqlite3.Connection, settings: Settings) -> Finding:
     """Whether the sync worker is alive, and where each of its stages stands: a stage
-    running without progress is stuck, one failed or waiting says its last error."""
-    beat = box_value(conn, "worker_heartbeat")
-    now, stale = utcnow(), timedelta(minutes=settings.worker_stale_minutes)
+    running without progress is stuck, a push that does nothing while actions wait and the
+    registry answers has stopped, one failed or waiting says its last error. Measured by the
+    time since boot (clock steps)."""
+    beat = moment_value(conn, "worker_heartbeat")
+    now, stale = now_moment(), timedelta(minutes=settings.worker_stale_minutes)
+    shown = iso_ms(beat.wall) if beat else None
     stages = syncstages.stages(conn)
-    details = {"heartbeat": beat, "stages": [asdict(s) for s in stages]}
+    details = {"heartbeat": shown, "stages": [asdict(s) for s in stages]}
     said = "; ".join(s.sentence() for s in stages if s.status != syncstages.Status.IDLE)
     said = f" Sync: {said}." if said else ""
-    if not beat or parse_iso(beat) < now - stale:
+    restart = "systemctl restart edge-worker; see journalctl -u edge-worker"
+    since = elapsed(beat, now) if beat else None
+    if since is None or since > stale:
         return Finding(
             "worker",
             False,
-            "the sync worker is not running" + (f" (last heartbeat {beat})" if beat else "") + said,
-            "systemctl restart edge-worker; see journalctl -u edge-worker",
+            "the sync worker is not running"
+            + (f" (last heartbeat {shown})" if beat else "")
+            + said,
+            restart,
             details,
         )
     stuck = next((s for s in stages if s.stuck(now, stale)), None)
@@ -193,7 +200,18 @@ def _worker(conn: sqlite3.Connection, settings: Settings) -> Finding:
             "worker",
             False,
             f"the sync worker is alive but stuck in {stuck.name} since {stuck.since}.{said}",
-            "systemctl restart edge-worker; see journalctl -u edge-worker",
+            restart,
+            details,
+        )
+    quiet = syncstages.not_pushing(conn, now, timedelta(minutes=settings.push_stalled_minutes))
+    if quiet is not None:
+        return Finding(
+            "worker",
+            False,
+            f"the sync worker is alive (last heartbeat {shown}) but has not pushed for "
+            f"{_minutes(quiet)} although {syncstages.waiting(conn)} actions wait and the "
+            f"registry answered at the last exchange.{said}",
+            restart,
             details,
         )
     failing = next((s for s in stages if s.failing), None)
@@ -201,15 +219,20 @@ def _worker(conn: sqlite3.Connection, settings: Settings) -> Finding:
         return Finding(
             "worker",
             False,
-            f"the sync worker is alive (last heartbeat {beat}), but its {failing.name} "
+            f"the sync worker is alive (last heartbeat {shown}), but its {failing.name} "
             f"failed.{said}",
             "nothing is lost: the worker tries again. If the registry answers (see below), "
             "read the last error; see journalctl -u edge-worker",
             details,
         )
     return Finding(
-        "worker", True, f"the sync worker is alive (last heartbeat {beat}).{said}", "", details
+        "worker", True, f"the sync worker is alive (last heartbeat {shown}).{said}", "", details
     )
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = span.total_seconds() / 60
+    return f"{minutes:.0f} minutes" if minutes >= 2 else f"{span.total_seconds():.0f} seconds"
 
 
 def _registry(conn: sqlite3.Connection) -> Finding:
@@ -340,6 +363,11 @@ def restore(args: argparse.Namespace) -> int:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('pull_cursor', '0')")
         conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('resync_after', '')")
+        # The box's chain goes on from the backup's last action: the next push says so.
+        conn.execute(
+            "INSERT OR REPLACE INTO box (key, value) "
+            "SELECT 'chain_restart', COALESCE(MAX(seq), 0) FROM actions"
+        )
         syncstages.request(conn, Stage.RESYNC, utcnow())
         conn.execute("COMMIT")
     finally:

@@ -12,33 +12,48 @@ from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.workflow.config import load_config
 from upstream_sync.enrollment import enroll as do_enroll
+from upstream_sync.protocol import fingerprint
 from upstream_sync.stages.round import run_round
+from upstream_sync.synclock import SyncLock
+from upstream_sync.worker import LOCK_WAIT
 
 
 def enroll(args: argparse.Namespace) -> int:
     settings = settings_of(args)
+    token = _token(args)
     with Journal(settings.journal_path, load_config(settings.country_config)) as journal:
         done = do_enroll(
             journal,
             settings.device_key_path,
             args.url,
-            _token(args),
+            token,
             settings.office_id,
             settings.office_name or settings.office_id,
+            registry_key=args.registry_key,
         )
     print(f"Enrolled with {done.url} as box {done.box_id}")
+    if args.registry_key is None:
+        print(
+            f"The registry's key, {fingerprint(done.registry_key)}, was taken on trust: compare "
+            "it with the one the registry's operator gives (next time: --registry-key)."
+        )
     return 0
 
 
 def _token(args: argparse.Namespace) -> str:
-    """From --token-file (`-`: stdin, so it never shows in `ps`), else the argument."""
-    if args.token_file:
+    """The one-time token: from --token-file (`-`: standard input), else the argument. A
+    file or a pipe keeps it out of the process list and the shell's history."""
+    if (args.token is None) == (args.token_file is None):
+        raise EdgeError("Give the enrollment token either as TOKEN or with --token-file")
+    if args.token_file is None:
+        return str(args.token)
+    try:
         text = sys.stdin.read() if args.token_file == "-" else Path(args.token_file).read_text()
-        token = text.strip()
-    else:
-        token = args.token or ""
-    if not token:
-        raise EdgeError("No enrollment token: give --token-file FILE (or - for stdin)")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EdgeError(f"Cannot read the token from {args.token_file}: {exc}") from None
+    token = text.strip()
+    if not token or any(c.isspace() for c in token):
+        raise EdgeError(f"{args.token_file} does not hold one enrollment token")
     return token
 
 
@@ -46,7 +61,13 @@ def sync(args: argparse.Namespace) -> int:
     """Pull the registry's changes, then push the outbox until it is empty."""
     settings = settings_of(args)
     reader = Reader(settings.journal_path)
-    with Journal(settings.journal_path, load_config(settings.country_config)) as journal:
+    lock = SyncLock(settings.home)
+    with (
+        Journal(settings.journal_path, load_config(settings.country_config)) as journal,
+        lock.held(LOCK_WAIT) as mine,
+    ):
+        if not mine:
+            raise EdgeError("The sync worker has been pulling or pushing for a while; try again")
         try:
             # By hand: push now, whatever backoff the worker is waiting out.
             done = run_round(
@@ -69,7 +90,7 @@ def sync(args: argparse.Namespace) -> int:
             f"discarded), {_n(pulled.users, 'user')} updated."
         )
     if report is None:
-        print(f"Push waits until {done.waits_until}.")
+        print(f"Push waits {done.wait} more (the backoff after failed tries).")
         return 1
     if report.rejected or report.conflicts:
         print(f"{report.rejected} rejected and {report.conflicts} in conflict: see the outbox")

@@ -16,10 +16,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from edge.auth.guards import holds_scope
-from edge.clock import iso_ms, parse_iso, utcnow
+from edge.clock import elapsed, iso_ms, now_moment, parse_iso, utcnow
 from edge.errors import Forbidden
 from edge.http.schemas import Health, Readiness
-from edge.journal.boxvalues import box_value, set_box_value
+from edge.journal.boxvalues import moment_value, set_box_value
+from edge.journal.syncstages import not_pushing
 from edge.logs import begin
 from edge.state import BoxState
 
@@ -52,18 +53,24 @@ async def healthz() -> Health:
 
 
 def readiness(state: BoxState) -> dict[str, bool]:
-    """Each check: the database takes a write, the disk has room, the worker is alive."""
+    """Each check: the database takes a write, the disk has room, the worker is alive, and
+    it pushes when actions wait and the registry answers."""
     settings = state.settings
-    checks = {"database": True, "disk": True, "worker": True}
+    checks = {"database": True, "disk": True, "worker": True, "pushing": True}
     try:
         state.journal.run(lambda c: set_box_value(c, "ready_checked_at", iso_ms(utcnow())))
     except Exception:  # any failure to commit means not ready
         checks["database"] = False
     free = shutil.disk_usage(settings.home).free
     checks["disk"] = free >= settings.disk_min_free_mb * 1024 * 1024
-    beat = box_value(state.reader.conn(), "worker_heartbeat")
-    stale = utcnow() - timedelta(minutes=settings.worker_stale_minutes)
-    checks["worker"] = bool(beat) and parse_iso(beat or "") >= stale
+    conn, now = state.reader.conn(), now_moment()
+    beat = moment_value(conn, "worker_heartbeat")
+    since = elapsed(beat, now) if beat else None  # by the time since boot: clock steps
+    checks["worker"] = since is not None and since <= timedelta(
+        minutes=settings.worker_stale_minutes
+    )
+    stalled = timedelta(minutes=settings.push_stalled_minutes)
+    checks["pushing"] = not_pushing(conn, now, stalled) is None
     return checks
 
 
@@ -76,7 +83,8 @@ def readiness(state: BoxState) -> dict[str, bool]:
 )
 def readyz(state: BoxState) -> Response[Readiness]:
     """Ready to work: the database takes a write, the disk has room, the sync worker's
-    heartbeat is fresh. 503 names what is not (no data, no login needed)."""
+    heartbeat is fresh and it pushes what waits while the registry answers. 503 names what
+    is not (no data, no login needed)."""
     checks = readiness(state)
     ok = all(checks.values())
     return Response(

@@ -111,7 +111,7 @@ class Health(msgspec.Struct):
 
 class Readiness(msgspec.Struct):
     status: str  # ready | not ready
-    checks: dict[str, bool]  # database, disk, worker
+    checks: dict[str, bool]  # database, disk, worker, pushing
 
 
 class LoginIn(_In):

@@ -341,6 +341,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX records_by_time ON records (updated_at, id);
     CREATE INDEX records_by_tracking_id ON records (tracking_id);
     """,
+    # 9: a stage's times also as the boot and the time since boot they were read in, so a
+    # backoff, a stuck stage and a push that stopped are measured across clock steps.
+    """
+    ALTER TABLE sync_stages ADD COLUMN since_boot TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sync_stages ADD COLUMN since_mono INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_stages ADD COLUMN updated_boot TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sync_stages ADD COLUMN updated_mono INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

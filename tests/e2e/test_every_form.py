@@ -243,6 +243,7 @@ def test_every_form_post_of_every_page(
         headers={"Authorization": f"Bearer {registry.admin_token}"},
         json={"box_id": None, "by": "national office"},
     ).raise_for_status()
+    registry.add_user("registrar", "local-registrar").raise_for_status()  # known nationally
     edge_cli(box.home, "sync")
     switch(page, "registrar")
     page.goto("/search?q=Yara")

@@ -311,6 +311,8 @@ def test_search_the_registry_and_bring_a_record_here(
         headers={"Authorization": f"Bearer {registry.admin_token}"},
         json={"box_id": None, "by": "national office"},
     ).raise_for_status()
+    # The registry shows its records to the users it knows, as their role allows.
+    registry.add_user("registrar", "local-registrar").raise_for_status()
     edge_cli(box.home, "sync")  # the box has been in touch with the registry
 
     login(page, "registrar")

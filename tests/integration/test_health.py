@@ -28,7 +28,7 @@ def test_ready_only_with_a_worker_and_room_on_disk(tmp_path: Path) -> None:
         assert r.status_code == 503
         assert r.json() == {
             "status": "not ready",
-            "checks": {"database": True, "disk": True, "worker": False},
+            "checks": {"database": True, "disk": True, "worker": False, "pushing": True},
         }
         worker = start_worker(box)
         try:

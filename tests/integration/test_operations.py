@@ -46,6 +46,11 @@ def test_restore_from_yesterday_neither_resends_nor_loses(tmp_path: Path) -> Non
                 detail = registrar.get(f"/api/v1/records/{record}").json()
                 assert name in detail["record"]["title"]
                 assert [a["type"] for a in detail["timeline"]] == ["CREATE", "DECLARE"]
+            # New work: the box's chain goes on from the backup (the registry was told it was
+            # restored), though the registry holds the chain's old branch to seq 6.
+            declare(box.client("clerk"), "Adam")
+            assert "2 actions accepted" in edge_cli(home, "sync").stdout
+            assert [a["box_seq"] for a in registry.journal()[6:]] == [5, 6]
         assert edge_cli(home, "verify").returncode == 0
     finally:
         stop_process(registry.process)

@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.identity import load_device_key
-from edge.settings import load_settings
 from tests.helpers import (
     BIRTH,
     EDGE,
@@ -29,7 +29,6 @@ from tests.helpers import (
     stop_process,
 )
 from upstream_sync import protocol as p
-from upstream_sync.worker import SYNC_LOCK, huey_for
 
 
 @pytest.fixture
@@ -280,13 +279,27 @@ def test_deleting_hueys_database_loses_nothing(box: Box, registry: Registry) -> 
     assert [a["type"] for a in registry.journal()] == ["CREATE", "DECLARE"]
 
 
-def test_a_push_lock_left_by_a_killed_worker_does_not_stop_sending(
+HOLD_THE_SYNC_LOCK = """
+import sys, time
+from pathlib import Path
+from upstream_sync.synclock import SyncLock
+assert SyncLock(Path(sys.argv[1])).held(0).__enter__()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_sync_lock_held_by_a_killed_process_does_not_stop_sending(
     box: Box, registry: Registry
 ) -> None:
     declare(box.client("clerk"), "Sara")
-    # A worker killed (or a power cut) in the middle of a push leaves huey's lock taken.
-    settings = load_settings(box.home)
-    huey_for(settings).lock_task(SYNC_LOCK).__enter__()
+    # A worker (or `edge sync`) killed in the middle of a push, or a power cut.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_SYNC_LOCK, str(box.home)], stdout=subprocess.PIPE, cwd=ROOT
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+    holder.kill()
+    holder.wait()
     worker = start_worker(box)
     try:
         assert wait_for(all_accepted(box, 2), 15), receipts(box)
@@ -297,17 +310,7 @@ def test_a_push_lock_left_by_a_killed_worker_does_not_stop_sending(
 
 def national_registrar(registry: Registry, password: str) -> httpx.Response:
     """Create `registrar` of office-1 in the national register, with this password."""
-    return httpx.post(
-        registry.url + "/admin/v1/users",
-        headers={"Authorization": f"Bearer {registry.admin_token}"},
-        json={
-            "username": "registrar",
-            "display_name": "Layla Khoury",
-            "role": "local-registrar",
-            "office_id": "office-1",
-            "password": password,
-        },
-    )
+    return registry.add_user("registrar", "local-registrar", password)
 
 
 def test_login_is_checked_with_the_registry_when_it_is_reachable(

@@ -15,14 +15,24 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import OFFICE, Box, Registry, edge_cli, running_box, start_registry, stop_process
+from tests.helpers import (
+    OFFICE,
+    Box,
+    Registry,
+    edge_cli,
+    registry_cli,
+    running_box,
+    start_registry,
+    stop_process,
+)
 from tests.integration.test_sync import declare, receipts
 
 
-def new_box(tmp_path: Path, registry: Registry, name: str) -> Path:
+def new_box(tmp_path: Path, registry: Registry, name: str, token: str | None = None) -> Path:
     home = tmp_path / name
     edge_cli(home, "init", "--demo")
-    assert "Enrolled" in edge_cli(home, "enroll", registry.url, registry.token()).stdout
+    enrolled = edge_cli(home, "enroll", registry.url, token or registry.token()).stdout
+    assert "Enrolled" in enrolled
     return home
 
 
@@ -152,8 +162,13 @@ def test_a_new_box_takes_over_its_offices_open_records_and_users(
     )
     assert created.status_code == 201
 
-    # The office's box is replaced: the new one is enrolled for the same office.
-    fresh = new_box(tmp_path, registry, "fresh")
+    # The office's box is replaced: the new one is enrolled for the same office, with a
+    # token that says it replaces the old one.
+    old = sqlite3.connect(box.home / "journal.db")
+    old_id = old.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
+    old.close()
+    replacing = registry_cli(registry.home, "token", "--office-id", OFFICE, "--replaces", old_id)
+    fresh = new_box(tmp_path, registry, "fresh", replacing.stdout.strip())
     out = edge_cli(fresh, "sync").stdout
     assert "1 record given to this box" in out
     conn = sqlite3.connect(fresh / "journal.db")
@@ -276,7 +291,10 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
     from upstream_sync import clocksteps
 
     home = new_box(tmp_path, registry, "box")
-    clerk = actor("clinic-clerk")
+    users = sqlite3.connect(home / "journal.db")
+    clerk_id = users.execute("SELECT id FROM users WHERE username = 'clerk'").fetchone()[0]
+    users.close()
+    clerk = actor("clinic-clerk", uid=clerk_id)  # the box's clerk: the registry knows her office
     with Journal(home / "journal.db", config()) as journal:
         # A Pi without a real-time clock, booted offline: its clock is two hours behind.
         monkeypatch.setattr(store, "clock_synced", lambda: False)

@@ -6,17 +6,21 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import get
 from litestar.testing import TestClient
 
-from tests.helpers import ROOT
+from edge.journal.chain import GENESIS, row_hash
+from edge.workflow.scopes import parse_scope
+from tests.helpers import ROOT, config
 from upstream_sync import protocol as p
 from upstream_sync.protocol import ClockStep
-from upstream_sync.registry import accept, enrollment, records
+from upstream_sync.registry import accept, enrollment, records, users
 from upstream_sync.registry.app import create_registry_app
 from upstream_sync.registry.cli import main
 from upstream_sync.registry.db import RegistryDB
@@ -139,16 +143,60 @@ def test_search_takes_percent_and_underscore_as_letters(db: RegistryDB) -> None:
     _record(db, "rec-1", "Sara Haddad")
     _record(db, "rec-2", "Omar 100% Saleh")
     _record(db, "rec-3", "Lina_Khoury")
-    assert [h.record_id for h in records.search(db, "%", 10)] == ["rec-2"]
-    assert [h.record_id for h in records.search(db, "_", 10)] == ["rec-3"]
-    assert [h.record_id for h in records.search(db, "sara", 10)] == ["rec-1"]
-    assert [h.record_id for h in records.search(db, "b3", 10)] == ["rec-3"]  # tracking id
+    everything: users.Reach = [(None, None)]
+    assert [h.record_id for h in records.search(db, "%", 10, everything)] == ["rec-2"]
+    assert [h.record_id for h in records.search(db, "_", 10, everything)] == ["rec-3"]
+    assert [h.record_id for h in records.search(db, "sara", 10, everything)] == ["rec-1"]
+    assert [h.record_id for h in records.search(db, "b3", 10, everything)] == ["rec-3"]
+
+
+def test_a_search_reaches_what_the_asking_user_s_role_may_read(db: RegistryDB) -> None:
+    cfg = replace(
+        config(),
+        role_scopes={
+            **config().role_scopes,
+            "national-registrar": (parse_scope("record.read[jurisdiction=all]"),),
+            "auditor": (parse_scope("record.read"),),
+        },
+    )
+    for name, role, office, active in (
+        ("layla", "local-registrar", "office-1", 1),
+        ("omar", "hospital-administrator", "office-1", 1),
+        ("admin", "local-system-admin", "office-1", 1),
+        ("gone", "local-registrar", "office-1", 0),
+        ("nadia", "national-registrar", "office-1", 1),
+        ("audit", "auditor", "office-1", 1),
+        ("yusuf", "local-registrar", "office-2", 1),
+    ):
+        users.add_user(db, name, name, role, office, "v", NOW)
+        if not active:
+            db.write(
+                lambda c, n=name: c.execute("UPDATE users SET active = 0 WHERE username = ?", (n,))
+            )
+    at_office_1 = {
+        name: users.reach(db, cfg, name, "office-1")
+        for name in ("layla", "omar", "admin", "gone", "nadia", "audit", "yusuf", "nobody")
+    }
+    assert at_office_1 == {
+        "layla": [(None, "office-1")],
+        "omar": [(frozenset({"death"}), "office-1")],
+        "admin": [],  # no record scope at all
+        "gone": [],
+        "nadia": [(None, None)],
+        "audit": [(None, None)],
+        "yusuf": [],  # a user of another office than the box's
+        "nobody": [],
+    }
+    _record(db, "rec-1", "Sara Haddad")  # a birth of office-1
+    assert [h.record_id for h in records.search(db, "sara", 10, at_office_1["layla"])] == ["rec-1"]
+    assert records.search(db, "sara", 10, at_office_1["omar"]) == []
+    assert records.search(db, "sara", 10, users.reach(db, cfg, "yusuf", "office-2")) == []
 
 
 def test_enrollment_tokens_are_refused_in_the_registry_s_own_words(db: RegistryDB) -> None:
     token, _ = enrollment.issue_token(db, "office-1", timedelta(0), NOW)  # expires at once
     with pytest.raises(TokenRefused, match="unknown, used or expired"):
-        enrollment.enroll(db, token, "ab" * 32, "box", NOW)
+        enrollment.enroll(db, token, "ab" * 32, "box", "office-1", NOW)
 
 
 def test_errors_are_problems_in_the_registry_s_words(tmp_path: Path) -> None:
@@ -200,3 +248,52 @@ def test_a_clock_step_corrects_held_actions_and_rolls_back_with_its_batch(db: Re
     assert corrected() is None
     db.write(lambda c: accept._clock_step(c, "b1", step))
     assert corrected() == "2026-11-22T08:00:00.000Z"
+
+
+def chain_of(n: int, start: int = 1, prev: str = GENESIS, tag: str = "a") -> list[p.WireAction]:
+    """n CREATEs of new records by user u1 of office-1, each continuing the one before."""
+    out = []
+    for seq in range(start, start + n):
+        cols: dict[str, object] = {
+            **dict.fromkeys(p.WireAction.__struct_fields__, ""),
+            **{"custom_type": None, "client_time": None, "clock": "synced"},
+            **{"seq": seq, "id": f"{tag}{seq}", "record_id": f"rec-{tag}{seq}"},
+            **{"event_type": "birth", "type": "CREATE", "created_at": "2026-11-22T08:00:00.000Z"},
+            **{"created_by": "u1", "created_at_location": "office-1", "payload": "{}"},
+            **{"flags_added": "[]", "flags_removed": "[]", "prev_hash": prev},
+        }
+        cols["hash"] = prev = row_hash(cols)
+        out.append(p.WireAction(**cols))  # type: ignore[arg-type]
+    return out
+
+
+def test_a_box_s_chain_takes_links_for_what_a_batch_skips_and_one_restart(
+    db: RegistryDB,
+) -> None:
+    db.write(lambda c: c.execute("INSERT INTO boxes VALUES ('b1', 'k', 'office-1', 'b', 'x')"))
+    users.add_user(db, "clerk", "Clerk", "clinic-clerk", "office-1", "v", NOW)
+    db.write(lambda c: c.execute("UPDATE users SET id = 'u1'"))
+    nonces = iter(range(100))
+
+    def push(actions: list[p.WireAction], **more: Any) -> tuple[list[str], int]:
+        batch = p.PushBatch("x", actions, **more)
+        answered = accept.accept_batch(db, "b1", f"n{next(nonces)}", batch, NOW, config())
+        assert answered is not None
+        return [r.status + (f": {r.reason}" if r.reason else "") for r in answered[0]], answered[1]
+
+    one_to_seven = chain_of(7)
+    link = [p.ChainLink(a.seq, a.prev_hash, a.hash) for a in one_to_seven]
+    assert push(one_to_seven[:2]) == (["accepted", "accepted"], 2)
+    # 3 and 4 held back on the box: their links go with 5.
+    assert push(one_to_seven[4:5], links=link[2:4]) == (["accepted"], 5)
+    (gap,), tip = push(one_to_seven[6:7])  # 6 missing
+    assert gap.startswith("rejected: This box's chain has a gap before seq 7") and tip == 5
+    assert push(one_to_seven[2:3]) == (["accepted"], 5)  # 3, sent late: its place is held
+    # Restored from a backup ending at seq 2: the chain goes on from there, once told so.
+    restored = chain_of(1, start=3, prev=one_to_seven[1].hash, tag="r")
+    (fork,), _ = push(restored)
+    assert "a fork of the box's chain" in fork
+    wrong = p.ChainLink(2, "", "f" * 64)
+    (refused,), _ = push(restored, restart=wrong)
+    assert "restarted its chain at seq 2, which the registry holds with another hash" in refused
+    assert push(restored, restart=link[1]) == (["accepted"], 3)

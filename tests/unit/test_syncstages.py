@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.clock import iso_ms
+from edge.clock import Moment, iso_ms
 from edge.journal import syncstages
+from edge.journal.boxvalues import set_box_value
 from edge.journal.schema import migrate
 from edge.journal.syncstages import Stage, Status
-from upstream_sync.stages.round import backoff_until
+from upstream_sync.stages.round import backoff_left
 
 NOW = datetime(2026, 11, 22, 10, 2, tzinfo=UTC)
 
@@ -111,9 +112,77 @@ def test_a_running_stage_without_progress_is_stuck(conn: sqlite3.Connection) -> 
 def test_the_backoff_is_waited_out_unless_the_clock_stepped_back(
     conn: sqlite3.Connection,
 ) -> None:
-    assert backoff_until(conn, NOW, 600) is None  # never failed
+    assert backoff_left(conn, NOW) is None  # never failed
     syncstages.fail(conn, Stage.PUSH, "no connection", NOW, NOW + timedelta(seconds=40))
-    assert backoff_until(conn, NOW, 600) == NOW + timedelta(seconds=40)
-    assert backoff_until(conn, NOW + timedelta(seconds=41), 600) is None  # over
-    # The clock stepped back an hour after the failure: a wait longer than any backoff.
-    assert backoff_until(conn, NOW - timedelta(hours=1), 600) is None
+    assert backoff_left(conn, NOW) == timedelta(seconds=40)
+    assert backoff_left(conn, NOW + timedelta(seconds=41)) is None  # over
+    # Without the time since boot (a row of an older box): the clock stepped back an hour
+    # after the failure; a stored time the clock puts in the future is not trusted.
+    assert backoff_left(conn, NOW - timedelta(hours=1)) is None
+
+
+def at(wall: datetime, boot: str, seconds: float) -> Moment:
+    """A moment of a boot: its wall time and the time since that boot."""
+    return Moment(wall, boot, int(seconds * 1000))
+
+
+DAY = timedelta(days=1)
+
+
+def test_within_a_boot_a_backoff_is_timed_by_the_time_since_boot_whatever_the_clock_does(
+    conn: sqlite3.Connection,
+) -> None:
+    failed = at(NOW, "boot-1", 1000)
+    syncstages.fail(conn, Stage.PUSH, "no connection", failed, NOW + timedelta(seconds=40))
+    ten_s_later = 1010
+    for wall in (NOW - DAY, NOW + timedelta(seconds=10), NOW + DAY):  # back, right, forward
+        assert backoff_left(conn, at(wall, "boot-1", ten_s_later)) == timedelta(seconds=30)
+    assert backoff_left(conn, at(NOW - DAY, "boot-1", 1041)) is None  # 41 s: over
+    # Another boot: the time since boot restarted; the wall clock counts, never from the future.
+    assert backoff_left(conn, at(NOW + timedelta(seconds=10), "boot-2", 5)) == timedelta(seconds=30)
+    assert backoff_left(conn, at(NOW - DAY, "boot-2", 5)) is None
+
+
+def test_a_stage_is_stuck_by_the_time_since_boot(conn: sqlite3.Connection) -> None:
+    syncstages.start(conn, Stage.PULL, at(NOW, "boot-1", 1000))
+    pull = syncstages.stage(conn, Stage.PULL)
+    stale = timedelta(minutes=3)
+    # The clock stepped a day back: four minutes without progress are still four minutes.
+    assert pull.stuck(at(NOW - DAY, "boot-1", 1000 + 240), stale)
+    # A day forward: one minute is one minute.
+    assert not pull.stuck(at(NOW + DAY, "boot-1", 1000 + 60), stale)
+    # A run of an earlier boot whose time the clock no longer vouches for ended with it.
+    assert pull.stuck(at(NOW - DAY, "boot-2", 10), stale)
+
+
+def test_a_push_that_does_nothing_while_actions_wait_and_the_registry_answers_is_stalled(
+    conn: sqlite3.Connection,
+) -> None:
+    stalled = timedelta(minutes=5)
+    conn.execute(
+        "INSERT INTO actions (seq, id, record_id, event_type, type, created_at, clock, boot_id, "
+        "created_by, created_at_location, payload, flags_added, flags_removed, prev_hash, hash) "
+        "VALUES (1, 'a1', 'r1', 'birth', 'CREATE', ?, 'synced', 'boot-1', 'u', 'o', '{}', "
+        "'[]', '[]', '', '')",
+        (iso_ms(NOW),),
+    )
+    syncstages.finish(conn, Stage.PUSH, at(NOW, "boot-1", 1000))
+    later = at(NOW - DAY, "boot-1", 1000 + 6 * 60)  # six minutes on, the clock a day back
+    assert syncstages.not_pushing(conn, later, stalled) is None  # never heard of a registry
+    set_box_value(conn, "registry_reachable", "0")
+    assert syncstages.not_pushing(conn, later, stalled) is None  # the WAN is down
+    set_box_value(conn, "registry_reachable", "1")
+    assert syncstages.not_pushing(conn, later, stalled) == timedelta(minutes=6)
+    assert syncstages.not_pushing(conn, at(NOW, "boot-1", 1000 + 4 * 60), stalled) is None
+    # A push waiting out a backoff of ten minutes is not idle during those ten minutes.
+    syncstages.fail(conn, Stage.PUSH, "refused", at(NOW, "boot-1", 1000), NOW + 2 * stalled)
+    assert syncstages.not_pushing(conn, later, stalled) is None
+    assert syncstages.not_pushing(conn, at(NOW, "boot-1", 1000 + 16 * 60), stalled) == (
+        timedelta(minutes=6)
+    )
+    conn.execute(
+        "INSERT INTO sync_state (action_id, seq, record_id, state, attempts, updated_at) "
+        "VALUES ('a1', 1, 'r1', 'accepted', 1, ?)",
+        (iso_ms(NOW),),
+    )
+    assert syncstages.not_pushing(conn, later, stalled) is None  # nothing waits

@@ -1,6 +1,10 @@
 """Accepting a pushed batch into the national journal (the registry's hot path): everything
 the batch needs is read in bulk, each action is checked in order, and the accepted ones are
-written in bulk, in one transaction with the batch's nonce."""
+written in bulk, in one transaction with the batch's nonce.
+
+Each action must continue the box's hash chain (registry/chain.py), be made at the box's
+office by one of its office's users (registry/users.py), match its hash, and fit the record
+as the registry holds it and the lease."""
 
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ from edge.journal.records import entry_from_row, record_title, tracking_id
 from edge.workflow.config import Config
 from edge.workflow.fold import fold
 from edge.workflow.model import RecordState, Status
-from upstream_sync.protocol import ActionResult, ClockStep, WireAction
-from upstream_sync.registry.db import RegistryDB
+from upstream_sync.protocol import ActionResult, ClockStep, PushBatch, WireAction
+from upstream_sync.registry import users
+from upstream_sync.registry.chain import BoxChain
+from upstream_sync.registry.db import RegistryDB, rows_in
 
 _encode_state = msgspec.json.Encoder().encode
 # The journal's own columns (the box's seq kept as box_seq), plus who sent it and when.
@@ -37,29 +43,24 @@ _INSERT_ACTION = (
 
 
 def accept_batch(
-    db: RegistryDB,
-    box_id: str,
-    nonce: str,
-    actions: list[WireAction],
-    now: datetime,
-    config: Config,
-    clock_steps: list[ClockStep] = [],  # noqa: B006 (never mutated)
-) -> list[ActionResult] | None:
-    """Record a batch in one transaction; None when the nonce was seen (a replay). Records'
+    db: RegistryDB, box_id: str, nonce: str, pushed: PushBatch, now: datetime, config: Config
+) -> tuple[list[ActionResult], int] | None:
+    """Record a batch in one transaction: the answer for each action and how far the
+    registry now holds the box's chain; None when the nonce was seen (a replay). Records'
     titles are made by `config`, the country configuration in force."""
     stamp = iso_ms(now)
 
-    def job(c: sqlite3.Connection) -> list[ActionResult] | None:
+    def job(c: sqlite3.Connection) -> tuple[list[ActionResult], int] | None:
         try:
             c.execute("INSERT INTO nonces VALUES (?, ?, ?)", (box_id, nonce, stamp))
         except sqlite3.IntegrityError:
             return None
-        for step in clock_steps:
+        for step in pushed.clock_steps:
             _clock_step(c, box_id, step)
-        batch = _Batch(c, box_id, stamp, actions)
-        results = [batch.one(a) for a in actions]
+        batch = _Batch(c, box_id, stamp, pushed)
+        results = [batch.one(a) for a in pushed.actions]
         batch.flush(config)
-        return results
+        return results, batch.chain.seq
 
     return db.write(job)
 
@@ -77,20 +78,25 @@ class _Batch:
     """One pushed batch: what it needs is read in bulk, checked action by action in order,
     and written at the end in bulk."""
 
-    def __init__(
-        self, c: sqlite3.Connection, box_id: str, stamp: str, actions: list[WireAction]
-    ) -> None:
+    def __init__(self, c: sqlite3.Connection, box_id: str, stamp: str, pushed: PushBatch) -> None:
         self.c, self.box_id, self.stamp = c, box_id, stamp
+        actions = pushed.actions
+        self.office = str(
+            c.execute("SELECT office_id FROM boxes WHERE box_id = ?", (box_id,)).fetchone()[0]
+        )
+        self.chain = BoxChain(c, box_id, pushed.links, pushed.restart)
+        users.declare(c, box_id, self.office, pushed.users, stamp)
+        self.own_users = users.of_office(c, self.office, {a.created_by for a in actions})
         self.blocked: dict[str, str] = {}
         self.known = {
             r[0]: (r[1], r[2])
-            for r in _in(
+            for r in rows_in(
                 c, "SELECT id, hash, received_at FROM actions WHERE id", [a.id for a in actions]
             )
         }
         self.records = {
             r[0]: _Record(r[1], _load_state(r[2]))
-            for r in _in(
+            for r in rows_in(
                 c,
                 "SELECT record_id, leased_to, state FROM records WHERE record_id",
                 list({a.record_id for a in actions}),
@@ -102,6 +108,9 @@ class _Batch:
         self.rows: list[list[Any]] = []
 
     def one(self, a: WireAction) -> ActionResult:
+        broken = self.chain.continues(a)  # first: a refused action still has its place
+        if broken is not None:
+            return self._refuse(a, "rejected", broken)
         if a.record_id in self.blocked:
             return ActionResult(
                 a.id, "blocked", reason=f"waits for action {self.blocked[a.record_id]}"
@@ -114,6 +123,17 @@ class _Batch:
         columns = msgspec.structs.asdict(a)
         if row_hash(columns) != a.hash:
             return self._refuse(a, "rejected", "The action's content does not match its hash")
+        if a.created_at_location != self.office:
+            return self._refuse(
+                a,
+                "rejected",
+                f"The action was made at office {a.created_at_location}, but this box serves "
+                f"office {self.office}",
+            )
+        if a.created_by not in self.own_users:
+            return self._refuse(
+                a, "rejected", f"The action was made by a user who is not of office {self.office}"
+            )
         record = self.records.get(a.record_id)
         refusal = _refusal(self.c, record, self.box_id, a)
         if refusal is not None:
@@ -142,6 +162,7 @@ class _Batch:
         return ActionResult(a.id, status, reason=reason)
 
     def flush(self, config: Config) -> None:
+        self.chain.store()
         self.c.executemany(_INSERT_ACTION, self.rows)
         changed = [(rid, r, r.state) for rid, r in self.records.items() if r.changed and r.state]
         self.c.executemany(
@@ -170,15 +191,6 @@ class _Batch:
                 if not r.new
             ],
         )
-
-
-def _in(c: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.Row]:
-    """`sql IN (values)`, in chunks under SQLite's limit on parameters."""
-    rows: list[sqlite3.Row] = []
-    for k in range(0, len(values), 500):
-        chunk = values[k : k + 500]
-        rows += c.execute(f"{sql} IN ({','.join('?' * len(chunk))})", chunk).fetchall()
-    return rows
 
 
 def _dump_state(s: RecordState) -> str:

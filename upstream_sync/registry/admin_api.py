@@ -52,12 +52,14 @@ def create_user(request: Req, state: State, data: JSONBody[UserIn]) -> dict[str,
 class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
     office_id: str
     valid_hours: int = 72
+    replaces: str | None = None  # a box of the office whose records the new box takes over
 
 
 class TokenOut(msgspec.Struct):
     token: str
     office_id: str
     expires_at: str
+    replaces: str | None
 
 
 @post(
@@ -67,11 +69,12 @@ class TokenOut(msgspec.Struct):
     sync_to_thread=True,
 )
 def issue_token(request: Req, state: State, data: JSONBody[TokenIn]) -> TokenOut:
-    """A one-time enrollment token for a box of an office."""
+    """A one-time enrollment token for a box of an office; with `replaces`, the new box
+    takes over the open records of that box of the office."""
     reg = _admin(request, state)
     valid = timedelta(hours=data.valid_hours)
-    token, expires = enrollment.issue_token(reg.db, data.office_id, valid, utcnow())
-    return TokenOut(token, data.office_id, expires)
+    token, expires = enrollment.issue_token(reg.db, data.office_id, valid, utcnow(), data.replaces)
+    return TokenOut(token, data.office_id, expires, data.replaces)
 
 
 @get("/admin/v1/actions", operation_id="nationalJournal", sync_to_thread=True)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+import stat
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 from edge.clock import utcnow
 from edge.errors import EdgeError
-from edge.identity import create_device_key
+from edge.identity import create_device_key, load_device_key, public_key_hex
 from edge.logs import configure
+from upstream_sync.protocol import fingerprint
 from upstream_sync.registry.db import RegistryDB
-from upstream_sync.registry.enrollment import digest, issue_token
+from upstream_sync.registry.enrollment import digest, enrolled_boxes, issue_token
 from upstream_sync.registry.errors import RegistryError
 from upstream_sync.registry.settings import RegistrySettings, load_registry_settings
 
@@ -34,8 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="issue a one-time enrollment token for a box")
     token.add_argument("--office-id", required=True)
     token.add_argument("--hours", type=int, default=72)
+    token.add_argument(
+        "--replaces",
+        metavar="BOX_ID",
+        help="the new box replaces this box of the office and takes over its open records",
+    )
+    sub.add_parser(
+        "fingerprint", help="print the fingerprint of the registry key (edge enroll --registry-key)"
+    )
+    boxes = sub.add_parser("boxes", help="list the enrolled boxes (to name one --replaces)")
+    boxes.add_argument("--office-id", help="only the boxes of this office")
     args = parser.parse_args(argv)
     home = Path(args.home).resolve()
+    os.umask(0o077)  # the database, its journal files and the key: the registry's user only
     try:
         overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
         settings = load_registry_settings(home, overrides)
@@ -49,12 +63,36 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, home: Path, settings: RegistrySettings) -> int:
     if args.command == "init":
         return _init(home, settings)
+    if not (home / "registry.key").exists():
+        print(f"edge-registry: {home} holds no registry: run `init` first", file=sys.stderr)
+        return 2
+    _private(home)
+    if args.command == "fingerprint":
+        print(_fingerprint(home))
+        return 0
     db = RegistryDB(home / "registry.db", settings.lock_wait_seconds)  # refuses one it cannot use
+    if args.command == "boxes":
+        try:
+            found = enrolled_boxes(db, args.office_id)
+        finally:
+            db.close()
+        for box in found:
+            print(f"{box['box_id']}  {box['office_id']:14} {box['enrolled_at']}  {box['name']}")
+        return 0
     if args.command == "token":
-        value, expires = issue_token(db, args.office_id, timedelta(hours=args.hours), utcnow())
-        db.close()
+        try:
+            value, expires = issue_token(
+                db, args.office_id, timedelta(hours=args.hours), utcnow(), args.replaces
+            )
+        finally:
+            db.close()
         print(value)
-        print(f"(for office {args.office_id}, valid until {expires})", file=sys.stderr)
+        replacing = f", replacing box {args.replaces}" if args.replaces else ""
+        print(
+            f"(for office {args.office_id}{replacing}, valid until {expires}; on the box: "
+            f"edge enroll URL --token-file FILE --registry-key {_fingerprint(home)})",
+            file=sys.stderr,
+        )
         return 0
     db.close()
     return _serve(home, settings, args.port_file)
@@ -65,14 +103,33 @@ def _init(home: Path, settings: RegistrySettings) -> int:
         print(f"edge-registry: {home} already holds a registry", file=sys.stderr)
         return 2
     home.mkdir(parents=True, exist_ok=True)
+    _private(home)
     create_device_key(home / "registry.key")
     db = RegistryDB(home / "registry.db", settings.lock_wait_seconds)
     admin = "adm_" + secrets.token_urlsafe(24)
     db.set_meta("admin_token_hash", digest(admin))
     db.close()
     print(admin)
-    print("(the admin token above is shown once: keep it)", file=sys.stderr)
+    print(
+        f"(the admin token above is shown once: keep it. The registry's key: "
+        f"{_fingerprint(home)}; boxes pin it with `edge enroll --registry-key`)",
+        file=sys.stderr,
+    )
     return 0
+
+
+def _fingerprint(home: Path) -> str:
+    return fingerprint(public_key_hex(load_device_key(home / "registry.key")))
+
+
+def _private(home: Path) -> None:
+    """The registry's home and every file in it readable by its own user only (a home made
+    before, or by hand, may have been left open to every user of the machine)."""
+    for path in (home, *(f for f in home.iterdir() if f.is_file())):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+            print(f"edge-registry: {path} was readable by others; now it is not", file=sys.stderr)
 
 
 def _serve(home: Path, settings: RegistrySettings, port_file: str | None) -> int:

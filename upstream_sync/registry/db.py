@@ -15,12 +15,13 @@ from upstream_sync.registry.errors import SchemaMismatch
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS enrollment_tokens (
     token_hash TEXT PRIMARY KEY, office_id TEXT NOT NULL, created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL, used_at TEXT, used_by TEXT);
+    expires_at TEXT NOT NULL, used_at TEXT, used_by TEXT,
+    replaces TEXT);  -- the box whose records the new box takes over (the operator's choice)
 CREATE TABLE IF NOT EXISTS boxes (
     box_id TEXT PRIMARY KEY, public_key TEXT NOT NULL UNIQUE, office_id TEXT NOT NULL,
     name TEXT NOT NULL, enrolled_at TEXT NOT NULL);
@@ -54,10 +55,27 @@ CREATE TABLE IF NOT EXISTS changes (
     record_id TEXT, username TEXT, at TEXT NOT NULL, by TEXT, reason TEXT);
 CREATE INDEX IF NOT EXISTS changes_by_box ON changes (box_id, seq);
 CREATE INDEX IF NOT EXISTS changes_by_office ON changes (office_id, seq);
+-- Each box's hash chain, unbroken from its first entry (registry/chain.py).
+CREATE TABLE IF NOT EXISTS box_chain (
+    box_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL,
+    PRIMARY KEY (box_id, seq)) WITHOUT ROWID;
+-- Users made on a box, as the box declared them with its actions: each of one office.
+CREATE TABLE IF NOT EXISTS box_users (
+    user_id TEXT PRIMARY KEY, office_id TEXT NOT NULL, username TEXT NOT NULL,
+    role TEXT NOT NULL, box_id TEXT NOT NULL, declared_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clock_steps (
     box_id TEXT NOT NULL, boot_id TEXT NOT NULL, offset_ms INTEGER NOT NULL,
     measured_at TEXT NOT NULL, PRIMARY KEY (box_id, boot_id));
 """
+
+
+def rows_in(c: sqlite3.Connection, sql: str, values: list[str]) -> list[sqlite3.Row]:
+    """`sql IN (values)`, in chunks under SQLite's limit on parameters."""
+    rows: list[sqlite3.Row] = []
+    for k in range(0, len(values), 500):
+        chunk = values[k : k + 500]
+        rows += c.execute(f"{sql} IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return rows
 
 
 class RegistryDB:

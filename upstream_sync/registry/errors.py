@@ -32,6 +32,13 @@ class BadMessage(RegistryError):
     title = "The message is not valid"
 
 
+class TooLarge(RegistryError):
+    """A body that is, or inflates to, more than the registry takes."""
+
+    status = 413
+    title = "The message is too large"
+
+
 class Unsigned(RegistryError):
     status = 401
     title = "The request is not signed by an enrolled box"

@@ -49,6 +49,13 @@ class RegistrySettings:
         1024,
         500_000_000,
     )
+    max_message_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "Most bytes a request may inflate to once decompressed; a body that would inflate "
+        "further (a gzip bomb) is refused with 413 without being inflated.",
+        65536,
+        1_000_000_000,
+    )
     lock_wait_seconds: int = _setting(
         30,
         "How long a request waits for the database while another process writes to it "

@@ -23,6 +23,7 @@ from upstream_sync.registry.errors import (
     NotEnrolledBox,
     NotOffered,
     Replayed,
+    TooLarge,
     Unsigned,
     UnsupportedProtocol,
 )
@@ -67,10 +68,17 @@ def _wire(reg: RegistryContext, request: Req, nonce: str, value: Any) -> Respons
     )
 
 
-def _decode(body: bytes, kind: type[Any]) -> Any:
+# An enrollment is a token and a key: a few hundred bytes. Its endpoint is the only one open
+# to anyone, so it takes little, before and after inflating.
+ENROLL_MAX_BYTES = 64 * 1024
+
+
+def _decode(body: bytes, kind: type[Any], limit: int) -> Any:
     try:
-        return p.decode(body, kind)
-    except (msgspec.ValidationError, msgspec.DecodeError, OSError) as exc:
+        return p.decode(body, kind, limit)
+    except p.MessageTooLarge:
+        raise TooLarge(f"The message is larger than {limit} bytes once inflated") from None
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadMessage(f"body: {exc}") from None
 
 
@@ -102,7 +110,7 @@ def _signed_message(
     box_id, nonce = _signed(reg, request, request.url.path, body)
     if not enrollment.note_nonce(reg.db, box_id, nonce, utcnow()):
         raise Replayed("A request with this nonce was already received from this box")
-    return box_id, nonce, _decode(body, kind)
+    return box_id, nonce, _decode(body, kind, reg.settings.max_message_bytes)
 
 
 @get("/v1/hello", operation_id="hello")
@@ -116,17 +124,27 @@ async def hello(request: Req, state: State) -> Response[p.Hello]:
     )
 
 
-@post("/v1/enroll", operation_id="enroll", status_code=200, sync_to_thread=True)
+@post(
+    "/v1/enroll",
+    operation_id="enroll",
+    status_code=200,
+    sync_to_thread=True,
+    request_max_body_size=ENROLL_MAX_BYTES,
+)
 def enroll(request: Req, state: State, body: RawBody) -> Response[bytes]:
     """Spend a one-time token on a box's public key; answers the box id and registry key."""
     reg = registry_of(state)
     _check_protocol(request)
-    req: p.EnrollRequest = _decode(body, p.EnrollRequest)
+    req: p.EnrollRequest = _decode(body, p.EnrollRequest, ENROLL_MAX_BYTES)
     try:
         bytes.fromhex(req.public_key)
     except ValueError:
         raise BadMessage("public_key: not hexadecimal") from None
-    box_id, office = enrollment.enroll(reg.db, req.token, req.public_key, req.box_name, utcnow())
+    if not req.office_id:
+        raise BadMessage("office_id: the box must say which office it serves")
+    box_id, office = enrollment.enroll(
+        reg.db, req.token, req.public_key, req.box_name, req.office_id, utcnow()
+    )
     answer = p.EnrollResponse(box_id, office, public_key_hex(reg.key))
     return _wire(reg, request, "enroll", answer)
 
@@ -138,14 +156,13 @@ def push(request: Req, state: State, body: RawBody) -> Response[bytes]:
     _check_protocol(request)
     _offered(reg, request, p.PUSH)
     box_id, nonce = _signed(reg, request, "/v1/push", body)
-    batch: p.PushBatch = _decode(body, p.PushBatch)
+    batch: p.PushBatch = _decode(body, p.PushBatch, reg.settings.max_message_bytes)
     now = utcnow()
-    results = accept.accept_batch(
-        reg.db, box_id, nonce, batch.actions, now, reg.config, batch.clock_steps
-    )
-    if results is None:
+    answered = accept.accept_batch(reg.db, box_id, nonce, batch, now, reg.config)
+    if answered is None:
         raise Replayed("A batch with this nonce was already received from this box")
-    return _wire(reg, request, nonce, p.PushResult(results, iso_ms(now)))
+    results, chain_seq = answered
+    return _wire(reg, request, nonce, p.PushResult(results, iso_ms(now), chain_seq))
 
 
 @post("/v1/pull", operation_id="pull", status_code=200, sync_to_thread=True)
@@ -160,10 +177,12 @@ def pull(request: Req, state: State, body: RawBody) -> Response[bytes]:
 
 @post("/v1/search", operation_id="search", status_code=200, sync_to_thread=True)
 def search(request: Req, state: State, body: RawBody) -> Response[bytes]:
-    """Records the registry holds, by tracking id or name, for a box's search page."""
+    """Records the registry holds, by tracking id or name, for a box's search page: only
+    those the asking user's role may read (nothing for a user the registry does not know)."""
     reg = registry_of(state)
-    _, nonce, ask = _signed_message(reg, request, p.SEARCH, body, p.SearchRequest)
-    hits = records.search(reg.db, ask.text[:100], min(max(ask.limit, 1), 100))
+    box_id, nonce, ask = _signed_message(reg, request, p.SEARCH, body, p.SearchRequest)
+    who = users.reach(reg.db, reg.config, ask.username, enrollment.box_office(reg.db, box_id))
+    hits = records.search(reg.db, ask.text[:100], min(max(ask.limit, 1), 100), who)
     return _wire(reg, request, nonce, p.SearchResult(hits))
 
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from edge.clock import iso_ms, utcnow
+from edge.clock import iso_ms, now_moment, utcnow
 from edge.errors import InvalidInput
 from edge.journal import syncstages
 from edge.journal.boxvalues import box_value, set_box_value
@@ -137,7 +137,7 @@ def pull_once(
 
 
 def _started(conn: sqlite3.Connection, resync: bool) -> None:
-    now = utcnow()
+    now = now_moment()
     syncstages.start(conn, Stage.PULL, now)
     if resync:
         syncstages.start(conn, Stage.RESYNC, now)
@@ -148,9 +148,9 @@ def _store(
 ) -> Applied:
     """One page, in one transaction with its cursor, the stages' progress and what the
     registry said it speaks."""
-    now = utcnow()
-    applied = apply_page(conn, page, config, now)
-    outbox.note_registry(conn, True, now)
+    now = now_moment()
+    applied = apply_page(conn, page, config, now.wall)
+    outbox.note_registry(conn, True, now.wall)
     if answer.capabilities is not None:
         capabilities.store(conn, answer.capabilities)
     if resync:
@@ -167,11 +167,11 @@ def _store(
 
 
 def _failed(conn: sqlite3.Connection, error: str, reachable: bool, resync: bool) -> None:
-    now = utcnow()
+    now = now_moment()
     syncstages.fail(conn, Stage.PULL, error, now)
     if resync:
         syncstages.fail(conn, Stage.RESYNC, error, now)
-    outbox.note_registry(conn, reachable, now)
+    outbox.note_registry(conn, reachable, now.wall)
 
 
 def _counts(a: Applied) -> tuple[int, int, int, int]:

@@ -15,15 +15,15 @@ import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from edge.clock import iso_ms, utcnow
+from edge.clock import iso_ms, now_moment
 from edge.journal import syncstages
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.journal.syncstages import Stage
-from upstream_sync import clocksteps, outbox
+from upstream_sync import chainlinks, clocksteps, outbox
 from upstream_sync import protocol as p
 from upstream_sync.enrollment import enrollment
 from upstream_sync.transport import (
@@ -51,20 +51,42 @@ class PushReport:
     held_back: int
     error: str | None = None
     next_try: str | None = None
+    retry_in: timedelta | None = None  # after a failure: the backoff before the next try
 
 
 @dataclass
 class _Prepared:
-    """A batch marked `sending` and encoded, ready to leave."""
+    """A batch marked `sending` and encoded, ready to leave: actions, and what the registry
+    needs to check them (the chain's links the batch skips, the users who made them, a
+    restart after `edge restore`)."""
 
     actions: list[p.WireAction]
     steps: list[p.ClockStep]
     held_back: int
     now: datetime
+    links: list[p.ChainLink] = field(default_factory=list)
+    users: list[p.UserInfo] = field(default_factory=list)
+    restart: p.ChainLink | None = None
+    after: int = 0  # the last seq before this batch (the batch in flight ends there)
     body: bytes = b""
 
+    @property
+    def last(self) -> int:
+        """The last seq of the box's chain this batch covers."""
+        seqs = [self.after, *(a.seq for a in self.actions[-1:]), *(k.seq for k in self.links[-1:])]
+        return max(seqs)
+
     def encode(self) -> None:
-        self.body = p.encode(p.PushBatch(iso_ms(self.now), self.actions, self.steps))
+        self.body = p.encode(
+            p.PushBatch(
+                iso_ms(self.now),
+                self.actions,
+                self.steps,
+                self.links,
+                self.users,
+                self.restart,
+            )
+        )
 
 
 @dataclass
@@ -74,11 +96,13 @@ class _Settle:
     results: list[p.ActionResult] = field(default_factory=list)
     steps: list[p.ClockStep] = field(default_factory=list)
     dropped: list[p.WireAction] = field(default_factory=list)  # prepared, held back, unsent
+    chain_seq: int = 0
+    restarted: bool = False
 
     def store(self, conn: sqlite3.Connection, now: datetime) -> None:
-        if self.results:
-            outbox.record_results(conn, self.results, now)
-            clocksteps.mark_clock_steps_sent(conn, self.steps)
+        outbox.record_results(conn, self.results, now)
+        clocksteps.mark_clock_steps_sent(conn, self.steps)
+        chainlinks.answered(conn, self.chain_seq, self.restarted)
         if self.dropped:
             outbox.unmark(conn, self.dropped, now)
 
@@ -94,23 +118,33 @@ class _Drain:
     def prepare(self, settle: _Settle | None, after: int, starting: bool = False) -> _Prepared:
         """In one writer job: store the last answers, pick and mark the next batch, and note
         the stage's progress (or its start)."""
-        now = utcnow()
+        at = now_moment()
+        now = at.wall
 
         def job(conn: sqlite3.Connection) -> _Prepared:
             if starting:
-                syncstages.start(conn, Stage.PUSH, now)
+                syncstages.start(conn, Stage.PUSH, at)
             else:
-                syncstages.progress(conn, Stage.PUSH, now)
+                syncstages.progress(conn, Stage.PUSH, at)
             if settle is not None:
                 settle.store(conn, now)
             batch = outbox.select_batch(conn, self.budget, after)
-            if batch.actions:
-                outbox.mark_sending(conn, batch.actions, now)
-            steps = clocksteps.unsent_clock_steps(conn)
-            return _Prepared(batch.actions, steps, batch.held_back, now)
+            links, actions = chainlinks.skipped(conn, after, batch.actions)
+            if actions:
+                outbox.mark_sending(conn, actions, now)
+            return _Prepared(
+                actions,
+                clocksteps.unsent_clock_steps(conn),
+                batch.held_back,
+                now,
+                links,
+                chainlinks.users_of(conn, actions),
+                chainlinks.restart(conn) if starting else None,
+                after,
+            )
 
         prepared = self.journal.run(job)
-        if prepared.actions:
+        if prepared.actions or prepared.links:
             prepared.encode()
         return prepared
 
@@ -122,8 +156,12 @@ class _Drain:
         return result
 
     def report(
-        self, held_back: int, error: str | None = None, next_try: str | None = None
+        self,
+        held_back: int,
+        error: str | None = None,
+        retry: tuple[datetime, datetime] | None = None,
     ) -> PushReport:
+        """The totals; after a failure, with when it failed and when it tries again."""
         c = self.count
         return PushReport(
             c["sent"],
@@ -132,7 +170,8 @@ class _Drain:
             c["conflict"],
             held_back,
             error,
-            next_try,
+            iso_ms(retry[1]) if retry else None,
+            retry[1] - retry[0] if retry else None,
         )
 
 
@@ -151,9 +190,9 @@ def drain(
     d = _Drain(journal, who, device_key, budget_bytes, timeout)
     settle: _Settle | None = None
     current = d.prepare(None, 0, starting=True)
-    while current.actions:
+    while current.actions or current.links:
         in_flight = _SENDER.submit(d.send, current)
-        following = d.prepare(settle, current.actions[-1].seq)
+        following = d.prepare(settle, current.last)
         try:
             result = in_flight.result()
         except EXCHANGE_ERRORS as exc:
@@ -162,18 +201,23 @@ def drain(
         for r in result.results:
             if r.status in d.count:
                 d.count[r.status] += 1
-        settle = _Settle(result.results, current.steps)
+        settle = _Settle(
+            result.results,
+            current.steps,
+            chain_seq=result.chain_seq,
+            restarted=bool(current.restart),
+        )
         _hold_back(current, following, result, settle)
         if settle.dropped and not following.actions:  # all held back: look further on
-            following = d.prepare(settle, settle.dropped[-1].seq)
+            following = d.prepare(settle, current.last)
             settle = None
         current = following
 
     def finish(conn: sqlite3.Connection) -> None:
-        now = utcnow()
+        at = now_moment()
         if settle is not None:
-            settle.store(conn, now)
-        syncstages.finish(conn, Stage.PUSH, now)
+            settle.store(conn, at.wall)
+        syncstages.finish(conn, Stage.PUSH, at)
 
     journal.run(finish)
     return d.report(current.held_back)
@@ -191,6 +235,10 @@ def _hold_back(
     if settle.dropped:
         following.actions = [a for a in following.actions if a.record_id not in refused]
         following.held_back += len(settle.dropped)
+        # Still entries of the chain between the others: they go as links.
+        following.links = sorted(
+            [*following.links, *map(chainlinks.link, settle.dropped)], key=lambda k: k.seq
+        )
         if following.actions:
             following.encode()
 
@@ -201,15 +249,15 @@ def _failed(
     error = describe(exc)
     log.warning("push of %d actions failed: %s", len(current.actions), error)
 
-    def job(conn: sqlite3.Connection) -> datetime:
-        now = utcnow()
-        outbox.unmark(conn, following.actions, now)  # prepared, never sent
+    def job(conn: sqlite3.Connection) -> tuple[datetime, datetime]:
+        at = now_moment()
+        outbox.unmark(conn, following.actions, at.wall)  # prepared, never sent
         next_try = outbox.record_failure(
-            conn, current.actions, error, now, cap_seconds, answered_by_registry(exc)
+            conn, current.actions, error, at.wall, cap_seconds, answered_by_registry(exc)
         )
-        syncstages.fail(conn, Stage.PUSH, error, now, next_try)
-        return next_try
+        syncstages.fail(conn, Stage.PUSH, error, at, next_try)
+        return at.wall, next_try
 
-    next_try = d.journal.run(job)
+    retry = d.journal.run(job)
     d.count["sent"] += len(current.actions)
-    return d.report(current.held_back, error, iso_ms(next_try))
+    return d.report(current.held_back, error, retry)

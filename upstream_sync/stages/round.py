@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from edge.clock import iso_ms, parse_iso, utcnow
+from edge.clock import Moment, now_moment
 from edge.journal import syncstages
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
-from edge.journal.syncstages import Stage, Status
+from edge.journal.syncstages import Stage
 from upstream_sync.stages.pull import PullReport, pull_once
 from upstream_sync.stages.push import PushReport, drain
 
@@ -22,18 +22,15 @@ from upstream_sync.stages.push import PushReport, drain
 @dataclass(frozen=True)
 class RoundReport:
     pulled: PullReport | None
-    pushed: PushReport | None  # None: not pushed, the backoff runs until `waits_until`
-    waits_until: str | None = None
+    pushed: PushReport | None  # None: not pushed, the backoff runs `wait` more
+    wait: timedelta | None = None
 
 
-def backoff_until(conn: sqlite3.Connection, now: datetime, cap_seconds: int) -> datetime | None:
-    """When the push's backoff ends, if it has not ended yet. A next try further away than
-    the longest backoff was set before the clock stepped back: it is not waited for."""
-    push = syncstages.stage(conn, Stage.PUSH)
-    if push.status != Status.WAITING or not push.next_try:
-        return None
-    until = parse_iso(push.next_try)
-    return until if now < until <= now + timedelta(seconds=cap_seconds) else None
+def backoff_left(conn: sqlite3.Connection, now: datetime | Moment) -> timedelta | None:
+    """How long the push's backoff still runs, if it has not ended: measured by the time
+    since boot, so neither a clock stepped back (a Pi without a real-time clock) prolongs it
+    nor one stepped forward cuts it short."""
+    return syncstages.stage(conn, Stage.PUSH).wait_left(now)
 
 
 def run_round(
@@ -49,8 +46,8 @@ def run_round(
     """Pull (when asked), wait out the push's backoff (when asked), push."""
     pulled = pull_once(journal, reader, device_key) if pull else None
     if wait_out_backoff:
-        until = backoff_until(reader.conn(), utcnow(), cap_seconds)
-        if until is not None:
-            return RoundReport(pulled, None, iso_ms(until))
+        wait = backoff_left(reader.conn(), now_moment())
+        if wait is not None:
+            return RoundReport(pulled, None, wait)
     pushed = drain(journal, reader, device_key, batch_bytes, cap_seconds)
     return RoundReport(pulled, pushed)

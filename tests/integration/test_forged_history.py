@@ -1,0 +1,108 @@
+"""An enrolled box that forges its history, against a real registry: batches signed with the
+box's own key whose actions do not continue its hash chain, reuse a seq (a fork), or are
+stamped with another office or a user the box does not have. None reaches the national
+journal; the box's genuine work goes on."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from edge.identity import load_device_key
+from edge.ids import uuid7
+from edge.journal.chain import GENESIS, row_hash
+from tests.helpers import Registry, edge_cli, running_box
+from tests.integration.test_sync import declare, signed_push
+from tests.integration.test_sync_pull import new_box
+from upstream_sync import protocol as p
+
+NONCES = iter(range(10**6))
+
+
+def journal_row(home: Path, seq: int) -> dict[str, Any]:
+    conn = sqlite3.connect(home / "journal.db")
+    conn.row_factory = sqlite3.Row
+    row = dict(conn.execute("SELECT * FROM actions WHERE seq = ?", (seq,)).fetchone())
+    conn.close()
+    return row
+
+
+def forged(like: dict[str, Any], seq: int, prev_hash: str, **changes: str) -> p.WireAction:
+    """A new record's CREATE at `seq` after `prev_hash`, its hash right for its content."""
+    columns = {
+        **{f: like[f] for f in p.WireAction.__struct_fields__},
+        "seq": seq,
+        "id": uuid7(),
+        "record_id": uuid7(),
+        "type": "CREATE",
+        "payload": "{}",
+        "flags_added": "[]",
+        "flags_removed": "[]",
+        "prev_hash": prev_hash,
+        **changes,
+    }
+    columns["hash"] = row_hash(columns)
+    return p.WireAction(**columns)
+
+
+def push(
+    home: Path,
+    registry: Registry,
+    actions: list[p.WireAction],
+    users: list[p.UserInfo] | None = None,
+) -> list[p.ActionResult]:
+    """A batch signed with the box's own key, as a box that forges its history would send."""
+    conn = sqlite3.connect(home / "journal.db")
+    box_id = conn.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
+    conn.close()
+    declared = {"users": users} if users else {}
+    body = p.encode(p.PushBatch("2026-11-22T08:00:00.000Z", actions, **declared))
+    key = load_device_key(home / "device.key")
+    headers = signed_push(home, box_id, key, body, f"forged-{next(NONCES)}")
+    r = httpx.post(registry.url + "/v1/push", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    result: p.PushResult = p.decode(r.content, p.PushResult)
+    return result.results
+
+
+def test_the_registry_refuses_history_a_box_forges(tmp_path: Path, registry: Registry) -> None:
+    home = new_box(tmp_path, registry, "box")
+    with running_box(home) as box:
+        declare(box.client("clerk"), "Sara")
+        assert "2 actions accepted" in edge_cli(home, "sync").stdout
+        first, second = journal_row(home, 1), journal_row(home, 2)
+        assert first["prev_hash"] == GENESIS
+
+        # A CREATE whose prev_hash does not continue the chain, and one reusing seq 2.
+        (gap,) = push(home, registry, [forged(second, 3, "f" * 64)])
+        assert gap.status == "rejected" and "does not continue this box's chain" in str(gap.reason)
+        (fork,) = push(home, registry, [forged(second, 2, first["hash"])])
+        assert fork.status == "rejected" and "a fork of the box's chain" in str(fork.reason)
+        # Neither took a place in the chain: the box's own work goes on.
+        declare(box.client("clerk"), "Omar")
+        assert "2 actions accepted" in edge_cli(home, "sync").stdout
+        fourth = journal_row(home, 4)
+
+        # Continuing the chain, but made at another office, or by a user the box does not
+        # have, or by one it says is of another office.
+        elsewhere = forged(fourth, 5, fourth["hash"], created_at_location="office-9")
+        (office,) = push(home, registry, [elsewhere])
+        assert office.status == "rejected" and "made at office office-9" in str(office.reason)
+        stranger = forged(fourth, 6, elsewhere.hash, created_by="nobody")
+        (unknown,) = push(home, registry, [stranger])
+        assert unknown.status == "rejected" and "not of office office-1" in str(unknown.reason)
+        visitor = p.UserInfo("intruder", "intruder", "I", "local-registrar", "office-9", True)
+        claimed = forged(fourth, 7, stranger.hash, created_by="intruder")
+        (other,) = push(home, registry, [claimed], [visitor])
+        assert other.status == "rejected" and "not of office office-1" in str(other.reason)
+
+    national = registry.journal()
+    assert [(a["box_seq"], a["type"]) for a in national] == [
+        (1, "CREATE"),
+        (2, "DECLARE"),
+        (3, "CREATE"),
+        (4, "DECLARE"),
+    ]
