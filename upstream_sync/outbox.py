@@ -98,10 +98,17 @@ def record_results(conn: sqlite3.Connection, results: list[ActionResult], now: d
     stamp = iso_ms(now)
     conn.executemany(
         "UPDATE sync_state SET state = ?, registry_time = COALESCE(?, registry_time), "
-        "reason = ?, last_error = NULL, next_try_at = NULL, updated_at = ? "
-        "WHERE action_id = ?",
+        "reason = ?, last_error = NULL, next_try_at = NULL, updated_at = ?, "
+        "registration_number = COALESCE(?, registration_number) WHERE action_id = ?",
         [
-            (_RECEIPT.get(r.status, "pending"), r.registry_time, r.reason, stamp, r.id)
+            (
+                _RECEIPT.get(r.status, "pending"),
+                r.registry_time,
+                r.reason,
+                stamp,
+                r.registration_number,
+                r.id,
+            )
             for r in results
         ],
     )

@@ -184,6 +184,8 @@ class ActionResult(msgspec.Struct):
     status: str  # accepted | duplicate | conflict | rejected
     registry_time: str | None = None
     reason: str | None = None
+    # The number the registry gave a registration it accepted (also when sent again).
+    registration_number: str | None = None
 
 
 class PushResult(msgspec.Struct):

@@ -276,6 +276,21 @@ class Reader:
         )
         return str(copied[0]) if copied and copied[0] else None
 
+    def registration_number(self, record_id: str) -> str | None:
+        """The number the registry gave the record's latest registration it accepted."""
+        row = (
+            self.conn()
+            .execute(
+                "SELECT s.registration_number FROM actions a "
+                "JOIN sync_state s ON s.action_id = a.id "
+                "WHERE a.record_id = ? AND s.registration_number IS NOT NULL "
+                "ORDER BY a.seq DESC LIMIT 1",
+                (record_id,),
+            )
+            .fetchone()
+        )
+        return str(row[0]) if row else None
+
     def keyed_record(self, user_id: str, key: str) -> str | None:
         """The record a user's idempotency key already acted on, if any."""
         row = (

@@ -349,6 +349,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sync_stages ADD COLUMN updated_boot TEXT NOT NULL DEFAULT '';
     ALTER TABLE sync_stages ADD COLUMN updated_mono INTEGER NOT NULL DEFAULT 0;
     """,
+    # 10: the registration number the registry gave a Register it accepted (the certificate's).
+    """
+    ALTER TABLE sync_state ADD COLUMN registration_number TEXT;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

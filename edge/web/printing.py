@@ -55,6 +55,7 @@ async def print_page(
             % {"when": ctx.when(issued.created_at), "who": by},
         )
     final_at = await asyncio.to_thread(state.reader.registered_final_at, record_id)
+    number = await asyncio.to_thread(state.reader.registration_number, record_id)
     registered = next((e for e, _ in reversed(timeline) if e.type is ActionType.REGISTER), None)
     said = issued.payload.get("form") or {}
     return show(
@@ -63,6 +64,7 @@ async def print_page(
         record=row,
         event=state.config.events.get(row.state.event_type),
         final=final_at is not None and final_at <= issued.created_at,
+        registration_number=number,
         issued_at=ctx.when(issued.created_at),
         issued_by=by,
         collector=said.get("collector", ""),

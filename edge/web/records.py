@@ -73,6 +73,9 @@ async def record_view(
     register_pending = any(
         e.type is ActionType.REGISTER and s.state != "accepted" for e, s in timeline
     )
+    number = None
+    if row.state.status is Status.REGISTERED and not register_pending:
+        number = await asyncio.to_thread(ctx.state.reader.registration_number, record_id)
     return show(
         ctx,
         "record.html",
@@ -89,6 +92,7 @@ async def record_view(
         is_draft=row.state.status is Status.DRAFT,
         lease=lease,
         register_pending=register_pending,
+        registration_number=number,
         # A possible duplicate, beside this record, until someone decided.
         twins=twins(ctx, row, timeline) if CoreFlag.POTENTIAL_DUPLICATE in row.state.flags else [],
         error=error,

@@ -293,6 +293,7 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     copy = page.locator(".certificate").inner_text()
     for said in ("Date of registration", "Registrar", "Layla Khoury", "Ramallah Clinic"):
         assert said in copy, said
+    assert re.search(r"Registration number\s+BIR-\d{4}-000001", copy), copy
     assert "Fee 10.00 ILS paid, receipt R-7782" in copy
     shot(page, "25-certified-copy")
     assert page.locator(".watermark").count() == 0

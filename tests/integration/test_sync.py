@@ -377,3 +377,44 @@ def test_a_refusal_holds_back_the_next_batch_already_prepared(box: Box, registry
         ("pending", "Assign"),
     ]
     assert "refused action before it" in items[1]["reason"]
+
+
+def test_an_accepted_registration_gets_its_number_from_the_registry(
+    box: Box, registry: Registry
+) -> None:
+    """The registry numbers each registration it accepts, per event and year, in the order
+    accepted; the box keeps the number with the receipt (the same when sent again) and
+    shows it on the record and the certified copy."""
+    clerk, registrar = box.client("clerk"), box.client("registrar")
+    ids = [declare(clerk, name) for name in ("Sara", "Omar")]
+    for rid in ids:
+        for type_ in ("ASSIGN", "REGISTER"):
+            r = registrar.post(f"/api/v1/records/{rid}/actions", json={"type": type_})
+            assert r.status_code == 201, r.text
+    page = registrar.get(f"/records/{ids[0]}").text
+    assert "Registration number" not in page  # not before the registry accepted it
+    assert edge_cli(box.home, "sync").returncode == 0
+
+    conn = sqlite3.connect(box.home / "journal.db")
+    numbers = dict(
+        conn.execute(
+            "SELECT a.record_id, s.registration_number FROM actions a JOIN sync_state s "
+            "ON s.action_id = a.id WHERE s.registration_number IS NOT NULL"
+        )
+    )
+    year = numbers[ids[0]][4:8]
+    assert numbers == {ids[0]: f"BIR-{year}-000001", ids[1]: f"BIR-{year}-000002"}
+    # Sent again (the answer lost): the registry answers the same number.
+    conn.execute("UPDATE sync_state SET state = 'sending', registration_number = NULL")
+    conn.execute("UPDATE box SET value = '0' WHERE key = 'sync_low_water'")
+    conn.commit()
+    edge_cli(box.home, "sync")
+    again = dict(
+        conn.execute(
+            "SELECT a.record_id, s.registration_number FROM actions a JOIN sync_state s "
+            "ON s.action_id = a.id WHERE s.registration_number IS NOT NULL"
+        )
+    )
+    conn.close()
+    assert again == numbers
+    assert f"BIR-{year}-000001" in registrar.get(f"/records/{ids[0]}").text

@@ -106,6 +106,7 @@ class _Batch:
             c.execute("SELECT boot_id, offset_ms FROM clock_steps WHERE box_id = ?", (box_id,))
         )
         self.rows: list[list[Any]] = []
+        self.numbers = _Numbers(c, stamp)
 
     def one(self, a: WireAction) -> ActionResult:
         broken = self.chain.continues(a)  # first: a refused action still has its place
@@ -118,7 +119,9 @@ class _Batch:
         known = self.known.get(a.id)
         if known is not None:
             if known[0] == a.hash:
-                return ActionResult(a.id, "duplicate", known[1])
+                return ActionResult(
+                    a.id, "duplicate", known[1], registration_number=self.numbers.of(a.id)
+                )
             return self._refuse(a, "conflict", "The registry holds a different action with this id")
         columns = msgspec.structs.asdict(a)
         if row_hash(columns) != a.hash:
@@ -144,6 +147,9 @@ class _Batch:
             return self._refuse(a, "rejected", f"The action does not apply: {exc}")
         if record is None:
             record = self.records[a.record_id] = _Record(self.box_id, None)
+        registered = state.status is Status.REGISTERED and (
+            record.state is None or record.state.status is not Status.REGISTERED
+        )
         record.state, record.changed = state, True
         offset = self.steps.get(a.boot_id) if a.clock == "unsynced" else None
         values = {
@@ -155,7 +161,8 @@ class _Batch:
         }
         self.rows.append([values[k] for k in _ACTION_COLUMNS])
         self.known[a.id] = (a.hash, self.stamp)
-        return ActionResult(a.id, "accepted", self.stamp)
+        number = self.numbers.give(a, state.event_type) if registered else None
+        return ActionResult(a.id, "accepted", self.stamp, registration_number=number)
 
     def _refuse(self, a: WireAction, status: str, reason: str) -> ActionResult:
         self.blocked[a.record_id] = a.id
@@ -163,6 +170,7 @@ class _Batch:
 
     def flush(self, config: Config) -> None:
         self.chain.store()
+        self.numbers.store()
         self.c.executemany(_INSERT_ACTION, self.rows)
         changed = [(rid, r, r.state) for rid, r in self.records.items() if r.changed and r.state]
         self.c.executemany(
@@ -191,6 +199,41 @@ class _Batch:
                 if not r.new
             ],
         )
+
+
+class _Numbers:
+    """Registration numbers: the next of the event's count in the registry's current year,
+    given in the batch's order and written with it."""
+
+    def __init__(self, c: sqlite3.Connection, stamp: str) -> None:
+        self.c, self.year = c, parse_iso(stamp).year
+        self.last: dict[str, int] = {}
+        self.given: dict[str, str] = {}
+        self.rows: list[tuple[str, str, str, str, int, int]] = []
+
+    def of(self, action_id: str) -> str | None:
+        """The number an action already accepted was given, if it registered a record."""
+        if action_id in self.given:
+            return self.given[action_id]
+        row = self.c.execute(
+            "SELECT number FROM registrations WHERE action_id = ?", (action_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def give(self, a: WireAction, event_type: str) -> str:
+        if event_type not in self.last:
+            self.last[event_type] = self.c.execute(
+                "SELECT COALESCE(MAX(n), 0) FROM registrations WHERE event_type = ? AND year = ?",
+                (event_type, self.year),
+            ).fetchone()[0]
+        n = self.last[event_type] = self.last[event_type] + 1
+        number = f"{event_type[:3].upper()}-{self.year}-{n:06d}"
+        self.given[a.id] = number
+        self.rows.append((a.id, a.record_id, number, event_type, self.year, n))
+        return number
+
+    def store(self) -> None:
+        self.c.executemany("INSERT INTO registrations VALUES (?, ?, ?, ?, ?, ?)", self.rows)
 
 
 def _dump_state(s: RecordState) -> str:

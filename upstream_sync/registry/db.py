@@ -15,7 +15,7 @@ from upstream_sync.registry.errors import SchemaMismatch
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS enrollment_tokens (
@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS box_chain (
 CREATE TABLE IF NOT EXISTS box_users (
     user_id TEXT PRIMARY KEY, office_id TEXT NOT NULL, username TEXT NOT NULL,
     role TEXT NOT NULL, box_id TEXT NOT NULL, declared_at TEXT NOT NULL);
+-- The registration number given to each registration accepted (the certificate's), counted
+-- per event and year: BIR-2026-000042.
+CREATE TABLE IF NOT EXISTS registrations (
+    action_id TEXT PRIMARY KEY, record_id TEXT NOT NULL, number TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL, year INTEGER NOT NULL, n INTEGER NOT NULL,
+    UNIQUE (event_type, year, n));
 CREATE TABLE IF NOT EXISTS clock_steps (
     box_id TEXT NOT NULL, boot_id TEXT NOT NULL, offset_ms INTEGER NOT NULL,
     measured_at TEXT NOT NULL, PRIMARY KEY (box_id, boot_id));
