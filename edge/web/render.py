@@ -4,6 +4,8 @@ dates in the office's time zone, and the page chrome every template shares."""
 from __future__ import annotations
 
 import secrets
+import unicodedata
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from babel.dates import format_datetime
+from markupsafe import Markup
 
 from edge.clock import parse_iso
-from edge.web.i18n import Language, translations
+from edge.web.i18n import LANGUAGES, Language, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -30,6 +33,9 @@ def environment(lang: str) -> jinja2.Environment:
     )
     catalog = translations(lang)
     env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    rtl = LANGUAGES[lang].direction == "rtl" if lang in LANGUAGES else False
+    for name in ("gettext", "ngettext"):
+        env.globals[name] = _isolating(env.globals[name], rtl)  # type: ignore[arg-type]
     # Labels from the country configuration: translated when the catalog has them.
     env.globals["t"] = catalog.gettext
     env.filters["initials"] = initials
@@ -37,6 +43,32 @@ def environment(lang: str) -> jinja2.Environment:
     env.globals["new_key"] = lambda: secrets.token_hex(16)
     env.globals["shown"] = lambda spec, value: shown(spec, value, catalog.gettext)
     return env
+
+
+# Unicode's FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE: the text between keeps its own
+# direction inside a sentence of the other (as Fluent does with every placeable).
+FSI, PDI = "\u2068", "\u2069"
+_LTR, _RTL = {"L", "EN", "AN"}, {"R", "AL"}
+
+
+def isolate(value: Any, rtl: bool) -> Any:
+    """A name, a date or an id put into a sentence, isolated when it is written in the other
+    direction than the page (an Arabic name in English, digits or Latin letters in Arabic):
+    "by سارة حداد, Ramallah" and "٢ ... Layla, 14:00" keep their order."""
+    if not isinstance(value, str) or isinstance(value, Markup):
+        return value
+    other = _LTR if rtl else _RTL
+    if any(unicodedata.bidirectional(c) in other for c in value):
+        return f"{FSI}{value}{PDI}"
+    return value
+
+
+def _isolating(fn: Callable[..., Any], rtl: bool) -> Callable[..., Any]:
+    @jinja2.pass_context
+    def translated(context: jinja2.runtime.Context, *args: Any, **variables: Any) -> Any:
+        return fn(context, *args, **{k: isolate(v, rtl) for k, v in variables.items()})
+
+    return translated
 
 
 def shown(spec: Any, value: Any, gettext: Any) -> str:

@@ -169,3 +169,22 @@ def test_engine_reasons_and_errors_are_told_in_the_users_language() -> None:
     foreign = ActionNotAvailable("Registry says: duplicate of B1234567")
     assert error_text(ar, foreign).endswith(": Registry says: duplicate of B1234567")
     assert say(ar, "") == ""
+
+
+def test_a_name_in_a_sentence_keeps_its_own_direction() -> None:
+    """A name, a date or an id put into a translated sentence is isolated (FSI … PDI) when it
+    is written in the other direction than the page; a same-direction value, a number and a
+    value already marked up are left alone."""
+    from edge.web.render import FSI, PDI, environment
+
+    sentence = '{{ _("Assigned to %(name)s", name=n) }}'
+    english, arabic = (
+        environment("en").from_string(sentence),
+        environment("ar").from_string(sentence),
+    )
+    assert english.render(n="Layla Khoury") == "Assigned to Layla Khoury"
+    assert english.render(n="سارة حداد") == f"Assigned to {FSI}سارة حداد{PDI}"
+    assert arabic.render(n="Layla Khoury").endswith(f"{FSI}Layla Khoury{PDI}")
+    assert FSI not in arabic.render(n="سارة حداد")
+    assert f"{FSI}2026-12-02{PDI}" in arabic.render(n="2026-12-02")
+    assert "<b>" not in english.render(n="<b>x</b>")  # still escaped
