@@ -19,6 +19,7 @@ from huey import SqliteHuey, crontab
 
 from edge.auth.sessions import purge_expired
 from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, now_moment, parse_iso, utcnow
+from edge.journal import attachments
 from edge.journal.boxvalues import set_box_value
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
@@ -32,6 +33,9 @@ from upstream_sync.stages.round import run_round
 
 log = logging.getLogger("upstream_sync.worker")
 SYNC_LOCK = "push"
+# Documents sent with a form that was never saved are deleted after this long (a week: a
+# clock that steps forward after boot must not take them from a form still open).
+STAGED_KEPT = timedelta(days=7)
 
 
 def huey_for(settings: Settings) -> SqliteHuey:
@@ -84,6 +88,7 @@ class Worker:
         def housekeeping(conn: sqlite3.Connection) -> None:
             self._beat(conn)
             purge_expired(conn, now_moment(), idle)  # by the time since boot: clock steps
+            attachments.purge_staged(conn, now - STAGED_KEPT)  # forms given up
             if clock_synced():
                 measure_clock_step(conn, boot_id(), clock_pair(), now)
 
@@ -108,7 +113,10 @@ class Worker:
                 self.settings.sync_batch_bytes,
                 self.settings.sync_backoff_max_seconds,
                 pull=pull,
+                document_bytes=self.settings.sync_documents_round_bytes,
             )
+        if done.documents is not None and done.documents.more:
+            self.push_task()  # documents left: the next round at once (new actions first)
         report = done.pushed
         if report is None:  # still in the backoff; its retry is scheduled already
             return 0
