@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from edge.clock import iso_ms
 from edge.errors import FieldProblem, InvalidInput
@@ -267,3 +268,18 @@ def problems(conn: sqlite3.Connection) -> Iterator[tuple[int | None, str]]:
             length += len(data)
         if (length, digest.hexdigest()) != (size, sha):
             yield seq, f"document {doc_id}: its bytes do not match its SHA-256 (seq {seq})"
+
+
+def waiting(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """Documents attached and not yet complete at the registry, oldest first, each with its
+    record and where its action stands (a document waits for its action to be accepted)."""
+    rows = conn.execute(
+        "SELECT d.id, d.type, d.name, d.size, d.sent_bytes, d.attempts, d.last_error, "
+        "d.next_try_at, d.record_id, r.title, r.tracking_id, r.event_type, "
+        "COALESCE(s.state, 'pending') AS action_state FROM documents d "
+        "LEFT JOIN records r ON r.id = d.record_id "
+        "LEFT JOIN sync_state s ON s.action_id = d.action_id "
+        "WHERE d.seq IS NOT NULL AND d.sent_at IS NULL ORDER BY d.seq, d.id LIMIT ?",
+        (limit,),
+    )
+    return [dict(r) for r in rows]

@@ -155,6 +155,30 @@ def record_rows(ctx: Ctx, event_id: str, timeline: list[tuple[Entry, Any]]) -> l
     return out
 
 
+OUTBOX_ROWS = 50
+
+
+def outbox_rows(ctx: Ctx) -> list[dict[str, Any]]:
+    """The outbox's documents: those not yet complete at the registry, how far each got,
+    and what it waits for."""
+    out = []
+    for d in attachments.waiting(ctx.state.reader.conn(), OUTBOX_ROWS):
+        types = types_of(ctx, str(d["event_type"] or ""))
+        out.append(
+            {
+                **d,
+                "label": ctx._(types[d["type"]].label) if d["type"] in types else d["type"],
+                "progress": ctx._("%(sent)s of %(size)s")
+                % {
+                    "sent": size_text(ctx, int(d["sent_bytes"])),
+                    "size": size_text(ctx, int(d["size"])),
+                },
+                "error": say(ctx, str(d["last_error"])) if d["last_error"] else "",
+            }
+        )
+    return out
+
+
 @get("/documents/{document_id:str}")
 async def document(
     request: Request[Any, Any, Any], state: BoxState, document_id: FromPath[str]

@@ -165,6 +165,7 @@ STAGE_NAMES = {
     "resync": "Catching up with the registry after a restore",
     "pull": "Receiving from the registry",
     "push": "Sending to the registry",
+    "documents": "Sending supporting documents",
 }
 
 
