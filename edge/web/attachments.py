@@ -43,8 +43,15 @@ class FormDocuments:
         return ",".join(r.id for r in self.refs)
 
 
-def size_text(ctx: Ctx, size: int) -> str:
-    """A size as people read it: 230 KB, 4.8 MB."""
+def size_text(ctx: Ctx, size: int, limit: bool = False) -> str:
+    """A size as people read it: 230 KB, 4.8 MB. A limit is never shown larger than it is
+    (rounded down to a tenth: 20000 bytes is 19.5 KB, not 20), so a file the text allows
+    is never refused."""
+    if limit:
+        unit, fmt = (1_048_576, "%(num)s MB") if size >= 1_048_576 else (1024, "%(num)s KB")
+        tenths = size * 10 // unit
+        num = f"{tenths // 10}.{tenths % 10}".removesuffix(".0")
+        return ctx._(fmt) % {"num": num}
     if size >= 1_048_576:
         return ctx._("%(num)s MB") % {"num": f"{size / 1_048_576:.1f}".removesuffix(".0")}
     return ctx._("%(num)s KB") % {"num": max(1, round(size / 1024))}
@@ -77,13 +84,16 @@ async def take(ctx: Ctx, event_id: str, record_id: str | None) -> FormDocuments:
         media = sniff(up.head)
         named = {"name": clean_name(up.filename, media), "label": ""}
         if spec is None or not up.field.startswith(FILE_FIELD):
-            got.errors[up.field] = _("“%(name)s” was sent for no document of this form.") % named
+            # No control of the form shows it: said with the documents as a whole.
+            got.errors.setdefault(
+                KEPT_FIELD, _("“%(name)s” was sent for no document of this form.") % named
+            )
             continue
         named["label"] = ctx._(spec.label)
         if up.size == 0:
             problem = _("%(label)s: “%(name)s” is empty. Choose the file again.")
         elif up.data is None:
-            named["limit"] = size_text(ctx, s.documents_max_file_bytes)
+            named["limit"] = size_text(ctx, s.documents_max_file_bytes, limit=True)
             problem = _(
                 "%(label)s: “%(name)s” is larger than %(limit)s. Scan it again at a lower "
                 "resolution, or as separate pages."
@@ -109,7 +119,7 @@ async def take(ctx: Ctx, event_id: str, record_id: str | None) -> FormDocuments:
         got.errors[KEPT_FIELD] = _(
             "The documents together are larger than %(limit)s, the most one record may have. "
             "Scan them at a lower resolution."
-        ) % {"limit": size_text(ctx, s.documents_max_record_bytes)}
+        ) % {"limit": size_text(ctx, s.documents_max_record_bytes, limit=True)}
     elif new and attachments.staged_bytes(conn, me) + total > 2 * s.documents_max_record_bytes:
         got.errors[KEPT_FIELD] = _(
             "You have many documents on forms not saved yet. Save or cancel those forms first."

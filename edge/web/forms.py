@@ -85,7 +85,9 @@ def form_page(
         kept=docs.kept,
         kept_docs=attachments.rows(ctx, event_id, docs.refs),
         record_docs=attachments.rows(ctx, event_id, [d.ref for d in on_record]),
-        doc_limit=attachments.size_text(ctx, ctx.state.settings.documents_max_file_bytes),
+        doc_limit=attachments.size_text(
+            ctx, ctx.state.settings.documents_max_file_bytes, limit=True
+        ),
         doc_max_bytes=ctx.state.settings.documents_max_file_bytes,
         action=action,
         action_label=CORE_ACTIONS[action].label if action else "",

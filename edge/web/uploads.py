@@ -18,6 +18,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.exceptions import ClientException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser
 
 from edge.errors import FieldProblem, InvalidInput
@@ -62,6 +63,8 @@ async def read_multipart(
     async with _semaphore():
         try:
             return await _parse(request, boundary, file_limit if keep_files else -1)
+        except RequestEntityTooLarge:
+            raise  # the route's body limit, as the bytes arrived: 413, nothing kept
         except ParserLimitReached:
             raise InvalidInput(
                 [FieldProblem("form", "parts", f"The form has more than {MAX_PARTS} parts")]
