@@ -33,16 +33,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         yield b
 
 
-def db(box: Box, sql: str, *args: object) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(box.home / "journal.db")
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
 def counts(box: Box) -> tuple[object, ...]:
-    return db(box, "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM actions)")[0]
+    return box.rows("SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM actions)")[0]
 
 
 def test_documents_go_from_the_form_to_the_record_and_to_its_readers_only(box: Box) -> None:
@@ -72,7 +64,7 @@ def test_documents_go_from_the_form_to_the_record_and_to_its_readers_only(box: B
 
     # The CREATE names each document (the hash chain covers its SHA-256); its bytes are kept.
     payload = json.loads(
-        db(box, "SELECT payload FROM actions WHERE record_id = ? AND type = 'CREATE'", record_id)[
+        box.rows("SELECT payload FROM actions WHERE record_id = ? AND type = 'CREATE'", record_id)[
             0
         ][0]
     )
@@ -99,7 +91,7 @@ def test_documents_go_from_the_form_to_the_record_and_to_its_readers_only(box: B
         "birth", {"child.first_name": "Omar"}, "", [("doc.other", ("note.jpg", JPEG, "image/jpeg"))]
     )
     draft_id = draft.headers["location"].rsplit("/", 1)[1]
-    (draft_doc,) = db(box, "SELECT id FROM documents WHERE record_id = ?", draft_id)
+    (draft_doc,) = box.rows("SELECT id FROM documents WHERE record_id = ?", draft_id)
     assert clerk.http.get(f"/documents/{draft_doc[0]}").content == JPEG
     assert registrar.http.get(f"/documents/{draft_doc[0]}").status_code == 404
 
@@ -107,8 +99,7 @@ def test_documents_go_from_the_form_to_the_record_and_to_its_readers_only(box: B
     data = {**clerk.tokens(f"/records/{draft_id}/do/UPDATE"), "f.child.last_name": "Saleh"}
     files = [("doc.mother-id", ("id.png", PNG, "image/png"))]
     assert clerk.http.post(f"/records/{draft_id}/do/UPDATE", data=data, files=files).is_redirect
-    kinds = db(
-        box,
+    kinds = box.rows(
         "SELECT a.type, d.name FROM documents d JOIN actions a ON a.id = d.action_id "
         "WHERE d.record_id = ? ORDER BY d.seq",
         draft_id,
@@ -126,8 +117,8 @@ def test_a_document_taken_off_the_form_is_not_saved(box: Box) -> None:
     assert "first.png" in review.text and "Take off the form" in review.text
     saved = clerk.new_record("birth", BIRTH, "", docs=kept, **{f"doc_remove.{kept}": "1"})
     record_id = saved.headers["location"].rsplit("/", 1)[1]
-    assert db(box, "SELECT COUNT(*) FROM documents WHERE record_id = ?", record_id) == [(0,)]
-    assert db(box, "SELECT COUNT(*) FROM documents WHERE id = ?", kept) == [(0,)]
+    assert box.rows("SELECT COUNT(*) FROM documents WHERE record_id = ?", record_id) == [(0,)]
+    assert box.rows("SELECT COUNT(*) FROM documents WHERE id = ?", kept) == [(0,)]
 
 
 @pytest.mark.parametrize("lang", ["en", "ar"])
@@ -189,7 +180,7 @@ def test_hostile_uploads_are_bounded_and_cleaned(box: Box) -> None:
     # A name with a path, control characters and a disguised extension: cleaned when kept.
     odd = "..\\..\\secret/\x1b[31mID\u202egnp.html"
     review = clerk.new_record("birth", BIRTH, "REVIEW", [("doc.other", (odd, PNG, "image/png"))])
-    (name,) = db(box, "SELECT name FROM documents WHERE id = ?", kept_documents(review.text))[0]
+    (name,) = box.rows("SELECT name FROM documents WHERE id = ?", kept_documents(review.text))[0]
     assert name == "[31mIDgnp.png"
     # Broken multipart: a clear refusal, never a 500.
     broken = clerk.http.post(
