@@ -33,7 +33,7 @@ REMOVE_FIELD = "doc_remove."  # a box ticked to take one off the form: doc_remov
 @dataclass
 class FormDocuments:
     """A posted form's documents: those kept with it (staged), and what was wrong, by form
-    control (nothing sent with a problem is kept)."""
+    control (a file refused is not kept)."""
 
     refs: list[DocumentRef] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
@@ -63,8 +63,9 @@ def types_of(ctx: Ctx, event_id: str) -> dict[str, DocumentType]:
 
 async def take(ctx: Ctx, event_id: str, record_id: str | None) -> FormDocuments:
     """The documents of a posted declaration form: those it kept (less those ticked off) and
-    those sent with it now, checked and then staged on the box. Any problem keeps none of the
-    new ones, and says which file broke which rule."""
+    those sent with it now, checked and then staged on the box. A file refused is named with
+    the rule it broke; the others sent with it are kept (a browser cannot give them back to
+    the form), unless the limits of the record as a whole are what was broken."""
     me, s, _ = ctx.me.user.id, ctx.state.settings, ctx._
     types = types_of(ctx, event_id)
     wanted = [i for i in ctx.form.get(KEPT_FIELD, "").split(",") if is_uuid(i)]
@@ -124,7 +125,7 @@ async def take(ctx: Ctx, event_id: str, record_id: str | None) -> FormDocuments:
         got.errors[KEPT_FIELD] = _(
             "You have many documents on forms not saved yet. Save or cancel those forms first."
         )
-    if got.errors or not new:
+    if KEPT_FIELD in got.errors or not new:
         return got
 
     def stage(c: Any) -> list[DocumentRef]:

@@ -114,7 +114,9 @@ def test_a_file_too_large_or_not_a_scan_is_refused_by_name_and_the_form_kept(
         fill_declaration(page, BIRTH)
         review = page.locator("button[name=then][value=REVIEW]")
 
-        # Too large: said as soon as it is chosen, and by the box if sent anyway.
+        # Too large: said as soon as it is chosen, and by the box if sent anyway; the good
+        # file sent with it is kept with the form.
+        attach(page, "birth-notification", "notification.pdf", PDF, "application/pdf")
         attach(page, "mother-id", "scan.pdf", BIG, "application/pdf")
         warned = page.locator("#doc\\.mother-id").locator(
             "xpath=preceding-sibling::p[@role='alert']"
@@ -130,6 +132,7 @@ def test_a_file_too_large_or_not_a_scan_is_refused_by_name_and_the_form_kept(
         for name, value in BIRTH.items():  # everything typed is still there
             control = page.locator(f"[name='f.{name}']")
             assert control.input_value() == value, name
+        assert "notification.pdf" in page.locator("fieldset.documents ul.docs").inner_text()
         shot(page, f"41-document-too-large-{lang}")
 
         # Not a scan: an HTML page named .png, refused by its content.
@@ -147,5 +150,6 @@ def test_a_file_too_large_or_not_a_scan_is_refused_by_name_and_the_form_kept(
         review.click()
         page.wait_for_load_state()
         assert page.locator("#error-summary").count() == 0
-        assert "id.png" in page.locator("ul.docs").inner_text()
-        assert said["label"] in page.locator("ul.docs").inner_text()
+        listed = page.locator("ul.docs").inner_text()
+        assert "id.png" in listed and said["label"] in listed and "notification.pdf" in listed
+        assert "scan.pdf" not in listed and "photo.png" not in listed

@@ -158,6 +158,24 @@ def test_bad_files_are_refused_by_name_and_rule_and_change_nothing(box: Box, lan
         )
 
 
+def test_a_good_file_sent_with_a_refused_one_is_kept_with_the_form(box: Box) -> None:
+    clerk = WebUser(box, "clerk")
+    files = [
+        ("doc.birth-notification", ("notification.pdf", PDF, "application/pdf")),
+        ("doc.mother-id", ("photo.png", HTML, "image/png")),
+    ]
+    r = clerk.new_record("birth", BIRTH, "REVIEW", files)
+    assert r.status_code == 422 and "“photo.png” is not a JPEG" in " ".join(errors(r.text))
+    kept = kept_documents(r.text)
+    assert box.rows("SELECT name, action_id FROM documents WHERE id = ?", kept) == [
+        ("notification.pdf", None)
+    ]
+    assert "photo.png" not in [n for (n,) in box.rows("SELECT name FROM documents")]
+    # Sent on with the form, it is the review's.
+    review = clerk.new_record("birth", BIRTH, "REVIEW", docs=kept)
+    assert review.status_code == 200 and kept_documents(review.text) == kept
+
+
 def test_hostile_uploads_are_bounded_and_cleaned(box: Box) -> None:
     clerk = WebUser(box, "clerk")
     before = counts(box)
