@@ -76,7 +76,14 @@ def test_attest_worked_example_over_http(box: Box) -> None:
 def test_workqueues_per_role_and_pagination(box: Box) -> None:
     clerk = box.client("clerk")
     queues = {q["id"] for q in clerk.get("/api/v1/workqueues").json()}
-    assert queues == {"my-drafts", "assigned-to-me", "in-progress", "requires-updates"}
+    assert queues == {
+        "my-drafts",
+        "assigned-to-me",
+        "in-progress",
+        "requires-updates",
+        "sent-for-review",
+        "recent",
+    }
     hosp_queues = {q["id"] for q in box.client("hospadmin").get("/api/v1/workqueues").json()}
     assert hosp_queues == {"pending-attestation", "assigned-to-me"}
     for i in range(5):
