@@ -20,6 +20,7 @@ from tests.web_forms import HTML, PDF, PNG
 Page = Any  # playwright.sync_api.Page
 RECORD = re.compile(r"/records/([0-9a-f-]{36})$")
 LIMITS = {"EDGE_DOCUMENTS_MAX_FILE_BYTES": "20000"}  # 19.5 KB
+LONG = "scan_" + "0123456789" * 8 + ".pdf"  # one long word
 BIG = PDF + bytes(30_000)  # a real PDF's start, larger than the limit
 
 
@@ -44,6 +45,7 @@ def test_a_document_attached_on_the_form_shows_on_the_record_and_reaches_the_reg
         fill_declaration(page, BIRTH)
         attach(page, "birth-notification", "hospital notification.pdf", PDF, "application/pdf")
         attach(page, "mother-id", "mother id.png", PNG, "image/png")
+        attach(page, "other", LONG, PDF, "application/pdf")
         page.get_by_role("button", name="Review and declare").click()
         docs = page.locator("ul.docs")
         assert "hospital notification.pdf" in docs.inner_text()
@@ -59,6 +61,24 @@ def test_a_document_attached_on_the_form_shows_on_the_record_and_reaches_the_reg
         assert "hospital notification.pdf" in text and "Hospital notification of birth" in text
         assert "mother id.png" in text and "Not yet sent to the national registry." in text
         shot(page, "40-record-with-documents")
+        # On a phone, in both languages, a long file name does not push the page sideways.
+        page.set_viewport_size({"width": 390, "height": 844})
+        for lang in ("en", "ar"):
+            page.context.add_cookies([{"name": "edge_lang", "value": lang, "url": docbox.url}])
+            for path in (f"/records/{record_id}", "/outbox", "/records/new?event=birth"):
+                page.goto(path)
+                width = page.evaluate("document.documentElement.scrollWidth")
+                wide = page.evaluate(
+                    "() => [...document.querySelectorAll('body *:not(.queues *)')].filter(e => "
+                    "e.getBoundingClientRect().right > 391).slice(0, 8).map(e => e.tagName + '.' "
+                    "+ e.className + ' ' + Math.round(e.getBoundingClientRect().width))"
+                )
+                assert width <= 390, f"{path} scrolls sideways on a phone in {lang}: {wide}"
+            page.goto(f"/records/{record_id}")
+            shot(page, f"42-record-with-documents-phone-{lang}")
+        page.context.add_cookies([{"name": "edge_lang", "value": "en", "url": docbox.url}])
+        page.set_viewport_size({"width": 1366, "height": 768})
+        page.goto(f"/records/{record_id}")
         # The link opens the document itself, byte for byte.
         href = section.get_by_role(
             "link", name="hospital notification.pdf", exact=True
@@ -81,7 +101,7 @@ def test_a_document_attached_on_the_form_shows_on_the_record_and_reaches_the_reg
     held = httpx.get(f"{registry.url}/admin/v1/records/{record_id}/documents", headers=admin)
     held.raise_for_status()
     by_name = {d["name"]: d for d in held.json()}
-    assert set(by_name) == {"hospital notification.pdf", "mother id.png"}
+    assert set(by_name) == {"hospital notification.pdf", "mother id.png", LONG}
     assert all(d["complete"] for d in by_name.values())
     pdf_id = by_name["hospital notification.pdf"]["document_id"]
     content = httpx.get(f"{registry.url}/admin/v1/documents/{pdf_id}/content", headers=admin)

@@ -160,11 +160,9 @@ def test_bad_files_are_refused_by_name_and_rule_and_change_nothing(box: Box, lan
 
 def test_a_good_file_sent_with_a_refused_one_is_kept_with_the_form(box: Box) -> None:
     clerk = WebUser(box, "clerk")
-    files = [
-        ("doc.birth-notification", ("notification.pdf", PDF, "application/pdf")),
-        ("doc.mother-id", ("photo.png", HTML, "image/png")),
-    ]
-    r = clerk.new_record("birth", BIRTH, "REVIEW", files)
+    good = ("doc.birth-notification", ("notification.pdf", PDF, "application/pdf"))
+    refused = ("doc.mother-id", ("photo.png", HTML, "image/png"))
+    r = clerk.new_record("birth", BIRTH, "REVIEW", [good, refused])
     assert r.status_code == 422 and "“photo.png” is not a JPEG" in " ".join(errors(r.text))
     kept = kept_documents(r.text)
     assert box.rows("SELECT name, action_id FROM documents WHERE id = ?", kept) == [
