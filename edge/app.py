@@ -86,7 +86,7 @@ def create_app(
     ]
     document_errors(api)
     return Litestar(
-        route_handlers=[*api, web_router()],
+        route_handlers=[*api, web_router(settings.upload_request_bytes)],
         lifespan=[lifespan],
         state=State({"settings": settings, "config": config, "latency": Latency()}),
         middleware=[refuse_impossible_paths, latency_middleware],

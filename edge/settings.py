@@ -185,12 +185,45 @@ class Settings:
     sync_backoff_max_seconds: int = _setting(
         600, "Longest wait between tries while the registry cannot be reached.", lo=5, hi=86400
     )
+    documents_max_file_bytes: int = _setting(
+        5_242_880,
+        "Largest supporting document (a scan or photo: JPEG, PNG or PDF) the box accepts, in "
+        "bytes (default 5 MB).",
+        lo=1024,
+        hi=100_000_000,
+    )
+    documents_max_record_bytes: int = _setting(
+        20_971_520,
+        "Most bytes of supporting documents one record may have, all together (default 20 MB). "
+        "A form sending documents may be this large (plus `max_request_bytes`), no larger.",
+        rule=lambda s: (
+            None
+            if s.documents_max_file_bytes <= s.documents_max_record_bytes <= 500_000_000
+            else "must be between documents_max_file_bytes and 500000000"
+        ),
+    )
+    documents_max_per_record: int = _setting(
+        10, "Most supporting documents one record may have.", lo=1, hi=100
+    )
+    sync_documents_round_bytes: int = _setting(
+        262_144,
+        "Most bytes of supporting documents sent to the registry in one round of the worker. "
+        "Actions waiting go first at every round, so a large scan on a slow link never holds "
+        "them up for longer than this many bytes take.",
+        lo=1024,
+        hi=100_000_000,
+    )
 
     home: Path = field(default=DEFAULT_HOME, metadata={"help": "", "internal": True})
 
     @property
     def journal_path(self) -> Path:
         return self.home / "journal.db"
+
+    @property
+    def upload_request_bytes(self) -> int:
+        """The largest body of a form that sends documents (the form's fields besides)."""
+        return self.documents_max_record_bytes + self.max_request_bytes
 
     @property
     def device_key_path(self) -> Path:

@@ -68,6 +68,8 @@ def configuration_texts() -> list[str]:
         for spec in event.fields:
             texts += [spec.label, spec.help, spec.section, spec.pattern_message or ""]
             texts += [o.label for o in spec.options]
+    for kinds in config.documents.values():
+        texts += [t for kind in kinds.values() for t in (kind.label, kind.help)]
     for action in config.custom.values():
         texts += [action.name, action.dialog_copy, action.audit_copy]
         for spec in action.dialog_form:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -77,6 +78,14 @@ class Box:
                 raise AssertionError(f"login as {user} failed: {r.status_code} {r.text}")
             client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         return client
+
+    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """What a query of the box's journal.db answers (read beside the running box)."""
+        conn = sqlite3.connect(self.home / "journal.db")
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
 
     def token(self, user: str) -> str:
         """An API token for `user`, issued with the CLI as an IT officer would."""

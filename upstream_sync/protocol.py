@@ -28,7 +28,8 @@ SUPPORTED = frozenset({"1"})
 # a box does not ask for what its registry lacks. Protocol 1 cannot work without push and pull.
 PUSH, PULL = "push.v1", "pull.v1"
 LOGIN_CHECK, SEARCH, LEASE = "login-check.v1", "search.v1", "lease.v1"
-CAPABILITIES = (PUSH, PULL, LOGIN_CHECK, SEARCH, LEASE)
+DOCUMENTS = "documents.v1"
+CAPABILITIES = (PUSH, PULL, LOGIN_CHECK, SEARCH, LEASE, DOCUMENTS)
 REQUIRED_CAPABILITIES = (PUSH, PULL)
 H_PROTOCOL = "x-edge-protocol"
 H_CAPABILITIES = "x-edge-capabilities"
@@ -192,6 +193,24 @@ class PushResult(msgspec.Struct):
     results: list[ActionResult]
     registry_time: str
     chain_seq: int = 0  # how far the registry holds the box's chain, unbroken from its start
+
+
+class DocumentReceipt(msgspec.Struct):
+    """What the registry holds of a document after a chunk: `received` bytes from its start
+    (the box sends on from there, whatever it sent before), `complete` once they are all
+    there and their SHA-256 is the one the action that attached it names; `problem` when it
+    had to start again from 0 (the bytes did not match)."""
+
+    document_id: str
+    received: int
+    complete: bool
+    problem: str | None = None
+
+
+def document_path(action_id: str, document_id: str, start: int) -> str:
+    """Where a chunk of a document goes: the action that attached it, the document, the
+    byte the chunk starts at (all three in the signed path)."""
+    return f"/v1/actions/{action_id}/documents/{document_id}/at/{start}"
 
 
 class LoginCheck(msgspec.Struct, forbid_unknown_fields=True):

@@ -24,6 +24,7 @@ from huey.storage import SqliteStorage
 
 from edge.auth.sessions import purge_expired
 from edge.clock import boot_id, clock_pair, clock_synced, now_moment, utcnow
+from edge.journal import attachments
 from edge.journal.boxvalues import set_moment
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
@@ -40,6 +41,9 @@ log = logging.getLogger("upstream_sync.worker")
 # How long a round waits for another pull or push (`edge sync` by hand) before it leaves the
 # work to the next round.
 LOCK_WAIT = 30.0
+# Documents sent with a form that was never saved are deleted after this long (a week: a
+# clock that steps forward after boot must not take them from a form still open).
+STAGED_KEPT = timedelta(days=7)
 
 
 class _HueyStorage(SqliteStorage):  # type: ignore[misc]
@@ -133,6 +137,7 @@ class Worker:
         def housekeeping(conn: sqlite3.Connection) -> None:
             self._beat(conn)
             purge_expired(conn, now_moment(), idle)  # by the time since boot: clock steps
+            attachments.purge_staged(conn, now - STAGED_KEPT)  # forms given up
             if clock_synced():
                 measure_clock_step(conn, boot_id(), clock_pair(), now)
 
@@ -160,7 +165,10 @@ class Worker:
                 self.settings.sync_batch_bytes,
                 self.settings.sync_backoff_max_seconds,
                 pull=pull,
+                document_bytes=self.settings.sync_documents_round_bytes,
             )
+        if done.documents is not None and done.documents.more:
+            self.push_task()  # documents left: the next round at once (new actions first)
         report = done.pushed
         if report is None:  # still in the backoff
             self._push_after(done.wait)

@@ -77,6 +77,7 @@ def sync(args: argparse.Namespace) -> int:
                 settings.sync_batch_bytes,
                 settings.sync_backoff_max_seconds,
                 wait_out_backoff=False,
+                document_bytes=None,  # by hand: every document ready to go
             )
         finally:
             reader.close()
@@ -100,6 +101,12 @@ def sync(args: argparse.Namespace) -> int:
     print(
         f"Sent: {report.accepted} actions accepted by the registry; {report.held_back} held back."
     )
+    docs = done.documents
+    if docs is not None and (docs.sent_bytes or docs.error or docs.skipped):
+        said = f"Documents: {_n(docs.completed, 'document')} complete at the registry"
+        print(f"{said}; failed: {docs.error}." if docs.error else said + ".")
+        if docs.skipped:
+            print(f"Documents wait: {docs.skipped}.")
     return 1 if pulled is not None and pulled.error else 0
 
 

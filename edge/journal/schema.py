@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from edge.errors import EdgeError
+from edge.journal import attachments
 
 # The sync worker's stages as the box keys of schema 4 held them (a `resync` asked for by
 # `edge restore` waits for the next round, wherever it stopped): for migration 5, and for
@@ -353,6 +354,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE sync_state ADD COLUMN registration_number TEXT;
     """,
+    # 11: supporting documents: what each is, its bytes in chunks, and how far it was sent
+    # (edge/journal/attachments.py).
+    attachments.MIGRATION,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -15,6 +15,7 @@ from typing import NamedTuple, TypeVar
 from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, local_date, utcnow
 from edge.errors import KeyReused, NotFound, RecordTakenElsewhere
 from edge.ids import uuid7
+from edge.journal import attachments
 from edge.journal.chain import GENESIS, HASHED_COLUMNS, canonical_json, row_hash
 from edge.journal.db import connect
 from edge.journal.records import (
@@ -283,7 +284,12 @@ class Journal:
                 raise NotFound(tr("There is no record %(id)s on this box", id=req.record_id))
             _check_lease(conn, req.record_id)
         duplicates = self._duplicates(conn, state, req)
-        decision = decide(state, req, actor, self.config, stamp.today, duplicates)
+        documents = (
+            attachments.types_on_record(conn, req.record_id)
+            if req.type in (ActionType.DECLARE, ActionType.EDIT)
+            else frozenset()
+        )
+        decision = decide(state, req, actor, self.config, stamp.today, duplicates, documents)
         last = conn.execute("SELECT seq, hash FROM actions ORDER BY seq DESC LIMIT 1").fetchone()
         entry = Entry(
             seq=last[0] + 1 if last else 1,
@@ -306,6 +312,8 @@ class Journal:
         columns = entry_columns(entry)
         entry.hash = columns["hash"] = row_hash(columns)
         conn.execute(_INSERT_ACTION, columns)
+        if req.documents:  # staged before, theirs from now on: in this same transaction
+            attachments.attach(conn, req.documents, actor.id, entry)
         if stamp.clock == "unsynced":  # where this boot's wall clock stood (see clock.py)
             conn.execute(
                 "INSERT OR IGNORE INTO box (key, value) VALUES (?, ?)",

@@ -3,7 +3,8 @@ worker through the journal writer, read by `edge doctor`, the outbox API and the
 
 A round of the worker runs its stages in this order: `pull` (which carries the `resync`
 after a restore: the same requests ask for the records the box holds), then the wait for
-the push's backoff, then `push`. Each stage has one status:
+the push's backoff, then `push`, then `documents` (supporting documents, within a byte
+budget per round: edge/journal/attachments.py). Each stage has one status:
 
 - `idle`: never ran (`resync`: never asked for);
 - `running`: started at `since`; `updated_at` moves with every page or batch, so a running
@@ -53,6 +54,7 @@ class Stage(StrEnum):
     RESYNC = "resync"
     PULL = "pull"
     PUSH = "push"
+    DOCUMENTS = "documents"  # supporting documents, after the actions that attached them
 
 
 class Status(StrEnum):

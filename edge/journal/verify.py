@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from edge.journal import attachments
 from edge.journal.chain import GENESIS, row_hash
 from edge.journal.db import connect
 from edge.journal.rebuild import record_entries, replay
@@ -67,6 +68,8 @@ def verify(path: Path) -> Report:
         ).fetchone()
         if orphan is not None:
             report.bad(orphan[0], f"seq {orphan[0]}: its sync receipt names no such action")
+        for seq, problem in attachments.problems(conn):
+            report.bad(seq, problem)
     finally:
         conn.close()
     return report

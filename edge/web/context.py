@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from litestar import Request, Response
 from litestar.enums import MediaType
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.response import Redirect
 
 from edge.auth.caller import COOKIE, LOGIN_REQUIRED, Caller, idle_limit, resolve
@@ -23,6 +24,7 @@ from edge.journal.notes import waiting_of
 from edge.state import BoxState
 from edge.web.i18n import LANGUAGES, Language, choose, translations
 from edge.web.render import render, when
+from edge.web.uploads import Upload, is_multipart, read_multipart
 from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, ActionType
 from edge.workflow.rules import visible_queues
 
@@ -56,6 +58,7 @@ class Ctx:
     lang: Language
     caller: Caller | None = None
     form: dict[str, str] = field(default_factory=dict)
+    files: list[Upload] = field(default_factory=list)  # sent with a declaration form
 
     @property
     def me(self) -> Caller:
@@ -113,7 +116,14 @@ async def enter(
     without the page's token."""
     ctx = Ctx(request, state, page_language(request, state))
     ctx.caller = await asyncio.to_thread(page_caller, request, state, True)
-    if request.method == "POST":
+    if request.method == "POST" and is_multipart(request):
+        # Files only from a logged-in user; a stranger's body is read for its fields only.
+        limit = state.settings.documents_max_file_bytes
+        ctx.form, ctx.files = await read_multipart(request, limit, ctx.caller is not None)
+    elif request.method == "POST":
+        # Only a form sending files may be larger (the routes that take them allow more).
+        if (request.content_length or 0) > state.settings.max_request_bytes:
+            raise RequestEntityTooLarge()
         ctx.form = await read_form(request)
     if ctx.caller is None:
         raise EarlyResponse(to_login(request, ctx.form))

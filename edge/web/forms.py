@@ -8,11 +8,15 @@ from typing import Any
 from litestar import Response
 
 from edge.errors import InvalidInput
+from edge.journal import attachments as stored
 from edge.journal.reads import RecordRow
+from edge.web import attachments
+from edge.web.attachments import FormDocuments
 from edge.web.context import Ctx, not_found, show
 from edge.web.decisions import brief
 from edge.web.messages import field_errors
 from edge.workflow.config import FieldSpec
+from edge.workflow.documents import check as check_documents
 from edge.workflow.engine import fee_of, form_rules
 from edge.workflow.forms import check_values, missing_required
 from edge.workflow.model import CORE_ACTIONS, ActionType, Status
@@ -65,8 +69,11 @@ def form_page(
     errors: dict[str, str],
     status: int = 200,
     action: ActionType | None = None,
+    documents: FormDocuments | None = None,
 ) -> Response[str]:
     event = ctx.state.config.events[event_id]
+    docs = documents or FormDocuments()
+    on_record = stored.on_record(ctx.state.reader.conn(), row.state.id) if row else []
     return show(
         ctx,
         "declaration.html",
@@ -74,8 +81,16 @@ def form_page(
         event=event,
         record=row,
         values=values,
-        errors=errors,
+        errors={**errors, **docs.errors},
         form_values=_dialog_values(ctx),
+        doc_types=attachments.types_of(ctx, event_id).values(),
+        kept=docs.kept,
+        kept_docs=attachments.rows(ctx, event_id, docs.refs),
+        record_docs=attachments.rows(ctx, event_id, [d.ref for d in on_record]),
+        doc_limit=attachments.size_text(
+            ctx, ctx.state.settings.documents_max_file_bytes, limit=True
+        ),
+        doc_max_bytes=ctx.state.settings.documents_max_file_bytes,
         action=action,
         action_label=CORE_ACTIONS[action].label if action else "",
         form_rules=form_rules(action, ctx.state.config) if action else {},
@@ -134,21 +149,31 @@ def dialog_page(
     )
 
 
-def declaration_gaps(ctx: Ctx, event_id: str, values: dict[str, Any]) -> dict[str, str]:
-    """What a declaration of these values still lacks or has wrong, by form field."""
+def declaration_gaps(
+    ctx: Ctx, event_id: str, values: dict[str, Any], documents: FormDocuments | None = None
+) -> dict[str, str]:
+    """What a declaration of these values (and documents) still lacks or has wrong, by form
+    field."""
     specs = ctx.state.config.fields[event_id]
     problems = check_values(values, specs, "declaration", ctx.today) + missing_required(
         values, specs, "declaration"
     )
+    refs = tuple(documents.refs) if documents else ()
+    problems += check_documents(refs, attachments.types_of(ctx, event_id), True, frozenset())
     return field_errors(ctx, InvalidInput(problems), event_id) if problems else {}
 
 
 def review_page(
-    ctx: Ctx, event_id: str, values: dict[str, Any], unconfirmed: bool = False
+    ctx: Ctx,
+    event_id: str,
+    values: dict[str, Any],
+    documents: FormDocuments,
+    unconfirmed: bool = False,
 ) -> Response[str]:
-    """Everything entered, before Declare: each field's value, what a declaration still needs
-    marked, and the informant's confirmation (OpenCRVS's review). Nothing is saved yet."""
-    errors = declaration_gaps(ctx, event_id, values)
+    """Everything entered, before Declare: each field's value and document, what a
+    declaration still needs marked, and the informant's confirmation (OpenCRVS's review).
+    Nothing is saved yet (documents sent with the form wait on the box, kept with it)."""
+    errors = declaration_gaps(ctx, event_id, values, documents)
     problems = bool(errors)
     if unconfirmed:
         errors["d.confirmation"] = ctx._(
@@ -163,6 +188,9 @@ def review_page(
         values=values,
         errors=errors,
         gaps=problems,
+        doc_types=attachments.types_of(ctx, event_id).values(),
+        kept=documents.kept,
+        kept_docs=attachments.rows(ctx, event_id, documents.refs),
         form_name=form_name(event_id, None, None),
         may=_may(ctx, event_id, None),
     )

@@ -48,13 +48,21 @@ def menu_reason(ctx: Ctx, reason: str | None) -> str | None:
 def field_errors(ctx: Ctx, exc: InvalidInput, event_id: str) -> dict[str, str]:
     """Each problem as a sentence in the user's language, keyed by the form field."""
     specs = ctx.state.config.fields.get(event_id, {})
+    documents = ctx.state.config.documents.get(event_id, {})
     out: dict[str, str] = {}
     for p in exc.problems:
-        # Keyed by the form control's id: f.<field> in a declaration, d.<key> in a dialog.
+        # Keyed by the form control's id: f.<field> in a declaration, d.<key> in a dialog,
+        # doc.<type> for a supporting document.
         kind, _, key = p.field.partition(".")
         spec = specs.get(key) if kind == "declaration" else None
-        element = {"declaration": "f.", "form": "d."}.get(kind, "") + key if key else p.field
+        prefix = {"declaration": "f.", "form": "d.", "documents": "doc."}.get(kind, "")
+        element = prefix + key if key else p.field
         label = ctx._(spec.label) if spec else ctx._(FORM_LABELS.get(key, key.capitalize()))
+        if kind == "documents" and key in documents:
+            label = ctx._(documents[key].label)
+        if p.rule == "gone":
+            out[element] = say(ctx, p.message)
+            continue
         out[element] = _problem_text(ctx, p, label, spec)
     return out
 
@@ -158,6 +166,7 @@ STAGE_NAMES = {
     "resync": "Catching up with the registry after a restore",
     "pull": "Receiving from the registry",
     "push": "Sending to the registry",
+    "documents": "Sending supporting documents",
 }
 
 

@@ -12,6 +12,7 @@ from litestar.response import Redirect
 from edge.clock import utcnow
 from edge.journal import syncstages
 from edge.state import BoxState
+from edge.web import attachments
 from edge.web.context import (
     Ctx,
     banner,
@@ -63,6 +64,7 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         last_success=ctx.when(summary["last_success_at"]),
         next_try=in_words(ctx, summary["next_try_at"]),
         stages=[stage_line(ctx, s) for s in summary.get("stages", [])],
+        documents=await asyncio.to_thread(attachments.outbox_rows, ctx),
     )
 
 

@@ -15,6 +15,8 @@ from edge.errors import EdgeError, InvalidInput, KeyReused, NotFound
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
 from edge.state import BoxState
+from edge.web import attachments
+from edge.web.attachments import FormDocuments
 from edge.web.context import Ctx, done, enter, form_key, not_found, show
 from edge.web.decisions import twins
 from edge.web.forms import (
@@ -27,6 +29,7 @@ from edge.web.forms import (
     typed_value,
 )
 from edge.web.messages import error_text, field_errors, menu_reason, say
+from edge.workflow.documents import refs_of
 from edge.workflow.engine import TAKES_DECLARATION, ActionRequest
 from edge.workflow.fold import Entry
 from edge.workflow.forms import missing_required
@@ -95,6 +98,7 @@ async def record_view(
         registration_number=number,
         # A possible duplicate, beside this record, until someone decided.
         twins=twins(ctx, row, timeline) if CoreFlag.POTENTIAL_DUPLICATE in row.state.flags else [],
+        documents=attachments.record_rows(ctx, row.state.event_type, timeline),
         error=error,
     )
 
@@ -119,6 +123,11 @@ def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str
             )
             for key, value in (e.payload.get("form") or {}).items()
             if value not in (None, "")
+        ]
+        + [
+            (ctx._("Documents"), ", ".join(d.name for d in docs))
+            for docs in [refs_of(e.payload)]
+            if docs
         ],
     }
 
@@ -160,15 +169,27 @@ async def create_record(request: Request[Any, Any, Any], state: BoxState) -> Res
         return not_found(ctx)
     values = declaration_values(ctx.form, state.config.fields[event.id], keep_empty=False)
     then = ctx.form.get("then", "")
+    docs = await attachments.take(ctx, event.id, None)
+    if docs.errors:  # a file refused: the form again, saying which and why
+        return form_page(ctx, event.id, None, values, {}, 422, documents=docs)
     if then == "REVIEW":  # nothing saved yet: the summary, with what is missing marked
-        return review_page(ctx, event.id, values)
+        return review_page(ctx, event.id, values, docs)
     if then == "CHANGE":  # back to the form, what the review marked marked here too
-        return form_page(ctx, event.id, None, values, declaration_gaps(ctx, event.id, values))
+        gaps = declaration_gaps(ctx, event.id, values, docs)
+        return form_page(ctx, event.id, None, values, gaps, documents=docs)
     confirmed = ctx.form.get("d.confirmation", "")
     if then == ActionType.DECLARE and not confirmed:
-        return review_page(ctx, event.id, values, unconfirmed=True)
+        return review_page(ctx, event.id, values, docs, unconfirmed=True)
     record_id = uuid7()
-    reqs = [ActionRequest(ActionType.CREATE, record_id, event_type=event.id, declaration=values)]
+    reqs = [
+        ActionRequest(
+            ActionType.CREATE,
+            record_id,
+            event_type=event.id,
+            declaration=values,
+            documents=tuple(docs.refs),
+        )
+    ]
     if then == ActionType.NOTIFY:
         reqs.append(ActionRequest(ActionType.NOTIFY, record_id))
     elif then == ActionType.DECLARE:
@@ -186,9 +207,11 @@ async def create_record(request: Request[Any, Any, Any], state: BoxState) -> Res
             missing = missing_required(values, state.config.fields[event.id], "declaration")
             named = {p.field for p in exc.problems}
             exc = InvalidInput([*exc.problems, *(p for p in missing if p.field not in named)])
-        return form_page(ctx, event.id, None, values, field_errors(ctx, exc, event.id), 422)
+        errors = field_errors(ctx, exc, event.id)
+        return form_page(ctx, event.id, None, values, errors, 422, documents=docs)
     except EdgeError as exc:
-        return form_page(ctx, event.id, None, values, {"": error_text(ctx, exc)}, exc.status)
+        errors = {"": error_text(ctx, exc)}
+        return form_page(ctx, event.id, None, values, errors, exc.status, documents=docs)
     form = form_name(event.id, None, None)
     return done(ctx, f"/records/{first.entry.record_id}", reqs[-1].type, form)
 
@@ -263,6 +286,14 @@ async def _perform(
         if k.startswith("d.")
     }
     then = ctx.form.get("then") or None
+    docs = FormDocuments()
+    if kind in TAKES_DECLARATION:
+        docs = await attachments.take(ctx, row.state.event_type, record_id)
+        if docs.errors:
+            values = {**row.state.declaration, **(declaration or {})}
+            return form_page(
+                ctx, row.state.event_type, row, values, {}, 422, action=kind, documents=docs
+            )
     req = ActionRequest(
         kind,
         record_id,
@@ -272,6 +303,7 @@ async def _perform(
         then=ActionType(then)
         if kind is ActionType.EDIT and then in ("DECLARE", "REGISTER")
         else None,
+        documents=tuple(docs.refs),
     )
     try:
         appended = await ctx.state.journal.append_async(req, ctx.me.actor, key=form_key(ctx))
@@ -279,9 +311,11 @@ async def _perform(
         return already_sent(ctx)
     except InvalidInput as exc:
         errors = field_errors(ctx, exc, row.state.event_type)
-        if kind in TAKES_DECLARATION and declaration is not None:
+        if kind in TAKES_DECLARATION and (declaration is not None or docs.refs):
             values = {**row.state.declaration, **(declaration or {})}
-            return form_page(ctx, row.state.event_type, row, values, errors, 422, action=kind)
+            return form_page(
+                ctx, row.state.event_type, row, values, errors, 422, action=kind, documents=docs
+            )
         return dialog_page(ctx, row, kind, custom, form, errors, 422)
     except NotFound:
         return not_found(ctx)

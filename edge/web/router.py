@@ -5,14 +5,21 @@ from __future__ import annotations
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
-from edge.web import outbox, printing, records, session, users, workqueues
+from edge.web import attachments, outbox, printing, records, session, users, workqueues
 from edge.web.render import TEMPLATES
 
 
-def web_router() -> Router:
-    """Every page, and the box's own stylesheet and script."""
+def web_router(upload_bytes: int) -> Router:
+    """Every page, and the box's own stylesheet and script. The declaration forms, which may
+    send documents, take bodies of up to `upload_bytes`; every other page the app's limit."""
     static = create_static_files_router(
         path="/static", directories=[TEMPLATES.parent / "static"], include_in_schema=False
+    )
+    declaration_forms = Router(
+        path="/",
+        route_handlers=[records.create_record, records.perform],
+        request_max_body_size=upload_bytes,
+        include_in_schema=False,
     )
     return Router(
         path="/",
@@ -29,10 +36,10 @@ def web_router() -> Router:
             workqueues.search_page,
             workqueues.bring_record,
             records.new_record_page,
-            records.create_record,
             records.record_page,
             records.action_page,
-            records.perform,
+            declaration_forms,
+            attachments.document,
             printing.print_page,
             outbox.outbox_page,
             outbox.status,

@@ -15,6 +15,7 @@ from typing import Literal, NoReturn
 import msgspec
 
 from edge.errors import ConfigError
+from edge.workflow.documents import DocumentType, index_types
 from edge.workflow.model import CORE_FLAG_LABELS, ActionType, Status
 from edge.workflow.scopes import Scope, parse_scope
 
@@ -151,6 +152,7 @@ class CountryConfig(_Strict):
     core_actions: list[CoreActionConfig] = []
     custom_actions: list[CustomAction] = []
     workqueues: list[Workqueue] = []
+    documents: list[DocumentType] = []
 
 
 @dataclass
@@ -168,6 +170,8 @@ class Config:
     workqueues: dict[str, Workqueue]
     roles: dict[str, Role]
     role_scopes: dict[str, tuple[Scope, ...]] = field(default_factory=dict)
+    # The supporting documents of each event, by id (edge/workflow/documents.py).
+    documents: dict[str, dict[str, DocumentType]] = field(default_factory=dict)
 
     def flag_label(self, flag: str) -> str:
         return self.flags.get(flag, flag)
@@ -332,6 +336,7 @@ class _Checker:
             {w.id: w for w in cc.workqueues},
             {r.id: r for r in cc.roles},
             role_scopes,
+            index_types(cc.documents, events, self.fail),
         )
 
     def scope(self, where: str, text: str, custom_names: frozenset[str]) -> Scope:

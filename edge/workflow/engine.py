@@ -15,6 +15,8 @@ from edge.errors import ActionNotAvailable, FieldProblem, Forbidden, InvalidInpu
 from edge.texts import tr
 from edge.workflow.conditions import holds
 from edge.workflow.config import Config, FlagRule
+from edge.workflow.documents import DocumentRef
+from edge.workflow.documents import check as check_documents
 from edge.workflow.fold import merge_declaration
 from edge.workflow.forms import check_values, has_control_characters, missing_required
 from edge.workflow.model import CORE_ACTIONS, ActionType, Actor, CoreFlag, RecordState, Status
@@ -43,6 +45,7 @@ class ActionRequest:
     declaration: dict[str, Any] | None = None
     form: dict[str, Any] | None = None
     then: ActionType | None = None  # EDIT only
+    documents: tuple[DocumentRef, ...] = ()  # supporting documents this action attaches
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,10 @@ def decide(
     config: Config,
     today: date,
     duplicates: tuple[str, ...] = (),
+    documents_on_record: frozenset[str] = frozenset(),
 ) -> Decision:
-    """Check the request against the rules; raise Forbidden / ActionNotAvailable / InvalidInput."""
+    """Check the request against the rules; raise Forbidden / ActionNotAvailable / InvalidInput.
+    `documents_on_record`: the types of the documents the record has (for required ones)."""
     if req.type is ActionType.CREATE:
         return _create(req, actor, config, today)
     if state is None:
@@ -87,7 +92,11 @@ def decide(
     completes = req.type in (ActionType.DECLARE, ActionType.EDIT)
     if completes:
         problems += missing_required(merged, specs, "declaration")
-    if req.type is ActionType.UPDATE and not changes:
+    doc_types = config.documents.get(state.event_type, {})
+    problems += check_documents(req.documents, doc_types, completes, documents_on_record)
+    if req.documents:
+        payload["documents"] = [d.payload() for d in req.documents]
+    if req.type is ActionType.UPDATE and not changes and not req.documents:
         problems.append(FieldProblem("declaration", "required", "Give at least one field to save"))
     if req.type is ActionType.REQUEST_CORRECTION:
         problems += _correction_problems(state, changes, merged, specs)
@@ -137,6 +146,7 @@ def _create(req: ActionRequest, actor: Actor, config: Config, today: date) -> De
     _refuse_unexpected(req)
     changes = req.declaration or {}
     problems = check_values(changes, config.fields[event], "declaration", today)
+    problems += check_documents(req.documents, config.documents.get(event, {}), False, frozenset())
     if problems:
         raise InvalidInput(problems)
     probe = RecordState(
@@ -151,7 +161,9 @@ def _create(req: ActionRequest, actor: Actor, config: Config, today: date) -> De
     removes: set[str] = set()
     rules = config.core[ActionType.CREATE].flag_rules if ActionType.CREATE in config.core else []
     _apply_rules(rules, probe, actor, today, adds, removes)
-    payload = {"declaration": changes} if changes else {}
+    payload: dict[str, Any] = {"declaration": changes} if changes else {}
+    if req.documents:
+        payload["documents"] = [d.payload() for d in req.documents]
     return _decision(event, set(), payload, adds, removes)
 
 
@@ -177,6 +189,10 @@ def _refuse_unexpected(req: ActionRequest) -> None:
             FieldProblem(
                 "declaration", "not_allowed", f"{req.type} does not change the declaration"
             )
+        )
+    if req.documents and req.type not in TAKES_DECLARATION:
+        problems.append(
+            FieldProblem("documents", "not_allowed", f"{req.type} does not take documents")
         )
     if req.then is not None and req.type is not ActionType.EDIT:
         problems.append(FieldProblem("then", "not_allowed", "Only EDIT takes `then`"))

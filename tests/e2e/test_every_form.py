@@ -16,6 +16,7 @@ from tests.e2e.conftest import shot
 from tests.e2e.test_ui import fill_declaration, login, review_and_declare
 from tests.helpers import BIRTH, DEATH, Box, Registry, edge_cli, running_box
 from tests.integration.test_authorization import app_routes
+from tests.web_forms import PDF
 
 Page = Any  # playwright.sync_api.Page
 RECORD = re.compile(r"/records/([0-9a-f-]{36})")
@@ -105,9 +106,15 @@ def new_record(page: Page, event: str, values: dict[str, str], button: str) -> s
 
 
 def act(
-    page: Page, rid: str, label: str, fields: dict[str, str] | None = None, button: str = ""
+    page: Page,
+    rid: str,
+    label: str,
+    fields: dict[str, str] | None = None,
+    button: str = "",
+    files: dict[str, tuple[str, bytes, str]] | None = None,
 ) -> None:
-    """Assign the record if needed, open the action, fill its form, confirm."""
+    """Assign the record if needed, open the action, fill its form (and choose its files:
+    control name to file name, bytes, type), confirm."""
     page.goto(f"/records/{rid}")
     assign = page.locator(".actions").get_by_role("button", name="Assign", exact=True)
     if assign.count() and assign.is_enabled():
@@ -120,6 +127,10 @@ def act(
             control.select_option(value)
         else:
             control.fill(value)
+    for name, (filename, data, mime) in (files or {}).items():
+        page.locator(f"[name='{name}']").set_input_files(
+            {"name": filename, "mimeType": mime, "buffer": data}
+        )
     confirm = page.get_by_role("button", name=button) if button else page.locator("button.primary")
     confirm.click()
     page.wait_for_load_state()
@@ -154,8 +165,13 @@ def test_every_form_post_of_every_page(
     assert "Zeina" not in page.locator("main").inner_text()
     page.goto(f"/records/{given_up}")
     assert page.locator("h1").inner_text() == "Not found"
-    act(page, draft, "Update", {"f.child.last_name": "Saad"})
-    assert db.last_action(draft)[0] == "UPDATE"
+    # The declaration forms send files too (multipart): a document attached by the UPDATE.
+    scan = ("notification.pdf", PDF, "application/pdf")
+    act(
+        page, draft, "Update", {"f.child.last_name": "Saad"}, files={"doc.birth-notification": scan}
+    )
+    kind, payload = db.last_action(draft)
+    assert kind == "UPDATE" and [d["name"] for d in payload["documents"]] == ["notification.pdf"]
     act(page, draft, "Notify")
     assert db.record(draft)[0] == "notified"
     notified = new_record(page, "birth", {"child.first_name": "Nour"}, "Send incomplete (notify)")

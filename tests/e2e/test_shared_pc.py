@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -35,14 +34,6 @@ def saved_forms(page: Page) -> dict[str, str]:
         ".filter(k => k.startsWith('edge.form.')).map(k => [k, localStorage.getItem(k)]))"
     )
     return stored
-
-
-def rows(box: Box, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(box.home / "journal.db")
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def test_a_busy_user_stays_logged_in_and_an_idle_one_is_told(
@@ -108,10 +99,9 @@ def test_the_admin_resets_a_password_from_the_users_page(page: Page, box: Box) -
     assert "Must choose a new password" in page.locator("tr", has_text="clerk").inner_text()
     page.reload()  # no resubmission, and the message is said once
     assert page.locator(".notice.done").count() == 0
-    [(must_change,)] = rows(box, "SELECT must_change_password FROM users WHERE username='clerk'")
+    [(must_change,)] = box.rows("SELECT must_change_password FROM users WHERE username='clerk'")
     assert must_change == 1
-    [(kind,)] = rows(
-        box,
+    [(kind,)] = box.rows(
         "SELECT type FROM user_actions WHERE user_id = (SELECT id FROM users "
         "WHERE username='clerk') ORDER BY seq DESC LIMIT 1",
     )
@@ -179,7 +169,7 @@ def test_a_declaration_is_kept_when_the_session_ended_before_declare(
         page.get_by_role("button", name="Declare", exact=True).click()
         page.wait_for_url(re.compile(r"/login\?"))
         assert "Your login session ended" in page.locator("main").inner_text()
-        assert rows(box, "SELECT COUNT(*) FROM actions") == [(0,)]
+        assert box.rows("SELECT COUNT(*) FROM actions") == [(0,)]
         page.get_by_label("Username").fill("clerk")
         page.get_by_label("Password", exact=True).fill("demo-password")
         page.get_by_role("button", name="Log in").click()
@@ -193,7 +183,7 @@ def test_a_declaration_is_kept_when_the_session_ended_before_declare(
         page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
         assert "Declare: saved on this box" in page.locator(".notice.done").inner_text()
         assert saved_forms(page) == {}  # the box confirmed it: nothing left in the browser
-        assert rows(box, "SELECT type FROM actions ORDER BY seq") == [("CREATE",), ("DECLARE",)]
+        assert box.rows("SELECT type FROM actions ORDER BY seq") == [("CREATE",), ("DECLARE",)]
 
 
 def test_a_declaration_is_kept_when_the_box_cannot_be_reached_at_declare(
@@ -209,7 +199,7 @@ def test_a_declaration_is_kept_when_the_box_cannot_be_reached_at_declare(
     page.get_by_role("button", name="Declare", exact=True).click()
     page.wait_for_url(re.compile(r"^chrome-error://"))  # "This site can't be reached"
     page.unroute(re.compile(r".*/records/new$"))
-    assert rows(box, "SELECT COUNT(*) FROM actions") == [(0,)]
+    assert box.rows("SELECT COUNT(*) FROM actions") == [(0,)]
     page.goto("/records/new?event=birth")
     assert page.locator("#unsent").is_visible()
     assert page.locator("[name='f.child.first_name']").input_value() == BIRTH["child.first_name"]
@@ -259,7 +249,7 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     page.emulate_media(media="screen")
     shot(page, "24-draft-copy")
     draft_copy = page.url
-    printed = rows(box, "SELECT created_by, payload FROM actions WHERE type = 'PRINT'")
+    printed = box.rows("SELECT created_by, payload FROM actions WHERE type = 'PRINT'")
     assert len(printed) == 1 and "Mona Haddad" in printed[0][1]
     assert '"receipt":"R-7781"' in printed[0][1] and '"fee":"10.00 ILS"' in printed[0][1]
     open_record(page, record_id)
@@ -306,8 +296,7 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     page.goto(draft_copy)
     assert "can no longer be printed" in page.locator("h1").inner_text()
     edge_cli(box.home, "sync")
-    accepted = rows(
-        box,
+    accepted = box.rows(
         "SELECT COUNT(*) FROM actions a JOIN sync_state s ON s.action_id = a.id "
         "WHERE a.type = 'PRINT' AND s.state = 'accepted'",
     )
@@ -329,12 +318,12 @@ def test_a_declare_whose_answer_was_lost_is_not_done_twice(page: Page, box: Box)
     page.get_by_role("button", name="Declare", exact=True).click()
     page.wait_for_url(re.compile(r"^chrome-error://"))
     page.unroute(re.compile(r".*/records/new$"))
-    assert rows(box, "SELECT COUNT(*) FROM records") == [(1,)]
+    assert box.rows("SELECT COUNT(*) FROM records") == [(1,)]
     # She does what the page tells her: the form is back, "not sent yet"; she presses again.
     page.goto("/records/new?event=birth")
     assert page.locator("#unsent").is_visible()
     review_and_declare(page)
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
-    assert rows(box, "SELECT COUNT(*) FROM records") == [(1,)]  # the same record, not a second
-    assert rows(box, "SELECT type FROM actions ORDER BY seq") == [("CREATE",), ("DECLARE",)]
+    assert box.rows("SELECT COUNT(*) FROM records") == [(1,)]  # the same record, not a second
+    assert box.rows("SELECT type FROM actions ORDER BY seq") == [("CREATE",), ("DECLARE",)]
     assert saved_forms(page) == {}

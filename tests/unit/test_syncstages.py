@@ -45,6 +45,7 @@ def test_old_box_keys_are_read_then_migrated_into_stages_and_positions_stay() ->
         ("resync", "waiting", None, None, 0),
         ("pull", "done", None, "2026-11-22T09:30:00.000Z", 0),
         ("push", "waiting", "2026-11-22T10:07:00.000Z", "2026-11-22T09:00:00.000Z", 1),
+        ("documents", "idle", None, None, 0),  # a stage that came after those keys
     ]
 
     def seen() -> list[tuple[str, str, str | None, str | None, int]]:
@@ -66,7 +67,7 @@ def test_old_box_keys_are_read_then_migrated_into_stages_and_positions_stay() ->
 
 
 def test_a_stage_moves_through_its_statuses(conn: sqlite3.Connection) -> None:
-    assert [s.status for s in syncstages.stages(conn)] == ["idle"] * 3
+    assert [s.status for s in syncstages.stages(conn)] == ["idle"] * len(Stage)
     syncstages.start(conn, Stage.PUSH, NOW)
     running = syncstages.stage(conn, Stage.PUSH)
     assert (running.status, running.since, running.attempts) == ("running", iso_ms(NOW), 0)

@@ -8,12 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from edge.clock import utcnow
-from upstream_sync.registry import enrollment, leases, records, users
+from upstream_sync.registry import documents, enrollment, leases, records, users
 from upstream_sync.registry.context import RegistryContext, registry_of
 from upstream_sync.registry.errors import AdminOnly, UnknownRecord
 
@@ -122,4 +122,42 @@ def _record(reg: RegistryContext, record_id: str) -> dict[str, Any]:
     return found
 
 
-ADMIN_ROUTES = [create_user, issue_token, national_journal, move_lease, registry_record]
+@get(
+    "/admin/v1/records/{record_id:str}/documents",
+    operation_id="registryRecordDocuments",
+    sync_to_thread=True,
+)
+def record_documents(request: Req, state: State, record_id: FromPath[str]) -> list[dict[str, Any]]:
+    """The supporting documents of a record the registry holds or is receiving."""
+    return documents.of_record(_admin(request, state).db, record_id)
+
+
+@get("/admin/v1/documents/{document_id:str}", operation_id="registryDocument", sync_to_thread=True)
+def registry_document(request: Req, state: State, document_id: FromPath[str]) -> dict[str, Any]:
+    """A supporting document: its record, action, kind, size, SHA-256 and bytes received."""
+    return documents.document(_admin(request, state).db, document_id)
+
+
+@get(
+    "/admin/v1/documents/{document_id:str}/content",
+    operation_id="registryDocumentContent",
+    sync_to_thread=True,
+)
+def registry_document_content(
+    request: Req, state: State, document_id: FromPath[str]
+) -> Response[bytes]:
+    """A complete supporting document's bytes (404 until the registry holds all of them)."""
+    media_type, data = documents.content(_admin(request, state).db, document_id)
+    return Response(data, media_type=media_type, headers={"x-content-type-options": "nosniff"})
+
+
+ADMIN_ROUTES = [
+    create_user,
+    issue_token,
+    national_journal,
+    move_lease,
+    registry_record,
+    record_documents,
+    registry_document,
+    registry_document_content,
+]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from edge.journal.db import connect
+from upstream_sync.registry import documents
 from upstream_sync.registry.errors import SchemaMismatch
 
 T = TypeVar("T")
@@ -100,7 +101,8 @@ class RegistryDB:
                 f"needs schema {SCHEMA_VERSION}. The reference registry does not migrate: "
                 "start it on a new --home (and enroll the boxes again)."
             )
-        self.conn.executescript(SCHEMA)
+        # Tables added since (supporting documents) come with IF NOT EXISTS: same schema.
+        self.conn.executescript(SCHEMA + documents.SCHEMA)
         self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._lock = threading.Lock()  # the write connection
         self._local = threading.local()

@@ -15,7 +15,7 @@ from litestar.params import RawBody
 from edge.clock import iso_ms, utcnow
 from edge.identity import public_key_hex
 from upstream_sync import protocol as p
-from upstream_sync.registry import accept, enrollment, leases, records, users
+from upstream_sync.registry import accept, documents, enrollment, leases, records, users
 from upstream_sync.registry.context import RegistryContext, registry_of
 from upstream_sync.registry.errors import (
     BadMessage,
@@ -206,4 +206,27 @@ def login_check(request: Req, state: State, body: RawBody) -> Response[bytes]:
     return _wire(reg, request, nonce, p.LoginVerdict(verdict))
 
 
-SYNC_ROUTES = [hello, enroll, push, pull, search, request_lease, login_check]
+@post(
+    "/v1/actions/{action_id:str}/documents/{document_id:str}/at/{start:int}",
+    operation_id="sendDocumentChunk",
+    status_code=200,
+    sync_to_thread=True,
+)
+def document_chunk(
+    request: Req, state: State, action_id: str, document_id: str, start: int, body: RawBody
+) -> Response[bytes]:
+    """A chunk of a supporting document (its raw bytes), from byte `start`, of an action this
+    box sent; answers how much of the document the registry holds."""
+    reg = registry_of(state)
+    _check_protocol(request)
+    _offered(reg, request, p.DOCUMENTS)
+    box_id, nonce = _signed(reg, request, request.url.path, body)
+    if not enrollment.note_nonce(reg.db, box_id, nonce, utcnow()):
+        raise Replayed("A request with this nonce was already received from this box")
+    if start < 0:
+        raise BadMessage("start: must be 0 or more")
+    receipt = documents.receive(reg.db, box_id, action_id, document_id, start, body, utcnow())
+    return _wire(reg, request, nonce, receipt)
+
+
+SYNC_ROUTES = [hello, enroll, push, pull, search, request_lease, login_check, document_chunk]

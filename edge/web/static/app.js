@@ -75,7 +75,9 @@
     var values = function () {
       var data = {};
       Array.prototype.forEach.call(form.elements, function (el) {
-        if (!el.name || el.type === "submit" || el.type === "hidden") { return; }
+        // A chosen file cannot be kept in the browser (nor put back): the box keeps it.
+        if (!el.name || el.type === "submit" || el.type === "hidden" || el.type === "file") { return; }
+        if (el.name.indexOf("doc_remove.") === 0) { return; }
         data[el.name] = el.type === "checkbox" ? el.checked : el.value;
       });
       return data;
@@ -95,7 +97,7 @@
     } else if (copy && copy.v) {
       Object.keys(copy.v).forEach(function (name) {
         var el = form.elements.namedItem(name);
-        if (!el || el.type === "hidden") { return; }
+        if (!el || el.type === "hidden" || el.type === "file") { return; }
         if (el.type === "checkbox") { el.checked = !!copy.v[name]; } else { el.value = copy.v[name]; }
       });
       if (copy.idem && idem) { idem.value = copy.idem; }
@@ -115,6 +117,22 @@
     var cancel = form.querySelector("[data-cancel]");
     if (cancel) { cancel.addEventListener("click", function () { store.removeItem(key); }); }
   }
+
+  // A document larger than the box takes is said at once, before it is sent for nothing
+  // (the box refuses it too, by name, if it is sent anyway).
+  Array.prototype.forEach.call(document.querySelectorAll("input[type=file][data-max-bytes]"), function (input) {
+    var max = parseInt(input.getAttribute("data-max-bytes"), 10);
+    var note = document.createElement("p");
+    note.className = "field-error";
+    note.setAttribute("role", "alert");
+    note.hidden = true;
+    input.parentNode.insertBefore(note, input);
+    input.addEventListener("change", function () {
+      var big = Array.prototype.filter.call(input.files || [], function (f) { return f.size > max; });
+      note.textContent = big.length ? big[0].name + ": " + input.getAttribute("data-too-large") : "";
+      note.hidden = !big.length;
+    });
+  });
 
   // The review page sends a form kept on the form's page: mark that copy as sent (its
   // values stay; it is forgotten once the box confirmed).
