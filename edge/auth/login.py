@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +34,19 @@ DEACTIVATED = "This account has been deactivated. Ask your local admin."
 LAST_TRY = (
     "The username or password is not right. One more wrong try locks this account for a while."
 )
+
+
+MAX_STRANGERS = 4096
+
+
+def _locked(seconds_left: float) -> LoginRefused:
+    minutes = max(1, int(seconds_left + 59) // 60)
+    return LoginRefused(
+        f"Too many wrong passwords: this account is locked for {minutes} more "
+        f"minute{'s' if minutes != 1 else ''}. Your local admin can unlock it.",
+        "locked",
+        minutes=minutes,
+    )
 
 
 class Verdict(StrEnum):
@@ -78,6 +93,10 @@ class Authenticator:
         self.run = run
         self.read = read
         self.registry = registry or NoRegistry()
+        # Wrong tries for usernames the box does not know, kept like a user's (in memory, the
+        # oldest forgotten): the answers do not tell a known username from an unknown one.
+        self._strangers: dict[str, tuple[int, float]] = {}
+        self._strangers_lock = threading.Lock()
 
     def login(self, username: str, password: str, now: datetime | Moment) -> LoggedIn:
         """Log in or raise LoginRefused; blocking (Argon2id), call it off the event loop.
@@ -103,18 +122,12 @@ class Authenticator:
             self.run(_count_unknown)
             if user is not None and matches:
                 raise LoginRefused(DEACTIVATED, "deactivated")
-            raise LoginRefused(WRONG, "wrong")
+            raise self._stranger(username)
         lock_left = _lock_left(user, at)
         if lock_left > 0:
             self.hasher.check(password, None)
             self.run(_count_unknown)
-            minutes = max(1, int(lock_left + 59) // 60)
-            raise LoginRefused(
-                f"Too many wrong passwords: this account is locked for {minutes} more "
-                f"minute{'s' if minutes != 1 else ''}. Your local admin can unlock it.",
-                "locked",
-                minutes=minutes,
-            )
+            raise _locked(lock_left)
         verdict = self.registry.check(username, password)
         if verdict is Verdict.REJECTED:
             self.hasher.check(password, None)
@@ -158,10 +171,31 @@ class Authenticator:
             )
             return failed
 
-        failed = self.run(job)
+        raise self._wrong(self.run(job))
+
+    def _wrong(self, failed: int) -> LoginRefused:
+        s = self.settings
         if failed == s.lockout_after - 1:  # warn before the try that locks
-            raise LoginRefused(LAST_TRY, "last_try", minutes=max(1, s.lockout_seconds // 60))
-        raise LoginRefused(WRONG, "wrong")
+            return LoginRefused(LAST_TRY, "last_try", minutes=max(1, s.lockout_seconds // 60))
+        return LoginRefused(WRONG, "wrong")
+
+    def _stranger(self, username: str) -> LoginRefused:
+        """The answer to a wrong try for a username the box does not know (or a deactivated
+        user's wrong password): the warning and the lock a user would get, at the same tries."""
+        s, key, now = self.settings, username.casefold(), time.monotonic()
+        with self._strangers_lock:
+            failed, until = self._strangers.pop(key, (0, 0.0))
+            if until > now:
+                self._strangers[key] = (failed, until)
+                return _locked(until - now)
+            failed += 1
+            if failed >= s.lockout_after:
+                seconds = s.lockout_seconds * 2 ** (failed - s.lockout_after)
+                until = now + min(seconds, s.lockout_max_seconds)
+            self._strangers[key] = (failed, until)
+            if len(self._strangers) > MAX_STRANGERS:
+                self._strangers.pop(next(iter(self._strangers)))
+        return self._wrong(failed)
 
     def _succeed(self, user: User, now: Moment, verifier: str | None, checked: bool) -> LoggedIn:
         lifetime = timedelta(hours=self.settings.session_max_hours)

@@ -248,49 +248,6 @@ class Reader:
             "registry_checked_at": box.get("registry_checked_at") or None,
         }
 
-    def registered_final_at(self, record_id: str) -> str | None:
-        """When (box time) this box learnt that the registry accepted the record's latest
-        registration; None while it has not. A copy printed before then is a draft."""
-        row = (
-            self.conn()
-            .execute(
-                "SELECT MAX(COALESCE(s.updated_at, r.received_at)) FROM actions a "
-                "LEFT JOIN sync_state s ON s.action_id = a.id AND s.state = 'accepted' "
-                "LEFT JOIN registry_actions r ON r.id = a.id "
-                "WHERE a.record_id = ? AND a.type = 'REGISTER' "
-                "AND (s.action_id IS NOT NULL OR r.id IS NOT NULL)",
-                (record_id,),
-            )
-            .fetchone()
-        )
-        if row and row[0]:
-            return str(row[0])
-        copied = (
-            self.conn()
-            .execute(
-                "SELECT MAX(received_at) FROM registry_actions WHERE record_id = ? "
-                "AND type = 'REGISTER'",
-                (record_id,),
-            )
-            .fetchone()
-        )
-        return str(copied[0]) if copied and copied[0] else None
-
-    def registration_number(self, record_id: str) -> str | None:
-        """The number the registry gave the record's latest registration it accepted."""
-        row = (
-            self.conn()
-            .execute(
-                "SELECT s.registration_number FROM actions a "
-                "JOIN sync_state s ON s.action_id = a.id "
-                "WHERE a.record_id = ? AND s.registration_number IS NOT NULL "
-                "ORDER BY a.seq DESC LIMIT 1",
-                (record_id,),
-            )
-            .fetchone()
-        )
-        return str(row[0]) if row else None
-
     def keyed_record(self, user_id: str, key: str) -> str | None:
         """The record a user's idempotency key already acted on, if any."""
         row = (

@@ -351,9 +351,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sync_stages ADD COLUMN updated_mono INTEGER NOT NULL DEFAULT 0;
     """,
     # 10: the registration number the registry gave a Register it accepted (the certificate's).
-    """
-    ALTER TABLE sync_state ADD COLUMN registration_number TEXT;
-    """,
+    "ALTER TABLE sync_state ADD COLUMN registration_number TEXT;",
     # 11: supporting documents: what each is, its bytes in chunks, and how far it was sent
     # (edge/journal/attachments.py).
     attachments.MIGRATION,

@@ -10,6 +10,7 @@ from litestar import Response
 from edge.errors import InvalidInput
 from edge.journal import attachments as stored
 from edge.journal.reads import RecordRow
+from edge.journal.registration import registered_final_at
 from edge.web import attachments
 from edge.web.attachments import FormDocuments
 from edge.web.context import Ctx, not_found, show
@@ -127,7 +128,9 @@ def dialog_page(
     if kind is ActionType.CUSTOM and action is None:
         return not_found(ctx)
     # Printing before the registry accepted the registration gives a draft: say so first.
-    draft_copy = kind is ActionType.PRINT and not ctx.state.reader.registered_final_at(row.state.id)
+    draft_copy = kind is ActionType.PRINT and not registered_final_at(
+        ctx.state.reader, row.state.id
+    )
     return show(
         ctx,
         "dialog.html",

@@ -13,6 +13,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from edge.clock import parse_iso, utcnow
+from edge.journal.registration import registered_final_at, registration_number
 from edge.state import BoxState
 from edge.web.context import enter, not_found, show
 from edge.web.records import readable_record
@@ -54,8 +55,8 @@ async def print_page(
             )
             % {"when": ctx.when(issued.created_at), "who": by},
         )
-    final_at = await asyncio.to_thread(state.reader.registered_final_at, record_id)
-    number = await asyncio.to_thread(state.reader.registration_number, record_id)
+    final_at = await asyncio.to_thread(registered_final_at, state.reader, record_id)
+    number = await asyncio.to_thread(registration_number, state.reader, record_id)
     registered = next((e for e, _ in reversed(timeline) if e.type is ActionType.REGISTER), None)
     said = issued.payload.get("form") or {}
     return show(

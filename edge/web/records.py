@@ -14,6 +14,7 @@ from litestar.params import FromPath
 from edge.errors import EdgeError, InvalidInput, KeyReused, NotFound
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
+from edge.journal.registration import registration_number
 from edge.state import BoxState
 from edge.web import attachments
 from edge.web.attachments import FormDocuments
@@ -78,7 +79,7 @@ async def record_view(
     )
     number = None
     if row.state.status is Status.REGISTERED and not register_pending:
-        number = await asyncio.to_thread(ctx.state.reader.registration_number, record_id)
+        number = await asyncio.to_thread(registration_number, ctx.state.reader, record_id)
     return show(
         ctx,
         "record.html",

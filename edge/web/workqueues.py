@@ -15,6 +15,7 @@ from edge.errors import EdgeError
 from edge.ids import is_uuid
 from edge.journal.notes import last_said
 from edge.journal.reads import RecordRow
+from edge.journal.registration import registered_final_at
 from edge.state import BoxState
 from edge.upstream import RegistryHit
 from edge.web.context import Ctx, done, enter, not_found, show
@@ -163,7 +164,7 @@ def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
                 "declared_by": names.get(r.state.created_by, ""),
                 "waiting": max(0, waited),
                 "status": r.state.status.value,
-                "not_final": registered and not ctx.state.reader.registered_final_at(r.state.id),
+                "not_final": registered and not registered_final_at(ctx.state.reader, r.state.id),
                 "flags": [ctx.state.config.flag_label(f) for f in sorted(r.state.flags)],
                 "assignee": names.get(r.state.assigned_to or "", "") if r.state.assigned_to else "",
                 "updated": ctx.when(r.state.updated_at),

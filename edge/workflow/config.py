@@ -29,9 +29,7 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True):
 class Option(_Strict):
     value: str
     label: str
-    # Offered only on the boxes of these offices (e.g. the health facilities an office
-    # serves); empty: everywhere. A value chosen elsewhere is still a valid value.
-    offices: list[str] = []
+    offices: list[str] = []  # offered only on these offices' boxes; empty: everywhere
 
 
 class FieldSpec(_Strict):
@@ -48,8 +46,7 @@ class FieldSpec(_Strict):
     options: list[Option] = []
     not_in_future: bool = False
     help: str = ""
-    # Starts a part of the form: the heading shown above this field ("Mother", "Informant").
-    section: str = ""
+    section: str = ""  # starts a part of the form: the heading shown above this field
 
 
 class FieldAge(_Strict):
@@ -80,8 +77,7 @@ class CoreActionConfig(_Strict):
     type: ActionType
     flag_rules: list[FlagRule] = []
     disable_if: list[Condition] = []
-    # PRINT only: the fee for a certified copy, as people read it ("10.00 ILS"); empty for
-    # none. With a fee, a copy is issued against the fee's receipt number.
+    # PRINT only: a copy's fee as people read it ("10.00 ILS"), issued against its receipt.
     fee: str = ""
 
 
@@ -112,8 +108,7 @@ class EventType(_Strict):
     fields: list[FieldSpec]
     title: list[str] = []
     duplicate_keys: list[str] = []
-    # The date field that is the event's own (birth, death), shown in the lists; the
-    # event's first date field when not given.
+    # The event's own date field, shown in the lists (default: its first date field).
     date_field: str = ""
 
     @property

@@ -22,10 +22,20 @@ def attempt(url: str, username: str, password: str) -> tuple[int, dict[str, obje
 def test_lockout_engages_and_the_admin_can_unlock(tmp_path: Path) -> None:
     edge_cli(tmp_path, "init", "--demo")
     with running_box(tmp_path, env={"EDGE_LOCKOUT_AFTER": "3"}) as box:
-        for _ in range(3):
-            status, body, _ = attempt(box.url, "agent", "guess guess guess")
-            assert status == 401 and body["detail"] == "The username or password is not right."
-        status, body, _ = attempt(box.url, "agent", DEMO_PASSWORD)
+        # The try before the one that locks warns; a username the box does not know gets
+        # the very same answers, so they tell nobody which usernames exist.
+        answers = {}
+        for name in ("agent", "nobody-here"):
+            answers[name] = [attempt(box.url, name, "guess guess guess")[:2] for _ in range(3)]
+            answers[name].append(attempt(box.url, name, DEMO_PASSWORD)[:2])
+        assert answers["agent"] == answers["nobody-here"]
+        wrong = "The username or password is not right."
+        assert [b["detail"] for _, b in answers["agent"][:3]] == [
+            wrong,
+            f"{wrong} One more wrong try locks this account for a while.",
+            wrong,
+        ]
+        status, body = answers["agent"][3]
         assert status == 401 and "locked" in str(body["detail"])
         assert "local admin can unlock" in str(body["detail"])
         edge_cli(tmp_path, "users", "unlock", "agent")
