@@ -211,6 +211,29 @@ def act(
     return fold(state, entry)
 
 
+def start_worker(
+    home: Path, env: dict[str, str] | None = None, command: list[str] = EDGE
+) -> subprocess.Popen[bytes]:
+    """Start `edge worker` (or `command`, taking the same arguments) for a box's home."""
+    log = open(home / "worker.log", "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [*command, "--home", str(home), "worker"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    worker.send_signal(signal.SIGINT)  # huey's graceful stop: the batch in flight finishes
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 @dataclass
 class Registry:
     """A real `edge-registry serve` process with its own database and key."""

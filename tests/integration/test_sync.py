@@ -17,9 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.identity import load_device_key
+from tests import helpers
 from tests.helpers import (
     BIRTH,
-    EDGE,
     ROOT,
     Box,
     Registry,
@@ -239,10 +239,7 @@ def wait_for(predicate: Callable[[], bool], seconds: float = 20) -> bool:
 
 
 def start_worker(box: Box) -> subprocess.Popen[bytes]:
-    log = open(box.home / "worker.log", "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [*EDGE, "--home", str(box.home), "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-    )
+    return helpers.start_worker(box.home)
 
 
 def all_accepted(box: Box, count: int) -> Callable[[], bool]:

@@ -3,7 +3,6 @@ mid-request and mid-response, and the worker is killed with SIGKILL while it wor
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import sqlite3
@@ -15,19 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import helpers
 from tests.chaos_proxy import ChaosProxy
-from tests.helpers import BIRTH, EDGE, ROOT, edge_cli, running_box, start_registry, stop_process
+from tests.helpers import BIRTH, edge_cli, running_box, start_registry, stop_process
 
 
 def start_worker(home: Path) -> subprocess.Popen[bytes]:
-    log = open(home / "worker.log", "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [*EDGE, "--home", str(home), "worker"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        env={**os.environ, "EDGE_SYNC_BACKOFF_MAX_SECONDS": "5", "EDGE_SYNC_BATCH_BYTES": "2048"},
-    )  # many small batches
+    """A worker sending many small batches, backing off 5 s at most."""
+    quick = {"EDGE_SYNC_BACKOFF_MAX_SECONDS": "5", "EDGE_SYNC_BATCH_BYTES": "2048"}
+    return helpers.start_worker(home, quick)
 
 
 def chaos(tmp_path: Path, requests: int, kills: int, seed: int, seconds: float = 60) -> None:

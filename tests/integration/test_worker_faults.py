@@ -8,89 +8,48 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.helpers import (
-    EDGE,
-    ROOT,
-    Box,
     Registry,
     edge_cli,
     running_box,
     start_registry,
+    start_worker,
     stop_process,
+    stop_worker,
 )
 from tests.integration.test_disk_full import fill, small_disk  # noqa: F401 - the fixture
 from tests.integration.test_sync import all_accepted, declare, receipts, wait_for
 from tests.integration.test_sync_pull import new_box
 
 
-@pytest.fixture
-def box(tmp_path: Path, registry: Registry) -> Iterator[Box]:
-    with running_box(new_box(tmp_path, registry, "box")) as b:
-        yield b
-
-
-def start_worker(
-    home: Path, env: dict[str, str] | None = None, command: list[str] = EDGE
-) -> subprocess.Popen[bytes]:
-    log = open(home / "worker.log", "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [*command, "--home", str(home), "worker"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    worker.send_signal(signal.SIGINT)  # huey's graceful stop
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
-
-
-@pytest.fixture
-def worker(box: Box) -> Iterator[subprocess.Popen[bytes]]:
-    w = start_worker(box.home)
-    yield w
-    stop_worker(w)
-
-
-def national_ids(registry: Registry) -> set[str]:
-    return {a["id"] for a in registry.journal()}
-
-
 def test_deleting_hueys_database_while_the_box_serves_keeps_pushes_prompt(
-    box: Box, registry: Registry
+    tmp_path: Path, registry: Registry
 ) -> None:
-    worker = start_worker(box.home)
-    try:
-        clerk = box.client("clerk")
-        declare(clerk, "Sara")
-        assert wait_for(all_accepted(box, 2), 15), receipts(box)
-        # huey.db holds nothing that matters: IT staff delete it and restart the worker.
-        stop_worker(worker)
-        for leftover in box.home.glob("huey.db*"):
-            leftover.unlink()
+    with running_box(new_box(tmp_path, registry, "box")) as box:
         worker = start_worker(box.home)
-        time.sleep(2)  # its start-up round is done
-        for n, name in enumerate(("Omar", "Lina"), 2):
-            declare(clerk, name)
-            # A push is asked for after each action: sent in seconds, not at the next minute.
-            assert wait_for(all_accepted(box, 2 * n), 10), receipts(box)
-    finally:
-        stop_worker(worker)
+        try:
+            clerk = box.client("clerk")
+            declare(clerk, "Sara")
+            assert wait_for(all_accepted(box, 2), 15), receipts(box)
+            # huey.db holds nothing that matters: IT staff delete it and restart the worker.
+            stop_worker(worker)
+            for leftover in box.home.glob("huey.db*"):
+                leftover.unlink()
+            worker = start_worker(box.home)
+            time.sleep(2)  # its start-up round is done
+            for n, name in enumerate(("Omar", "Lina"), 2):
+                declare(clerk, name)
+                # A push is asked for after each action: sent in seconds, not at the next
+                # minute.
+                assert wait_for(all_accepted(box, 2 * n), 10), receipts(box)
+        finally:
+            stop_worker(worker)
     assert len(registry.journal()) == 6
 
 
@@ -108,24 +67,28 @@ def test_a_full_disk_does_not_stop_the_worker_for_good(
             declare(clerk, "Sara")
             assert wait_for(all_accepted(box, 2), 15), receipts(box)
             assert wait_for(lambda: stage_status(home, "pull") == "done", 15)  # start-up round
-            # A push is on its way when the disk fills up: its answer cannot be stored, nor
-            # anything else written (huey.db included) until IT staff make room.
+            # An exchange is on its way when the disk fills up: a push, or the minute's pull
+            # when the minute turns now. Its answer cannot be stored, nor anything else
+            # written (huey.db included) until IT staff make room.
             registry.process.send_signal(signal.SIGSTOP)
             for name in ("Omar", "Lina"):
                 declare(clerk, name)
-            ok = wait_for(lambda: "sending" in {s for s, _ in receipts(box).values()}, 20)
-            print((home / "worker.log").read_text()[-2500:])
-            print((home / "serve.log").read_text()[-1500:])
-            assert ok
+            in_flight = wait_for(
+                lambda: (
+                    "sending" in {s for s, _ in receipts(box).values()}
+                    or stage_status(home, "pull") == "running"
+                ),
+                20,
+            )
+            assert in_flight, (home / "worker.log").read_text()[-2500:]
             filler = fill(small_disk)
             registry.process.send_signal(signal.SIGCONT)
             time.sleep(3)  # the answer came and could not be stored
             filler.unlink()
             declare(clerk, "Adam")
             # Room again: the batch in doubt is sent again, the new work after it.
-            ok = wait_for(all_accepted(box, 8), 30)
-            print((home / "worker.log").read_text()[-2500:])
-            assert ok
+            sent = wait_for(all_accepted(box, 8), 30)
+            assert sent, (home / "worker.log").read_text()[-2500:]
             assert len(registry.journal()) == 8
             assert httpx.get(box.url + "/readyz").status_code == 200
         finally:
