@@ -19,7 +19,7 @@ from upstream_sync.worker import Worker, huey_for
 
 def stages(box: Box) -> dict[str, dict[str, Any]]:  # noqa: F811
     summary = box.client("clerk").get("/api/v1/outbox").json()["summary"]
-    assert [s["name"] for s in summary["stages"]] == ["resync", "pull", "push"]
+    assert [s["name"] for s in summary["stages"]] == ["resync", "pull", "push", "documents"]
     return {s["name"]: s for s in summary["stages"]}
 
 

@@ -40,6 +40,8 @@ PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
     "GET /records/{record_id:str}/do/{action:str}": ("/records/{record}/do/ASSIGN", READERS),
     # Only a registered record has copies, only for those who may print: nobody here.
     "GET /records/{record_id:str}/print": ("/records/{record}/print", dict.fromkeys(ROLES, GONE)),
+    # A supporting document: only for who may read its record (here none: it is not there).
+    "GET /documents/{document_id:str}": ("/documents/doc-unknown", dict.fromkeys(ROLES, GONE)),
     "POST /logout": ("/logout", dict.fromkeys(ROLES, REFUSED)),
     "POST /password": ("/password", dict.fromkeys(ROLES, REFUSED)),
     "POST /records/new": ("/records/new", dict.fromkeys(ROLES, REFUSED)),

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import RawBody
+from litestar.params import FromPath, RawBody
 
 from edge.clock import iso_ms, utcnow
 from edge.identity import public_key_hex
@@ -213,7 +213,12 @@ def login_check(request: Req, state: State, body: RawBody) -> Response[bytes]:
     sync_to_thread=True,
 )
 def document_chunk(
-    request: Req, state: State, action_id: str, document_id: str, start: int, body: RawBody
+    request: Req,
+    state: State,
+    action_id: FromPath[str],
+    document_id: FromPath[str],
+    start: FromPath[int],
+    body: RawBody,
 ) -> Response[bytes]:
     """A chunk of a supporting document (its raw bytes), from byte `start`, of an action this
     box sent; answers how much of the document the registry holds."""
