@@ -89,6 +89,8 @@ def _problem_text(ctx: Ctx, p: FieldProblem, label: str, spec: FieldSpec | None)
         "max": _("%(label)s must be at most %(max)s."),
         "unchanged": _("The correction does not change anything."),
         "unknown_field": _("%(label)s is not a field of this form."),
+        "characters": _("%(label)s contains characters that cannot be typed (control codes)."),
+        "pattern": _("%(label)s is not in the expected format."),
     }
     if p.rule == "pattern" and spec is not None and spec.pattern_message:
         return ctx._(spec.pattern_message)
@@ -96,6 +98,8 @@ def _problem_text(ctx: Ctx, p: FieldProblem, label: str, spec: FieldSpec | None)
         kinds = {
             "date": _("%(label)s must be a date like 2024-03-31."),
             "number": _("%(label)s must be a number."),
+            "text": _("%(label)s must be text."),
+            "textarea": _("%(label)s must be text."),
         }
         if spec.type in kinds:
             return kinds[spec.type] % values
