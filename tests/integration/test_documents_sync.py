@@ -61,7 +61,11 @@ def test_documents_follow_their_action_a_budget_at_a_time_and_resume(
     home = tmp_path / "box"
     edge_cli(home, "init", "--demo")
     edge_cli(home, "enroll", registry.url, registry.token())
-    key, clerk = home / "device.key", actor("clinic-clerk")
+    users = sqlite3.connect(home / "journal.db")
+    clerk_id = users.execute("SELECT id FROM users WHERE username = 'clerk'").fetchone()[0]
+    users.close()
+    # The box's own clerk: the registry takes actions only from users of the box's office.
+    key, clerk = home / "device.key", actor("clinic-clerk", uid=clerk_id)
     with Journal(home / "journal.db", config()) as journal:
         reader = Reader(home / "journal.db")
 
