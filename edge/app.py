@@ -65,6 +65,7 @@ def create_app(
         app.state.users = UserAdmin(journal, reader, config, settings, hasher)
         app.state.watch = RegistryWatch(app.state.upstream.probe)
         app.state.offline_seen = set()
+        app.state.passwords_once = {}
         watching = asyncio.create_task(app.state.watch.run())
         try:
             yield

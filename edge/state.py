@@ -35,3 +35,6 @@ class BoxState(State):
     watch: RegistryWatch  # is the registry answering now (for the banner)
     # Users who saw the blue banner: each gets the green one once all their work is sent.
     offline_seen: set[str]
+    # One-time passwords the box made up, until their admin's next page shows them (once):
+    # token -> (admin's user id, user id, password, monotonic deadline).
+    passwords_once: dict[str, tuple[str, str, str, float]]

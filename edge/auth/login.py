@@ -156,7 +156,7 @@ class Authenticator:
     def _failed(self, user: User, now: Moment) -> None:
         s = self.settings
 
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: sqlite3.Connection) -> tuple[int, int]:
             failed = get_user(conn, user.id).failed_attempts + 1
             locked, seconds = None, 0
             if failed >= s.lockout_after:
@@ -169,12 +169,16 @@ class Authenticator:
                 "lock_mono = ?, lock_seconds = ? WHERE id = ?",
                 (failed, locked, now.boot, now.since_boot_ms, seconds, user.id),
             )
-            return failed
+            return failed, seconds
 
-        raise self._wrong(self.run(job))
+        raise self._wrong(*self.run(job))
 
-    def _wrong(self, failed: int) -> LoginRefused:
+    def _wrong(self, failed: int, locked_for: float) -> LoginRefused:
+        """A wrong password's answer: the lock it engaged, a warning on the try before the one
+        that locks, else just wrong."""
         s = self.settings
+        if locked_for > 0:
+            return _locked(locked_for)
         if failed == s.lockout_after - 1:  # warn before the try that locks
             return LoginRefused(LAST_TRY, "last_try", minutes=max(1, s.lockout_seconds // 60))
         return LoginRefused(WRONG, "wrong")
@@ -195,7 +199,7 @@ class Authenticator:
             self._strangers[key] = (failed, until)
             if len(self._strangers) > MAX_STRANGERS:
                 self._strangers.pop(next(iter(self._strangers)))
-        return self._wrong(failed)
+        return self._wrong(failed, until - now if failed >= s.lockout_after else 0)
 
     def _succeed(self, user: User, now: Moment, verifier: str | None, checked: bool) -> LoggedIn:
         lifetime = timedelta(hours=self.settings.session_max_hours)

@@ -249,7 +249,7 @@ def done(ctx: Ctx, url: str, what: str, form: str = "", **values: str) -> Respon
 
 # What the page after a form post says; `%(name)s` is the person the change was about.
 FLASH_TEXTS = {
-    "user-created": "%(name)s can now log in with the one-time password you gave.",
+    "user-created": "%(name)s can now log in with their one-time password.",
     "user-reset": "%(name)s has a one-time password: they choose their own at their next login.",
     "user-unlocked": "%(name)s can log in again.",
     "user-deactivated": "%(name)s can no longer log in.",
@@ -300,8 +300,9 @@ def session_left(ctx: Ctx) -> float:
 def banner(ctx: Ctx) -> dict[str, Any] | None:
     """The registry's state for the banner: `offline` (blue) while it is unreachable (as
     the pages' own probe saw it seconds ago, else as the sync worker last saw it), `sent`
-    (green) for a user who saw the blue one, once all their own work has been sent, until
-    they dismiss it. Per user: the next person at a shared PC never sees the last one's."""
+    (green) for a user who saw the blue one with work of theirs waiting, once it has all
+    been sent, until they dismiss it. Per user: the next person at a shared PC never sees
+    the last one's."""
     summary = ctx.state.reader.sync_summary()
     if not summary["enrolled"]:
         return None
@@ -311,7 +312,10 @@ def banner(ctx: Ctx) -> dict[str, Any] | None:
     waiting = counts.get("pending", 0) + counts.get("sending", 0)
     user = ctx.me.user.id
     if reachable is False:
-        ctx.state.offline_seen.add(user)
+        # Only someone whose own work waits is told, later, that it was sent.
+        seen = ctx.state.offline_seen
+        if user not in seen and waiting_of(ctx.state.reader.conn(), user) > 0:
+            seen.add(user)
         return {"kind": "offline", "waiting": waiting}
     if user in ctx.state.offline_seen and reachable:
         mine = waiting_of(ctx.state.reader.conn(), user)

@@ -139,8 +139,10 @@ def dialog_page(
         kind=kind,
         custom=action,
         label=action.name if action else CORE_ACTIONS[kind].label,
-        form_rules=form_rules(kind, ctx.state.config) if kind is not ActionType.CUSTOM else {},
-        fee=fee_of(ctx.state.config) if kind is ActionType.PRINT else "",
+        form_rules=form_rules(kind, ctx.state.config, draft=draft_copy)
+        if kind is not ActionType.CUSTOM
+        else {},
+        fee=fee_of(ctx.state.config) if kind is ActionType.PRINT and not draft_copy else "",
         values=values,
         errors=errors,
         form_values=_dialog_values(ctx),

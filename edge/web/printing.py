@@ -64,7 +64,8 @@ async def print_page(
         "print.html",
         record=row,
         event=state.config.events.get(row.state.event_type),
-        final=final_at is not None and final_at <= issued.created_at,
+        # A copy asked for as a draft stays one, whatever the registry said since.
+        final=final_at is not None and final_at <= issued.created_at and not said.get("draft"),
         registration_number=number,
         issued_at=ctx.when(issued.created_at),
         issued_by=by,

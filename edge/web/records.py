@@ -14,7 +14,7 @@ from litestar.params import FromPath
 from edge.errors import EdgeError, InvalidInput, KeyReused, NotFound
 from edge.ids import is_uuid, uuid7
 from edge.journal.reads import RecordRow, SyncInfo
-from edge.journal.registration import registration_number
+from edge.journal.registration import registered_final_at, registration_number
 from edge.state import BoxState
 from edge.web import attachments
 from edge.web.attachments import FormDocuments
@@ -286,6 +286,14 @@ async def _perform(
         for k, v in ctx.form.items()
         if k.startswith("d.")
     }
+    if kind is ActionType.PRINT:
+        # A copy printed before the registry accepted the registration is a draft to check:
+        # the box says so (never the browser), and nobody collects it or pays for it.
+        final = await asyncio.to_thread(registered_final_at, ctx.state.reader, record_id)
+        if final is None:
+            form = {"draft": "yes"}
+        else:
+            form.pop("draft", None)
     then = ctx.form.get("then") or None
     docs = FormDocuments()
     if kind in TAKES_DECLARATION:

@@ -4,6 +4,8 @@ the admin's scopes."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -20,6 +22,7 @@ from edge.workflow.scopes import grants
 
 # The users pages are not there for a role that does not manage users.
 MANAGES_USERS = requires_scope("user.read", hidden=True)
+ONCE_SECONDS = 300  # how long a made-up password waits on the box for its page
 
 
 def _roles(ctx: Ctx) -> list[Any]:
@@ -52,7 +55,31 @@ def _list(ctx: Ctx, error: str | None = None, status: int = 200) -> Response[str
 @get("/users", guards=[MANAGES_USERS])
 async def users_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
+    shown = _take_once(ctx, request.query_params.get("shown", ""))
+    if shown is not None:
+        person, password = shown
+        return show(ctx, "user_password_once.html", person=person, password=password)
     return _list(ctx)
+
+
+def _keep_once(ctx: Ctx, person: User, password: str) -> str:
+    """Keep a made-up password on the box (in memory, a few minutes) for the page after the
+    post to show once: a reload then shows the users, never another password."""
+    kept = ctx.state.passwords_once
+    now = time.monotonic()
+    for token in [t for t, (*_, until) in kept.items() if until < now]:
+        del kept[token]
+    token = secrets.token_urlsafe(16)
+    kept[token] = (ctx.me.user.id, person.id, password, now + ONCE_SECONDS)
+    return token
+
+
+def _take_once(ctx: Ctx, token: str) -> tuple[User, str] | None:
+    kept = ctx.state.passwords_once.pop(token, None) if token else None
+    if kept is None or kept[0] != ctx.me.user.id or kept[3] < time.monotonic():
+        return None
+    person = _person(ctx, kept[1])
+    return (person, kept[2]) if person is not None else None
 
 
 @get("/users/new", guards=[MANAGES_USERS])
@@ -67,6 +94,8 @@ async def new_user_page(request: Request[Any, Any, Any], state: BoxState) -> Res
 async def create_user(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     f = ctx.form
+    # No password typed: the box makes one up, shown once (a user made here has no other).
+    generated = "" if f.get("password") else generate_password()
     try:
         person = await state.users.create(
             ctx.me.actor,
@@ -74,7 +103,7 @@ async def create_user(request: Request[Any, Any, Any], state: BoxState) -> Respo
             f.get("display_name", ""),
             f.get("role", ""),
             None,
-            f.get("password") or None,
+            f.get("password") or generated,
         )
     except InvalidInput as exc:
         errors = {p.field: p.message for p in exc.problems}
@@ -88,6 +117,9 @@ async def create_user(request: Request[Any, Any, Any], state: BoxState) -> Respo
             values=f,
             errors={"": error_text(ctx, exc)},
         )
+    if generated:
+        token = _keep_once(ctx, person, generated)
+        return done(ctx, f"/users?shown={token}", "user-created", name=person.display_name)
     return done(ctx, "/users", "user-created", name=person.display_name)
 
 
@@ -129,8 +161,9 @@ async def reset_password(
         return show(ctx, "user_reset.html", 422, person=person, errors=errors)
     except EdgeError as exc:
         return _list(ctx, error=error_text(ctx, exc), status=exc.status)
-    if generated:  # shown here, once, never stored in clear nor sent again
-        return show(ctx, "user_password_once.html", person=person, password=generated)
+    if generated:  # shown once by the next page, never stored in clear nor sent again
+        token = _keep_once(ctx, person, generated)
+        return done(ctx, f"/users?shown={token}", "user-reset", name=person.display_name)
     return done(ctx, "/users", "user-reset", name=person.display_name)
 
 

@@ -104,7 +104,7 @@ def decide(
     problems += form_problems
     if problems:
         raise InvalidInput(problems)
-    if req.type is ActionType.PRINT and fee_of(config):
+    if req.type is ActionType.PRINT and fee_of(config) and not _draft_copy(req):
         form["fee"] = fee_of(config)  # what was charged, recorded with the copy
     if form:
         payload["form"] = form
@@ -208,11 +208,14 @@ def _refuse_unexpected(req: ActionRequest) -> None:
         raise InvalidInput(problems)
 
 
-def form_rules(kind: ActionType, config: Config) -> dict[str, bool]:
+def form_rules(kind: ActionType, config: Config, draft: bool = False) -> dict[str, bool]:
     """The form a core action takes, key → required, with the country's part: a copy is
     issued against a fee's receipt where the country charges a fee, and without one where
-    it does not."""
+    it does not. A draft copy (`draft`: printed before the registry accepted the
+    registration, to check, never handed out) is collected by nobody and costs nothing."""
     rules = dict(CORE_ACTIONS[kind].form_rules)
+    if kind is ActionType.PRINT and draft:
+        return {"draft": True}
     if kind is ActionType.PRINT:
         fee = fee_of(config)
         if fee:
@@ -222,6 +225,10 @@ def form_rules(kind: ActionType, config: Config) -> dict[str, bool]:
     return rules
 
 
+def _draft_copy(req: ActionRequest) -> bool:
+    return req.type is ActionType.PRINT and (req.form or {}).get("draft") == "yes"
+
+
 def fee_of(config: Config) -> str:
     """The fee for a certified copy ("" for none)."""
     core = config.core.get(ActionType.PRINT)
@@ -229,8 +236,8 @@ def fee_of(config: Config) -> str:
 
 
 def _core_form(req: ActionRequest, config: Config) -> tuple[dict[str, Any], list[FieldProblem]]:
-    rules = form_rules(req.type, config)
     form = req.form or {}
+    rules = form_rules(req.type, config, draft=_draft_copy(req))
     problems = []
     for key, value in form.items():
         if key not in rules:

@@ -223,6 +223,7 @@ FORM_LABELS = {
     "confirmation": "Confirmed by",
     "receipt": "Fee receipt number",
     "fee": "Fee",
+    "draft": "Draft copy, to check (not handed out)",
 }
 
 # Order of the action menu: Assign first, core actions in workflow order, custom actions,

@@ -214,6 +214,9 @@ def test_every_form_post_of_every_page(
     assert db.record(declared)[0] == "registered"
     act(page, again, "Register")
     assert db.record(again)[0] == "registered"
+    act(page, again, "Print")  # before the registry accepted it: a draft, to check
+    assert db.last_action(again) == ("PRINT", {"form": {"draft": "yes"}})
+    edge_cli(box.home, "sync")  # accepted: a copy is certified, collected and paid for
     act(page, again, "Print", {"d.collector": "Mona Haddad", "d.receipt": "R-2026-0042"})
     assert db.last_action(again) == (
         "PRINT",
@@ -315,6 +318,16 @@ def test_every_form_post_of_every_page(
     page.get_by_role("button", name="Make one up for me").click()
     made_up = page.locator(".password-once").inner_text().strip()
     assert len(made_up) >= 10 and db.user("nadia", "must_change_password") == 1
+    page.reload()  # shown once: a reload shows the users, never another password
+    assert page.locator(".password-once").count() == 0 and "nadia" in page.content()
+    # A user added without a password gets one the box makes up, shown once.
+    page.goto("/users/new")
+    page.get_by_label("Username").fill("rami")
+    page.get_by_label("Full name").fill("Rami Odeh")
+    page.get_by_label("Role").select_option("registration-agent")
+    page.get_by_role("button", name="Add the user").click()
+    assert len(page.locator(".password-once").inner_text().strip()) >= 10
+    assert db.user("rami", "must_change_password") == 1
     page.get_by_role("link", name="Done").click()
     page.locator("tr", has_text="nadia").get_by_role("link", name="Deactivate").click()
     page.get_by_role("button", name="Deactivate").click()
