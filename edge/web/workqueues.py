@@ -39,7 +39,7 @@ async def home(request: Request[Any, Any, Any], state: BoxState) -> Response[Any
         for q in queues:
             if state.reader.workqueue_count(q.query, ctx.me.actor).n:
                 return q.id
-        return queues[0].id
+        return next((q.id for q in queues if q.home), queues[0].id)
 
     return Redirect(f"/queues/{await asyncio.to_thread(first_with_work)}")
 

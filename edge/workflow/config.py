@@ -131,6 +131,7 @@ class Workqueue(_Strict):
     id: str
     label: str
     query: WorkqueueQuery = msgspec.field(default_factory=WorkqueueQuery)
+    home: bool = False  # where its users land when every queue of theirs is empty
 
 
 class Role(_Strict):
@@ -165,8 +166,7 @@ class Config:
     workqueues: dict[str, Workqueue]
     roles: dict[str, Role]
     role_scopes: dict[str, tuple[Scope, ...]] = field(default_factory=dict)
-    # The supporting documents of each event, by id (edge/workflow/documents.py).
-    documents: dict[str, dict[str, DocumentType]] = field(default_factory=dict)
+    documents: dict[str, dict[str, DocumentType]] = field(default_factory=dict)  # by event
 
     def flag_label(self, flag: str) -> str:
         return self.flags.get(flag, flag)

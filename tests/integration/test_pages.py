@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Box, edge_cli, running_box
+from tests.helpers import BIRTH, Box, edge_cli, running_box
 
 PROBLEM = "application/problem+json"
 FORM = {"content-type": "application/x-www-form-urlencoded", "accept": "text/html"}
@@ -77,3 +77,30 @@ def test_the_pages_list_page_size_records_a_page(tmp_path: Path) -> None:
             clerk.post("/api/v1/records", json={"event_type": "birth"})
         page = clerk.get("/queues/my-drafts").text
         assert page.count('<a href="/records/') == 2 and "Page 1 of 2" in page
+
+
+def test_each_person_lands_on_their_own_work(tmp_path: Path) -> None:
+    """After logging in, `/` leads a clerk to what she sent when she has no drafts (and to
+    her drafts when she has some), an agent and a registrar to their first queue with
+    something in it, the local admin to the users."""
+    edge_cli(tmp_path, "init", "--demo")
+    with running_box(tmp_path) as box:
+
+        def lands(user: str) -> str:
+            answer = box.client(user).get("/", follow_redirects=False)
+            assert answer.status_code in (302, 303), answer.text
+            return str(answer.headers["location"])
+
+        assert lands("clerk") == "/queues/sent-for-review"
+        assert lands("admin") == "/users"
+        clerk = box.client("clerk")
+        draft = clerk.post("/api/v1/records", json={"event_type": "birth"}).json()["record"]
+        assert lands("clerk") == "/queues/my-drafts"
+        registrar_before = lands("registrar")
+        sent = clerk.post(
+            f"/api/v1/records/{draft['id']}/actions", json={"type": "DECLARE", "declaration": BIRTH}
+        )
+        assert sent.status_code == 201, sent.text
+        assert lands("clerk") == "/queues/sent-for-review"
+        assert lands("agent") == lands("registrar") == "/queues/ready-for-review"
+        assert registrar_before != "/queues/ready-for-review"  # it was empty: not landed on
