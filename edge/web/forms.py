@@ -155,16 +155,20 @@ def dialog_page(
 
 
 def declaration_gaps(
-    ctx: Ctx, event_id: str, values: dict[str, Any], documents: FormDocuments | None = None
+    ctx: Ctx,
+    event_id: str,
+    values: dict[str, Any],
+    documents: FormDocuments | None = None,
+    complete: bool = True,
 ) -> dict[str, str]:
     """What a declaration of these values (and documents) still lacks or has wrong, by form
-    field."""
+    field; `complete=False`: only what is wrong (a draft may lack anything)."""
     specs = ctx.state.config.fields[event_id]
-    problems = check_values(values, specs, "declaration", ctx.today) + missing_required(
-        values, specs, "declaration"
-    )
-    refs = tuple(documents.refs) if documents else ()
-    problems += check_documents(refs, attachments.types_of(ctx, event_id), True, frozenset())
+    problems = check_values(values, specs, "declaration", ctx.today)
+    if complete:
+        problems += missing_required(values, specs, "declaration")
+        refs = tuple(documents.refs) if documents else ()
+        problems += check_documents(refs, attachments.types_of(ctx, event_id), True, frozenset())
     return field_errors(ctx, InvalidInput(problems), event_id) if problems else {}
 
 

@@ -171,8 +171,10 @@ async def create_record(request: Request[Any, Any, Any], state: BoxState) -> Res
     values = declaration_values(ctx.form, state.config.fields[event.id], keep_empty=False)
     then = ctx.form.get("then", "")
     docs = await attachments.take(ctx, event.id, None)
-    if docs.errors:  # a file refused: the form again, saying which and why
-        return form_page(ctx, event.id, None, values, {}, 422, documents=docs)
+    if docs.errors:  # a file refused: the form again, saying which and why, and all else
+        declaring = then in ("REVIEW", ActionType.DECLARE)
+        gaps = declaration_gaps(ctx, event.id, values, docs, complete=declaring)
+        return form_page(ctx, event.id, None, values, gaps, 422, documents=docs)
     if then == "REVIEW":  # nothing saved yet: the summary, with what is missing marked
         return review_page(ctx, event.id, values, docs)
     if then == "CHANGE":  # back to the form, what the review marked marked here too
@@ -300,8 +302,9 @@ async def _perform(
         docs = await attachments.take(ctx, row.state.event_type, record_id)
         if docs.errors:
             values = {**row.state.declaration, **(declaration or {})}
+            wrong = declaration_gaps(ctx, row.state.event_type, values, docs, complete=False)
             return form_page(
-                ctx, row.state.event_type, row, values, {}, 422, action=kind, documents=docs
+                ctx, row.state.event_type, row, values, wrong, 422, action=kind, documents=docs
             )
     req = ActionRequest(
         kind,

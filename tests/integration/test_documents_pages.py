@@ -243,3 +243,18 @@ def test_documents_answered_2xx_survive_kill_9(tmp_path: Path) -> None:
     )
     conn.close()
     assert data == PDF
+
+
+def test_a_refused_file_comes_with_every_other_problem_of_the_form(box: Box) -> None:
+    """One round: a refused file, a value out of range and a missing required field are all
+    named at once (not the file first, then the rest at the review)."""
+    clerk = WebUser(box, "clerk", lang="ar")
+    values = {**BIRTH, "child.weight_kg": "99", "mother.last_name": ""}
+    files = [("doc.mother-id", ("fake.png", HTML, "image/png"))]
+    before = counts(box)
+    page = clerk.new_record("birth", values, "REVIEW", files)
+    assert page.status_code == 422
+    found = " | ".join(errors(page.text))
+    for label in ("الوزن عند الولادة", "اسم عائلة الأم", "هوية الأم"):  # weight, name, ID scan
+        assert label in found, found
+    assert counts(box) == before
