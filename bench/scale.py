@@ -124,7 +124,7 @@ def _steps(rnd: random.Random, rid: str) -> list[tuple[ActionRequest, str]]:
                         ActionType.REQUEST_CORRECTION,
                         rid,
                         declaration={"child.first_name": first + "a"},
-                        form={"reason": "misspelt"},
+                        form={"reason": "misspelt", "requester": "the mother"},
                     ),
                     "registrar",
                 ),

@@ -210,7 +210,7 @@ def _chrome(ctx: Ctx) -> dict[str, Any]:
         "session_left": 0,
         "idle_seconds": 0,
         "form_labels": FORM_LABELS,
-        "one_line_keys": ("collector", "receipt"),
+        "one_line_keys": ("collector", "receipt", "requester"),
         "idem": form_key(ctx) or "",
     }
     caller = ctx.caller

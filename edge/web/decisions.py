@@ -40,6 +40,7 @@ class Correction:
     by: str
     at: str
     reason: str
+    requester: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,13 @@ def correction(ctx: Ctx, row: RecordRow, timeline: Timeline) -> Correction | Non
     if request is None:
         return Correction(changes, "?", "", "")
     names = ctx.state.reader.user_names({request.created_by})
+    said = request.payload.get("form") or {}
     return Correction(
         changes,
         names.get(request.created_by, "?"),
         ctx.when(request.created_at),
-        str((request.payload.get("form") or {}).get("reason") or ""),
+        str(said.get("reason") or ""),
+        str(said.get("requester") or ""),
     )
 
 

@@ -164,7 +164,7 @@ CORE_ACTIONS: dict[ActionType, CoreAction] = {
             "record.correct",
             {Status.REGISTERED},
             adds=frozenset({CoreFlag.CORRECTION_REQUESTED}),
-            form_rules=(("reason", True),),
+            form_rules=(("requester", True), ("reason", True)),
         ),
         _a(
             ActionType.APPROVE_CORRECTION,
@@ -223,6 +223,7 @@ FORM_LABELS = {
     "confirmation": "Confirmed by",
     "receipt": "Fee receipt number",
     "fee": "Fee",
+    "requester": "Asked for by (the person who asks for the correction)",
     "draft": "Draft copy, to check (not handed out)",
 }
 

@@ -53,7 +53,16 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     assert db.record(again)[0] == "registered"
 
     # A correction: only what changes, before → after, who asked and why.
-    act(page, again, "Correct", {"f.child.first_name": "Salwa", "d.reason": "Misspelt at birth"})
+    act(
+        page,
+        again,
+        "Correct",
+        {
+            "f.child.first_name": "Salwa",
+            "d.reason": "Misspelt at birth",
+            "d.requester": "Mona Haddad, her mother",
+        },
+    )
     page.goto(f"/records/{again}")
     page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
     page.locator(".actions").get_by_role("link", name="Approve correction").click()
@@ -62,7 +71,8 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     row = diff.locator("tbody tr").inner_text()
     assert "Child's first name(s)" in row and "Salma" in row and "Salwa" in row
     asked = page.locator("section.decision").inner_text()
-    assert "Asked by Layla Khoury" in asked and "Misspelt at birth" in asked
+    assert "Asked for by Mona Haddad, her mother" in asked and "Misspelt at birth" in asked
+    assert "written down by Layla Khoury" in asked
     shot(page, "42-approve-correction")
 
     # Reject: the clerk sees why beside the record in "Requires updates".

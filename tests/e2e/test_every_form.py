@@ -222,11 +222,21 @@ def test_every_form_post_of_every_page(
         "PRINT",
         {"form": {"collector": "Mona Haddad", "receipt": "R-2026-0042", "fee": "10.00 ILS"}},
     )
-    act(page, again, "Correct", {"f.child.first_name": "Salwa", "d.reason": "Misspelt"})
+    act(
+        page,
+        again,
+        "Correct",
+        {"f.child.first_name": "Salwa", "d.reason": "Misspelt", "d.requester": "Her mother"},
+    )
     assert "correction-requested" in db.record(again)[1]
     act(page, again, "Reject correction", {"d.reason": "No proof given"})
     assert "correction-requested" not in db.record(again)[1]
-    act(page, again, "Correct", {"f.child.first_name": "Salwa", "d.reason": "Misspelt"})
+    act(
+        page,
+        again,
+        "Correct",
+        {"f.child.first_name": "Salwa", "d.reason": "Misspelt", "d.requester": "Her mother"},
+    )
     act(page, again, "Approve correction")
     assert db.one("SELECT title FROM records WHERE id = ?", again) == "Salwa Haddad"
     act(page, again, "Issue verifiable credential")

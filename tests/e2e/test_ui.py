@@ -394,6 +394,7 @@ def test_a_correction_is_requested_and_approved(page: Page, box: Box) -> None:
     assert "Reason is required" in page.locator("#error-summary").inner_text()
     assert page.locator("[name='f.child.first_name']").input_value() == "Sarah"  # kept
     page.get_by_label(re.compile("Reason")).fill("Misspelt at the desk")
+    page.get_by_label(re.compile("Asked for by")).fill("Mona Haddad, the mother")
     page.get_by_role("button", name="Correct", exact=True).click()
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     assert "Sarah" in page.locator("section.summary").inner_text()  # the requested change

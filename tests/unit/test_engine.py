@@ -265,7 +265,7 @@ def test_correction_request_approve_and_reject(cfg: Config) -> None:
             reg,
             cfg,
             declaration={"child.first_name": "Sara"},
-            form={"reason": "typo"},
+            form={"reason": "typo", "requester": "the mother"},
         )
     s = act(
         s,
@@ -273,7 +273,7 @@ def test_correction_request_approve_and_reject(cfg: Config) -> None:
         reg,
         cfg,
         declaration={"child.first_name": "Sarah"},
-        form={"reason": "Spelling"},
+        form={"reason": "Spelling", "requester": "the mother"},
     )
     assert s.flags == {"correction-requested"} and s.declaration["child.first_name"] == "Sara"
     s1 = act(act(s, A.ASSIGN, reg, cfg), A.APPROVE_CORRECTION, reg, cfg)

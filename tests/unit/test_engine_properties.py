@@ -120,6 +120,8 @@ def build(
             form = {"comments": "seen"} if custom == "Attest" else {"reason": "unexpected"}
     elif reason == 5 or (reason and "reason" in dict(CORE_ACTIONS[type_].form_rules)):
         form = {"reason": "because"}
+        if type_ is ActionType.REQUEST_CORRECTION:
+            form["requester"] = "the mother"
     elif reason and "collector" in dict(CORE_ACTIONS[type_].form_rules):
         form = {"collector": "the mother", "receipt": "R-1"}
     return ActionRequest(
