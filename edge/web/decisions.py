@@ -164,4 +164,4 @@ def _specs(ctx: Ctx, row: RecordRow) -> list[FieldSpec]:
 def _shown(ctx: Ctx, spec: FieldSpec | None, value: Any) -> str:
     if value in (None, ""):
         return "—"
-    return str(value) if spec is None else shown(spec, value, ctx._)
+    return str(value) if spec is None else shown(spec, value, ctx._, ctx.lang.code)

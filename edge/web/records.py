@@ -126,7 +126,7 @@ def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str
             if value not in (None, "")
         ]
         + [
-            (ctx._("Documents"), ", ".join(d.name for d in docs))
+            (ctx._("Documents"), ctx._(", ").join(d.name for d in docs))
             for docs in [refs_of(e.payload)]
             if docs
         ],

@@ -6,13 +6,14 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from collections.abc import Callable
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from markupsafe import Markup
 
 from edge.clock import parse_iso
@@ -41,7 +42,7 @@ def environment(lang: str) -> jinja2.Environment:
     env.filters["initials"] = initials
     # An idempotency key for a form (edge.web.context.form_key).
     env.globals["new_key"] = lambda: secrets.token_hex(16)
-    env.globals["shown"] = lambda spec, value: shown(spec, value, catalog.gettext)
+    env.globals["shown"] = lambda spec, value: shown(spec, value, catalog.gettext, lang)
     return env
 
 
@@ -71,8 +72,14 @@ def _isolating(fn: Callable[..., Any], rtl: bool) -> Callable[..., Any]:
     return translated
 
 
-def shown(spec: Any, value: Any, gettext: Any) -> str:
-    """A declaration value as people read it: an option's label, yes or no, or the value."""
+def shown(spec: Any, value: Any, gettext: Any, lang: str = "en") -> str:
+    """A declaration value as people read it: an option's label, yes or no, a date in the
+    reader's language (2 Dec 2026; ٢ ديسمبر ٢٠٢٦), or the value."""
+    if spec.type == "date" and isinstance(value, str):
+        try:
+            return str(format_date(date.fromisoformat(value), "d MMM y", locale=lang))
+        except ValueError:
+            return value
     if spec.type == "select":
         label = next((o.label for o in spec.options if o.value == value), str(value))
         return str(gettext(label))
@@ -91,7 +98,8 @@ def when(stamp: str | None, lang: Language, zone: str) -> str:
     if not stamp:
         return ""
     moment = parse_iso(stamp).astimezone(ZoneInfo(zone))
-    return format_datetime(moment, "d MMM y, HH:mm", locale=lang.code)
+    comma = "،" if lang.direction == "rtl" else ","  # Arabic writes its own comma
+    return format_datetime(moment, f"d MMM y{comma} HH:mm", locale=lang.code)
 
 
 def render(lang: Language, name: str, context: dict[str, Any]) -> str:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from litestar import Router
+from litestar import Router, get
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from edge.web import attachments, outbox, printing, records, session, users, workqueues
 from edge.web.render import TEMPLATES
+
+
+@get("/favicon.ico", sync_to_thread=False, include_in_schema=False, cache=86400)
+def favicon() -> Redirect:
+    """Browsers ask for /favicon.ico whatever a page links: the box's own icon."""
+    return Redirect("/static/favicon.svg", status_code=301)
 
 
 def web_router(upload_bytes: int) -> Router:
@@ -56,6 +63,7 @@ def web_router(upload_bytes: int) -> Router:
             users.deactivate,
             users.reactivate,
             static,
+            favicon,
         ],
         include_in_schema=False,
     )

@@ -28,6 +28,7 @@ PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
     "POST /login": ("/login", "public"),
     "POST /language": ("/language", "public"),
     "GET /static/{file_path:path}": ("/static/app.css", "public"),
+    "GET /favicon.ico": ("/favicon.ico", "public"),
     "GET /ui/status": ("/ui/status", EVERYONE),
     "GET /": ("/", dict.fromkeys(ROLES, REDIRECT)),
     "GET /help": ("/help", EVERYONE),
