@@ -43,10 +43,13 @@ class LoginRefused(EdgeError):
     status = 401
     title = "Login failed"
 
-    def __init__(self, detail: str, reason: str, minutes: int | None = None) -> None:
+    def __init__(
+        self, detail: str, reason: str, minutes: int | None = None, said: str = ""
+    ) -> None:
         super().__init__(detail)
         self.reason = reason
         self.minutes = minutes
+        self.said = said  # a deactivated user: the reason their admin gave
 
 
 class Unauthenticated(EdgeError):

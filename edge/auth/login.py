@@ -26,7 +26,7 @@ from edge.clock import Moment, as_moment, elapsed, iso_ms, parse_iso
 from edge.errors import EdgeError, FieldProblem, InvalidInput, LoginRefused
 from edge.settings import Settings
 from edge.users.passwords import MAX_LENGTH, Hasher
-from edge.users.register import User, find_user, get_user
+from edge.users.register import User, deactivated_because, find_user, get_user
 
 T = TypeVar("T")
 WRONG = "The username or password is not right."
@@ -121,7 +121,9 @@ class Authenticator:
             matches, _ = self.hasher.check(password, user.verifier if user else None)
             self.run(_count_unknown)
             if user is not None and matches:
-                raise LoginRefused(DEACTIVATED, "deactivated")
+                why = deactivated_because(self.read(), user.id)
+                detail = f"{DEACTIVATED} Reason given: {why}" if why else DEACTIVATED
+                raise LoginRefused(detail, "deactivated", said=why)
             raise self._stranger(username)
         lock_left = _lock_left(user, at)
         if lock_left > 0:

@@ -6,6 +6,7 @@ never a password or verifier. All functions that write run inside the journal wr
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -240,6 +241,15 @@ def edit_user(
 
 def end_sessions(conn: sqlite3.Connection, user_id: str) -> None:
     conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+
+def deactivated_because(conn: sqlite3.Connection, user_id: str) -> str:
+    """The reason given when the user was last deactivated ("" for none)."""
+    row = conn.execute(
+        "SELECT payload FROM user_actions WHERE user_id = ? AND type = ? ORDER BY seq DESC LIMIT 1",
+        (user_id, UserAction.DEACTIVATE.value),
+    ).fetchone()
+    return str(json.loads(row[0]).get("reason", "")) if row else ""
 
 
 def set_active(

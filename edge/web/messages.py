@@ -129,10 +129,13 @@ def login_error(ctx: Ctx, exc: LoginRefused) -> str:
             "local admin to reset your password."
         )
     if exc.reason == "deactivated":
-        return _(
+        text = _(
             "Your account has been deactivated, so you cannot log in. Ask your local admin if "
             "this is a mistake."
         )
+        if not exc.said:
+            return text
+        return text + " " + _("Reason given: %(why)s") % {"why": exc.said}
     if exc.reason == "last_try":
         return translations(ctx.lang.code).ngettext(
             "Wrong username or password. Careful: one more wrong try locks this account for "

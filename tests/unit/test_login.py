@@ -106,8 +106,14 @@ def test_unknown_user_and_wrong_password_get_the_same_answer(box: Box) -> None:
     box.journal.run(lambda c: set_active(c, deactivated, False, "test", NOW))
     c = refused(box, "yusuf", "not the password")
     assert (c.detail, c.reason) == (a.detail, a.reason)
-    # Only with the right password is a deactivated user told why (not "wrong password").
-    assert refused(box, "yusuf", PW).reason == "deactivated"
+    # Only with the right password is a deactivated user told so (not "wrong password"),
+    # with the reason their admin gave.
+    told = refused(box, "yusuf", PW)
+    assert told.reason == "deactivated" and told.said == ""
+    box.journal.run(lambda c: set_active(c, deactivated, True, "test", NOW))
+    box.journal.run(lambda c: set_active(c, deactivated, False, "test", NOW, "Moved office"))
+    told = refused(box, "yusuf", PW)
+    assert told.said == "Moved office" and told.detail.endswith("Reason given: Moved office")
 
 
 def test_lockout_doubles_and_admin_unlock(box: Box) -> None:
