@@ -336,9 +336,8 @@ async def _perform(
     if kind is ActionType.PRINT:
         return done(ctx, f"/records/{record_id}/print?copy={appended.entry.id}", kind, form_id)
     if kind is ActionType.DELETE:  # gone: back to her work, the draft's form forgotten too
-        return done(
-            ctx, "/", "draft-deleted", form_name(row.state.event_type, row, ActionType.UPDATE)
-        )
+        update = form_name(row.state.event_type, row, ActionType.UPDATE)
+        return done(ctx, "/", "draft-deleted", f"{form_id} {update}".strip())
     name = config.custom[custom].name if custom in config.custom else ""
     return done(ctx, f"/records/{record_id}", kind, form_id, action=name)
 

@@ -50,7 +50,9 @@
   if (store && prefix) {
     // The box carried out the form that led here: its copy is no longer needed.
     var sent = body.getAttribute("data-sent-form");
-    if (sent) { store.removeItem(prefix + sent); }
+    // Space-separated: an action may settle more than one form (Delete draft: its own and
+    // the draft's).
+    if (sent) { sent.split(" ").forEach(function (name) { store.removeItem(prefix + name); }); }
     var logout = document.querySelector("form[data-logout]");
     if (logout) {
       logout.addEventListener("submit", function (event) {
