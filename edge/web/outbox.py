@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
-from edge.clock import utcnow
+from edge.clock import parse_iso, utcnow
 from edge.journal import syncstages
 from edge.state import BoxState
 from edge.web import attachments
@@ -63,6 +63,8 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         summary=summary,
         last_success=ctx.when(summary["last_success_at"]),
         next_try=in_words(ctx, summary["next_try_at"]),
+        # A next try already due is under way (or waiting on a stalled link): said so.
+        trying=bool(summary["next_try_at"]) and parse_iso(summary["next_try_at"]) <= utcnow(),
         stages=[stage_line(ctx, s) for s in summary.get("stages", [])],
         documents=await asyncio.to_thread(attachments.outbox_rows, ctx),
     )
