@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import msgspec
+
 from edge.clock import iso_ms, now_moment
 from edge.journal import syncstages
+from edge.journal.chain import row_hash
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.journal.syncstages import Stage
-from upstream_sync import chainlinks, clocksteps, outbox
+from upstream_sync import capabilities, chainlinks, clocksteps, outbox
 from upstream_sync import protocol as p
 from upstream_sync.enrollment import enrollment
 from upstream_sync.transport import (
@@ -68,6 +71,7 @@ class _Prepared:
     users: list[p.UserInfo] = field(default_factory=list)
     restart: p.ChainLink | None = None
     after: int = 0  # the last seq before this batch (the batch in flight ends there)
+    derived_hashes: bool = False  # the registry derives the actions' hashes: leave them out
     body: bytes = b""
 
     @property
@@ -77,16 +81,37 @@ class _Prepared:
         return max(seqs)
 
     def encode(self) -> None:
+        actions = _without_hashes(self.actions) if self.derived_hashes else self.actions
         self.body = p.encode(
             p.PushBatch(
                 iso_ms(self.now),
-                self.actions,
+                actions,
                 self.steps,
                 self.links,
                 self.users,
                 self.restart,
+                self.derived_hashes,
             )
         )
+
+
+def _without_hashes(actions: list[p.WireAction]) -> list[p.WireAction]:
+    """The actions with the hashes the registry can derive left out: an action's `hash` when
+    its columns hash to it, its `prev_hash` when it is the hash of the action before it in
+    the batch. An action whose content or chain is broken keeps them, for the registry to
+    refuse as before."""
+    out: list[p.WireAction] = []
+    before: p.WireAction | None = None
+    for a in actions:
+        follows = before is not None and before.seq == a.seq - 1 and before.hash == a.prev_hash
+        intact = row_hash(msgspec.structs.asdict(a)) == a.hash
+        out.append(
+            msgspec.structs.replace(
+                a, prev_hash="" if follows else a.prev_hash, hash="" if intact else a.hash
+            )
+        )
+        before = a
+    return out
 
 
 @dataclass
@@ -141,6 +166,7 @@ class _Drain:
                 chainlinks.users_of(conn, actions),
                 chainlinks.restart(conn) if starting else None,
                 after,
+                p.PUSH_DERIVED_HASHES in (capabilities.stored(conn) or ()),
             )
 
         prepared = self.journal.run(job)
@@ -153,6 +179,7 @@ class _Drain:
             self.who, self.device_key, "/v1/push", batch.body, batch.now, self.timeout
         )
         result: p.PushResult = p.decode(answer.body, p.PushResult)
+        result.results = result.every_result([a.id for a in batch.actions])
         return result
 
     def report(
