@@ -269,7 +269,7 @@ def encode(value: Any) -> bytes:
 
 
 # The most a message may inflate to unless the reader says otherwise: far above any batch a
-# box sends (`sync_batch_bytes`, 256 KiB by default), far below what a Pi can hold.
+# box sends (`sync_batch_bytes`, 1 MiB by default), far below what a Pi can hold.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
