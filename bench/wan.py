@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -129,17 +128,9 @@ def _edge(home: Path) -> list[str]:
     return [sys.executable, "-m", "edge", "--home", str(home)]
 
 
-def _accepted(home: Path) -> int:
-    conn = sqlite3.connect(home / "journal.db", timeout=30)
-    try:
-        return int(
-            conn.execute("SELECT COUNT(*) FROM sync_state WHERE state = 'accepted'").fetchone()[0]
-        )
-    finally:
-        conn.close()
-
-
 def drain_once(office: Office) -> dict[str, float]:
+    from bench.sync import accepted
+
     office.reset()
     link, home = office.link, office.home
     link.reset_counters()
@@ -154,7 +145,7 @@ def drain_once(office: Office) -> dict[str, float]:
     cut_at: float | None = None
     deadline = start + 4 * 3600
     try:
-        while (done := _accepted(home)) < N:
+        while (done := accepted(home)) < N:
             if cut_at is None and done >= N // 2 and CUT_SECONDS > 0:
                 cut_at = time.perf_counter() - start
                 link.cut(CUT_SECONDS)
@@ -189,32 +180,9 @@ def drain_once(office: Office) -> dict[str, float]:
 
 def naive_client(home: str, url: str, n: int) -> None:
     """In the box's namespace: n actions, one request each; prints seconds as JSON."""
-    import httpx
-    import msgspec
+    from bench.sync import send_naive
 
-    from upstream_sync.protocol import WireAction
-
-    conn = sqlite3.connect(f"file:{home}/journal.db?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    box_id = conn.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
-    fields = WireAction.__struct_fields__
-    rows = [
-        WireAction(**{f: r[f] for f in fields})
-        for r in conn.execute("SELECT * FROM actions ORDER BY seq LIMIT ?", (n,))
-    ]
-    conn.close()
-    headers = {"x-edge-box": box_id, "authorization": "Bearer " + "t" * 43}
-    start = time.perf_counter()
-    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
-        for action in rows:
-            r = http.post(
-                "/naive/v1/action",
-                content=msgspec.json.encode(action),
-                headers={"content-type": "application/json"},
-            )
-            if r.json()["status"] != "accepted":
-                raise RuntimeError(r.text)
-    print(json.dumps({"seconds": time.perf_counter() - start}))
+    print(json.dumps({"seconds": send_naive(Path(home), url, n, timeout=120)}))
 
 
 def naive_once(office: Office) -> dict[str, float]:

@@ -17,7 +17,7 @@ from edge.ids import uuid7
 from edge.journal.chain import GENESIS, row_hash
 from tests.helpers import Registry, edge_cli, running_box
 from tests.integration.test_sync import declare, signed_push
-from tests.integration.test_sync_pull import new_box
+from tests.integration.test_sync_pull import new_box, new_box_with_a_birth
 from upstream_sync import protocol as p
 
 NONCES = iter(range(10**6))
@@ -117,11 +117,9 @@ def test_the_registry_refuses_history_a_box_forges(tmp_path: Path, registry: Reg
 def test_hashes_a_box_leaves_out_are_derived_from_its_chain(
     tmp_path: Path, registry: Registry
 ) -> None:
-    home = new_box(tmp_path, registry, "box")
-    with running_box(home) as box:
-        declare(box.client("clerk"), "Sara")
-        # The box's own drain leaves the hashes out (its registry speaks push-derived-hashes.v1).
-        assert "2 actions accepted" in edge_cli(home, "sync").stdout
+    home = new_box_with_a_birth(tmp_path, registry)
+    # The box's own drain leaves the hashes out (its registry speaks push-derived-hashes.v1).
+    assert "2 actions accepted" in edge_cli(home, "sync").stdout
     first, second = journal_row(home, 1), journal_row(home, 2)
     held = {row["id"]: row["hash"] for row in registry.journal()}
     assert held == {first["id"]: first["hash"], second["id"]: second["hash"]}

@@ -12,7 +12,13 @@ import httpx
 from edge.identity import load_device_key
 from tests.helpers import Registry, edge_cli, running_box, start_registry, stop_process
 from tests.integration.test_sync import declare, national_registrar
-from tests.integration.test_sync_pull import admin, box_id, new_box, point_at
+from tests.integration.test_sync_pull import (
+    admin,
+    box_id,
+    new_box,
+    new_box_with_a_birth,
+    point_at,
+)
 from upstream_sync import chainlinks
 from upstream_sync import protocol as p
 
@@ -154,9 +160,7 @@ def _push(
 def test_a_compact_push_answer_only_to_a_box_that_names_it(
     tmp_path: Path, registry: Registry
 ) -> None:
-    home = new_box(tmp_path, registry, "box")
-    with running_box(home) as box:
-        declare(box.client("clerk"), "Sara")
+    home = new_box_with_a_birth(tmp_path, registry)
     conn = sqlite3.connect(home / "journal.db")
     fields = ", ".join(p.WireAction.__struct_fields__)
     create, declared = (
