@@ -37,7 +37,7 @@ soak: setup
 	$(BIN)/pytest -m soak
 
 bench: setup
-	scripts/system-packages.sh gcc libc6-dev
+	scripts/system-packages.sh gcc libc6-dev iproute2 ethtool
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 lint: setup

@@ -177,8 +177,9 @@ class Settings:
     )
     argon2_iterations: int = _setting(2, "Argon2id passes per password check.", lo=1, hi=20)
     sync_batch_bytes: int = _setting(
-        262_144,
-        "Most bytes of actions (before compression) sent to the registry in one batch.",
+        1_048_576,
+        "Most bytes of actions (before compression) sent to the registry in one batch; "
+        "smaller on a link too slow to carry it in 10 s (the batch adapts).",
         lo=1024,
         hi=50_000_000,
     )

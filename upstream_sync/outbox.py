@@ -39,6 +39,7 @@ _RECORD_ID = _WIRE_FIELDS.index("record_id")
 class Batch:
     actions: list[WireAction]
     held_back: int  # pending actions waiting behind a rejected action of their record
+    size: int = 0  # the actions' bytes as JSON, before compression
 
 
 def select_batch(
@@ -71,7 +72,7 @@ def select_batch(
             break
         actions.append(action)
         size += cost
-    return Batch(actions, held)
+    return Batch(actions, held, size)
 
 
 def mark_sending(conn: sqlite3.Connection, actions: list[WireAction], now: datetime) -> None:

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 
 from edge.identity import load_device_key
 from edge.ids import uuid7
 from edge.journal.chain import GENESIS, row_hash
 from tests.helpers import Registry, edge_cli, running_box
 from tests.integration.test_sync import declare, signed_push
-from tests.integration.test_sync_pull import new_box
+from tests.integration.test_sync_pull import new_box, new_box_with_a_birth
 from upstream_sync import protocol as p
 
 NONCES = iter(range(10**6))
@@ -53,12 +54,17 @@ def push(
     registry: Registry,
     actions: list[p.WireAction],
     users: list[p.UserInfo] | None = None,
+    derived: bool = False,
 ) -> list[p.ActionResult]:
-    """A batch signed with the box's own key, as a box that forges its history would send."""
+    """A batch signed with the box's own key, as a box that forges its history would send
+    (`derived`: the hashes left out, for the registry to derive)."""
     conn = sqlite3.connect(home / "journal.db")
     box_id = conn.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
     conn.close()
-    declared = {"users": users} if users else {}
+    declared: dict[str, Any] = {"users": users} if users else {}
+    if derived:
+        actions = [msgspec.structs.replace(a, prev_hash="", hash="") for a in actions]
+        declared["derived_hashes"] = True
     body = p.encode(p.PushBatch("2026-11-22T08:00:00.000Z", actions, **declared))
     key = load_device_key(home / "device.key")
     headers = signed_push(home, box_id, key, body, f"forged-{next(NONCES)}")
@@ -106,3 +112,29 @@ def test_the_registry_refuses_history_a_box_forges(tmp_path: Path, registry: Reg
         (3, "CREATE"),
         (4, "DECLARE"),
     ]
+
+
+def test_hashes_a_box_leaves_out_are_derived_from_its_chain(
+    tmp_path: Path, registry: Registry
+) -> None:
+    home = new_box_with_a_birth(tmp_path, registry)
+    # The box's own drain leaves the hashes out (its registry speaks push-derived-hashes.v1).
+    assert "2 actions accepted" in edge_cli(home, "sync").stdout
+    first, second = journal_row(home, 1), journal_row(home, 2)
+    held = {row["id"]: row["hash"] for row in registry.journal()}
+    assert held == {first["id"]: first["hash"], second["id"]: second["hash"]}
+
+    # Left out, the hashes cannot be forged, and the chain's checks still hold: the same
+    # action again is a duplicate; another action at a held seq is a fork; a gap is refused.
+    again = p.WireAction(**{f: second[f] for f in p.WireAction.__struct_fields__})
+    (same,) = push(home, registry, [again], derived=True)
+    assert same.status == "duplicate"
+    (fork,) = push(home, registry, [forged(second, 2, "")], derived=True)
+    assert fork.status == "rejected" and "a fork of the box's chain" in str(fork.reason)
+    (gap,) = push(home, registry, [forged(second, 4, "")], derived=True)
+    assert gap.status == "rejected" and "has a gap before seq 4" in str(gap.reason)
+    # The next entry, its hashes left out, continues the chain with the box's own hash.
+    third = forged(second, 3, second["hash"])
+    (ok,) = push(home, registry, [third], derived=True)
+    assert ok.status == "accepted"
+    assert {row["id"]: row["hash"] for row in registry.journal()}[third.id] == third.hash

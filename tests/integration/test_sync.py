@@ -142,8 +142,10 @@ def test_registry_down_then_back(tmp_path: Path, box: Box, registry: Registry) -
     row = conn.execute(
         "SELECT state, attempts, last_error, next_try_at FROM sync_state ORDER BY seq LIMIT 1"
     ).fetchone()
+    budget = conn.execute("SELECT value FROM box WHERE key = 'sync_batch_budget'").fetchone()
     conn.close()
     assert row[0] == "pending" and row[1] == 1 and "cannot be reached" in row[2] and row[3]
+    assert budget == (str(1024 * 1024 // 2),)  # the next batches are half the size, at first
     outbox = box.client("clerk").get("/api/v1/outbox").json()
     assert outbox["total"] == 2 and outbox["summary"]["pending"] == 2
     assert "cannot be reached" in outbox["summary"]["last_error"]

@@ -12,7 +12,14 @@ import httpx
 from edge.identity import load_device_key
 from tests.helpers import Registry, edge_cli, running_box, start_registry, stop_process
 from tests.integration.test_sync import declare, national_registrar
-from tests.integration.test_sync_pull import admin, box_id, new_box, point_at
+from tests.integration.test_sync_pull import (
+    admin,
+    box_id,
+    new_box,
+    new_box_with_a_birth,
+    point_at,
+)
+from upstream_sync import chainlinks
 from upstream_sync import protocol as p
 
 CORE_ONLY = {"EDGE_REGISTRY_CAPABILITIES": "push.v1,pull.v1"}
@@ -131,3 +138,69 @@ def test_a_box_does_not_ask_a_registry_for_what_it_does_not_offer(tmp_path: Path
         assert pulled.headers[p.H_CAPABILITIES] == "pull.v1,lease.v1"
     finally:
         stop_process(again.process)
+
+
+def _push(
+    home: Path, registry: Registry, actions: list[p.WireAction], nonce: str, caps: str
+) -> p.PushResult:
+    conn = sqlite3.connect(home / "journal.db")
+    users = chainlinks.users_of(conn, actions)  # the box's clerk, declared with the batch
+    conn.close()
+    body = p.encode(p.PushBatch("2026-11-22T08:00:00.000Z", actions, users=users))
+    r = httpx.post(
+        registry.url + "/v1/push",
+        content=body,
+        headers=signed(home, "/v1/push", body, nonce, caps),
+    )
+    assert r.status_code == 200, r.text
+    result: p.PushResult = p.decode(r.content, p.PushResult)
+    return result
+
+
+def test_a_compact_push_answer_only_to_a_box_that_names_it(
+    tmp_path: Path, registry: Registry
+) -> None:
+    home = new_box_with_a_birth(tmp_path, registry)
+    conn = sqlite3.connect(home / "journal.db")
+    fields = ", ".join(p.WireAction.__struct_fields__)
+    create, declared = (
+        p.WireAction(*row) for row in conn.execute(f"SELECT {fields} FROM actions ORDER BY seq")
+    )
+    conn.close()
+
+    # A box that does not name push-compact.v1 gets an answer for every action.
+    full = _push(home, registry, [create], "c1", "push.v1,pull.v1")
+    assert full.accepted_at is None
+    assert [(r.id, r.status) for r in full.results] == [(create.id, "accepted")]
+
+    # One that names it: the accepted actions are left out, and said by accepted_at.
+    compact = _push(home, registry, [declared], "c2", ",".join(p.CAPABILITIES))
+    assert compact.results == [] and compact.accepted_at == compact.registry_time
+    (expanded,) = compact.every_result([declared.id])
+    assert (expanded.id, expanded.status, expanded.registry_time) == (
+        declared.id,
+        "accepted",
+        compact.registry_time,
+    )
+    # Anything else is still listed: sent again, both are duplicates, with their first time.
+    again = _push(home, registry, [create, declared], "c3", ",".join(p.CAPABILITIES))
+    assert [(r.id, r.status) for r in again.results] == [
+        (create.id, "duplicate"),
+        (declared.id, "duplicate"),
+    ]
+    assert again.results[1].registry_time == compact.registry_time
+    assert [r.status for r in again.every_result([create.id, declared.id])] == ["duplicate"] * 2
+    # The box's own drain reads the compact answer right: a receipt for each action, the
+    # two it sent by hand as duplicates (their first time), the two new ones as accepted.
+    with running_box(home) as box:
+        declare(box.client("clerk"), "Omar")
+    assert "4 actions accepted" in edge_cli(home, "sync").stdout
+    conn = sqlite3.connect(home / "journal.db")
+    receipts = conn.execute(
+        "SELECT s.state, s.registry_time FROM actions a JOIN sync_state s ON s.action_id = a.id "
+        "ORDER BY a.seq"
+    ).fetchall()
+    conn.close()
+    assert [state for state, _ in receipts] == ["accepted"] * 4
+    assert receipts[1][1] == compact.registry_time and receipts[2][1] == receipts[3][1]
+    assert receipts[2][1] not in (None, compact.registry_time)

@@ -36,6 +36,14 @@ def new_box(tmp_path: Path, registry: Registry, name: str, token: str | None = N
     return home
 
 
+def new_box_with_a_birth(tmp_path: Path, registry: Registry) -> Path:
+    """A new enrolled box whose clerk declared one birth (CREATE and DECLARE), unsent."""
+    home = new_box(tmp_path, registry, "box")
+    with running_box(home) as box:
+        declare(box.client("clerk"), "Sara")
+    return home
+
+
 @pytest.fixture
 def box(tmp_path: Path, registry: Registry) -> Iterator[Box]:
     with running_box(new_box(tmp_path, registry, "box")) as b:

@@ -85,6 +85,7 @@ class _Batch:
             c.execute("SELECT office_id FROM boxes WHERE box_id = ?", (box_id,)).fetchone()[0]
         )
         self.chain = BoxChain(c, box_id, pushed.links, pushed.restart)
+        self.derived = pushed.derived_hashes
         users.declare(c, box_id, self.office, pushed.users, stamp)
         self.own_users = users.of_office(c, self.office, {a.created_by for a in actions})
         self.blocked: dict[str, str] = {}
@@ -109,6 +110,8 @@ class _Batch:
         self.numbers = _Numbers(c, stamp)
 
     def one(self, a: WireAction) -> ActionResult:
+        if self.derived and not (a.prev_hash and a.hash):
+            a = self._derive(a)
         broken = self.chain.continues(a)  # first: a refused action still has its place
         if broken is not None:
             return self._refuse(a, "rejected", broken)
@@ -163,6 +166,16 @@ class _Batch:
         self.known[a.id] = (a.hash, self.stamp)
         number = self.numbers.give(a, state.event_type) if registered else None
         return ActionResult(a.id, "accepted", self.stamp, registration_number=number)
+
+    def _derive(self, a: WireAction) -> WireAction:
+        """The action with the hashes the box left out: `prev_hash` from the chain as the
+        registry holds it, `hash` from the action's columns (the box's own hash function:
+        the same action has the same hash on both sides; other content, another hash)."""
+        if not a.prev_hash:
+            a = msgspec.structs.replace(a, prev_hash=self.chain.previous(a.seq))
+        if not a.hash:
+            a = msgspec.structs.replace(a, hash=row_hash(msgspec.structs.asdict(a)))
+        return a
 
     def _refuse(self, a: WireAction, status: str, reason: str) -> ActionResult:
         self.blocked[a.record_id] = a.id

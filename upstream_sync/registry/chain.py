@@ -49,6 +49,15 @@ class BoxChain:
             self._take(self._links.pop(0))
         return self._take(a)
 
+    def previous(self, seq: int) -> str:
+        """The hash of the box's entry before `seq` as the registry holds it (the links
+        before it taken first); "" when it holds none (a gap, refused by `continues`)."""
+        while self._links and self._links[0].seq < seq:
+            self._take(self._links.pop(0))
+        if seq - 1 == self.seq:
+            return self.hash
+        return (self._held(seq - 1) or "") if seq - 1 < self.seq else ""
+
     def store(self) -> None:
         """Keep the entries this batch added (with the links after its last action)."""
         while self._links:

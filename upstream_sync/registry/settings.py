@@ -37,7 +37,10 @@ class RegistrySettings:
     capabilities: str = _setting(
         ",".join(p.CAPABILITIES),
         "What the registry offers boxes, comma-separated. `push.v1` and `pull.v1` are "
-        "required; leave out `search.v1`, `lease.v1` or `login-check.v1` to turn that off.",
+        "required; leave out `search.v1`, `lease.v1`, `login-check.v1` or `documents.v1` to turn "
+        "that off, "
+        "`push-compact.v1` to answer every action of a push, `push-derived-hashes.v1` to have "
+        "boxes send every action's hashes.",
     )
     argon2_memory_kib: int = _setting(
         32768, "Argon2id memory per password hash or check (KiB).", 8192, 1_048_576

@@ -157,12 +157,24 @@ def push(request: Req, state: State, body: RawBody) -> Response[bytes]:
     _offered(reg, request, p.PUSH)
     box_id, nonce = _signed(reg, request, "/v1/push", body)
     batch: p.PushBatch = _decode(body, p.PushBatch, reg.settings.max_message_bytes)
+    if batch.derived_hashes:
+        _offered(reg, request, p.PUSH_DERIVED_HASHES)
     now = utcnow()
     answered = accept.accept_batch(reg.db, box_id, nonce, batch, now, reg.config)
     if answered is None:
         raise Replayed("A batch with this nonce was already received from this box")
     results, chain_seq = answered
-    return _wire(reg, request, nonce, p.PushResult(results, iso_ms(now), chain_seq))
+    stamp = iso_ms(now)
+    asked = p.parse_capabilities(request.headers.get(p.H_CAPABILITIES)) or frozenset()
+    if p.PUSH_COMPACT in reg.offered and p.PUSH_COMPACT in asked:  # only a box that names it
+        # Listed: what was not simply accepted now, and a registration with its number.
+        rest = [
+            r
+            for r in results
+            if r.status != "accepted" or r.registry_time != stamp or r.registration_number
+        ]
+        return _wire(reg, request, nonce, p.PushResult(rest, stamp, chain_seq, stamp))
+    return _wire(reg, request, nonce, p.PushResult(results, stamp, chain_seq))
 
 
 @post("/v1/pull", operation_id="pull", status_code=200, sync_to_thread=True)

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import msgspec
+
 from edge.clock import iso_ms, now_moment
 from edge.journal import syncstages
+from edge.journal.boxvalues import box_value, set_box_value
+from edge.journal.chain import row_hash
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.journal.syncstages import Stage
-from upstream_sync import chainlinks, clocksteps, outbox
+from upstream_sync import capabilities, chainlinks, clocksteps, outbox
 from upstream_sync import protocol as p
 from upstream_sync.enrollment import enrollment
 from upstream_sync.transport import (
@@ -40,6 +45,25 @@ log = logging.getLogger("upstream_sync.push")
 _REFUSED = frozenset({"rejected", "conflict", "blocked"})
 # One long-lived thread sends: its HTTP client and kept-alive connection serve every drain.
 _SENDER = ThreadPoolExecutor(1, thread_name_prefix="push")
+# A batch's size adapts to the link: as much as the last batches show the link carries in
+# TARGET_SECONDS (a third of the timeout, so that a batch finishes on a slow, lossy link),
+# within `sync_batch_bytes`; halved after a failed batch, and kept for the next drain.
+TARGET_SECONDS = 10.0
+MIN_BATCH_BYTES = 16 * 1024
+BUDGET_KEY = "sync_batch_budget"
+
+
+def fitted_budget(size: int, seconds: float, cap: int) -> int:
+    """The next batch's budget (JSON bytes) after one of `size` bytes took `seconds` to be
+    answered: what the link carries in TARGET_SECONDS, at least MIN_BATCH_BYTES, at most
+    `cap` (the setting)."""
+    carried = size / max(seconds, 1e-3) * TARGET_SECONDS
+    return int(max(min(carried, cap), min(MIN_BATCH_BYTES, cap)))
+
+
+def after_failure(budget: int, cap: int) -> int:
+    """The budget after a failed batch: half, not below MIN_BATCH_BYTES (nor above `cap`)."""
+    return max(min(budget // 2, cap), min(MIN_BATCH_BYTES, cap))
 
 
 @dataclass(frozen=True)
@@ -68,6 +92,8 @@ class _Prepared:
     users: list[p.UserInfo] = field(default_factory=list)
     restart: p.ChainLink | None = None
     after: int = 0  # the last seq before this batch (the batch in flight ends there)
+    size: int = 0  # the actions' bytes as JSON (what the budget counts)
+    derived_hashes: bool = False  # the registry derives the actions' hashes: leave them out
     body: bytes = b""
 
     @property
@@ -77,16 +103,37 @@ class _Prepared:
         return max(seqs)
 
     def encode(self) -> None:
+        actions = _without_hashes(self.actions) if self.derived_hashes else self.actions
         self.body = p.encode(
             p.PushBatch(
                 iso_ms(self.now),
-                self.actions,
+                actions,
                 self.steps,
                 self.links,
                 self.users,
                 self.restart,
+                self.derived_hashes,
             )
         )
+
+
+def _without_hashes(actions: list[p.WireAction]) -> list[p.WireAction]:
+    """The actions with the hashes the registry can derive left out: an action's `hash` when
+    its columns hash to it, its `prev_hash` when it is the hash of the action before it in
+    the batch. An action whose content or chain is broken keeps them, for the registry to
+    refuse as before."""
+    out: list[p.WireAction] = []
+    before: p.WireAction | None = None
+    for a in actions:
+        follows = before is not None and before.seq == a.seq - 1 and before.hash == a.prev_hash
+        intact = row_hash(msgspec.structs.asdict(a)) == a.hash
+        out.append(
+            msgspec.structs.replace(
+                a, prev_hash="" if follows else a.prev_hash, hash="" if intact else a.hash
+            )
+        )
+        before = a
+    return out
 
 
 @dataclass
@@ -112,7 +159,7 @@ class _Drain:
         self, journal: Journal, who: Enrollment, device_key: Path, budget: int, timeout: float
     ) -> None:
         self.journal, self.who, self.device_key = journal, who, device_key
-        self.budget, self.timeout = budget, timeout
+        self.cap, self.budget, self.timeout = budget, budget, timeout
         self.count = dict.fromkeys(("sent", "accepted", "duplicate", "rejected", "conflict"), 0)
 
     def prepare(self, settle: _Settle | None, after: int, starting: bool = False) -> _Prepared:
@@ -124,6 +171,8 @@ class _Drain:
         def job(conn: sqlite3.Connection) -> _Prepared:
             if starting:
                 syncstages.start(conn, Stage.PUSH, at)
+                kept = box_value(conn, BUDGET_KEY)  # as the last drain left it
+                self.budget = min(int(kept), self.cap) if kept else self.cap
             else:
                 syncstages.progress(conn, Stage.PUSH, at)
             if settle is not None:
@@ -141,6 +190,8 @@ class _Drain:
                 chainlinks.users_of(conn, actions),
                 chainlinks.restart(conn) if starting else None,
                 after,
+                batch.size,
+                p.PUSH_DERIVED_HASHES in (capabilities.stored(conn) or ()),
             )
 
         prepared = self.journal.run(job)
@@ -153,6 +204,7 @@ class _Drain:
             self.who, self.device_key, "/v1/push", batch.body, batch.now, self.timeout
         )
         result: p.PushResult = p.decode(answer.body, p.PushResult)
+        result.results = result.every_result([a.id for a in batch.actions])
         return result
 
     def report(
@@ -191,12 +243,15 @@ def drain(
     settle: _Settle | None = None
     current = d.prepare(None, 0, starting=True)
     while current.actions or current.links:
+        sent_at = time.monotonic()
         in_flight = _SENDER.submit(d.send, current)
         following = d.prepare(settle, current.last)
         try:
             result = in_flight.result()
         except EXCHANGE_ERRORS as exc:
             return _failed(d, current, following, exc, cap_seconds)
+        if current.actions:
+            d.budget = fitted_budget(current.size, time.monotonic() - sent_at, d.cap)
         d.count["sent"] += len(current.actions)
         for r in result.results:
             if r.status in d.count:
@@ -217,6 +272,7 @@ def drain(
         at = now_moment()
         if settle is not None:
             settle.store(conn, at.wall)
+        set_box_value(conn, BUDGET_KEY, str(d.budget))
         syncstages.finish(conn, Stage.PUSH, at)
 
     journal.run(finish)
@@ -252,6 +308,7 @@ def _failed(
     def job(conn: sqlite3.Connection) -> tuple[datetime, datetime]:
         at = now_moment()
         outbox.unmark(conn, following.actions, at.wall)  # prepared, never sent
+        set_box_value(conn, BUDGET_KEY, str(after_failure(d.budget, d.cap)))
         next_try = outbox.record_failure(
             conn, current.actions, error, at.wall, cap_seconds, answered_by_registry(exc)
         )
