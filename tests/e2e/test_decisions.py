@@ -32,6 +32,11 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     assert db.one("SELECT tracking_id FROM records WHERE id = ?", first) in header
     assert "Salma" in compare.inner_text() and "differs" not in compare.inner_text()
     shot(page, "40-possible-duplicate")
+    # Both decisions beside the comparison too (until she assigns it, each says why not).
+    decide = page.locator("ul.decide")
+    for label in ("Mark as duplicate", "Mark not a duplicate"):
+        assert decide.get_by_role("button", name=label).count() == 1, label
+    assert "Assign" in decide.inner_text()
     # From the comparison, either decision: here, "not a duplicate".
     act(page, again, "Mark as duplicate")  # the dialog opens; confirming without why is refused
     assert "Reason is required" in page.locator("#error-summary").inner_text()
