@@ -10,6 +10,10 @@ IMAGE_DEBS = mmdebstrap qemu-user-static binfmt-support arch-test debian-archive
 	dosfstools mtools fdisk zstd libarchive13 systemd systemd-container iproute2 dnsmasq-base \
 	qemu-system-arm
 IMAGE_OUT ?= build/image
+# make test's pytest-xdist workers: most of the suite waits on real processes (boxes, registries,
+# Chromium, sshd), so more workers than the 2 cores of a test machine still pay off.
+TEST_WORKERS ?= 4
+XDIST    = -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: setup demo test soak bench lint clean image image-amd64 image-test image-lock
 
@@ -29,9 +33,9 @@ test: setup
 	scripts/system-packages.sh $(TEST_DEBS)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 	@echo "== the unit tests again with the clock a year ahead (no test may depend on today's date)"
-	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+365d' $(BIN)/pytest -q -p no:cacheprovider tests/unit
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+365d' $(BIN)/pytest $(XDIST) -q -p no:cacheprovider tests/unit
 
 soak: setup
 	$(BIN)/pytest -m soak

@@ -10,6 +10,38 @@ from edge.workflow.config import Config
 from tests import helpers
 from tests.helpers import Registry, start_registry, stop_process
 
+# The longest modules, started first: `make test` runs the suite on several pytest-xdist
+# workers, and a long module handed out last would leave the other workers idle meanwhile.
+LONG_FIRST = (
+    "tests/integration/test_fleet.py",
+    "tests/unit/test_engine_properties.py",
+    "tests/integration/test_api_fuzz.py",
+    "tests/e2e/test_shared_pc.py",
+    "tests/integration/test_mdns.py",
+    "tests/integration/test_sync_chaos.py",
+    "tests/integration/test_fleet_ca.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup`, the tests of a module that share a module-scoped fixture
+    (one box, an office of sshd boxes) go to one worker, in file order: they build on each
+    other's state and the fixture is set up once. Long modules are moved to the front."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        shared = info is not None and any(
+            d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs
+        )
+        if shared and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module stays
+
 
 @pytest.fixture(scope="session")
 def cfg() -> Config:

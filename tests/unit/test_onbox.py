@@ -57,6 +57,9 @@ def test_sshd_accepts_the_drop_in(tmp_path: Path) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("needs openssh-server")
         pytest.skip("needs openssh-server")
+    # sshd -t wants its privilege separation directory; /run is empty after a boot and,
+    # with tests on several workers, the fleet tests may not have made it yet.
+    Path("/run/sshd").mkdir(exist_ok=True)
     key = tmp_path / "ssh_host_ed25519_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     config = tmp_path / "sshd_config"
