@@ -23,24 +23,16 @@ LONG_FIRST = (
 )
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `--dist loadgroup`, the tests of a module that share a module-scoped fixture
-    (one box, an office of sshd boxes) go to one worker, in file order: they build on each
-    other's state and the fixture is set up once. Long modules are moved to the front."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        shared = info is not None and any(
-            d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs
-        )
-        if shared and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    """Long modules first (stable: the order within a module stays). `make test` hands out
+    whole files (`--dist loadfile`): the tests of a file may share a module-scoped fixture
+    (one box, an office of sshd boxes) and build on each other's state."""
 
     def rank(item: pytest.Item) -> int:
         path = item.nodeid.split("::")[0]
         return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
 
-    items.sort(key=rank)  # stable: the order within a module stays
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

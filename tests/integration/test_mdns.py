@@ -19,9 +19,6 @@ import pytest
 from tests.helpers import EDGE, ROOT, edge_cli
 
 NET = "10.77.0"
-# One worker for both under pytest-xdist: multicast tests seeing each other's announcements
-# would count boxes that are not theirs.
-pytestmark = pytest.mark.xdist_group("mdns")
 
 
 def ip(*args: str) -> None:

@@ -167,9 +167,6 @@ def check_transition(
 
 
 APPLIED: Counter[str] = Counter()
-# The coverage guard reads what the property run applied in this process: one worker for
-# the module under pytest-xdist.
-pytestmark = pytest.mark.xdist_group("engine-properties")
 
 
 # The bounded run is derandomized so the coverage guard below cannot flake; `make soak`
