@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from babel.dates import format_date
 
 from edge.clock import utcnow
 from edge.web.i18n import translations
@@ -125,6 +126,8 @@ def test_workqueues_show_the_event_date_who_declared_how_long_and_what_is_not_fi
         row = page.locator("table.listing tbody tr", has_text="Tamara")
         text = row.inner_text()
         assert said(lang, "Not final yet") in text
+        # The event's date as the record page says it, in the reader's language.
+        assert format_date(date.fromisoformat(BIRTH["child.dob"]), "d MMM y", locale=lang) in text
         assert "Amina Haddad" in text and said(lang, "since today") in text
         assert row.locator("bdi", has_text="Amina Haddad").count() == 1  # isolated
         # On a phone the table is a list of cards: no header row, each cell labelled.
