@@ -41,6 +41,10 @@ def look(page: Page, size: str, lang: str, name: str) -> None:
     """The page fits the screen's width; photographed."""
     sticking_out = page.evaluate(OVERFLOW)
     assert sticking_out is None, f"{name} at {size} in {lang} scrolls sideways: {sticking_out}"
+    # The header takes little room: a quarter of the screen, a third on a phone.
+    header = page.locator("header.top").bounding_box()["height"]
+    height = SIZES[size][1]
+    assert header <= height * (0.34 if size == "phone" else 0.25), f"{name}: header {header} px"
     shot(page, f"screens-{size}-{lang}-{name}")
 
 
