@@ -33,6 +33,17 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     assert db.one("SELECT tracking_id FROM records WHERE id = ?", first) in header
     assert "Salma" in compare.inner_text() and "differs" not in compare.inner_text()
     shot(page, "40-possible-duplicate")
+    # The same comparison in Arabic: its headings and both decisions translated.
+    page.context.add_cookies([{"name": "edge_lang", "value": "ar", "url": box.url}])
+    page.reload()
+    head = page.locator("table.side-by-side thead").inner_text()
+    assert said("ar", "This declaration") in head and said("ar", "Possible duplicate") in head
+    decide = page.locator("ul.decide").inner_text()
+    for label in ("Mark as duplicate", "Mark not a duplicate"):
+        assert said("ar", label) in decide, label
+    shot(page, "40-possible-duplicate-ar")
+    page.context.add_cookies([{"name": "edge_lang", "value": "en", "url": box.url}])
+    page.reload()
     # Both decisions beside the comparison too (until she assigns it, each says why not).
     decide = page.locator("ul.decide")
     for label in ("Mark as duplicate", "Mark not a duplicate"):

@@ -211,6 +211,50 @@ def test_one_round_of_validation_and_a_failed_declare_saves_nothing(page: Page, 
     speak(page, box, "en")
 
 
+def test_the_review_before_declare_in_arabic(page: Page, box: Box) -> None:
+    """The review in Arabic (English: tests/e2e/test_ui.py): everything read back, the gap
+    marked, Declare only from there and only with the informant's confirmation."""
+    db = Office(box)
+    log_in(page, "clerk")
+    speak(page, box, "ar")
+    page.goto("/records/new?event=birth")
+    no_sex = {k: v for k, v in BIRTH.items() if k != "child.sex"}
+    fill_declaration(page, {**no_sex, "child.first_name": "Yasmin"})
+    page.locator("button[name=then][value=REVIEW]").click()
+    review = page.locator("div.review").inner_text()
+    assert said("ar", "Required: not filled in") in review and "Yasmin" in review
+    assert page.locator("button[name=then][value=DECLARE]").count() == 0
+    page.locator("button[name=then][value=CHANGE]").click()
+    page.locator("[name='f.child.sex']").select_option("female")
+    page.locator("button[name=then][value=REVIEW]").click()
+    label = page.locator("label[for='d.confirmation']").inner_text()
+    assert label == said("ar", "The informant has heard this summary and confirms it is right.")
+    page.locator("button[name=then][value=DECLARE]").click()  # not confirmed: refused
+    assert not LATIN.search(page.locator("#error-summary").inner_text())
+    assert db.one("SELECT COUNT(*) FROM records WHERE title LIKE 'Yasmin%'") == 0
+    page.locator("[name='d.confirmation']").check()
+    page.locator("button[name=then][value=DECLARE]").click()
+    page.wait_for_url(RECORD)
+    shot(page, "58-declared-from-the-review-ar")
+    speak(page, box, "en")
+
+
+def test_a_drafts_history_never_says_it_was_sent(page: Page, box: Box) -> None:
+    log_in(page, "clerk")
+    draft = new_record(page, "birth", {"child.first_name": "Farah"}, "Save draft")
+    edge_cli(box.home, "sync")  # the box and the registry exchange what they have
+    for lang in ("en", "ar"):
+        speak(page, box, lang)
+        page.goto(f"/records/{draft}")
+        history = page.locator(".timeline").inner_text()
+        assert said(lang, "Kept on this box") in history
+        assert said(lang, "Accepted by the national registry") not in history
+        assert "Ramallah Clinic" in history and "office-1" not in history
+        hint = "A draft is yours: nobody else sees it until you send it (notify or declare)."
+        assert said(lang, hint) in page.locator("main").inner_text()
+    speak(page, box, "en")
+
+
 def test_attest_and_reject_are_decided_with_the_declaration_and_their_words_are_kept(
     page: Page, box: Box
 ) -> None:
@@ -360,7 +404,8 @@ def test_the_outbox_says_the_next_try_in_words_once_the_registry_is_gone(
     with conn:
         conn.execute(
             "UPDATE sync_state SET next_try_at = ? WHERE action_id = "
-            "(SELECT id FROM actions ORDER BY seq LIMIT 1)",
+            "(SELECT a.id FROM outbox_open o JOIN actions a ON a.seq = o.seq ORDER BY o.seq "
+            "LIMIT 1)",
             (later,),
         )
     conn.close()
