@@ -183,11 +183,13 @@ def home_of(args: argparse.Namespace) -> Path:
 def settings_of(args: argparse.Namespace) -> Settings:
     """The box's settings for a command; from here on every logger logs at the settings'
     `log_level` (the file's, or EDGE_LOG_LEVEL's, which overrides it)."""
+    from edge.clock import host_keeps_time
     from edge.logs import set_level
     from edge.settings import load_settings
 
     settings = load_settings(home_of(args))
     set_level(settings.log_level)
+    host_keeps_time(settings.clock == "host")
     return settings
 
 

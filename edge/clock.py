@@ -35,11 +35,24 @@ def boot_id() -> str:
 
 
 _sync_cache: tuple[float, bool] = (0.0, False)
+_host_keeps_time = False
+
+
+def host_keeps_time(yes: bool) -> None:
+    """The setting `clock = "host"`: the machine the box runs on keeps the time (a PC, a
+    virtual machine's host), so the clock counts as synchronised whatever the kernel says
+    (such a machine often runs no NTP of its own, and its kernel then says "not
+    synchronised")."""
+    global _host_keeps_time
+    _host_keeps_time = yes
 
 
 def clock_synced() -> bool:
-    """True when the kernel says the system clock is synchronised (cached for 10 s)."""
+    """True when the kernel says the system clock is synchronised (cached for 10 s), or the
+    host keeps the time (`host_keeps_time`)."""
     global _sync_cache
+    if _host_keeps_time:
+        return True
     now = time.monotonic()
     checked_at, synced = _sync_cache
     if now - checked_at < 10 and checked_at:

@@ -50,6 +50,14 @@ class Settings:
         "The office's time zone (IANA name), for dates shown to staff.",
         rule=lambda s: None if _zone_known(s.timezone) else f"unknown time zone {s.timezone!r}",
     )
+    clock: Literal["ntp", "host"] = _setting(
+        "ntp",
+        "Who sets the box's clock. `ntp`: the box itself, when the network's time server first "
+        "answers (a Raspberry Pi has no clock of its own); until then actions are saved with "
+        "the box's own time, marked so, and the registry corrects it. `host`: the computer or "
+        "virtual machine host the box runs on keeps the time (the demo, a developer's PC): "
+        "taken as set.",
+    )
     language: Literal["en", "ar"] = _setting(
         "en",
         "Language of the pages for a browser that asks for none the box has: `en` or `ar`. "

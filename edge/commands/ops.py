@@ -78,7 +78,7 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def diagnose(settings: Settings) -> list[Finding]:
-    findings = [_clock(), _disk(settings), _journal(settings), _schema(settings)]
+    findings = [_clock(settings), _disk(settings), _journal(settings), _schema(settings)]
     conn = connect(settings.journal_path, readonly=True)
     try:
         findings += [_worker(conn, settings), _registry(conn), _mdns(conn)]
@@ -88,7 +88,9 @@ def diagnose(settings: Settings) -> list[Finding]:
     return findings
 
 
-def _clock() -> Finding:
+def _clock(settings: Settings) -> Finding:
+    if settings.clock == "host":
+        return Finding("clock", True, "the clock is kept by the computer the box runs on")
     if clock_synced():
         return Finding("clock", True, "the clock is synchronised")
     return Finding(

@@ -11,8 +11,8 @@ from edge.journal.reads import RecordRow, SyncInfo
 from edge.web.context import Ctx
 from edge.web.render import shown
 from edge.workflow.config import FieldSpec
-from edge.workflow.fold import Entry
-from edge.workflow.model import ActionType
+from edge.workflow.fold import Entry, fold
+from edge.workflow.model import ActionType, RecordState
 from edge.workflow.rules import availability, can_read
 
 # The possible duplicates shown beside a record (a declaration rarely matches more).
@@ -99,15 +99,7 @@ def correction(ctx: Ctx, row: RecordRow, timeline: Timeline) -> Correction | Non
     request = next(
         (e for e, _ in reversed(timeline) if e.type is ActionType.REQUEST_CORRECTION), None
     )
-    changes = [
-        Change(
-            ctx._(specs[k].label) if k in specs else k,
-            _shown(ctx, specs.get(k), row.state.declaration.get(k)),
-            _shown(ctx, specs.get(k), v),
-        )
-        for k, v in asked.items()
-        if row.state.declaration.get(k) != v and (v or row.state.declaration.get(k))
-    ]
+    changes = _changes(ctx, specs, row.state.declaration, asked)
     if request is None:
         return Correction(changes, "?", "", "")
     names = ctx.state.reader.user_names({request.created_by})
@@ -119,6 +111,41 @@ def correction(ctx: Ctx, row: RecordRow, timeline: Timeline) -> Correction | Non
         str(said.get("reason") or ""),
         str(said.get("requester") or ""),
     )
+
+
+def _changes(
+    ctx: Ctx, specs: dict[str, FieldSpec], before: dict[str, Any], asked: dict[str, Any]
+) -> list[Change]:
+    """Each field a correction changes, before → after (a field it leaves as it was is not
+    listed, so nothing looks erased)."""
+    return [
+        Change(
+            ctx._(specs[k].label) if k in specs else k,
+            _shown(ctx, specs.get(k), before.get(k)),
+            _shown(ctx, specs.get(k), v),
+        )
+        for k, v in asked.items()
+        if before.get(k) != v and (v or before.get(k))
+    ]
+
+
+def corrections_in_history(ctx: Ctx, row: RecordRow, timeline: Timeline) -> dict[str, list[Change]]:
+    """For the history: what each correction asked for (REQUEST_CORRECTION) and what each
+    approval changed (APPROVE_CORRECTION), before → after as the record stood then; by the
+    action's id."""
+    specs = {s.id: s for s in _specs(ctx, row)}
+    out: dict[str, list[Change]] = {}
+    state: RecordState | None = None
+    for e, _ in timeline:
+        if state is not None and e.type is ActionType.REQUEST_CORRECTION:
+            out[e.id] = _changes(ctx, specs, state.declaration, e.payload.get("declaration") or {})
+        elif state is not None and e.type is ActionType.APPROVE_CORRECTION:
+            out[e.id] = _changes(ctx, specs, state.declaration, state.pending_correction or {})
+        try:
+            state = fold(state, e)
+        except (ValueError, KeyError):  # a history the box cannot replay: no diffs, no error
+            return out
+    return out
 
 
 def maybe_duplicates(timeline: Timeline) -> list[str]:

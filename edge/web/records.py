@@ -19,7 +19,7 @@ from edge.state import BoxState
 from edge.web import attachments
 from edge.web.attachments import FormDocuments
 from edge.web.context import Ctx, done, enter, form_key, not_found, show
-from edge.web.decisions import twins
+from edge.web.decisions import Change, corrections_in_history, twins
 from edge.web.forms import (
     declaration_gaps,
     declaration_values,
@@ -69,6 +69,7 @@ async def record_view(
         names=lambda u: names.get(u, "?"),
     )
     menu = [dataclasses.replace(i, reason=menu_reason(ctx, i.reason)) for i in menu]
+    changes = corrections_in_history(ctx, row, timeline)
     if lease is not None and lease.state == "revoked":
         taken = ctx._("The registry gave this record to another office (%(by)s).") % {
             "by": lease.changed_by
@@ -91,8 +92,8 @@ async def record_view(
         flags=[ctx.state.config.flag_label(f) for f in sorted(row.state.flags)],
         menu=menu,
         no_form=NO_FORM,
-        timeline=[_step(ctx, e, s, names) for e, s in reversed(timeline)],
-        clock_unset=any(e.clock == "unsynced" for e, _ in timeline),
+        timeline=[_step(ctx, e, s, names, changes) for e, s in reversed(timeline)],
+        clock_unset=_clock_unset(timeline),
         is_draft=row.state.status is Status.DRAFT,
         lease=lease,
         register_pending=register_pending,
@@ -104,9 +105,22 @@ async def record_view(
     )
 
 
-def _step(ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str]) -> dict[str, Any]:
+def _clock_unset(timeline: list[tuple[Entry, SyncInfo]]) -> str:
+    """Whether the times in the history are the box's own, its clock not yet set: "all",
+    "some" (those lines are marked) or "" (none). Said once, above the history."""
+    unset = sum(e.clock == "unsynced" for e, _ in timeline)
+    return "" if not unset else "all" if unset == len(timeline) else "some"
+
+
+def _step(
+    ctx: Ctx, e: Entry, sync: SyncInfo, names: dict[str, str], changes: dict[str, list[Change]]
+) -> dict[str, Any]:
+    asked = e.type is ActionType.REQUEST_CORRECTION  # "Correct" is the button, not the event
     return {
-        "label": action_label(e.type, e.payload, e.custom_type),
+        "label": "Correction requested"
+        if asked
+        else action_label(e.type, e.payload, e.custom_type),
+        "changes": changes.get(e.id, []),
         "by": names.get(e.created_by, e.created_by),
         "office": ctx.office(e.created_at_location),
         "at": ctx.when(e.created_at),

@@ -21,6 +21,7 @@ from edge.upstream import RegistryHit
 from edge.web.context import Ctx, done, enter, not_found, show
 from edge.web.messages import error_text
 from edge.web.records import record_view
+from edge.web.render import shown
 from edge.workflow.engine import ActionRequest
 from edge.workflow.model import ActionType, CoreFlag, Status
 from edge.workflow.rules import visible_queues
@@ -160,7 +161,7 @@ def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
                 "tracking_id": r.tracking_id,
                 "title": r.title or ctx._("(no name yet)"),
                 "event": event.label if event else r.state.event_type,
-                "event_date": str(r.state.declaration.get(date_field, "")),
+                "event_date": _event_date(ctx, r, date_field),
                 "declared_by": names.get(r.state.created_by, ""),
                 "waiting": max(0, waited),
                 "status": r.state.status.value,
@@ -172,6 +173,15 @@ def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _event_date(ctx: Ctx, r: RecordRow, date_field: str) -> str:
+    """The event's date as the record page says it (1 Nov 2026, in the reader's language)."""
+    value = r.state.declaration.get(date_field)
+    spec = ctx.state.config.fields.get(r.state.event_type, {}).get(date_field)
+    if value in (None, ""):
+        return ""
+    return str(value) if spec is None else shown(spec, value, ctx._, ctx.lang.code)
 
 
 def int_param(value: str | None, default: int) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from edge.web.i18n import translations
 from tests.e2e.conftest import shot
 from tests.e2e.test_every_form import RECORD, Office, act, new_record, switch
 from tests.helpers import BIRTH, Box
@@ -32,6 +33,17 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     assert db.one("SELECT tracking_id FROM records WHERE id = ?", first) in header
     assert "Salma" in compare.inner_text() and "differs" not in compare.inner_text()
     shot(page, "40-possible-duplicate")
+    # The same comparison in Arabic: its headings and both decisions translated.
+    page.context.add_cookies([{"name": "edge_lang", "value": "ar", "url": box.url}])
+    page.reload()
+    head = page.locator("table.side-by-side thead").inner_text()
+    assert said("ar", "This declaration") in head and said("ar", "Possible duplicate") in head
+    decide = page.locator("ul.decide").inner_text()
+    for label in ("Mark as duplicate", "Mark not a duplicate"):
+        assert said("ar", label) in decide, label
+    shot(page, "40-possible-duplicate-ar")
+    page.context.add_cookies([{"name": "edge_lang", "value": "en", "url": box.url}])
+    page.reload()
     # Both decisions beside the comparison too (until she assigns it, each says why not).
     decide = page.locator("ul.decide")
     for label in ("Mark as duplicate", "Mark not a duplicate"):
@@ -109,3 +121,39 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     page.wait_for_url(RECORD)
     assert db.one("SELECT title FROM records WHERE id = ?", again) == "Salwa Haddad"
     assert re.search(r"/records/", page.url)
+
+    # The history: each correction says what it changed, before → after, who asked and why;
+    # the office by its name; the words typed with a Reject; in both languages.
+    for lang in ("ar", "en"):
+        page.context.add_cookies([{"name": "edge_lang", "value": lang, "url": box.url}])
+        page.goto(f"/records/{again}")
+        lines = page.locator(".timeline > li")
+        asked = lines.filter(has_text=said(lang, "Correction requested"))
+        approved = lines.filter(has=page.locator("table.diff")).filter(
+            has_not_text=said(lang, "Correction requested")
+        )
+        for line in (asked, approved):
+            assert line.count() == 1
+            rows = line.locator("table.diff tbody tr")
+            assert rows.count() == 1  # only the field that changes
+            assert "Salma" in rows.locator("td.before").inner_text()
+            assert "Salwa" in rows.locator("td.after").inner_text()
+            head = line.locator("table.diff thead").inner_text()
+            assert said(lang, "Before") in head and said(lang, "After") in head
+        text = asked.inner_text()
+        assert "Mona Haddad, her mother" in text and "Misspelt at birth" in text
+        assert said(lang, "Reason") in text
+        history = page.locator(".timeline").inner_text()
+        assert "Ramallah Clinic" in history and "office-1" not in history
+        # Whether the box's clock was set is said once above the history, not on every line
+        # (every line here was saved with the same clock: no line is marked).
+        assert page.locator("#clock-note").count() <= 1
+        assert page.locator(".timeline [aria-describedby=clock-note]").count() == 0
+        shot(page, f"45-history-with-correction-{lang}")
+        page.goto(f"/records/{sent_back}")
+        history = page.locator(".timeline").inner_text()
+        assert f"{said(lang, 'Reason')}: The mother's ID number is missing" in history
+
+
+def said(lang: str, text: str) -> str:
+    return text if lang == "en" else translations(lang).gettext(text)

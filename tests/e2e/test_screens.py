@@ -41,6 +41,10 @@ def look(page: Page, size: str, lang: str, name: str) -> None:
     """The page fits the screen's width; photographed."""
     sticking_out = page.evaluate(OVERFLOW)
     assert sticking_out is None, f"{name} at {size} in {lang} scrolls sideways: {sticking_out}"
+    # The header takes little room: a quarter of the screen, a third on a phone.
+    header = page.locator("header.top").bounding_box()["height"]
+    height = SIZES[size][1]
+    assert header <= height * (0.34 if size == "phone" else 0.25), f"{name}: header {header} px"
     shot(page, f"screens-{size}-{lang}-{name}")
 
 
@@ -80,6 +84,17 @@ def test_the_main_pages_fit_every_screen_in_both_languages(page: Page, box: Box)
         language(page, lang)
         page.goto("/users")
         look(page, "phone", lang, "users")
+        # On a user's card, Deactivate sits beside Reset password, not over it.
+        card = page.locator("table.listing tbody tr", has_text="clerk")
+        a = card.locator("a[href$='/reset']").bounding_box()
+        b = card.locator("a[href$='/deactivate']").bounding_box()
+        gap = max(
+            a["x"] - (b["x"] + b["width"]),
+            b["x"] - (a["x"] + a["width"]),
+            a["y"] - (b["y"] + b["height"]),
+            b["y"] - (a["y"] + a["height"]),
+        )
+        assert gap >= 4, f"users in {lang}: Deactivate touches Reset password ({gap:.0f} px)"
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(r"/login"))
     look(page, "phone", "en", "login")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge.web.i18n import translations
 from tests.e2e.conftest import browse, office_box, shot
 from tests.e2e.test_ui import (
     declare,
@@ -247,6 +248,15 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     page.emulate_media(media="screen")
     shot(page, "24-draft-copy")
     draft_copy = page.url
+    # In Arabic: the same warning in the title, the mark across the page.
+    page.context.add_cookies([{"name": "edge_lang", "value": "ar", "url": box.url}])
+    page.reload()
+    title = translations("ar").gettext("DRAFT \u2013 not a certificate")
+    assert page.locator("h1").inner_text() == title
+    assert page.locator(".watermark").is_visible()
+    shot(page, "24-draft-copy-ar")
+    page.context.add_cookies([{"name": "edge_lang", "value": "en", "url": box.url}])
+    page.reload()
     printed = box.rows("SELECT created_by, payload FROM actions WHERE type = 'PRINT'")
     assert len(printed) == 1 and '"draft":"yes"' in printed[0][1]
     assert "fee" not in printed[0][1] and "receipt" not in printed[0][1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -132,3 +133,16 @@ def test_doctor_finds_a_database_that_lacks_part_of_its_schema(tmp_path: Path) -
     found = json.loads(edge_cli(home, "doctor", "--json", check=False).stdout)
     schema = next(f for f in found if f["check"] == "schema")
     assert not schema["ok"] and "records_by_assignee" in schema["says"]
+
+
+def test_a_box_whose_host_keeps_the_time_does_not_mark_its_times(tmp_path: Path) -> None:
+    """`clock = "host"` (the demo, a developer's PC): the kernel may say "not synchronised"
+    (no NTP of its own), but the actions count as made with the clock set, and `edge doctor`
+    says who keeps the time."""
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    with running_box(home, {"EDGE_CLOCK": "host"}) as box:
+        declare(box.client("clerk"), "Sara")
+        assert box.rows("SELECT DISTINCT clock FROM actions") == [("synced",)]
+    doctor = edge_cli(home, "doctor", env={**os.environ, "EDGE_CLOCK": "host"}, check=False)
+    assert "the clock is kept by the computer the box runs on" in doctor.stdout
