@@ -50,10 +50,11 @@ def journal(tmp_path: Path, cfg: Config) -> Iterator[Journal]:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    """A real reference registry process with its own database, for the test."""
+def registry(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Registry]:
+    """A real reference registry process with its own database, for the test (its
+    environment from an indirect parameter, if any)."""
     home = tmp_path / "registry"
     home.mkdir()
-    reg = start_registry(home)
+    reg = start_registry(home, env=getattr(request, "param", None))
     yield reg
     stop_process(reg.process)

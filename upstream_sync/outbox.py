@@ -105,7 +105,8 @@ def record_results(conn: sqlite3.Connection, results: list[ActionResult], now: d
             (
                 _RECEIPT.get(r.status, "pending"),
                 r.registry_time,
-                r.reason,
+                # Held back: the outbox says why in the box's words (reads._HELD_BACK).
+                None if r.status == "blocked" else r.reason,
                 stamp,
                 r.registration_number,
                 r.id,

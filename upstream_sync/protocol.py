@@ -36,6 +36,11 @@ PUSH_COMPACT = "push-compact.v1"
 # registry derives both from the box's chain as it holds it. Each hash is 32 bytes no
 # compression can shrink, over a third of a batch's bytes.
 PUSH_DERIVED_HASHES = "push-derived-hashes.v1"
+# Batches sent before the answer to the one before (PushBatch.after, .seen): on a long round
+# trip the link would otherwise idle while each answer comes back. The registry checks a
+# batch only after the one it continues, and holds back the later actions of a record whose
+# action it refused in a batch the box had no answer to yet.
+PUSH_PIPELINED = "push-pipelined.v1"
 CAPABILITIES = (
     PUSH,
     PULL,
@@ -45,6 +50,7 @@ CAPABILITIES = (
     DOCUMENTS,
     PUSH_COMPACT,
     PUSH_DERIVED_HASHES,
+    PUSH_PIPELINED,
 )
 REQUIRED_CAPABILITIES = (PUSH, PULL)
 H_PROTOCOL = "x-edge-protocol"
@@ -198,6 +204,11 @@ class PushBatch(msgspec.Struct, forbid_unknown_fields=True):
     # hash of the entry before, as it holds the chain; the hash of the action's columns).
     # Sent only to a registry that said it speaks `push-derived-hashes.v1`.
     derived_hashes: bool = False
+    # `push-pipelined.v1` only: the batch continues the box's chain after entry `after`, and
+    # the box had the registry's answers up to entry `seen` when it made it (`seen` < `after`:
+    # sent before the answer to the batch before it). -1: not said.
+    after: int = -1
+    seen: int = -1
 
 
 class ActionResult(msgspec.Struct):

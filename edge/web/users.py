@@ -131,15 +131,23 @@ def _person(ctx: Ctx, user_id: str) -> User | None:
         return None
 
 
-@get("/users/{user_id:str}/reset", guards=[MANAGES_USERS])
-async def reset_page(
-    request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
+async def _person_form(
+    request: Request[Any, Any, Any], state: BoxState, user_id: str, template: str
 ) -> Response[Any]:
+    """A form about one user this admin may see (else the not-found page)."""
     ctx = await enter(request, state)
     person = _person(ctx, user_id)
     if person is None:
         return not_found(ctx)
-    return show(ctx, "user_reset.html", person=person, errors={})
+    return show(ctx, template, person=person, errors={})
+
+
+@get("/users/{user_id:str}/reset", guards=[MANAGES_USERS])
+async def reset_page(
+    request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
+) -> Response[Any]:
+    """The reset form: a one-time password typed or generated."""
+    return await _person_form(request, state, user_id, "user_reset.html")
 
 
 @post("/users/{user_id:str}/reset", guards=[MANAGES_USERS])
@@ -193,11 +201,7 @@ async def deactivate_page(
     request: Request[Any, Any, Any], state: BoxState, user_id: FromPath[str]
 ) -> Response[Any]:
     """Are you sure, and why: deactivating ends the person's sessions at once."""
-    ctx = await enter(request, state)
-    person = _person(ctx, user_id)
-    if person is None:
-        return not_found(ctx)
-    return show(ctx, "user_deactivate.html", person=person, errors={})
+    return await _person_form(request, state, user_id, "user_deactivate.html")
 
 
 @post("/users/{user_id:str}/unlock", guards=[MANAGES_USERS])

@@ -89,6 +89,19 @@ class _Batch:
         users.declare(c, box_id, self.office, pushed.users, stamp)
         self.own_users = users.of_office(c, self.office, {a.created_by for a in actions})
         self.blocked: dict[str, str] = {}
+        # A box that pipelines says which answers it had (`seen`): the refusals it had not
+        # seen yet hold back the later actions of their records, as within one batch.
+        self.pipelined = pushed.seen >= 0
+        self.refused: list[tuple[str, int, str, str]] = []
+        if self.pipelined:
+            c.execute(
+                "DELETE FROM refusals WHERE box_id = ? AND box_seq <= ?", (box_id, pushed.seen)
+            )
+            for record_id, action_id in c.execute(
+                "SELECT record_id, action_id FROM refusals WHERE box_id = ? ORDER BY box_seq",
+                (box_id,),
+            ):
+                self.blocked.setdefault(record_id, action_id)
         self.known = {
             r[0]: (r[1], r[2])
             for r in rows_in(
@@ -179,11 +192,14 @@ class _Batch:
 
     def _refuse(self, a: WireAction, status: str, reason: str) -> ActionResult:
         self.blocked[a.record_id] = a.id
+        if self.pipelined:
+            self.refused.append((self.box_id, a.seq, a.record_id, a.id))
         return ActionResult(a.id, status, reason=reason)
 
     def flush(self, config: Config) -> None:
         self.chain.store()
         self.numbers.store()
+        self.c.executemany("INSERT OR IGNORE INTO refusals VALUES (?, ?, ?, ?)", self.refused)
         self.c.executemany(_INSERT_ACTION, self.rows)
         changed = [(rid, r, r.state) for rid, r in self.records.items() if r.changed and r.state]
         self.c.executemany(

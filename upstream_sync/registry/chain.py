@@ -12,11 +12,40 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+import time
+from collections.abc import Callable
 
 from edge.journal.chain import GENESIS
 from upstream_sync.protocol import ChainLink, WireAction
 
 log = logging.getLogger("upstream_sync.registry")
+_moved = threading.Condition()  # a batch was stored: the chains it moved may let one go on
+
+
+def tip(c: sqlite3.Connection, box_id: str) -> int:
+    """The last seq of the box's chain the registry holds (0: none)."""
+    row = c.execute("SELECT MAX(seq) FROM box_chain WHERE box_id = ?", (box_id,)).fetchone()
+    return int(row[0] or 0)
+
+
+def moved() -> None:
+    """Wake the batches waiting for their turn (after a batch was stored)."""
+    with _moved:
+        _moved.notify_all()
+
+
+def turn_came(read_tip: Callable[[], int], after: int, seconds: float) -> bool:
+    """Whether the registry holds the box's chain up to `after` within `seconds`: a batch
+    sent before the answer to the one before it waits for that one to be stored."""
+    deadline = time.monotonic() + seconds
+    while read_tip() < after:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        with _moved:
+            _moved.wait(min(left, 0.5))
+    return True
 
 
 class BoxChain:

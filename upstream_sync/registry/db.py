@@ -16,7 +16,7 @@ from upstream_sync.registry.errors import SchemaMismatch
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS enrollment_tokens (
@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS registrations (
     action_id TEXT PRIMARY KEY, record_id TEXT NOT NULL, number TEXT NOT NULL UNIQUE,
     event_type TEXT NOT NULL, year INTEGER NOT NULL, n INTEGER NOT NULL,
     UNIQUE (event_type, year, n));
+-- The actions of a box refused (rejected, conflict) in a batch sent by a box that pipelines,
+-- kept until the box says it has the answer (PushBatch.seen): its batches sent before that
+-- answer may hold later actions of the same record, which wait (registry/accept.py).
+CREATE TABLE IF NOT EXISTS refusals (
+    box_id TEXT NOT NULL, box_seq INTEGER NOT NULL, record_id TEXT NOT NULL,
+    action_id TEXT NOT NULL, PRIMARY KEY (box_id, box_seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS clock_steps (
     box_id TEXT NOT NULL, boot_id TEXT NOT NULL, offset_ms INTEGER NOT NULL,
     measured_at TEXT NOT NULL, PRIMARY KEY (box_id, boot_id));

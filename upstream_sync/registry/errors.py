@@ -86,6 +86,13 @@ class Replayed(RegistryError):
     title = "This request was already received (a replay)"
 
 
+class OutOfTurn(RegistryError):
+    """A pipelined batch whose batch before it did not arrive in time (lost on the way)."""
+
+    status = 409
+    title = "An earlier batch from this box has not arrived"
+
+
 class UnsupportedProtocol(RegistryError):
     status = 426
     title = "Unsupported sync protocol version"

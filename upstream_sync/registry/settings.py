@@ -40,7 +40,15 @@ class RegistrySettings:
         "required; leave out `search.v1`, `lease.v1`, `login-check.v1` or `documents.v1` to turn "
         "that off, "
         "`push-compact.v1` to answer every action of a push, `push-derived-hashes.v1` to have "
-        "boxes send every action's hashes.",
+        "boxes send every action's hashes, `push-pipelined.v1` to have boxes wait for the "
+        "answer to each batch before they send the next.",
+    )
+    push_turn_wait_seconds: int = _setting(
+        20,
+        "How long a batch that a box sent before the answer to the batch before it waits for "
+        "that batch to arrive; after that it is refused with 409 and the box sends both again.",
+        1,
+        300,
     )
     argon2_memory_kib: int = _setting(
         32768, "Argon2id memory per password hash or check (KiB).", 8192, 1_048_576

@@ -15,13 +15,14 @@ from litestar.params import FromPath, RawBody
 from edge.clock import iso_ms, utcnow
 from edge.identity import public_key_hex
 from upstream_sync import protocol as p
-from upstream_sync.registry import accept, documents, enrollment, leases, records, users
+from upstream_sync.registry import accept, chain, documents, enrollment, leases, records, users
 from upstream_sync.registry.context import RegistryContext, registry_of
 from upstream_sync.registry.errors import (
     BadMessage,
     BadSignature,
     NotEnrolledBox,
     NotOffered,
+    OutOfTurn,
     Replayed,
     TooLarge,
     Unsigned,
@@ -159,8 +160,22 @@ def push(request: Req, state: State, body: RawBody) -> Response[bytes]:
     batch: p.PushBatch = _decode(body, p.PushBatch, reg.settings.max_message_bytes)
     if batch.derived_hashes:
         _offered(reg, request, p.PUSH_DERIVED_HASHES)
+    if batch.seen < batch.after:  # sent before the answer to the batch before it
+        _offered(reg, request, p.PUSH_PIPELINED)
+        if not chain.turn_came(
+            lambda: reg.db.read(lambda c: chain.tip(c, box_id)),
+            batch.after,
+            reg.settings.push_turn_wait_seconds,
+        ):
+            raise OutOfTurn(
+                f"This batch continues the box's chain after seq {batch.after}, and the batch "
+                "with the entries before it has not arrived; the box sends both again"
+            )
     now = utcnow()
-    answered = accept.accept_batch(reg.db, box_id, nonce, batch, now, reg.config)
+    try:
+        answered = accept.accept_batch(reg.db, box_id, nonce, batch, now, reg.config)
+    finally:
+        chain.moved()
     if answered is None:
         raise Replayed("A batch with this nonce was already received from this box")
     results, chain_seq = answered

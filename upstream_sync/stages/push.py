@@ -1,12 +1,16 @@
 """The push stage: draining the outbox, batch after batch, each sent while the next one is
-prepared.
+prepared, and, with a registry that speaks `push-pipelined.v1`, up to MAX_IN_FLIGHT batches
+on the link before the first answer is back.
 
 The registry checks a batch while the box picks, marks `sending`, encodes and signs the next
-one, so neither side waits for the other. Order and the per-record hold-back still hold: a
-batch leaves only after the answer to the one before it, and if that answer refused an action,
-the prepared batch loses the later actions of that record (they go back to pending) before
-it leaves. Every batch is marked `sending` and committed before it leaves; the answers to a
-batch are stored in the writer job that prepares the batch after next.
+one, so neither side waits for the other. Order and the per-record hold-back still hold: the
+registry checks a batch only after the one before it, and each batch says which answers the
+box had when it left (`seen`): the registry holds back the later actions of a record whose
+action it refused in a batch the box had no answer to yet, and the box drops them from the
+batches it has not sent (they go back to pending). Every batch is marked `sending` and
+committed before it leaves; the answers are stored in the writer job that prepares a batch.
+The number of batches in flight adapts: one more after each answer, back to one after a
+failure (a lossy link gets few, each of which finishes).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,14 +48,17 @@ from upstream_sync.transport import (
 
 log = logging.getLogger("upstream_sync.push")
 _REFUSED = frozenset({"rejected", "conflict", "blocked"})
-# One long-lived thread sends: its HTTP client and kept-alive connection serve every drain.
-_SENDER = ThreadPoolExecutor(1, thread_name_prefix="push")
+# Batches on the link at once (with `push-pipelined.v1`); long-lived threads send them, each
+# with its own HTTP client and kept-alive connection, which serve every drain.
+MAX_IN_FLIGHT = 3
+_SENDER = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="push")
 # A batch's size adapts to the link: as much as the last batches show the link carries in
 # TARGET_SECONDS (a third of the timeout, so that a batch finishes on a slow, lossy link),
 # within `sync_batch_bytes`; halved after a failed batch, and kept for the next drain.
 TARGET_SECONDS = 10.0
 MIN_BATCH_BYTES = 16 * 1024
 BUDGET_KEY = "sync_batch_budget"
+DEPTH_KEY = "sync_batches_in_flight"
 
 
 def fitted_budget(size: int, seconds: float, cap: int) -> int:
@@ -94,6 +102,8 @@ class _Prepared:
     after: int = 0  # the last seq before this batch (the batch in flight ends there)
     size: int = 0  # the actions' bytes as JSON (what the budget counts)
     derived_hashes: bool = False  # the registry derives the actions' hashes: leave them out
+    pipelined: bool = False  # the registry speaks push-pipelined.v1: say `after` and `seen`
+    seen: int = 0  # the box had the answers up to this seq when the batch left
     body: bytes = b""
 
     @property
@@ -113,6 +123,8 @@ class _Prepared:
                 self.users,
                 self.restart,
                 self.derived_hashes,
+                self.after if self.pipelined else -1,
+                self.seen if self.pipelined else -1,
             )
         )
 
@@ -160,11 +172,12 @@ class _Drain:
     ) -> None:
         self.journal, self.who, self.device_key = journal, who, device_key
         self.cap, self.budget, self.timeout = budget, budget, timeout
+        self.pipelined, self.depth = False, 1
         self.count = dict.fromkeys(("sent", "accepted", "duplicate", "rejected", "conflict"), 0)
 
-    def prepare(self, settle: _Settle | None, after: int, starting: bool = False) -> _Prepared:
-        """In one writer job: store the last answers, pick and mark the next batch, and note
-        the stage's progress (or its start)."""
+    def prepare(self, settles: list[_Settle], after: int, starting: bool = False) -> _Prepared:
+        """In one writer job: store the answers not stored yet (and empty `settles`), pick
+        and mark the next batch, and note the stage's progress (or its start)."""
         at = now_moment()
         now = at.wall
 
@@ -173,9 +186,12 @@ class _Drain:
                 syncstages.start(conn, Stage.PUSH, at)
                 kept = box_value(conn, BUDGET_KEY)  # as the last drain left it
                 self.budget = min(int(kept), self.cap) if kept else self.cap
+                speaks = capabilities.stored(conn) or ()
+                self.pipelined = p.PUSH_PIPELINED in speaks
+                self.depth = int(box_value(conn, DEPTH_KEY) or 1) if self.pipelined else 1
             else:
                 syncstages.progress(conn, Stage.PUSH, at)
-            if settle is not None:
+            for settle in settles:
                 settle.store(conn, now)
             batch = outbox.select_batch(conn, self.budget, after)
             links, actions = chainlinks.skipped(conn, after, batch.actions)
@@ -192,11 +208,11 @@ class _Drain:
                 after,
                 batch.size,
                 p.PUSH_DERIVED_HASHES in (capabilities.stored(conn) or ()),
+                self.pipelined,
             )
 
         prepared = self.journal.run(job)
-        if prepared.actions or prepared.links:
-            prepared.encode()
+        settles.clear()
         return prepared
 
     def send(self, batch: _Prepared) -> p.PushResult:
@@ -206,6 +222,16 @@ class _Drain:
         result: p.PushResult = p.decode(answer.body, p.PushResult)
         result.results = result.every_result([a.id for a in batch.actions])
         return result
+
+    def settle(self, batch: _Prepared, result: p.PushResult) -> _Settle:
+        """An answered batch counted, and its answers to store."""
+        self.count["sent"] += len(batch.actions)
+        for r in result.results:
+            if r.status in self.count:
+                self.count[r.status] += 1
+        return _Settle(
+            result.results, batch.steps, chain_seq=result.chain_seq, restarted=bool(batch.restart)
+        )
 
     def report(
         self,
@@ -240,43 +266,54 @@ def drain(
     if who is None:
         raise NotEnrolled("Enroll the box first: edge enroll URL TOKEN")
     d = _Drain(journal, who, device_key, budget_bytes, timeout)
-    settle: _Settle | None = None
-    current = d.prepare(None, 0, starting=True)
-    while current.actions or current.links:
-        sent_at = time.monotonic()
-        in_flight = _SENDER.submit(d.send, current)
-        following = d.prepare(settle, current.last)
+    settles: list[_Settle] = []
+    following = d.prepare(settles, 0, starting=True)
+    flying: deque[_Flight] = deque()
+    answered, answered_at = 0, time.monotonic()  # the last seq answered, and when
+    while True:
+        while (following.actions or following.links) and len(flying) < d.depth:
+            following.seen = answered
+            following.encode()
+            flying.append(_Flight(following, _SENDER.submit(d.send, following)))
+            following = d.prepare(settles, following.last)
+        if not flying:
+            break
+        current = flying.popleft()
         try:
-            result = in_flight.result()
+            result = current.answer.result()
         except EXCHANGE_ERRORS as exc:
-            return _failed(d, current, following, exc, cap_seconds)
-        if current.actions:
-            d.budget = fitted_budget(current.size, time.monotonic() - sent_at, d.cap)
-        d.count["sent"] += len(current.actions)
-        for r in result.results:
-            if r.status in d.count:
-                d.count[r.status] += 1
-        settle = _Settle(
-            result.results,
-            current.steps,
-            chain_seq=result.chain_seq,
-            restarted=bool(current.restart),
-        )
-        _hold_back(current, following, result, settle)
+            return _failed(d, current, flying, following, settles, exc, cap_seconds)
+        batch, now = current.batch, time.monotonic()
+        if batch.actions:  # the link's time for it: from when the one before was answered
+            d.budget = fitted_budget(batch.size, now - max(current.sent_at, answered_at), d.cap)
+        answered, answered_at = batch.last, now
+        if d.pipelined:
+            d.depth = min(d.depth + 1, MAX_IN_FLIGHT)
+        settle = d.settle(batch, result)
+        settles.append(settle)
+        _hold_back(batch, following, result, settle)
         if settle.dropped and not following.actions:  # all held back: look further on
-            following = d.prepare(settle, current.last)
-            settle = None
-        current = following
+            following = d.prepare(settles, following.after)
 
     def finish(conn: sqlite3.Connection) -> None:
         at = now_moment()
-        if settle is not None:
+        for settle in settles:
             settle.store(conn, at.wall)
         set_box_value(conn, BUDGET_KEY, str(d.budget))
+        set_box_value(conn, DEPTH_KEY, str(d.depth))
         syncstages.finish(conn, Stage.PUSH, at)
 
     journal.run(finish)
-    return d.report(current.held_back)
+    return d.report(following.held_back)
+
+
+@dataclass
+class _Flight:
+    """A batch on its way, and its answer to come."""
+
+    batch: _Prepared
+    answer: Future[p.PushResult]
+    sent_at: float = field(default_factory=time.monotonic)
 
 
 def _hold_back(
@@ -295,26 +332,42 @@ def _hold_back(
         following.links = sorted(
             [*following.links, *map(chainlinks.link, settle.dropped)], key=lambda k: k.seq
         )
-        if following.actions:
-            following.encode()
 
 
 def _failed(
-    d: _Drain, current: _Prepared, following: _Prepared, exc: BaseException, cap_seconds: int
+    d: _Drain,
+    current: _Flight,
+    flying: deque[_Flight],
+    following: _Prepared,
+    settles: list[_Settle],
+    exc: BaseException,
+    cap_seconds: int,
 ) -> PushReport:
     error = describe(exc)
-    log.warning("push of %d actions failed: %s", len(current.actions), error)
+    log.warning("push of %d actions failed: %s", len(current.batch.actions), error)
+    # The batches sent after it: their answers are kept when the registry gave them (it took
+    # the failed one first: only its answer was lost), else they failed too.
+    failed = [current.batch]
+    for flight in flying:
+        try:
+            settles.append(d.settle(flight.batch, flight.answer.result()))
+        except EXCHANGE_ERRORS:
+            failed.append(flight.batch)
 
     def job(conn: sqlite3.Connection) -> tuple[datetime, datetime]:
         at = now_moment()
+        for settle in settles:
+            settle.store(conn, at.wall)
         outbox.unmark(conn, following.actions, at.wall)  # prepared, never sent
         set_box_value(conn, BUDGET_KEY, str(after_failure(d.budget, d.cap)))
+        set_box_value(conn, DEPTH_KEY, "1")
+        unsent = [a for batch in failed for a in batch.actions]
         next_try = outbox.record_failure(
-            conn, current.actions, error, at.wall, cap_seconds, answered_by_registry(exc)
+            conn, unsent, error, at.wall, cap_seconds, answered_by_registry(exc)
         )
         syncstages.fail(conn, Stage.PUSH, error, at, next_try)
         return at.wall, next_try
 
     retry = d.journal.run(job)
-    d.count["sent"] += len(current.actions)
-    return d.report(current.held_back, error, retry)
+    d.count["sent"] += sum(len(batch.actions) for batch in failed)
+    return d.report(current.batch.held_back, error, retry)
