@@ -40,7 +40,8 @@ class RegistrySettings:
         "required; leave out `search.v1`, `lease.v1`, `login-check.v1` or `documents.v1` to turn "
         "that off, "
         "`push-compact.v1` to answer every action of a push, `push-derived-hashes.v1` to have "
-        "boxes send every action's hashes.",
+        "boxes send every action's hashes, `escrow.v1` to keep no unlock secrets (boxes then "
+        "unlock after a reboot only when staff log in).",
     )
     argon2_memory_kib: int = _setting(
         32768, "Argon2id memory per password hash or check (KiB).", 8192, 1_048_576
@@ -65,6 +66,13 @@ class RegistrySettings:
         "(e.g. `edge-registry token` run beside the server) before it fails.",
         1,
         600,
+    )
+    escrow_requests_per_hour: int = _setting(
+        20,
+        "Most requests for its unlock secret (registrations and releases, granted or refused) "
+        "the registry answers one box within an hour; more are refused with 429.",
+        1,
+        10_000,
     )
     log_level: str = _setting("info", "One of `debug`, `info`, `warning`, `error`.")
 
