@@ -15,7 +15,6 @@ it too, which is why the registry's refusal, not the key, protects a stolen box.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -75,10 +74,7 @@ def reported_stolen(exc: BaseException) -> bool:
 
 def forget_unlock_key(home: Path) -> None:
     """Remove the unlock key (the registry slot went: nothing for it to ask)."""
-    try:
-        os.unlink(unlock_key_path(home))
-    except FileNotFoundError:
-        pass
+    unlock_key_path(home).unlink(missing_ok=True)
 
 
 def _secret(body: bytes) -> bytes:
