@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.cli import settings_of
+from edge.cli import journal_key, settings_of
 from edge.errors import EdgeError
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
@@ -21,7 +21,8 @@ from upstream_sync.worker import LOCK_WAIT
 def enroll(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     token = _token(args)
-    with Journal(settings.journal_path, load_config(settings.country_config)) as journal:
+    config, key = load_config(settings.country_config), journal_key(args, settings)
+    with Journal(settings.journal_path, config, key=key) as journal:
         done = do_enroll(
             journal,
             settings.device_key_path,
@@ -60,10 +61,11 @@ def _token(args: argparse.Namespace) -> str:
 def sync(args: argparse.Namespace) -> int:
     """Pull the registry's changes, then push the outbox until it is empty."""
     settings = settings_of(args)
-    reader = Reader(settings.journal_path)
+    key = journal_key(args, settings)
+    reader = Reader(settings.journal_path, key)
     lock = SyncLock(settings.home)
     with (
-        Journal(settings.journal_path, load_config(settings.country_config)) as journal,
+        Journal(settings.journal_path, load_config(settings.country_config), key=key) as journal,
         lock.held(LOCK_WAIT) as mine,
     ):
         if not mine:
