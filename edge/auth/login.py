@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from edge.auth.sessions import Session, create_session
 from edge.clock import Moment, as_moment, elapsed, iso_ms, parse_iso
 from edge.errors import EdgeError, FieldProblem, InvalidInput, LoginRefused
+from edge.journal.db import sqlite3
 from edge.settings import Settings
 from edge.users.passwords import MAX_LENGTH, Hasher
 from edge.users.register import User, deactivated_because, find_user, get_user

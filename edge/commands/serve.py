@@ -13,6 +13,8 @@ from litestar import Litestar
 from edge import serving
 from edge.app import create_app
 from edge.cli import settings_of
+from edge.journal.reads import Reader
+from edge.journal.store import Journal
 from edge.limits import guarded_http
 from edge.runlock import hold_shared
 from edge.serving import Started
@@ -46,7 +48,10 @@ def _announce(app: Litestar, settings: Settings) -> Started:
     async def start(port: int) -> Callable[[], Awaitable[None]]:
         from edge.mdns import Announcer
 
-        announcer = Announcer(settings, app.state.reader, app.state.journal, port)
+        def opened() -> tuple[Reader, Journal] | None:  # None while the box is locked
+            return None if app.state.locked else (app.state.reader, app.state.journal)
+
+        announcer = Announcer(settings, opened, port)
         announcer.start()
         # Withdrawn while the app shuts down: uvicorn re-raises SIGTERM once it is done.
         app.on_shutdown.insert(0, announcer.stop)

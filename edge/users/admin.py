@@ -5,7 +5,6 @@ user's scopes itself, so no caller can forget to."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from edge.errors import (
     NotFound,
 )
 from edge.ids import is_uuid
+from edge.journal.db import sqlite3
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.settings import Settings

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from edge.journal.verify import verify
-from tests.helpers import BIRTH, Box, edge_cli, running_box, start_box, stop_box
+from tests.helpers import BIRTH, Box, edge_cli, journal_conn, running_box, start_box, stop_box
 from tests.web_forms import HTML, JPEG, PDF, PNG, WebUser, errors, kept_documents
 
 LIMITS = {
@@ -233,7 +232,7 @@ def test_documents_answered_2xx_survive_kill_9(tmp_path: Path) -> None:
         stop_box(box)
     report = verify(home / "journal.db")
     assert report.ok, report.problems
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     (doc_id,) = conn.execute("SELECT id FROM documents WHERE action_id IS NOT NULL").fetchone()
     data = b"".join(
         r[0]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
-from tests.helpers import edge_cli, running_box, start_registry, stop_process
+from edge.commands.init import DEMO_PASSWORD
+from tests.helpers import edge_cli, journal_conn, running_box, start_registry, stop_process
 from tests.integration.test_sync import declare, receipts
 
 
@@ -66,10 +66,14 @@ def test_restore_refuses_another_box_and_a_damaged_backup(tmp_path: Path) -> Non
     edge_cli(other, "backup", str(copy))
     refused = edge_cli(mine, "restore", str(copy), check=False)
     assert refused.returncode != 0 and "not of this box" in refused.stderr
-    assert edge_cli(mine, "restore", str(copy), "--force").returncode == 0
+    # Another box's backup opens with a key slot of that box (a staff password).
+    password = tmp_path / "password"
+    password.write_text(DEMO_PASSWORD)
+    unlock = ["--unlock-user", "clerk", "--unlock-password-file", str(password)]
+    assert edge_cli(mine, *unlock, "restore", str(copy), "--force").returncode == 0
     damaged = tmp_path / "damaged.db"
     edge_cli(mine, "backup", str(damaged))
-    conn = sqlite3.connect(damaged)
+    conn = journal_conn(damaged, home=mine)
     conn.execute("DROP TRIGGER actions_no_update")
     conn.execute("UPDATE actions SET created_by = 'someone else' WHERE seq = 1")
     conn.commit()
@@ -125,7 +129,7 @@ def test_export_writes_the_offices_records_for_its_admin_only(tmp_path: Path) ->
 def test_doctor_finds_a_database_that_lacks_part_of_its_schema(tmp_path: Path) -> None:
     home = tmp_path / "box"
     edge_cli(home, "init", "--demo")
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     conn.execute("DROP INDEX records_by_assignee")
     conn.commit()
     conn.close()

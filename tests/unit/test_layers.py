@@ -20,6 +20,7 @@ BASE = {
     "edge.notify",
     "edge.runlock",
     "edge.identity",
+    "edge.keys",
     "edge.latency",
     "edge.limits",
     "edge.serving",

@@ -4,7 +4,6 @@ connections of their own, its search, and its errors in its own words."""
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from litestar import get
 from litestar.testing import TestClient
 
 from edge.journal.chain import GENESIS, row_hash
+from edge.journal.db import sqlite3
 from edge.workflow.scopes import parse_scope
 from tests.helpers import ROOT, config
 from upstream_sync import protocol as p

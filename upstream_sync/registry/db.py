@@ -4,13 +4,12 @@ progress may still roll back)."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from edge.journal.db import connect
+from edge.journal.db import connect, sqlite3
 from upstream_sync.registry import documents, escrow
 from upstream_sync.registry.errors import SchemaMismatch
 

@@ -10,12 +10,12 @@ rate limit counts."""
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from edge.clock import iso_ms
+from edge.journal.db import sqlite3
 from upstream_sync.registry.errors import BoxRevoked, NoUnlockKey, TooManyRequests, UnknownBox
 
 if TYPE_CHECKING:  # the database creates these tables: it imports this module

@@ -12,7 +12,6 @@ batch are stored in the writer job that prepares the batch after next.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from edge.clock import iso_ms, now_moment
 from edge.journal import syncstages
 from edge.journal.boxvalues import box_value, set_box_value
 from edge.journal.chain import row_hash
+from edge.journal.db import sqlite3
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.journal.syncstages import Stage
