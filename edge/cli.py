@@ -150,6 +150,14 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("src", help="the backup file")
     restore.add_argument("--force", action="store_true", help="accept another box's backup")
     restore.set_defaults(func=_lazy("edge.commands.backup", "restore"))
+    rekey = sub.add_parser(
+        "rekey", help="give the journal a new data key; every key slot opens it (box stopped)"
+    )
+    rekey.set_defaults(func=_lazy("edge.commands.keys", "rekey"))
+    unlock_box = sub.add_parser("unlock", help="unlock a locked box (with --unlock-user NAME)")
+    unlock_box.set_defaults(func=_lazy("edge.commands.keys", "unlock"))
+    lock_box = sub.add_parser("lock", help="forget the key in memory, as a reboot does")
+    lock_box.set_defaults(func=_lazy("edge.commands.keys", "lock"))
     export = sub.add_parser("export", help="write the office's records to a CSV or JSON file")
     export.add_argument("dest", help="the file to write (readable by you only)")
     export.add_argument("--format", choices=("csv", "json"), default="csv")

@@ -52,10 +52,51 @@ def device_key_pem(path: Path, data_key: bytes | None = None) -> bytes:
         data_key = runtime.key_for_home(path.parent)
     if data_key is None:
         raise BoxLocked(tr("The box is locked: its device key opens only once it is unlocked."))
-    try:
-        return seal.unwrap(_file_key(data_key), raw[len(WRAPPED) :], b"device.key")
-    except seal.Unsealed:
-        raise BoxLocked(tr("The device key does not open with this box's data key.")) from None
+    staged = _staged(path)
+    for candidate in (path, staged):  # a rekey cut short: the new copy is wrapped by the new DK
+        try:
+            raw = candidate.read_bytes()
+            return seal.unwrap(_file_key(data_key), raw[len(WRAPPED) :], b"device.key")
+        except (seal.Unsealed, FileNotFoundError):
+            continue
+    raise BoxLocked(tr("The device key does not open with this box's data key."))
+
+
+def _staged(path: Path) -> Path:
+    return path.with_name(path.name + ".next")
+
+
+def encrypt_device_key(path: Path, data_key: bytes) -> None:
+    """A plain device key from before encryption at rest, wrapped in place (atomically)."""
+    if not path.exists() or path.read_bytes().startswith(WRAPPED):
+        return
+    staged = _staged(path)
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(wrap_device_key(path.read_bytes(), data_key))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(staged, path)
+
+
+def stage_device_key(path: Path, old: bytes, new: bytes) -> None:
+    """Before a rekey: the device key wrapped by the new data key, beside the current one."""
+    if not path.read_bytes().startswith(WRAPPED):
+        return
+    pem = device_key_pem(path, old)
+    staged = _staged(path)
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(wrap_device_key(pem, new))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def commit_device_key(path: Path) -> None:
+    """After a rekey: the new copy replaces the old."""
+    staged = _staged(path)
+    if staged.exists():
+        os.replace(staged, path)
 
 
 def load_device_key(path: Path, data_key: bytes | None = None) -> Ed25519PrivateKey:

@@ -32,6 +32,7 @@ from edge.keys import box as keybox
 from edge.logs import begin, end
 from edge.runlock import hold_shared
 from edge.settings import Settings
+from edge.users.register import list_users
 from edge.workflow.config import load_config
 from upstream_sync.clocksteps import measure_clock_step
 from upstream_sync.enrollment import enrollment
@@ -150,6 +151,9 @@ class Worker:
         self._open().run(housekeeping)
         self.ensure_registry_slot()
         self.sync(pull=True)
+        if self.key is not None:  # users the registry deactivated unlock the box no more
+            active = [u.username for u in list_users(self.reader.conn()) if u.active]
+            keybox.prune_users(self.settings, active)
 
     def first_round(self) -> int:
         """At start: the registry slot made if the box lacks one, then a round."""

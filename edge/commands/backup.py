@@ -93,6 +93,9 @@ def restore(args: argparse.Namespace) -> int:
     src = Path(args.src)
     if not src.is_file():
         raise EdgeError(f"{src} is not a file")
+    travelling = slots.load_file(Path(f"{src}{SLOTS_SUFFIX}"))
+    if travelling is not None and travelling.box_id != settings.box_id and not args.force:
+        raise EdgeError(_not_ours(src, travelling.box_id, settings))
     key = _backup_key(args, settings, src)
     report = verify(src, key)
     if not report.ok:
@@ -106,10 +109,7 @@ def restore(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     if owner != settings.box_id and not args.force:
-        raise EdgeError(
-            f"{src} is a backup of box {owner or 'unknown'}, not of this box "
-            f"({settings.box_id}); use --force to restore it anyway"
-        )
+        raise EdgeError(_not_ours(src, owner, settings))
     if schema > LATEST:
         raise EdgeError(f"{src} is from newer software (schema {schema}); update this box first")
     # The restored journal opens with this box's key, so its slots stay as they are.
@@ -157,6 +157,13 @@ def restore(args: argparse.Namespace) -> int:
         "back what was done after the backup."
     )
     return 0
+
+
+def _not_ours(src: Path, owner: str | None, settings: Settings) -> str:
+    return (
+        f"{src} is a backup of box {owner or 'unknown'}, not of this box "
+        f"({settings.box_id}); use --force to restore it anyway"
+    )
 
 
 def _current(settings: Settings) -> bytes | None:

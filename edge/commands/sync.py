@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from edge.cli import journal_key, settings_of
+from edge.commands.keys import migrate_if_plain, rekey_if_due
 from edge.errors import EdgeError
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
@@ -146,5 +147,8 @@ def _n(count: int, noun: str) -> str:
 def worker(args: argparse.Namespace) -> int:
     from upstream_sync.worker import run
 
-    run(settings_of(args))
+    settings = settings_of(args)
+    migrate_if_plain(settings)
+    rekey_if_due(settings)
+    run(settings)
     return 0

@@ -9,7 +9,7 @@ Every successful unlock writes the runtime file, so the box's other processes se
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from edge.errors import BoxLocked
 from edge.keys import runtime, seal, slots
@@ -54,13 +54,39 @@ def encrypted(settings: Settings) -> bool:
     return (settings.home / slots.FILE).exists()
 
 
+def journal_opens(settings: Settings, key: bytes) -> bool:
+    """Whether `key` reads the box's journal (or there is no journal yet)."""
+    from sqlcipher3 import dbapi2
+
+    if not settings.journal_path.exists():
+        return True
+    conn = dbapi2.connect(str(settings.journal_path))
+    try:
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return True
+    except dbapi2.DatabaseError:
+        return False
+    finally:
+        conn.close()
+
+
+def _pick(settings: Settings, found: list[bytes]) -> bytes | None:
+    """The key that opens the journal: the only one, or (after a rekey cut short) the one of
+    the two that does."""
+    if len(found) <= 1:
+        return found[0] if found else None
+    return next((k for k in found if journal_opens(settings, k)), None)
+
+
 def data_key(settings: Settings) -> bytes | None:
     """DK if the box is unlocked (or has only a setup slot), else None."""
     dk = runtime.read_key(settings)
     if dk is not None:
         return dk
     ks = slots.load(settings.home)
-    dk = slots.setup_key(ks) if ks else None
+    dk = _pick(settings, slots.setup_candidates(ks)) if ks else None
     if dk is not None:
         runtime.write_key(settings, dk)
     return dk
@@ -101,8 +127,10 @@ def unlock_with_password(settings: Settings, username: str, password: str) -> by
     if ks is None:
         return None
     try:
-        dk = slots.open_user(ks, username, password)
+        dk = _pick(settings, slots.open_user_candidates(ks, username, password))
     except Unsealed:
+        return None
+    if dk is None:
         return None
     runtime.write_key(settings, dk)
     log.info("the box was unlocked by a staff login")
@@ -116,8 +144,10 @@ def open_slot(settings: Settings, slot_id: str, private: bytes) -> bytes | None:
     if ks is None or slot is None:
         return None
     try:
-        dk = slots.open_with_private(ks, slot, private)
+        dk = _pick(settings, slots.candidates(ks, slot, private))
     except Unsealed:
+        return None
+    if dk is None:
         return None
     runtime.write_key(settings, dk)
     log.info("the box was unlocked by its %s slot", slot["kind"])
@@ -149,6 +179,21 @@ def remove_user(settings: Settings, username: str) -> None:
         slots.save(ks)
 
 
+def prune_users(settings: Settings, active_usernames: Iterable[str]) -> int:
+    """Remove the slots of users who are no longer active here (deactivated by the registry,
+    removed); returns how many went."""
+    ks = slots.load(settings.home)
+    if ks is None:
+        return 0
+    keep = {slots.user_slot_id(ks, name) for name in active_usernames}
+    gone = [s["id"] for s in ks.kinds(slots.USER) if s["id"] not in keep]
+    for slot_id in gone:
+        ks.remove(slot_id)
+    if gone:
+        slots.save(ks)
+    return len(gone)
+
+
 def add_sealed_slot(
     settings: Settings, kind: str, slot_id: str, public: bytes, **extra: object
 ) -> None:
@@ -160,3 +205,25 @@ def add_sealed_slot(
     slots.add_sealed(ks, dk, kind, slot_id, public, **extra)
     slots.drop_setup(ks)
     slots.save(ks)
+
+
+def rekey(settings: Settings, rekey_journal: Callable[[bytes, bytes], None]) -> None:
+    """A new DK for the journal (`rekey_journal(old, new)`: PRAGMA rekey), the device key and
+    every slot (sealed to their public keys: no password needed). Safe against a power cut at
+    any point: until the end, every slot opens both keys. The box must be stopped."""
+    from edge.identity import commit_device_key, stage_device_key
+
+    old = require_key(settings)
+    ks = slots.load(settings.home)
+    if ks is None:
+        raise BoxLocked(locked_message())
+    new = seal.new_key()
+    slots.prepare_rekey(ks, new)
+    slots.save(ks)
+    stage_device_key(settings.device_key_path, old, new)
+    rekey_journal(old, new)
+    commit_device_key(settings.device_key_path)
+    slots.finish_rekey(ks)
+    slots.save(ks)
+    runtime.write_key(settings, new)
+    log.info("the box has a new data key; every key slot opens it")

@@ -141,6 +141,12 @@ def set_user(ks: KeySlots, dk: bytes, username: str, password: str, params: KdfP
 def open_user(ks: KeySlots, username: str, password: str) -> bytes:
     """DK from `username`'s slot, or Unsealed. Without a slot the same Argon2id is spent on a
     decoy, so the answer takes as long and does not tell which usernames have a slot."""
+    return open_user_candidates(ks, username, password)[0]
+
+
+def open_user_candidates(ks: KeySlots, username: str, password: str) -> list[bytes]:
+    """As `open_user`, with the next DK too while a rekey was under way (a power cut between
+    the journal's new key and this file's: one of the two opens the journal)."""
     slot = ks.find(user_slot_id(ks, username))
     if slot is None or slot["kind"] != USER:
         seal.password_key(password, os.urandom(16), KdfParams())
@@ -150,7 +156,7 @@ def open_user(ks: KeySlots, username: str, password: str) -> bytes:
         password, bytes.fromhex(slot["salt"]), KdfParams(kdf["m"], kdf["t"], kdf["p"])
     )
     private = seal.unwrap(kek, bytes.fromhex(slot["wrapped_private"]), ks.info(slot["id"]))
-    return open_with_private(ks, slot, private)
+    return candidates(ks, slot, private)
 
 
 def add_sealed(
@@ -174,6 +180,16 @@ def open_with_private(ks: KeySlots, slot: Slot, private: bytes) -> bytes:
     return seal.open_sealed(private, bytes.fromhex(slot["sealed_dk"]), ks.info(slot["id"]))
 
 
+def candidates(ks: KeySlots, slot: Slot, private: bytes) -> list[bytes]:
+    """DK (and the next DK, during a rekey) from a slot given its private key, or Unsealed."""
+    found = [open_with_private(ks, slot, private)]
+    if "next_sealed_dk" in slot:
+        found.append(
+            seal.open_sealed(private, bytes.fromhex(slot["next_sealed_dk"]), ks.info(slot["id"]))
+        )
+    return found
+
+
 def set_setup(ks: KeySlots, dk: bytes) -> None:
     ks.remove(SETUP)
     ks.slots.append({"kind": SETUP, "id": SETUP, "dk": dk.hex()})
@@ -184,6 +200,13 @@ def setup_key(ks: KeySlots) -> bytes | None:
     return bytes.fromhex(slot["dk"]) if slot else None
 
 
+def setup_candidates(ks: KeySlots) -> list[bytes]:
+    slot = ks.find(SETUP)
+    if slot is None:
+        return []
+    return [bytes.fromhex(slot[k]) for k in ("dk", "next_dk") if k in slot]
+
+
 def drop_setup(ks: KeySlots) -> bool:
     """The setup slot goes once another slot exists; the DK it showed is then replaced at the
     next rekey (`rekey_due`)."""
@@ -192,6 +215,27 @@ def drop_setup(ks: KeySlots) -> bool:
     ks.remove(SETUP)
     ks.rekey_due = True
     return True
+
+
+def prepare_rekey(ks: KeySlots, new: bytes) -> None:
+    """Before `PRAGMA rekey`: every slot also opens the new DK (`next_…`), so whichever key
+    the journal has after a power cut, a slot opens it. `finish_rekey` makes it the only one."""
+    for slot in ks.slots:
+        if slot["kind"] == SETUP:
+            slot["next_dk"] = new.hex()
+        else:
+            slot["next_sealed_dk"] = seal.seal(
+                bytes.fromhex(slot["public"]), new, ks.info(slot["id"])
+            ).hex()
+
+
+def finish_rekey(ks: KeySlots) -> None:
+    for slot in ks.slots:
+        if "next_dk" in slot:
+            slot["dk"] = slot.pop("next_dk")
+        if "next_sealed_dk" in slot:
+            slot["sealed_dk"] = slot.pop("next_sealed_dk")
+    ks.rekey_due = False
 
 
 def reseal(ks: KeySlots, dk: bytes) -> None:

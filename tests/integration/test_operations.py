@@ -28,11 +28,11 @@ def test_restore_from_yesterday_neither_resends_nor_loses(tmp_path: Path) -> Non
             assert "Backed up 4 actions" in out
             later = declare(clerk, "Lina")  # after the backup
             edge_cli(home, "sync")  # the registry now has all six
-            refused = edge_cli(home, "restore", str(next(backup.iterdir())), check=False)
+            refused = edge_cli(home, "restore", str(next(backup.glob("*.db"))), check=False)
             assert refused.returncode != 0 and "stop it first" in refused.stderr
         before = registry.journal()
         assert len(before) == 6
-        done = edge_cli(home, "restore", str(next(backup.iterdir())))
+        done = edge_cli(home, "restore", str(next(backup.glob("*.db"))))
         assert "Restored 4 actions" in done.stdout
         assert edge_cli(home, "verify").returncode == 0
         with running_box(home) as box:
