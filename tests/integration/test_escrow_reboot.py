@@ -22,6 +22,7 @@ from tests.helpers import (
     Registry,
     edge_cli,
     registry_cli,
+    running_box,
     start_box,
     start_registry,
     start_worker,
@@ -30,6 +31,7 @@ from tests.helpers import (
     stop_worker,
 )
 from tests.integration.test_sync import declare
+from tests.integration.test_upgrade_encrypts import make_plain
 
 ENV = {"EDGE_SYNC_BACKOFF_MAX_SECONDS": "5"}
 
@@ -170,3 +172,28 @@ def test_with_the_registry_down_a_staff_login_unlocks(tmp_path: Path) -> None:
 
 def _port(registry: Registry) -> int:
     return int(registry.url.rsplit(":", 1)[1])
+
+
+def test_an_upgraded_box_gets_its_registry_slot_at_its_first_start(
+    tmp_path: Path, registry: Registry
+) -> None:
+    with enrolled_box(tmp_path, registry) as home:
+        with running_box(home) as box:
+            first = declare(box.client("clerk"), "Sara")
+            declare(box.client("clerk"), "Omar")
+        make_plain(home)  # as the release before encryption at rest left it
+        (home / "unlock.key").unlink()
+        box = start_box(home, ENV)  # encrypts the journal in place
+        worker = start_worker(home, ENV)
+        try:
+            eventually(lambda: "registry" in slot_kinds(home), what="the registry slot made")
+            eventually(lambda: first in national_ids(registry), what="the worker drained")
+        finally:
+            stop_worker(worker)
+            stop_box(box)
+        runtime.forget(load_settings(home))  # the power cut
+        box = start_box(home, ENV)
+        try:
+            eventually(lambda: not locked(box), what="the registry slot unlocked the box")
+        finally:
+            stop_box(box)
