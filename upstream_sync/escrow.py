@@ -72,11 +72,6 @@ def reported_stolen(exc: BaseException) -> bool:
     return isinstance(exc, RegistryRefused) and exc.answered == 403
 
 
-def forget_unlock_key(home: Path) -> None:
-    """Remove the unlock key (the registry slot went: nothing for it to ask)."""
-    unlock_key_path(home).unlink(missing_ok=True)
-
-
 def _secret(body: bytes) -> bytes:
     got: p.EscrowSecret = p.decode(body, p.EscrowSecret, 4096)
     try:

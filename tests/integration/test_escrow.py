@@ -19,7 +19,7 @@ from edge.identity import create_device_key
 from tests.helpers import REGISTRY, ROOT, Registry, registry_cli, start_registry, stop_process
 from upstream_sync import escrow
 from upstream_sync import protocol as p
-from upstream_sync.transport import Enrollment, RegistryRefused
+from upstream_sync.transport import Enrollment, RegistryRefused, signed_exchange
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -52,6 +52,12 @@ def test_a_box_gets_its_secret_with_its_unlock_key_only(tmp_path: Path, registry
     with pytest.raises(RegistryRefused) as refused:
         escrow.release(who, forged, "boot-1", NOW)
     assert refused.value.answered == 401 and "unlock key" in refused.value.detail
+    # The unlock key is good for nothing else.
+    pull = p.encode(p.PullRequest(0))
+    with pytest.raises(RegistryRefused) as refused:
+        signed_exchange(who, home / "unlock.key", "/v1/pull", pull, NOW, 10)
+    assert refused.value.answered == 401 and "enrolled key" in refused.value.detail
+    assert signed_exchange(who, home / "device.key", "/v1/pull", pull, NOW, 10).body
     # Another box's unlock key neither.
     other, other_home = bare_box(tmp_path, registry, "other")
     other_secret = escrow.register(other, other_home / "device.key", other_home, NOW)
