@@ -227,3 +227,30 @@ def rekey(settings: Settings, rekey_journal: Callable[[bytes, bytes], None]) -> 
     slots.save(ks)
     runtime.write_key(settings, new)
     log.info("the box has a new data key; every key slot opens it")
+
+
+def set_recovery_public(settings: Settings, public: bytes) -> None:
+    """The country's recovery key opens this box from now on (replacing any other)."""
+    from edge.keys.recovery import slot_id
+
+    dk = require_key(settings)
+    ks = slots.load(settings.home)
+    if ks is None:
+        raise BoxLocked(locked_message())
+    for old in [s["id"] for s in ks.kinds(slots.RECOVERY)]:
+        ks.remove(old)
+    slots.add_sealed(ks, dk, slots.RECOVERY, slot_id(public), public)
+    slots.save(ks)
+
+
+def open_recovery(settings: Settings, ks: KeySlots, private: bytes) -> bytes | None:
+    """DK from the recovery slot of `ks` (the box's, or a backup's) with the private key."""
+    from edge.keys.recovery import slot_id
+
+    slot = ks.find(slot_id(seal.public_of(private)))
+    if slot is None:
+        return None
+    try:
+        return _pick(settings, slots.candidates(ks, slot, private))
+    except Unsealed:
+        return None
