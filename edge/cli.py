@@ -175,6 +175,8 @@ def _parser() -> argparse.ArgumentParser:
     unlock_box.set_defaults(func=_lazy("edge.commands.keys", "unlock"))
     lock_box = sub.add_parser("lock", help="forget the key in memory, as a reboot does")
     lock_box.set_defaults(func=_lazy("edge.commands.keys", "lock"))
+    schema = sub.add_parser("schema-version", help="print the journal's schema version")
+    schema.set_defaults(func=_lazy("edge.commands.keys", "schema_version"))
     export = sub.add_parser("export", help="write the office's records to a CSV or JSON file")
     export.add_argument("dest", help="the file to write (readable by you only)")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
