@@ -205,3 +205,19 @@ def test_the_recovery_key_rescues_a_box_and_restores_its_backup_on_a_new_box(
     runtime.forget(load_settings(spare))
     refused = edge_cli(spare, "--recovery-key", str(wrong), "verify", check=False)
     assert refused.returncode != 0 and "does not open" in refused.stderr
+
+
+def test_the_pages_open_once_another_process_unlocked_the_box(tmp_path: Path) -> None:
+    """The worker (by the registry's slot) or `edge unlock` unlocks: the running web process
+    follows within seconds, nobody having logged in."""
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    runtime.forget(load_settings(home))
+    password = tmp_path / "password"
+    password.write_text(DEMO_PASSWORD)
+    with running_box(home) as box:
+        assert box.client().get("/readyz").json()["status"] == "locked"
+        unlock = ["--unlock-user", "clerk", "--unlock-password-file", str(password), "unlock"]
+        assert edge_cli(home, *unlock).returncode == 0
+        assert wait_for(lambda: box.client().get("/readyz").json()["status"] != "locked", 15)
+        assert box.client("registrar").get("/api/v1/auth/me").status_code == 200
