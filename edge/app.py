@@ -46,21 +46,6 @@ from upstream_sync.worker import PushNotifier
 log = logging.getLogger("edge.serve")
 
 
-async def _open_when_unlocked(app: Litestar, settings: Settings, most: float = 10.0) -> None:
-    """While the box is locked, look now and then whether it can be opened with nobody there:
-    the registry's slot (which waits out its own backoff), or a key the worker or a command
-    wrote after unlocking it."""
-    wait = 1.0
-    while app.state.locked:
-        key = await asyncio.to_thread(keybox.unlock_unattended, settings)
-        if key is not None and app.state.locked:
-            log.info("the box was unlocked with nobody logged in")
-            app.state.open_box(key)
-            return
-        await asyncio.sleep(wait)
-        wait = min(most, wait * 2)
-
-
 def create_app(
     settings: Settings, config: Config, registry: RegistryPasswordCheck | None = None
 ) -> Litestar:
@@ -92,6 +77,23 @@ def create_app(
         app.state.watching = asyncio.create_task(app.state.watch.run())
         app.state.locked = False
 
+    async def follow_unlock(app: Litestar) -> None:
+        """While locked: open the box as soon as another process unlocked it (the worker by
+        the registry's slot, `edge unlock`), or an unattended way opens it here; looked at
+        every 2 s, the unattended ways less and less often (up to a minute)."""
+        waited, wait = 0.0, 2.0
+        while app.state.locked:
+            await asyncio.sleep(2.0)
+            waited += 2.0
+            if waited >= wait:
+                key = await asyncio.to_thread(keybox.unlock_unattended, settings)
+                waited, wait = 0.0, min(60.0, wait * 2)
+            else:
+                key = await asyncio.to_thread(keybox.data_key, settings)
+            if key is not None and app.state.locked:
+                log.info("the box was unlocked: the pages and the API open")
+                open_box(app, key)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # An encrypted journal whose key no one has given since boot: locked until a member of
@@ -100,18 +102,19 @@ def create_app(
         app.state.locked = keybox.encrypted(settings) and key is None
         app.state.unlocker = Unlocker(settings)
         app.state.open_box = lambda key: open_box(app, key)
+        following = None
         if app.state.locked:
             log.warning("the box is locked: a member of staff who logs in unlocks it")
             # Meanwhile the registry's slot (or the worker, or a command) may unlock it.
             install_registry_unlock()
-            app.state.waiting = asyncio.create_task(_open_when_unlocked(app, settings))
+            following = asyncio.create_task(follow_unlock(app))
         else:
             open_box(app, key)
         try:
             yield
         finally:
-            if app.state.locked:
-                app.state.waiting.cancel()
+            if following is not None:
+                following.cancel()
             if not app.state.locked:
                 app.state.watching.cancel()
                 app.state.logins.close()

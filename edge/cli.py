@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--unlock-password-file", metavar="PATH", help="read that password from this file"
     )
+    p.add_argument(
+        "--recovery-key",
+        metavar="PRIVATE_FILE",
+        help="a locked box (or a backup): open it with the country's recovery private key",
+    )
     sub = p.add_subparsers(metavar="COMMAND")
 
     init = sub.add_parser(
@@ -71,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         "--unattended",
         action="store_true",
         help="first boot of an image: no first admin, nothing asked (provisioning adds one)",
+    )
+    init.add_argument(
+        "--recovery-public-key",
+        metavar="FILE",
+        help="the country's recovery public key: IT can open the box if all passwords are lost",
     )
     init.set_defaults(func=_lazy("edge.commands.init", "run"))
 
@@ -154,10 +164,19 @@ def _parser() -> argparse.ArgumentParser:
         "rekey", help="give the journal a new data key; every key slot opens it (box stopped)"
     )
     rekey.set_defaults(func=_lazy("edge.commands.keys", "rekey"))
+    recovery = sub.add_parser(
+        "recovery-key", help="the country's recovery key (its public half) for this box"
+    )
+    rsub = recovery.add_subparsers(metavar="ACTION")
+    rset = rsub.add_parser("set", help="let this recovery public key open the box")
+    rset.add_argument("file", help="the public key file (from edge-registry recovery-key new)")
+    rset.set_defaults(func=_lazy("edge.commands.keys", "set_recovery"))
     unlock_box = sub.add_parser("unlock", help="unlock a locked box (with --unlock-user NAME)")
     unlock_box.set_defaults(func=_lazy("edge.commands.keys", "unlock"))
     lock_box = sub.add_parser("lock", help="forget the key in memory, as a reboot does")
     lock_box.set_defaults(func=_lazy("edge.commands.keys", "lock"))
+    schema = sub.add_parser("schema-version", help="print the journal's schema version")
+    schema.set_defaults(func=_lazy("edge.commands.keys", "schema_version"))
     export = sub.add_parser("export", help="write the office's records to a CSV or JSON file")
     export.add_argument("dest", help="the file to write (readable by you only)")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
@@ -220,6 +239,17 @@ def journal_key(args: argparse.Namespace, settings: Settings) -> bytes | None:
     unlocking.install()  # the registry's slot, when the box has one
     dk = box.unlock_unattended(settings)
     if dk is not None:
+        return dk
+    recovery = getattr(args, "recovery_key", None)
+    if recovery:
+        from edge.keys import recovery as rk
+        from edge.keys import runtime
+
+        ks = box.load_slots(settings)
+        dk = box.open_recovery(settings, ks, rk.read_private(Path(recovery))) if ks else None
+        if dk is None:
+            raise BoxLocked("This recovery key does not open this box.")
+        runtime.write_key(settings, dk)
         return dk
     user = getattr(args, "unlock_user", None)
     if user:

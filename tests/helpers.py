@@ -102,7 +102,7 @@ def journal_conn(
     path = where if where.suffix == ".db" else where / "journal.db"
     key = key_for_home(home or path.parent)
     target = f"file:{path}?mode=ro" if readonly else str(path)
-    conn = sqlite3.connect(target, uri=readonly, **kw)
+    conn: sqlite3.Connection = sqlite3.connect(target, uri=readonly, **kw)
     if key is not None:
         apply_key(conn, key)
     return conn

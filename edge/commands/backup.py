@@ -67,10 +67,19 @@ def _backup_key(args: argparse.Namespace, settings: Settings, src: Path) -> byte
     else a slot of the backup's opened with `--unlock-user`'s password."""
     if opens(src, None):
         return None
-    here = journal_key(args, settings) if not getattr(args, "unlock_user", None) else None
+    by_hand = getattr(args, "unlock_user", None) or getattr(args, "recovery_key", None)
+    here = journal_key(args, settings) if not by_hand else None
     if here is not None and opens(src, here):
         return here
     ks = slots.load_file(Path(f"{src}{SLOTS_SUFFIX}"))
+    if ks is not None and getattr(args, "recovery_key", None):
+        from edge.keys.box import open_recovery
+        from edge.keys.recovery import read_private
+
+        opened = open_recovery(settings, ks, read_private(Path(args.recovery_key)))
+        if opened is None:
+            raise EdgeError(f"This recovery key does not open {src}")
+        return opened
     if ks is None or not getattr(args, "unlock_user", None):
         raise EdgeError(
             f"{src} is encrypted with a key this box does not have: give --unlock-user NAME "
@@ -112,8 +121,14 @@ def restore(args: argparse.Namespace) -> int:
         raise EdgeError(_not_ours(src, owner, settings))
     if schema > LATEST:
         raise EdgeError(f"{src} is from newer software (schema {schema}); update this box first")
-    # The restored journal opens with this box's key, so its slots stay as they are.
-    box_key = journal_key(args, settings) if key is None or key != _current(settings) else key
+    # The restored journal opens with this box's key, so its slots stay as they are; a box
+    # that has held nobody's data yet (a replacement: setup slot only) takes the backup's
+    # key and slots instead, so no key in the clear ever opens the restored data.
+    adopt = key is not None and travelling is not None and _never_used(settings)
+    if adopt:
+        box_key = key
+    else:
+        box_key = journal_key(args, settings) if key is None or key != _current(settings) else key
     lock = take_exclusive(settings.home)  # held until this command ends
     staged = settings.journal_path.with_suffix(".restoring")
     staged.unlink(missing_ok=True)
@@ -150,6 +165,8 @@ def restore(args: argparse.Namespace) -> int:
         conn.execute("COMMIT")
     finally:
         conn.close()
+    if adopt and travelling is not None and key is not None:
+        _adopt(settings, travelling, key)
     os.close(lock)
     print(
         f"Restored {report.actions} actions from {src}. Start the box; its worker sends what "
@@ -164,6 +181,25 @@ def _not_ours(src: Path, owner: str | None, settings: Settings) -> str:
         f"{src} is a backup of box {owner or 'unknown'}, not of this box "
         f"({settings.box_id}); use --force to restore it anyway"
     )
+
+
+def _never_used(settings: Settings) -> bool:
+    ks = slots.load(settings.home)
+    return ks is None or all(s["kind"] == slots.SETUP for s in ks.slots)
+
+
+def _adopt(settings: Settings, travelling: slots.KeySlots, key: bytes) -> None:
+    """The backup's slots become this box's, and its device key is wrapped by that key."""
+    from edge.identity import commit_device_key, stage_device_key
+    from edge.keys import box, runtime
+
+    old = box.data_key(settings)
+    if old is not None:
+        stage_device_key(settings.device_key_path, old, key)
+    travelling.path = settings.home / slots.FILE
+    slots.save(travelling)
+    commit_device_key(settings.device_key_path)
+    runtime.write_key(settings, key)
 
 
 def _current(settings: Settings) -> bytes | None:

@@ -16,6 +16,7 @@ from edge.ids import uuid7
 from edge.journal.boxvalues import set_box_value
 from edge.journal.store import Journal
 from edge.keys import box as keybox
+from edge.keys.recovery import read_public
 from edge.settings import SETTINGS_FILE, load_settings, write_settings
 from edge.users.register import add_user
 from edge.workflow.config import load_config
@@ -91,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
                     verifier=verifier,
                 )
             )
+    if getattr(args, "recovery_public_key", None):
+        keybox.set_recovery_public(settings, read_public(Path(args.recovery_public_key)))
     # Each user's password unlocks the box after a reboot (one key slot each).
     for username, _, _, _ in users:
         keybox.set_user_password(

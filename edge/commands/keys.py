@@ -32,6 +32,31 @@ def rekey(args: argparse.Namespace) -> int:
     return 0
 
 
+def set_recovery(args: argparse.Namespace) -> int:
+    """`edge recovery-key set FILE`: the box (unlocked) gets a recovery slot for this key."""
+    from edge.keys.recovery import read_public
+
+    settings = settings_of(args)
+    journal_key(args, settings)
+    box.set_recovery_public(settings, read_public(Path(args.file)))
+    print("The recovery key opens this box from now on (only it: any earlier one is removed).")
+    return 0
+
+
+def schema_version(args: argparse.Namespace) -> int:
+    """For the release switch: the journal's schema version (it needs the key to read)."""
+    from edge.journal.db import connect
+    from edge.journal.schema import version
+
+    settings = settings_of(args)
+    conn = connect(settings.journal_path, readonly=True, key=journal_key(args, settings))
+    try:
+        print(version(conn))
+    finally:
+        conn.close()
+    return 0
+
+
 def unlock(args: argparse.Namespace) -> int:
     """Unlock the box from the command line (a staff password with --unlock-user)."""
     settings = settings_of(args)

@@ -29,7 +29,7 @@ def locked_middleware(app: ASGIApp) -> ASGIApp:
         if path.startswith("/api/") or scope.get("method") not in ("GET", "HEAD"):
             body = json.dumps(
                 {
-                    "type": "about:blank",
+                    "type": "tag:edge-box,2026:box-locked",
                     "title": "The box is locked",
                     "status": 503,
                     "detail": str(locked_message()),

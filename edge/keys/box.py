@@ -4,6 +4,16 @@ Order in which a process finds DK: the runtime file (someone already unlocked), 
 (a box that has never held personal data), then what the caller can offer: a staff member's
 password (`unlock_with_password`), a registry's or the recovery private key (`open_slot`).
 Every successful unlock writes the runtime file, so the box's other processes see it unlocked.
+
+The registry's slot plugs in with three calls:
+- while unlocked: `add_sealed_slot(settings, "registry", "registry", public, wrapped_private=…)`
+  (a fresh X25519 pair from `seal.new_pair()`, its private key wrapped with `seal.wrap` under
+  HKDF(K_net, info=box id); any extra fields are kept in the slot as given; a setup slot then
+  goes and a new key is due);
+- when locked: `open_slot(settings, "registry", private)` once K_net unwraps the private key
+  (`load_slots(settings).find("registry")` gives the slot's fields);
+- `UNATTENDED.append(fn)`: `fn(settings) -> bytes | None` is tried by the worker while it waits
+  and by `edge serve` while locked (with backoff), and by CLI commands.
 """
 
 from __future__ import annotations
@@ -227,3 +237,30 @@ def rekey(settings: Settings, rekey_journal: Callable[[bytes, bytes], None]) -> 
     slots.save(ks)
     runtime.write_key(settings, new)
     log.info("the box has a new data key; every key slot opens it")
+
+
+def set_recovery_public(settings: Settings, public: bytes) -> None:
+    """The country's recovery key opens this box from now on (replacing any other)."""
+    from edge.keys.recovery import slot_id
+
+    dk = require_key(settings)
+    ks = slots.load(settings.home)
+    if ks is None:
+        raise BoxLocked(locked_message())
+    for old in [s["id"] for s in ks.kinds(slots.RECOVERY)]:
+        ks.remove(old)
+    slots.add_sealed(ks, dk, slots.RECOVERY, slot_id(public), public)
+    slots.save(ks)
+
+
+def open_recovery(settings: Settings, ks: KeySlots, private: bytes) -> bytes | None:
+    """DK from the recovery slot of `ks` (the box's, or a backup's) with the private key."""
+    from edge.keys.recovery import slot_id
+
+    slot = ks.find(slot_id(seal.public_of(private)))
+    if slot is None:
+        return None
+    try:
+        return _pick(settings, slots.candidates(ks, slot, private))
+    except Unsealed:
+        return None

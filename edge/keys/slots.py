@@ -149,14 +149,17 @@ def open_user_candidates(ks: KeySlots, username: str, password: str) -> list[byt
     the journal's new key and this file's: one of the two opens the journal)."""
     slot = ks.find(user_slot_id(ks, username))
     if slot is None or slot["kind"] != USER:
-        seal.password_key(password, os.urandom(16), KdfParams())
+        other = next(ks.kinds(USER), None)  # the same cost as the box's real slots
+        seal.password_key(password, os.urandom(16), _params(other) if other else KdfParams())
         raise Unsealed("no slot")
-    kdf = slot["kdf"]
-    kek = seal.password_key(
-        password, bytes.fromhex(slot["salt"]), KdfParams(kdf["m"], kdf["t"], kdf["p"])
-    )
+    kek = seal.password_key(password, bytes.fromhex(slot["salt"]), _params(slot))
     private = seal.unwrap(kek, bytes.fromhex(slot["wrapped_private"]), ks.info(slot["id"]))
     return candidates(ks, slot, private)
+
+
+def _params(slot: Slot) -> KdfParams:
+    kdf = slot["kdf"]
+    return KdfParams(kdf["m"], kdf["t"], kdf["p"])
 
 
 def add_sealed(

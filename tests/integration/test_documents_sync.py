@@ -13,6 +13,7 @@ from edge.clock import utcnow
 from edge.journal import attachments
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.keys.runtime import key_for_home
 from edge.workflow.engine import ActionRequest
 from edge.workflow.model import ActionType
 from tests.helpers import BIRTH, Registry, actor, config, edge_cli, journal_conn
@@ -65,8 +66,8 @@ def test_documents_follow_their_action_a_budget_at_a_time_and_resume(
     users.close()
     # The box's own clerk: the registry takes actions only from users of the box's office.
     key, clerk = home / "device.key", actor("clinic-clerk", uid=clerk_id)
-    with Journal(home / "journal.db", config()) as journal:
-        reader = Reader(home / "journal.db")
+    with Journal(home / "journal.db", config(), key=key_for_home(home)) as journal:
+        reader = Reader(home / "journal.db", key_for_home(home))
 
         def declare(record_id: str, data: bytes) -> str:
             ref = journal.run(

@@ -15,6 +15,7 @@ from tests.helpers import (
     BIRTH,
     edge_cli,
     journal_conn,
+    registry_cli,
     running_box,
     start_registry,
     start_worker,
@@ -162,3 +163,61 @@ def test_the_setup_slot_goes_with_the_first_user_and_its_key_is_replaced(tmp_pat
     assert runtime.read_key(settings) not in (None, setup_key)
     assert setup_key is not None and setup_key.hex() not in (home / "keyslots.json").read_text()
     assert edge_cli(home, "verify").returncode == 0
+
+
+def test_the_recovery_key_rescues_a_box_and_restores_its_backup_on_a_new_box(
+    tmp_path: Path,
+) -> None:
+    private = tmp_path / "recovery.key"
+    registry_cli(tmp_path / "registry", "recovery-key", "new", "--out", str(private))
+    public = Path(f"{private}.pub")
+    assert "private" not in public.read_text() and private.stat().st_mode & 0o077 == 0
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo", "--recovery-public-key", str(public))
+    assert '"recovery"' in (home / "keyslots.json").read_text()
+    with running_box(home) as box:
+        box.client("clerk").post("/api/v1/records", json={"event_type": "birth"})
+    edge_cli(home, "backup", str(tmp_path / "backup.db"))
+    settings = load_settings(home)
+    runtime.forget(settings)
+    # Everybody forgot their password: IT sets a new one for the admin with the recovery key.
+    password = tmp_path / "password"
+    password.write_text("a brand new admin password")
+    rescue = ["--recovery-key", str(private), "users", "reset-password", "admin"]
+    assert edge_cli(home, *rescue, "--password-file", str(password)).returncode == 0
+    runtime.forget(settings)
+    unlock = ["--unlock-user", "admin", "--unlock-password-file", str(password)]
+    assert edge_cli(home, *unlock, "verify").returncode == 0
+    # The box died: a new one (first boot of an image) gets its backup with the recovery key,
+    # and its staff's passwords unlock it afterwards.
+    spare = tmp_path / "spare"
+    edge_cli(spare, "init", "--unattended")
+    restore = ["--recovery-key", str(private), "restore", str(tmp_path / "backup.db"), "--force"]
+    assert edge_cli(spare, *restore).returncode == 0
+    assert '"setup"' not in (spare / "keyslots.json").read_text()
+    runtime.forget(load_settings(spare))
+    demo = tmp_path / "demo"
+    demo.write_text(DEMO_PASSWORD)
+    by_clerk = ["--unlock-user", "clerk", "--unlock-password-file", str(demo)]
+    assert "1 actions" in edge_cli(spare, *by_clerk, "verify").stdout  # the CREATE
+    wrong = tmp_path / "wrong.key"
+    registry_cli(tmp_path / "registry", "recovery-key", "new", "--out", str(wrong))
+    runtime.forget(load_settings(spare))
+    refused = edge_cli(spare, "--recovery-key", str(wrong), "verify", check=False)
+    assert refused.returncode != 0 and "does not open" in refused.stderr
+
+
+def test_the_pages_open_once_another_process_unlocked_the_box(tmp_path: Path) -> None:
+    """The worker (by the registry's slot) or `edge unlock` unlocks: the running web process
+    follows within seconds, nobody having logged in."""
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    runtime.forget(load_settings(home))
+    password = tmp_path / "password"
+    password.write_text(DEMO_PASSWORD)
+    with running_box(home) as box:
+        assert box.client().get("/readyz").json()["status"] == "locked"
+        unlock = ["--unlock-user", "clerk", "--unlock-password-file", str(password), "unlock"]
+        assert edge_cli(home, *unlock).returncode == 0
+        assert wait_for(lambda: box.client().get("/readyz").json()["status"] != "locked", 15)
+        assert box.client("registrar").get("/api/v1/auth/me").status_code == 200

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from edge.commands.init import DEMO_PASSWORD
+from edge.keys import runtime
+from edge.settings import load_settings
 from tests.helpers import edge_cli, journal_conn, running_box, start_registry, stop_process
 from tests.integration.test_sync import declare, receipts
 
@@ -98,7 +100,9 @@ def test_doctor_explains_what_needs_attention(tmp_path: Path) -> None:
         "registry",
         "mdns",
         "files",
+        "encryption",
     }
+    assert findings["encryption"]["ok"] and findings["encryption"]["details"]["state"] == "unlocked"
     assert findings["journal"]["ok"] and findings["disk"]["ok"] and findings["files"]["ok"]
     assert not findings["registry"]["ok"] and "edge enroll" in findings["registry"]["todo"]
     assert not findings["worker"]["ok"] and findings["worker"]["todo"]
@@ -106,6 +110,12 @@ def test_doctor_explains_what_needs_attention(tmp_path: Path) -> None:
     text = edge_cli(home, "doctor", check=False).stdout
     assert "device.key is readable by others" in text and "chmod 600" in text
     assert "need attention" in text
+    runtime.forget(load_settings(home))  # a reboot: locked, and doctor says how to unlock
+    locked = {
+        f["check"]: f for f in json.loads(edge_cli(home, "doctor", "--json", check=False).stdout)
+    }
+    assert locked["encryption"]["details"]["state"] == "locked" and "journal" not in locked
+    assert "logs in" in locked["encryption"]["todo"]
 
 
 def test_export_writes_the_offices_records_for_its_admin_only(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from edge.journal.db import sqlite3
+from edge.keys.runtime import key_for_home
 from tests.helpers import (
     OFFICE,
     Box,
@@ -302,7 +303,7 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
     clerk_id = users.execute("SELECT id FROM users WHERE username = 'clerk'").fetchone()[0]
     users.close()
     clerk = actor("clinic-clerk", uid=clerk_id)  # the box's clerk: the registry knows her office
-    with Journal(home / "journal.db", config()) as journal:
+    with Journal(home / "journal.db", config(), key=key_for_home(home)) as journal:
         # A Pi without a real-time clock, booted offline: its clock is two hours behind.
         monkeypatch.setattr(store, "clock_synced", lambda: False)
         early = journal.append(ActionRequest(ActionType.CREATE, "rec-1", event_type="birth"), clerk)
@@ -318,7 +319,7 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
     first = registry.journal()[0]
     assert first["clock"] == "unsynced" and first["corrected_created_at"] is None
     # NTP answers: the worker measures the step; the next push carries it.
-    with Journal(home / "journal.db", config()) as journal:
+    with Journal(home / "journal.db", config(), key=key_for_home(home)) as journal:
         step = journal.run(
             lambda c: clocksteps.measure_clock_step(c, boot_id(), clock_pair(), utcnow())
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 from edge.clock import utcnow
 from edge.errors import EdgeError
 from edge.identity import create_device_key, load_device_key, public_key_hex
+from edge.keys.recovery import new_pair
 from edge.logs import configure
 from upstream_sync.protocol import fingerprint
 from upstream_sync.registry import escrow
@@ -60,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     unrevoke.add_argument("--reason", default="", help="why, kept in the box's events")
     show = box_sub.add_parser("show", help="a box's unlock key, revocation and last requests")
     show.add_argument("box_id")
+    recovery = sub.add_parser(
+        "recovery-key",
+        help="make the country's recovery key pair (keep the private key offline; give boxes "
+        "the .pub file)",
+    )
+    recovery.add_argument("action", choices=["new"])
+    recovery.add_argument("--out", required=True, help="the private key file to create")
     args = parser.parse_args(argv)
     home = Path(args.home).resolve()
     os.umask(0o077)  # the database, its journal files and the key: the registry's user only
@@ -76,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, home: Path, settings: RegistrySettings) -> int:
     if args.command == "init":
         return _init(home, settings)
+    if args.command == "recovery-key":
+        public = new_pair(Path(args.out))
+        print(f"Private key: {args.out} (keep it offline). Public key for boxes: {public}")
+        return 0
     if not (home / "registry.key").exists():
         print(f"edge-registry: {home} holds no registry: run `init` first", file=sys.stderr)
         return 2
