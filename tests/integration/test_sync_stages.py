@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.clock import iso_ms, utcnow
+from edge.keys.runtime import read_key
 from edge.settings import load_settings
 from tests.helpers import Box, Registry, edge_cli, journal_conn, start_registry, stop_process
 from tests.integration.test_sync import declare, receipts
@@ -56,7 +57,7 @@ def test_each_stage_says_where_it_stands_and_the_backoff_is_waited_out(
     stop_process(registry.process)
     declare(clerk, "Omar")
     settings = load_settings(box.home)
-    worker = Worker(settings, huey_for(settings))
+    worker = Worker(settings, huey_for(settings), read_key(settings))  # the box is unlocked
     try:
         assert worker.sync(pull=True) == 0
         now = stages(box)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edge.clock import boot_id, iso_ms, utcnow
 from edge.journal.boxvalues import moment_value
+from edge.keys.runtime import read_key
 from edge.settings import load_settings
 from tests.helpers import edge_cli, journal_conn
 from upstream_sync.worker import Worker, huey_for
@@ -25,7 +26,7 @@ def test_every_minute_beats_and_clears_expired_sessions(tmp_path: Path) -> None:
         )
     conn.commit()
     settings = load_settings(tmp_path)
-    worker = Worker(settings, huey_for(settings))
+    worker = Worker(settings, huey_for(settings), read_key(settings))  # the box is unlocked
     worker.every_minute()  # not enrolled: no push, but the housekeeping runs
     worker.close()
     left = [r[0] for r in conn.execute("SELECT id_hash FROM sessions")]
