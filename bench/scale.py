@@ -39,10 +39,11 @@ sys.path.insert(0, str(ROOT))
 from edge.ids import uuid7  # noqa: E402
 from edge.journal.schema import LATEST  # noqa: E402
 from edge.journal.store import Journal  # noqa: E402
+from edge.keys.runtime import key_for_home  # noqa: E402
 from edge.workflow.config import load_config  # noqa: E402
 from edge.workflow.engine import ActionRequest  # noqa: E402
 from edge.workflow.model import ActionType, Actor  # noqa: E402
-from tests.helpers import edge_cli, start_box, stop_box  # noqa: E402
+from tests.helpers import edge_cli, journal_conn, start_box, stop_box  # noqa: E402
 
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(",")]
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "50"))
@@ -65,7 +66,7 @@ def build(size: int) -> Path:
     registrar = _actor(config, users["registrar"], "registrar", "local-registrar")
     rnd = random.Random(size)
     started = time.perf_counter()
-    journal = Journal(home / "journal.db", config, batch_max=512)
+    journal = Journal(home / "journal.db", config, batch_max=512, key=key_for_home(home))
     n, futures = 0, []
     try:
         while n < size:
@@ -138,9 +139,7 @@ def _steps(rnd: random.Random, rid: str) -> list[tuple[ActionRequest, str]]:
 
 def _accept_all_but(home: Path, waiting: int) -> None:
     """Receipts as the registry would have answered: everything accepted but the newest."""
-    import sqlite3
-
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     last = conn.execute("SELECT MAX(seq) FROM actions").fetchone()[0]
     conn.execute(
         "INSERT INTO sync_state (action_id, seq, record_id, state, attempts, registry_time, "
@@ -157,9 +156,7 @@ def _accept_all_but(home: Path, waiting: int) -> None:
 
 
 def _rows(home: Path, sql: str) -> list[tuple[Any, ...]]:
-    import sqlite3
-
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     try:
         return conn.execute(sql).fetchall()
     finally:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge.journal.db import apply_key, sqlite3  # noqa: E402
+from edge.keys.runtime import key_for_home  # noqa: E402
 from edge.workflow.engine import ActionRequest  # noqa: E402
 from edge.workflow.model import ActionType  # noqa: E402
 from tests.chaos_proxy import ChaosProxy  # noqa: E402
@@ -41,6 +42,7 @@ from tests.helpers import (  # noqa: E402
     actor,
     config,
     edge_cli,
+    journal_conn,
     start_registry,
     stop_process,
 )
@@ -56,7 +58,7 @@ def fill(home: Path, n: int) -> None:
     """n pending actions on the box, as an office makes them (each its own commit)."""
     from edge.journal.store import Journal
 
-    with Journal(home / "journal.db", config()) as journal:
+    with Journal(home / "journal.db", config(), key=key_for_home(home)) as journal:
         # The box's own clerk: the registry takes actions of the users of the box's office.
         found = journal.run(
             lambda c: c.execute(
@@ -101,9 +103,12 @@ class Office:
         )
         fill(self.home, n)
         self.saved = {
-            path: _copy(path, tmp / f"{name}-{path.name}.saved")
+            path: _copy(path, tmp / f"{name}-{path.name}.saved", self._key(path))
             for path in (self.home / "journal.db", self.reg_home / "registry.db")
         }
+
+    def _key(self, path: Path) -> bytes | None:
+        return key_for_home(self.home) if path.name == "journal.db" else None
 
     def reset(self) -> None:
         """Back to n pending actions and a registry that has none of them."""
@@ -111,7 +116,7 @@ class Office:
         for path, saved in self.saved.items():
             for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                 leftover.unlink(missing_ok=True)
-            _copy(saved, path)
+            _copy(saved, path, self._key(path))
         self.registry = start_registry(
             self.reg_home, self.registry.admin_token, command=self.command
         )
@@ -128,9 +133,13 @@ def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
-def _copy(src: Path, dst: Path) -> Path:
-    """A consistent copy of a live SQLite database (the backup API)."""
-    source, target = sqlite3.connect(src), sqlite3.connect(dst)
+def _copy(src: Path, dst: Path, key: bytes | None = None) -> Path:
+    """A consistent copy of a live SQLite database (the backup API; `key`: a box's journal,
+    copied encrypted with the same key)."""
+    source, target = sqlite3.connect(str(src)), sqlite3.connect(str(dst))
+    if key is not None:
+        apply_key(source, key)
+        apply_key(target, key)
     source.backup(target)
     source.close()
     target.close()
@@ -138,7 +147,7 @@ def _copy(src: Path, dst: Path) -> Path:
 
 
 def _box_value(home: Path, key: str) -> str:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     try:
         return str(conn.execute("SELECT value FROM box WHERE key = ?", (key,)).fetchone()[0])
     finally:
@@ -146,7 +155,7 @@ def _box_value(home: Path, key: str) -> str:
 
 
 def accepted(home: Path) -> int:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     try:
         return int(
             conn.execute("SELECT COUNT(*) FROM sync_state WHERE state = 'accepted'").fetchone()[0]
@@ -187,7 +196,7 @@ def send_naive(home: Path, url: str, limit: int = -1, timeout: float = 5) -> flo
     as plain JSON, on a kept-alive connection to the naive registry at `url`; the seconds
     the requests took (the journal is read before)."""
     box_id = _box_value(home, "registry_box_id")
-    conn = sqlite3.connect(f"file:{home / 'journal.db'}?mode=ro", uri=True)
+    conn = journal_conn(home, readonly=True)
     conn.row_factory = sqlite3.Row
     fields = WireAction.__struct_fields__
     rows = [

@@ -40,6 +40,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge", description="The office edge box.")
     p.add_argument("--home", help="the box's data directory (default: $EDGE_HOME or /var/lib/edge)")
+    p.add_argument(
+        "--unlock-user",
+        metavar="NAME",
+        help="a locked box: unlock it with this staff member's password (asked for)",
+    )
+    p.add_argument(
+        "--unlock-password-file", metavar="PATH", help="read that password from this file"
+    )
+    p.add_argument(
+        "--recovery-key",
+        metavar="PRIVATE_FILE",
+        help="a locked box (or a backup): open it with the country's recovery private key",
+    )
     sub = p.add_subparsers(metavar="COMMAND")
 
     init = sub.add_parser(
@@ -63,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         "--unattended",
         action="store_true",
         help="first boot of an image: no first admin, nothing asked (provisioning adds one)",
+    )
+    init.add_argument(
+        "--recovery-public-key",
+        metavar="FILE",
+        help="the country's recovery public key: IT can open the box if all passwords are lost",
     )
     init.set_defaults(func=_lazy("edge.commands.init", "run"))
 
@@ -137,11 +155,28 @@ def _parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_lazy("edge.commands.ops", "doctor"))
     backup = sub.add_parser("backup", help="copy the journal while the box runs")
     backup.add_argument("dest", help="a file to create, or a folder to create it in")
-    backup.set_defaults(func=_lazy("edge.commands.ops", "backup"))
+    backup.set_defaults(func=_lazy("edge.commands.backup", "backup"))
     restore = sub.add_parser("restore", help="replace the journal with a backup (box stopped)")
     restore.add_argument("src", help="the backup file")
     restore.add_argument("--force", action="store_true", help="accept another box's backup")
-    restore.set_defaults(func=_lazy("edge.commands.ops", "restore"))
+    restore.set_defaults(func=_lazy("edge.commands.backup", "restore"))
+    rekey = sub.add_parser(
+        "rekey", help="give the journal a new data key; every key slot opens it (box stopped)"
+    )
+    rekey.set_defaults(func=_lazy("edge.commands.keys", "rekey"))
+    recovery = sub.add_parser(
+        "recovery-key", help="the country's recovery key (its public half) for this box"
+    )
+    rsub = recovery.add_subparsers(metavar="ACTION")
+    rset = rsub.add_parser("set", help="let this recovery public key open the box")
+    rset.add_argument("file", help="the public key file (from edge-registry recovery-key new)")
+    rset.set_defaults(func=_lazy("edge.commands.keys", "set_recovery"))
+    unlock_box = sub.add_parser("unlock", help="unlock a locked box (with --unlock-user NAME)")
+    unlock_box.set_defaults(func=_lazy("edge.commands.keys", "unlock"))
+    lock_box = sub.add_parser("lock", help="forget the key in memory, as a reboot does")
+    lock_box.set_defaults(func=_lazy("edge.commands.keys", "lock"))
+    schema = sub.add_parser("schema-version", help="print the journal's schema version")
+    schema.set_defaults(func=_lazy("edge.commands.keys", "schema_version"))
     export = sub.add_parser("export", help="write the office's records to a CSV or JSON file")
     export.add_argument("dest", help="the file to write (readable by you only)")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
@@ -191,6 +226,55 @@ def settings_of(args: argparse.Namespace) -> Settings:
     set_level(settings.log_level)
     host_keeps_time(settings.clock == "host")
     return settings
+
+
+def journal_key(args: argparse.Namespace, settings: Settings) -> bytes | None:
+    """The data key of the box's journal for a command: the unlocked box's, else the setup
+    slot's, else from `--unlock-user`'s password; None for a journal from before encryption
+    at rest. A locked box otherwise stops the command, saying how to unlock it."""
+    from edge.errors import BoxLocked
+    from edge.keys import box
+    from upstream_sync import unlocking
+
+    if not box.encrypted(settings):
+        return None
+    unlocking.install()  # the registry's slot, when the box has one
+    dk = box.unlock_unattended(settings)
+    if dk is not None:
+        return dk
+    recovery = getattr(args, "recovery_key", None)
+    if recovery:
+        from edge.keys import recovery as rk
+        from edge.keys import runtime
+
+        ks = box.load_slots(settings)
+        dk = box.open_recovery(settings, ks, rk.read_private(Path(recovery))) if ks else None
+        if dk is None:
+            raise BoxLocked("This recovery key does not open this box.")
+        runtime.write_key(settings, dk)
+        return dk
+    user = getattr(args, "unlock_user", None)
+    if user:
+        dk = box.unlock_with_password(settings, user, ask_unlock_password(args))
+        if dk is None:
+            raise BoxLocked(
+                f"This password does not unlock the box (or {user} has no key on this box)."
+            )
+        return dk
+    raise BoxLocked(
+        "The box is locked: its data is encrypted and no one has unlocked it since it started. "
+        "Log in on the box's page, or give --unlock-user NAME (a staff member's password)."
+    )
+
+
+def ask_unlock_password(args: argparse.Namespace) -> str:
+    """`--unlock-user`'s password: from --unlock-password-file, else asked on the terminal."""
+    path = getattr(args, "unlock_password_file", None)
+    if path:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise EdgeError("No terminal to ask for a password on: give --unlock-password-file")
+    return getpass.getpass(f"Password of {args.unlock_user} (unlocks the box): ")
 
 
 def read_password(args: argparse.Namespace, prompt: str) -> str:

@@ -103,3 +103,10 @@ class ConfigError(EdgeError):
     """The country configuration is invalid; startup stops."""
 
     title = "Invalid country configuration"
+
+
+class BoxLocked(EdgeError):
+    """The journal is encrypted and no key slot has been opened since the box started."""
+
+    status = 503
+    title = "The box is locked"

@@ -16,6 +16,7 @@ import logging
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,9 +67,12 @@ def addresses(setting: str) -> list[bytes]:
 class LiveState:
     wan: str  # up | down | unknown
     waiting: int
+    state: str = "unlocked"  # or locked: nothing can be read until someone logs in
 
 
-def live_state(reader: Reader) -> LiveState:
+def live_state(reader: Reader | None) -> LiveState:
+    if reader is None:
+        return LiveState("unknown", 0, "locked")
     summary = reader.sync_summary()
     reachable = summary["registry_reachable"]
     counts = summary["counts"]
@@ -83,8 +87,10 @@ class Announcer:
 
     REFRESH = 5.0  # seconds between looks at the state and the addresses
 
-    def __init__(self, settings: Settings, reader: Reader, journal: Journal, port: int) -> None:
-        self.settings, self.reader, self.journal, self.port = settings, reader, journal, port
+    def __init__(
+        self, settings: Settings, opened: Callable[[], tuple[Reader, Journal] | None], port: int
+    ) -> None:
+        self.settings, self.opened, self.port = settings, opened, port
         self.name = settings.office_name or settings.office_id
         self.zc: AsyncZeroconf | None = None
         self.infos: list[AsyncServiceInfo] = []
@@ -120,7 +126,8 @@ class Announcer:
                 backoff = min(backoff * 2, 60.0)
 
     async def _refresh(self) -> None:
-        state = await asyncio.to_thread(live_state, self.reader)
+        box = self.opened()
+        state = await asyncio.to_thread(live_state, box[0] if box else None)
         addrs = tuple(addresses(self.settings.mdns_interfaces))
         if self.zc is not None and self._seen == (state, addrs):
             if time.monotonic() - self._stamped > 300:  # still announcing: doctor sees it
@@ -146,9 +153,10 @@ class Announcer:
         await self._stamp()
 
     async def _stamp(self) -> None:
-        await self.journal.run_async(
-            lambda c: set_box_value(c, "mdns_announced_at", iso_ms(utcnow()))
-        )
+        box = self.opened()
+        if box is None:
+            return
+        await box[1].run_async(lambda c: set_box_value(c, "mdns_announced_at", iso_ms(utcnow())))
         self._stamped = time.monotonic()
 
     async def _free_host(self, zc: AsyncZeroconf) -> str:
@@ -182,6 +190,7 @@ class Announcer:
             "api": API_PATH,
             "wan": state.wan,
             "waiting": str(state.waiting),
+            "state": state.state,
         }
         return [
             AsyncServiceInfo(

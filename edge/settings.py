@@ -184,6 +184,22 @@ class Settings:
         hi=1_048_576,
     )
     argon2_iterations: int = _setting(2, "Argon2id passes per password check.", lo=1, hi=20)
+    keyslot_argon2_memory_kib: int = _setting(
+        65536,
+        "Argon2id memory (KiB) of the key slot a user's password opens: heavier than the login "
+        "check, since it is worked once per boot and is what a thief with the card must guess "
+        "against (docs/security.md).",
+        lo=8192,
+        hi=1_048_576,
+    )
+    keyslot_argon2_iterations: int = _setting(
+        3, "Argon2id passes of a user's key slot.", lo=1, hi=20
+    )
+    runtime_dir: str = _setting(
+        "",
+        "Folder in memory where the unlocked data key is kept while the box runs (never on the "
+        "card). Empty: /run/edge when the systemd units made it, else /dev/shm/edge-<uid>-<box>.",
+    )
     sync_batch_bytes: int = _setting(
         1_048_576,
         "Most bytes of actions (before compression) sent to the registry in one batch; "

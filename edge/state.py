@@ -3,11 +3,13 @@ startup and every handler of the API and the pages may use."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from litestar.datastructures import State
 
 from edge.auth.login import Authenticator, LoginLine
+from edge.auth.unlock import Unlocker
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.latency import Latency
@@ -38,3 +40,17 @@ class BoxState(State):
     # One-time passwords the box made up, until their admin's next page shows them (once):
     # token -> (admin's user id, user id, password, monotonic deadline).
     passwords_once: dict[str, tuple[str, str, str, float]]
+    # Encryption at rest: True until a key slot opens (then the journal and the rest exist).
+    locked: bool
+    unlocker: Unlocker
+    open_box: Callable[[bytes], None]  # on the event loop, once unlocked
+
+
+async def unlock_by_login(state: BoxState, username: str, password: str) -> None:
+    """A login on a locked box: the user's key slot is the password check. Opened, the box is
+    unlocked for everyone and the normal login follows; else LoginRefused (wrong password)."""
+    if not state.locked:
+        return
+    key = await asyncio.to_thread(state.unlocker.try_password, username, password)
+    if state.locked:  # two logins at once: the first to finish opens the box
+        state.open_box(key)

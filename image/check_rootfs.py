@@ -190,6 +190,9 @@ def the_box_units_are_enabled(t: Tree) -> list[str]:
         text = t.text(f"etc/systemd/system/{unit}")
         if "ExecStart=/opt/edge/current/bin/edge " not in text:
             problems.append(f"{unit} does not run the current release")
+        if "RuntimeDirectory=edge" not in text or "RuntimeDirectoryPreserve=yes" not in text:
+            # the unlocked data key lives there, in RAM, shared by both and kept across restarts
+            problems.append(f"{unit} has no /run/edge kept across restarts (RuntimeDirectory)")
     return problems
 
 

@@ -142,8 +142,11 @@ def backup_job(ctx: Context, pulled: dict[str, Path]) -> Callable[..., Outcome]:
         with ctx.connect(box) as session:
             path, actions = backup.pull(session, ctx.backups / box.name)
         pulled[box.name] = path
-        return Outcome(
-            box.name, True, f"{actions} actions, verified: {path} ({sha256_file(path)[:12]})"
+        said = (
+            f"{actions} actions, verified"
+            if actions >= 0
+            else "encrypted, verified by the box with its key; its key slots beside it"
         )
+        return Outcome(box.name, True, f"{said}: {path} ({sha256_file(path)[:12]})")
 
     return job

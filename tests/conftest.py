@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,14 @@ from edge.journal.store import Journal
 from edge.workflow.config import Config
 from tests import helpers
 from tests.helpers import Registry, start_registry, stop_process
+
+# Every box the tests make writes a key slot per user (a demo box: five), each an Argon2id at
+# the production cost (64 MiB, 3 passes) would add seconds to every `edge init`: the tests'
+# boxes (their processes inherit this) use a light one. A slot keeps its own parameters, so
+# nothing else changes; tests/unit/test_keys.py and docs/security.md cover the real cost.
+os.environ.setdefault("EDGE_KEYSLOT_ARGON2_MEMORY_KIB", "8192")
+os.environ.setdefault("EDGE_KEYSLOT_ARGON2_ITERATIONS", "1")
+
 
 # The longest modules, started first: `make test` runs the suite on several pytest-xdist
 # workers, and a long module handed out last would leave the other workers idle meanwhile.

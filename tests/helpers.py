@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from typing import Any
 import httpx
 
 from edge.commands.init import DEMO_PASSWORD, DEMO_USERS
+from edge.journal.db import apply_key, sqlite3
+from edge.keys.runtime import key_for_home
 from edge.workflow.config import Config, load_config
 from edge.workflow.model import Actor
 from edge.workflow.scopes import parse_scope
@@ -81,7 +82,7 @@ class Box:
 
     def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         """What a query of the box's journal.db answers (read beside the running box)."""
-        conn = sqlite3.connect(self.home / "journal.db")
+        conn = journal_conn(self.home)
         try:
             return conn.execute(sql, args).fetchall()
         finally:
@@ -90,6 +91,21 @@ class Box:
     def token(self, user: str) -> str:
         """An API token for `user`, issued with the CLI as an IT officer would."""
         return edge_cli(self.home, "users", "token", user, "--name", "tests").stdout.strip()
+
+
+def journal_conn(
+    where: Path, readonly: bool = False, home: Path | None = None, **kw: Any
+) -> sqlite3.Connection:
+    """A connection to a box's journal.db (`where`: the box's home or the file), keyed with
+    the data key of the box at `home` (default: the file's folder) while it is unlocked (a
+    plain file, e.g. a unit test's: no key)."""
+    path = where if where.suffix == ".db" else where / "journal.db"
+    key = key_for_home(home or path.parent)
+    target = f"file:{path}?mode=ro" if readonly else str(path)
+    conn: sqlite3.Connection = sqlite3.connect(target, uri=readonly, **kw)
+    if key is not None:
+        apply_key(conn, key)
+    return conn
 
 
 def edge_cli(

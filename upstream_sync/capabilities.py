@@ -5,9 +5,8 @@ without `login-check.v1`."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from edge.journal.boxvalues import box_value, set_box_value
+from edge.journal.db import sqlite3
 from upstream_sync import protocol as p
 
 KEY = "registry_capabilities"

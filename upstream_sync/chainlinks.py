@@ -9,10 +9,9 @@ each batch links only what lies between that and its last action.
 
 from __future__ import annotations
 
-import sqlite3
-
 from edge.journal.boxvalues import box_value, set_box_value
 from edge.journal.chain import GENESIS
+from edge.journal.db import sqlite3
 from upstream_sync.protocol import ChainLink, UserInfo, WireAction
 
 # Links per batch at most (about 150 bytes each): a box far ahead of what the registry holds

@@ -7,13 +7,13 @@ push carried it)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 import msgspec
 
 from edge.clock import clock_step, iso_ms
 from edge.journal.boxvalues import box_value, set_box_value
+from edge.journal.db import sqlite3
 from upstream_sync.protocol import ClockStep
 
 MEASURED, SENT = "clock_step:", "clock_step_sent:"

@@ -3,7 +3,6 @@ registry's address, key and capabilities kept in the journal."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import httpx
@@ -12,6 +11,7 @@ import msgspec
 from edge.clock import iso_ms, utcnow
 from edge.identity import load_device_key, public_key_hex
 from edge.journal.boxvalues import box_value, set_box_value
+from edge.journal.db import sqlite3
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from upstream_sync import capabilities

@@ -10,7 +10,6 @@ the same record only.
 from __future__ import annotations
 
 import random
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +17,7 @@ import msgspec
 
 from edge.clock import iso_ms
 from edge.journal.boxvalues import box_value, set_box_value
+from edge.journal.db import sqlite3
 from upstream_sync.protocol import ActionResult, WireAction
 
 # A receipt in one of these states is the action's last word: it is never sent again.

@@ -29,6 +29,9 @@ SUPPORTED = frozenset({"1"})
 PUSH, PULL = "push.v1", "pull.v1"
 LOGIN_CHECK, SEARCH, LEASE = "login-check.v1", "search.v1", "lease.v1"
 DOCUMENTS = "documents.v1"
+# The registry keeps a secret per box that opens the box's registry key slot after a reboot
+# (upstream_sync/escrow.py): the box unlocks with nobody logged in, unless reported stolen.
+ESCROW = "escrow.v1"
 # A push answer that lists only the actions not simply accepted (see PushResult.accepted_at):
 # on a thin WAN the per-action answers were a fifth of the bytes a drain puts on the wire.
 PUSH_COMPACT = "push-compact.v1"
@@ -48,6 +51,7 @@ CAPABILITIES = (
     SEARCH,
     LEASE,
     DOCUMENTS,
+    ESCROW,
     PUSH_COMPACT,
     PUSH_DERIVED_HASHES,
     PUSH_PIPELINED,
@@ -263,6 +267,23 @@ class LoginCheck(msgspec.Struct, forbid_unknown_fields=True):
 
 class LoginVerdict(msgspec.Struct):
     verdict: str  # confirmed | rejected | unknown (the registry has no such user)
+
+
+class EscrowRegistration(msgspec.Struct, forbid_unknown_fields=True):
+    """The box's unlock key (Ed25519 public, hex): the only key that may ask for its secret."""
+
+    unlock_key: str
+
+
+class EscrowRelease(msgspec.Struct, forbid_unknown_fields=True):
+    boot_id: str = ""  # which boot of the box asks, for the registry's log
+
+
+class EscrowSecret(msgspec.Struct):
+    """The secret (32 bytes, hex) that opens the box's registry key slot."""
+
+    k_net: str
+    registered_at: str
 
 
 class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -34,6 +34,10 @@ class RegistryRefused(EdgeError):
     status = 502
     title = "The registry refused the request"
 
+    def __init__(self, detail: str, answered: int | None = None) -> None:
+        super().__init__(detail)
+        self.answered = answered  # the registry's HTTP status, when it answered with one
+
 
 # What could go wrong in an exchange: no connection, a refusal, a broken answer.
 EXCHANGE_ERRORS = (httpx.HTTPError, RegistryRefused, msgspec.DecodeError, OSError)
@@ -80,7 +84,7 @@ def signed_exchange(
     )
     r = _client().post(f"{who.url}{path}", content=body, headers=sent, timeout=timeout)
     if r.status_code != 200:
-        raise RegistryRefused(problem_of(r))
+        raise RegistryRefused(problem_of(r), r.status_code)
     if not p.verify(
         who.registry_key, r.headers.get(p.H_SIGNATURE, ""), p.answer_string(nonce, 200, r.content)
     ):

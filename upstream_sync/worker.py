@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
 from datetime import timedelta
@@ -26,16 +25,21 @@ from edge.auth.sessions import purge_expired
 from edge.clock import boot_id, clock_pair, clock_synced, now_moment, utcnow
 from edge.journal import attachments
 from edge.journal.boxvalues import set_moment
+from edge.journal.db import sqlite3
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.keys import box as keybox
 from edge.logs import begin, end
 from edge.runlock import hold_shared
 from edge.settings import Settings
+from edge.users.register import list_users
 from edge.workflow.config import load_config
 from upstream_sync.clocksteps import measure_clock_step
 from upstream_sync.enrollment import enrollment
 from upstream_sync.stages.round import run_round
 from upstream_sync.synclock import SyncLock
+from upstream_sync.unlocking import ensure_slot, escrow_offered
+from upstream_sync.unlocking import install as install_registry_unlock
 
 log = logging.getLogger("upstream_sync.worker")
 # How long a round waits for another pull or push (`edge sync` by hand) before it leaves the
@@ -91,16 +95,17 @@ def huey_for(settings: Settings) -> SqliteHuey:
 class Worker:
     """The tasks of one box's worker, bound to its settings."""
 
-    def __init__(self, settings: Settings, huey: SqliteHuey) -> None:
+    def __init__(self, settings: Settings, huey: SqliteHuey, key: bytes | None = None) -> None:
         self.settings = settings
         self.huey = huey
+        self.key = key  # the data key of an encrypted journal
         self.journal: Journal | None = None
-        self.reader = Reader(settings.journal_path)
+        self.reader = Reader(settings.journal_path, key)
         self.sync_lock = SyncLock(settings.home)
         self._retry: threading.Timer | None = None
         self._retry_lock = threading.Lock()
         self.push_task = huey.task(name="push")(self.push)
-        self.sync_task = huey.task(name="sync")(lambda: self.sync(pull=True))
+        self.sync_task = huey.task(name="sync")(self.first_round)
         huey.periodic_task(crontab(minute="*"), name="every-minute")(self.every_minute)
         huey.on_startup()(self._open)
         huey.on_shutdown()(self.close)
@@ -111,7 +116,9 @@ class Worker:
     def _open(self) -> Journal:
         if self.journal is None:
             self.journal = Journal(
-                self.settings.journal_path, load_config(self.settings.country_config or None)
+                self.settings.journal_path,
+                load_config(self.settings.country_config or None),
+                key=self.key,
             )
             self.journal.run(self._beat)  # alive from the start, not only after a minute
         return self.journal
@@ -142,7 +149,22 @@ class Worker:
                 measure_clock_step(conn, boot_id(), clock_pair(), now)
 
         self._open().run(housekeeping)
+        self.ensure_registry_slot()
         self.sync(pull=True)
+        if self.key is not None:  # users the registry deactivated unlock the box no more
+            active = [u.username for u in list_users(self.reader.conn()) if u.active]
+            keybox.prune_users(self.settings, active)
+
+    def first_round(self) -> int:
+        """At start: the registry slot made if the box lacks one, then a round."""
+        self.ensure_registry_slot()
+        return self.sync(pull=True)
+
+    def ensure_registry_slot(self) -> None:
+        """An unlocked, enrolled box with no registry key slot yet (enrolled before it was
+        encrypted, or its registry could not be reached at enrollment) gets one."""
+        if self.key is not None:
+            ensure_slot(self.settings, enrollment(self.reader), escrow_offered(self.reader))
 
     def push(self) -> int:
         """Push until the outbox is empty or the registry fails; returns actions accepted."""
@@ -239,11 +261,33 @@ class PushNotifier:
             log.warning("could not ask the worker to push soon", exc_info=True)
 
 
+def wait_until_unlocked(settings: Settings, most: float = 60.0) -> bytes | None:
+    """The data key, once the box is unlocked: a locked box's worker waits (nothing is lost:
+    the journal keeps what is pending). It looks again every few seconds, longer and longer
+    up to `most`, trying the ways to unlock with nobody there (the registry's slot)."""
+    if not keybox.encrypted(settings):
+        return None  # a plain journal from before encryption at rest
+    wait, said = 1.0, False
+    while True:
+        key = keybox.unlock_unattended(settings)
+        if key is not None:
+            if said:
+                log.info("the box is unlocked: the worker starts")
+            return key
+        if not said:
+            log.info("the box is locked: the worker waits until someone logs in to unlock it")
+            said = True
+        time.sleep(wait)
+        wait = min(most, wait * 2)
+
+
 def run(settings: Settings) -> None:
     """Run the consumer until SIGINT (graceful: the batch in flight finishes) or SIGTERM."""
     hold_shared(settings.home)  # `edge restore` waits for the box to stop
+    install_registry_unlock()  # while locked, the worker asks the registry for its key
+    key = wait_until_unlocked(settings)
     huey = huey_for(settings)
-    worker = Worker(settings, huey)
+    worker = Worker(settings, huey, key)
     # Whatever huey.db holds (or lost), the journal knows what is pending: sync at start.
     worker.sync_task()
     consumer = huey.create_consumer(

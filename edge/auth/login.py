@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,8 @@ from typing import Any, Protocol, TypeVar
 from edge.auth.sessions import Session, create_session
 from edge.clock import Moment, as_moment, elapsed, iso_ms, parse_iso
 from edge.errors import EdgeError, FieldProblem, InvalidInput, LoginRefused
+from edge.journal.db import sqlite3
+from edge.keys import box as keybox
 from edge.settings import Settings
 from edge.users.passwords import MAX_LENGTH, Hasher
 from edge.users.register import User, deactivated_because, find_user, get_user
@@ -137,7 +138,7 @@ class Authenticator:
         matches, upgrade = self.hasher.check(password, user.verifier)
         if verdict is Verdict.CONFIRMED:
             verifier = None if matches and not upgrade else self.hasher.hash(password)
-            return self._succeed(user, at, verifier, checked=True)
+            return self._succeed(user, at, verifier, checked=True, checked_password=password)
         if not matches:
             self._failed(user, at)
         if user.verifier is None:  # only reachable when the decoy matched: never
@@ -152,7 +153,11 @@ class Authenticator:
                 "offline_expired",
             )
         return self._succeed(
-            user, at, self.hasher.hash(password) if upgrade else None, checked=False
+            user,
+            at,
+            self.hasher.hash(password) if upgrade else None,
+            checked=False,
+            checked_password=password,
         )
 
     def _failed(self, user: User, now: Moment) -> None:
@@ -203,7 +208,14 @@ class Authenticator:
                 self._strangers.pop(next(iter(self._strangers)))
         return self._wrong(failed, until - now if failed >= s.lockout_after else 0)
 
-    def _succeed(self, user: User, now: Moment, verifier: str | None, checked: bool) -> LoggedIn:
+    def _succeed(
+        self,
+        user: User,
+        now: Moment,
+        verifier: str | None,
+        checked: bool,
+        checked_password: str | None = None,
+    ) -> LoggedIn:
         lifetime = timedelta(hours=self.settings.session_max_hours)
 
         def job(conn: sqlite3.Connection) -> tuple[str, Session]:
@@ -216,6 +228,12 @@ class Authenticator:
             return create_session(conn, user.id, now, lifetime)
 
         session_id, session = self.run(job)
+        if checked_password is not None and (
+            verifier is not None or not keybox.has_user_slot(self.settings, user.username)
+        ):
+            # A new password (the registry confirmed it), or a user without a key slot yet
+            # (e.g. one the registry sent): from now on it unlocks the box after a reboot.
+            keybox.set_user_password(self.settings, user.username, checked_password)
         return LoggedIn(get_user(self.read(), user.id), session_id, session, checked)
 
 

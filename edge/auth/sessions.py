@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
 from edge.clock import Moment, as_moment, elapsed, iso_ms, parse_iso
 from edge.ids import uuid7
+from edge.journal.db import sqlite3
 from edge.users.register import User, user_of
 
 TOKEN_PREFIX = "edge_"

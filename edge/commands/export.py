@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from edge.cli import settings_of
+from edge.cli import journal_key, settings_of
 from edge.journal.db import connect
 from edge.workflow.config import load_config
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     dest = Path(args.dest)
     fields = [f.id for event in config.events.values() for f in event.fields]
     fields = list(dict.fromkeys(fields))
-    conn = connect(settings.journal_path, readonly=True)
+    conn = connect(settings.journal_path, readonly=True, key=journal_key(args, settings))
     try:
         rows = _records(sqlite_utils.Database(conn), args.event)
         # Personal data: readable by this user only, whatever the umask.

@@ -15,6 +15,8 @@ from edge.identity import create_device_key
 from edge.ids import uuid7
 from edge.journal.boxvalues import set_box_value
 from edge.journal.store import Journal
+from edge.keys import box as keybox
+from edge.keys.recovery import read_public
 from edge.settings import SETTINGS_FILE, load_settings, write_settings
 from edge.users.register import add_user
 from edge.workflow.config import load_config
@@ -56,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
         values["country_config"] = str(Path(args.country_config).resolve())
     write_settings(home, values)
     settings = load_settings(home)
-    public = create_device_key(settings.device_key_path)
+    # A new data key; the box starts unlocked. With nobody to give a password (first boot of
+    # an image) it stays in a setup slot until the first user or the registry has a slot.
+    key = keybox.create(settings, setup=admin_password is None and not args.demo)
+    public = create_device_key(settings.device_key_path, key)
     users = []
     if admin_password is not None:
         admin_verifier = new_verifier(settings, args.admin, admin_password)
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         users += [(u, n, r, demo) for u, n, r in DEMO_USERS]
     old_umask = os.umask(0o077)  # the journal holds personal data: this user only
     try:
-        journal = Journal(settings.journal_path, config)
+        journal = Journal(settings.journal_path, config, key=key)
     finally:
         os.umask(old_umask)
     now = utcnow()
@@ -87,6 +92,13 @@ def run(args: argparse.Namespace) -> int:
                     verifier=verifier,
                 )
             )
+    if getattr(args, "recovery_public_key", None):
+        keybox.set_recovery_public(settings, read_public(Path(args.recovery_public_key)))
+    # Each user's password unlocks the box after a reboot (one key slot each).
+    for username, _, _, _ in users:
+        keybox.set_user_password(
+            settings, username, DEMO_PASSWORD if username != args.admin else admin_password or ""
+        )
     print(f"Created box {settings.box_id} for {settings.office_name} in {home}")
     print(f"Device public key: {public}")
     return 0

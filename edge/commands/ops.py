@@ -1,30 +1,25 @@
-"""Operations for IT staff: `edge doctor`, `edge backup DEST`, `edge restore SRC`."""
+"""Operations for IT staff: `edge discover`, `edge doctor` (backups: edge/commands/backup.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import sqlite3
 import stat
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from edge.cli import settings_of
 from edge.clock import clock_synced, elapsed, iso_ms, now_moment, parse_iso, utcnow
-from edge.errors import EdgeError
 from edge.journal import syncstages
 from edge.journal.boxvalues import box_value, moment_value
-from edge.journal.db import connect
+from edge.journal.db import connect, sqlite3
 from edge.journal.schema import LATEST, migrate, version
-from edge.journal.syncstages import Stage
 from edge.journal.verify import verify
-from edge.runlock import take_exclusive
+from edge.keys import box as keybox
 from edge.settings import Settings
 
 
@@ -78,8 +73,13 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def diagnose(settings: Settings) -> list[Finding]:
-    findings = [_clock(settings), _disk(settings), _journal(settings), _schema(settings)]
-    conn = connect(settings.journal_path, readonly=True)
+    findings = [_clock(settings), _disk(settings)]
+    key, found = _encryption(settings)
+    findings.append(found)
+    if key is None and keybox.encrypted(settings):
+        return [*findings, _files(settings)]  # locked: nothing more can be read
+    findings += [_journal(settings, key), _schema(settings, key)]
+    conn = connect(settings.journal_path, readonly=True, key=key)
     try:
         findings += [_worker(conn, settings), _registry(conn), _mdns(conn)]
     finally:
@@ -116,12 +116,53 @@ def _disk(settings: Settings) -> Finding:
     )
 
 
-def _schema(settings: Settings) -> Finding:
+def _encryption(settings: Settings) -> tuple[bytes | None, Finding]:
+    """Whether the journal is encrypted and the box unlocked; a setup slot (the data key in
+    the clear) or a new key still due are said plainly."""
+    if not keybox.encrypted(settings):
+        return None, Finding(
+            "encryption",
+            False,
+            "the journal is not encrypted (a box from before encryption at rest)",
+            "restart the box with this software: it encrypts the journal at start",
+        )
+    key = keybox.data_key(settings)
+    ks = keybox.load_slots(settings)
+    kinds = sorted({s["kind"] for s in ks.slots}) if ks else []
+    if key is None:
+        return None, Finding(
+            "encryption",
+            False,
+            "locked: the journal is encrypted and no one has unlocked the box since it started",
+            "a member of staff logs in on the box's page (or: edge --unlock-user NAME doctor)",
+            {"state": "locked", "slots": kinds},
+        )
+    if ks is not None and (ks.find("setup") or ks.rekey_due):
+        return key, Finding(
+            "encryption",
+            False,
+            "the data key is still kept in the clear (setup slot)"
+            if ks.find("setup")
+            else "a user now has a key slot; the data key once kept in the clear is replaced "
+            "at the next restart",
+            "add the first admin (pairing)" if ks.find("setup") else "edge rekey (box stopped)",
+            {"state": "unlocked", "slots": kinds},
+        )
+    return key, Finding(
+        "encryption",
+        True,
+        f"unlocked; the journal is encrypted (key slots: {', '.join(kinds)})",
+        "",
+        {"state": "unlocked", "slots": kinds},
+    )
+
+
+def _schema(settings: Settings, key: bytes | None) -> Finding:
     """The database's tables, columns and indexes against what this software creates
     (sqlite-utils reads both schemas): drift means a failed migration or a foreign file."""
     import sqlite_utils
 
-    conn = connect(settings.journal_path, readonly=True)
+    conn = connect(settings.journal_path, readonly=True, key=key)
     fresh = sqlite3.connect(":memory:")
     try:
         if version(conn) != LATEST:
@@ -159,8 +200,8 @@ def _shape(db: Any) -> dict[str, set[str]]:
     }
 
 
-def _journal(settings: Settings) -> Finding:
-    report = verify(settings.journal_path)
+def _journal(settings: Settings, key: bytes | None) -> Finding:
+    report = verify(settings.journal_path, key)
     if report.ok:
         return Finding("journal", True, f"{report.actions} actions, chain and database intact")
     return Finding(
@@ -290,94 +331,3 @@ def _files(settings: Settings) -> Finding:
         "; ".join(wrong),
         f"chmod 600 {settings.device_key_path} {settings.journal_path}",
     )
-
-
-# --- backup and restore -------------------------------------------------------------------
-
-
-def backup(args: argparse.Namespace) -> int:
-    """A consistent copy of the journal, taken while the box serves (SQLite's backup API)."""
-    settings = settings_of(args)
-    dest = Path(args.dest)
-    if dest.is_dir():
-        stamp = iso_ms(utcnow()).replace(":", "").replace(".", "")
-        dest = dest / f"edge-{settings.box_id}-{stamp}.db"
-    if dest.exists():
-        raise EdgeError(f"{dest} exists already; give another name")
-    source = connect(settings.journal_path, readonly=True)
-    old_umask = os.umask(0o077)  # a backup holds personal data too
-    try:
-        target = sqlite3.connect(dest)
-        source.backup(target, pages=256)
-        target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-        target.close()
-    finally:
-        os.umask(old_umask)
-        source.close()
-    report = verify(dest)
-    if not report.ok:
-        dest.unlink()
-        raise EdgeError(f"the copy does not verify ({report.problems[0]}); nothing was kept")
-    print(f"Backed up {report.actions} actions to {dest}")
-    return 0
-
-
-def restore(args: argparse.Namespace) -> int:
-    """Replace the journal with a backup: only a backup of this box (unless --force), only
-    one that verifies, only while the box is stopped. See docs/operations.md for what
-    happens to actions made after the backup."""
-    settings = settings_of(args)
-    src = Path(args.src)
-    if not src.is_file():
-        raise EdgeError(f"{src} is not a file")
-    report = verify(src)
-    if not report.ok:
-        raise EdgeError(
-            f"{src} does not verify (first broken seq: {report.first_bad_seq}); nothing changed"
-        )
-    conn = connect(src, readonly=True)
-    try:
-        owner = box_value(conn, "box_id")
-        schema = version(conn)
-    finally:
-        conn.close()
-    if owner != settings.box_id and not args.force:
-        raise EdgeError(
-            f"{src} is a backup of box {owner or 'unknown'}, not of this box "
-            f"({settings.box_id}); use --force to restore it anyway"
-        )
-    if schema > LATEST:
-        raise EdgeError(f"{src} is from newer software (schema {schema}); update this box first")
-    lock = take_exclusive(settings.home)  # held until this command ends
-    staged = settings.journal_path.with_suffix(".restoring")
-    shutil.copyfile(src, staged)
-    os.chmod(staged, 0o600)
-    with open(staged, "rb+") as f:
-        os.fsync(f.fileno())
-    for leftover in ("-wal", "-shm"):
-        Path(f"{settings.journal_path}{leftover}").unlink(missing_ok=True)
-    staged.replace(settings.journal_path)
-    # Ask the registry for every record this box holds at the next pull: actions accepted
-    # after the backup come back as the registry's copies.
-    conn = connect(settings.journal_path)
-    try:
-        migrate(conn)  # a backup from older software: its sync stages table first
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('pull_cursor', '0')")
-        conn.execute("INSERT OR REPLACE INTO box (key, value) VALUES ('resync_after', '')")
-        # The box's chain goes on from the backup's last action: the next push says so.
-        conn.execute(
-            "INSERT OR REPLACE INTO box (key, value) "
-            "SELECT 'chain_restart', COALESCE(MAX(seq), 0) FROM actions"
-        )
-        syncstages.request(conn, Stage.RESYNC, utcnow())
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-    os.close(lock)
-    print(
-        f"Restored {report.actions} actions from {src}. Start the box; its worker sends what "
-        "was pending (the registry answers `duplicate` for what it already has) and fetches "
-        "back what was done after the backup."
-    )
-    return 0

@@ -13,6 +13,9 @@ from litestar import Litestar
 from edge import serving
 from edge.app import create_app
 from edge.cli import settings_of
+from edge.commands.keys import migrate_if_plain, rekey_if_due
+from edge.journal.reads import Reader
+from edge.journal.store import Journal
 from edge.limits import guarded_http
 from edge.runlock import hold_shared
 from edge.serving import Started
@@ -26,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     config = load_config(settings.country_config)
     port = settings.port if args.port is None else args.port
+    migrate_if_plain(settings)  # a journal from before encryption at rest
+    rekey_if_due(settings)  # the setup slot's key, once shown on disk, opens nothing
     hold_shared(settings.home)  # `edge restore` waits for the box to stop
     app = create_app(settings, config)
     run_server(
@@ -46,7 +51,10 @@ def _announce(app: Litestar, settings: Settings) -> Started:
     async def start(port: int) -> Callable[[], Awaitable[None]]:
         from edge.mdns import Announcer
 
-        announcer = Announcer(settings, app.state.reader, app.state.journal, port)
+        def opened() -> tuple[Reader, Journal] | None:  # None while the box is locked
+            return None if app.state.locked else (app.state.reader, app.state.journal)
+
+        announcer = Announcer(settings, opened, port)
         announcer.start()
         # Withdrawn while the app shuts down: uvicorn re-raises SIGTERM once it is done.
         app.on_shutdown.insert(0, announcer.stop)

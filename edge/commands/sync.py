@@ -6,22 +6,27 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.cli import settings_of
+from edge.cli import journal_key, settings_of
+from edge.commands.keys import migrate_if_plain, rekey_if_due
 from edge.errors import EdgeError
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.settings import Settings
 from edge.workflow.config import load_config
+from upstream_sync import unlocking
 from upstream_sync.enrollment import enroll as do_enroll
 from upstream_sync.protocol import fingerprint
 from upstream_sync.stages.round import run_round
 from upstream_sync.synclock import SyncLock
+from upstream_sync.transport import EXCHANGE_ERRORS, Enrollment, describe
 from upstream_sync.worker import LOCK_WAIT
 
 
 def enroll(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     token = _token(args)
-    with Journal(settings.journal_path, load_config(settings.country_config)) as journal:
+    config, key = load_config(settings.country_config), journal_key(args, settings)
+    with Journal(settings.journal_path, config, key=key) as journal:
         done = do_enroll(
             journal,
             settings.device_key_path,
@@ -32,12 +37,36 @@ def enroll(args: argparse.Namespace) -> int:
             registry_key=args.registry_key,
         )
     print(f"Enrolled with {done.url} as box {done.box_id}")
+    if key is not None:
+        _registry_slot(settings, done, key)
     if args.registry_key is None:
         print(
             f"The registry's key, {fingerprint(done.registry_key)}, was taken on trust: compare "
             "it with the one the registry's operator gives (next time: --registry-key)."
         )
     return 0
+
+
+def _registry_slot(settings: Settings, who: Enrollment, key: bytes) -> None:
+    """The registry key slot, made at once: from now on the box unlocks after a power cut
+    as soon as its registry answers (unless reported stolen)."""
+    reader = Reader(settings.journal_path, key)
+    try:
+        offered = unlocking.escrow_offered(reader)
+    finally:
+        reader.close()
+    if not offered:
+        print("The registry keeps no unlock secrets: after a power cut, staff unlock the box.")
+        return
+    try:
+        unlocking.create_slot(settings, who)
+    except EXCHANGE_ERRORS as exc:
+        print(
+            f"The registry key slot was not made ({describe(exc)}); the worker tries again.",
+            file=sys.stderr,
+        )
+        return
+    print("After a power cut the registry unlocks this box, unless it is reported stolen.")
 
 
 def _token(args: argparse.Namespace) -> str:
@@ -60,10 +89,11 @@ def _token(args: argparse.Namespace) -> str:
 def sync(args: argparse.Namespace) -> int:
     """Pull the registry's changes, then push the outbox until it is empty."""
     settings = settings_of(args)
-    reader = Reader(settings.journal_path)
+    key = journal_key(args, settings)
+    reader = Reader(settings.journal_path, key)
     lock = SyncLock(settings.home)
     with (
-        Journal(settings.journal_path, load_config(settings.country_config)) as journal,
+        Journal(settings.journal_path, load_config(settings.country_config), key=key) as journal,
         lock.held(LOCK_WAIT) as mine,
     ):
         if not mine:
@@ -117,5 +147,8 @@ def _n(count: int, noun: str) -> str:
 def worker(args: argparse.Namespace) -> int:
     from upstream_sync.worker import run
 
-    run(settings_of(args))
+    settings = settings_of(args)
+    migrate_if_plain(settings)
+    rekey_if_due(settings)
+    run(settings)
     return 0

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.auth import sessions
-from edge.cli import read_password, settings_of
+from edge.cli import journal_key, read_password, settings_of
 from edge.clock import utcnow
 from edge.errors import InvalidInput, NotFound
 from edge.journal.db import connect
 from edge.journal.store import Journal
+from edge.keys import box
 from edge.settings import Settings
 from edge.users import register
 from edge.users.passwords import Hasher, Params, password_problems
@@ -33,7 +34,8 @@ def new_verifier(settings: Settings, username: str, password: str) -> str:
 
 def _write(args: argparse.Namespace, job: Callable[[Any, Settings], Any]) -> Any:
     settings = settings_of(args)
-    with Journal(settings.journal_path, load_config(settings.country_config)) as journal:
+    config, key = load_config(settings.country_config), journal_key(args, settings)
+    with Journal(settings.journal_path, config, key=key) as journal:
         return journal.run(lambda conn: job(conn, settings))
 
 
@@ -47,10 +49,10 @@ def _find(conn: Any, username: str) -> register.User:
 def add(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     config = load_config(settings.country_config)
-    verifier = new_verifier(
-        settings, args.username, read_password(args, f"One-time password for {args.username}: ")
-    )
-    with Journal(settings.journal_path, config) as journal:
+    key = journal_key(args, settings)
+    password = read_password(args, f"One-time password for {args.username}: ")
+    verifier = new_verifier(settings, args.username, password)
+    with Journal(settings.journal_path, config, key=key) as journal:
         user = journal.run(
             lambda c: register.add_user(
                 c,
@@ -65,13 +67,14 @@ def add(args: argparse.Namespace) -> int:
                 must_change=True,
             )
         )
+    box.set_user_password(settings, user.username, password)  # their password unlocks the box
     print(f"Added {user.username} ({user.role}); they choose their own password at first login")
     return 0
 
 
 def list_(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    conn = connect(settings.journal_path, readonly=True)
+    conn = connect(settings.journal_path, readonly=True, key=journal_key(args, settings))
     try:
         for u in register.list_users(conn):
             notes = ["active" if u.active else "deactivated"]
@@ -100,6 +103,7 @@ def reset_password(args: argparse.Namespace) -> int:
             c, _find(c, args.username).id, verifier, CLI, utcnow(), one_time=True
         ),
     )
+    box.set_user_password(settings, args.username, password)
     print(f"{args.username} has a one-time password and must change it at the next login")
     return 0
 

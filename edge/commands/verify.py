@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from edge.cli import settings_of
+from edge.cli import journal_key, settings_of
 from edge.journal.verify import verify
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    report = verify(settings.journal_path)
+    report = verify(settings.journal_path, journal_key(args, settings))
     if report.ok:
         print(
             f"OK: {report.actions} actions, {report.records} records; the hash chain, the "

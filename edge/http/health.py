@@ -85,6 +85,8 @@ def readyz(state: BoxState) -> Response[Readiness]:
     """Ready to work: the database takes a write, the disk has room, the sync worker's
     heartbeat is fresh and it pushes what waits while the registry answers. 503 names what
     is not (no data, no login needed)."""
+    if state.locked:  # nothing can be read or written until someone unlocks the box
+        return Response(Readiness("locked", {"unlocked": False}), status_code=503)
     checks = readiness(state)
     ok = all(checks.values())
     return Response(

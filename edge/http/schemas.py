@@ -110,7 +110,7 @@ class Health(msgspec.Struct):
 
 
 class Readiness(msgspec.Struct):
-    status: str  # ready | not ready
+    status: str  # ready | not ready | locked
     checks: dict[str, bool]  # database, disk, worker, pushing
 
 

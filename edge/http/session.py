@@ -23,7 +23,7 @@ from edge.http.schemas import (
     TokenCreated,
     TokenOut,
 )
-from edge.state import BoxState
+from edge.state import BoxState, unlock_by_login
 from edge.users.register import User
 
 
@@ -48,6 +48,7 @@ class SessionController(Controller):
         self, data: JSONBody[LoginIn], request: Request[Any, Any, Any], state: BoxState
     ) -> Response[LoginOut]:
         """Log in with username and password; works while the registry is unreachable."""
+        await unlock_by_login(state, data.username.strip(), data.password)
         done = await state.logins.login(data.username.strip(), data.password, now_moment())
         scopes = state.config.role_scopes.get(done.user.role, ())
         body = LoginOut(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from typing import Any
 from edge.clock import iso_ms
 from edge.errors import FieldProblem, InvalidInput
 from edge.ids import uuid7
+from edge.journal.db import sqlite3
 from edge.texts import tr
 from edge.workflow.documents import DocumentRef, refs_of
 from edge.workflow.fold import Entry

@@ -3,9 +3,8 @@ worker's marks and heartbeats."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from edge.clock import Moment, iso_ms, parse_iso
+from edge.journal.db import sqlite3
 
 
 def box_value(conn: sqlite3.Connection, key: str) -> str | None:

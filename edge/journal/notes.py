@@ -4,9 +4,9 @@ how many of a user's own actions the registry has not accepted yet."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import msgspec
+
+from edge.journal.db import sqlite3
 
 _decode = msgspec.json.decode
 

@@ -3,7 +3,6 @@ connections of their own (one per thread) so reads never wait for the writer."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import msgspec
 
 from edge.journal import syncstages
-from edge.journal.db import connect
+from edge.journal.db import connect, sqlite3
 from edge.journal.records import entry_from_row, searchable, state_from_row
 from edge.journal.syncstages import Stage
 from edge.workflow.config import WorkqueueQuery
@@ -52,14 +51,15 @@ class RecordRow:
 class Reader:
     """Read-only access to journal.db."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: bytes | None = None) -> None:
         self._path = path
+        self._key = key
         self._local = threading.local()
 
     def conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self._path, readonly=True)
+            conn = connect(self._path, readonly=True, key=self._key)
             self._local.conn = conn
         return conn
 

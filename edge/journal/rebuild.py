@@ -9,8 +9,7 @@ folded. `edge verify` checks the materialized state against the same rule.
 
 from __future__ import annotations
 
-import sqlite3
-
+from edge.journal.db import sqlite3
 from edge.journal.records import RECORD_COLUMNS, entry_from_row, state_columns
 from edge.workflow.config import Config
 from edge.workflow.fold import Entry, fold

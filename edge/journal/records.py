@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sqlite3
 import unicodedata
 from typing import Any
 
 import msgspec
 
 from edge.journal.chain import canonical_json
+from edge.journal.db import sqlite3
 from edge.workflow.config import Config
 from edge.workflow.fold import Entry
 from edge.workflow.model import ActionType, RecordState, Status

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from edge.errors import EdgeError
 from edge.journal import attachments
+from edge.journal.db import sqlite3
 
 # The sync worker's stages as the box keys of schema 4 held them (a `resync` asked for by
 # `edge restore` waits for the next round, wherever it stopped): for migration 5, and for

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import date, datetime
@@ -17,7 +16,7 @@ from edge.errors import KeyReused, NotFound, RecordTakenElsewhere
 from edge.ids import uuid7
 from edge.journal import attachments
 from edge.journal.chain import GENESIS, HASHED_COLUMNS, canonical_json, row_hash
-from edge.journal.db import connect
+from edge.journal.db import connect, sqlite3
 from edge.journal.records import (
     RECORD_COLUMNS,
     changed_columns,
@@ -95,18 +94,24 @@ class Journal:
     """Appends actions through the single writer; owns journal.db's schema."""
 
     def __init__(
-        self, path: Path, config: Config, batch_max: int = 256, timezone: str = "UTC"
+        self,
+        path: Path,
+        config: Config,
+        batch_max: int = 256,
+        timezone: str = "UTC",
+        key: bytes | None = None,
     ) -> None:
+        """`key`: the box's data key (an encrypted journal); None for a plain file."""
         self.path = path
         self.config = config
         self.timezone = timezone  # the office's: "today" for dates in declarations
-        conn = connect(path)
+        conn = connect(path, key=key)
         try:
             migrate(conn)
             _fill_search_text(conn, config)
         finally:
             conn.close()
-        self.writer = Writer(path, batch_max)
+        self.writer = Writer(path, batch_max, key)
         self.writer.start()
         # Called after each committed action (in the caller's thread, or the writer's for
         # `submit`), e.g. to ask the sync worker to push soon. Must be quick, must not raise.

@@ -38,13 +38,13 @@ counts, and a stored time it puts in the future is not trusted.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from edge.clock import Moment, as_moment, elapsed, iso_ms, parse_iso
 from edge.journal.boxvalues import box_value
+from edge.journal.db import sqlite3
 from edge.journal.schema import LEGACY_SYNC_STAGES
 
 

@@ -3,7 +3,6 @@ state, and run SQLite's own integrity check."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import msgspec
 
 from edge.journal import attachments
 from edge.journal.chain import GENESIS, row_hash
-from edge.journal.db import connect
+from edge.journal.db import connect, sqlite3
 from edge.journal.rebuild import record_entries, replay
 from edge.journal.records import entry_from_row, state_columns
 
@@ -40,12 +39,12 @@ class Report:
             self.problems.append(message)
 
 
-def verify(path: Path) -> Report:
+def verify(path: Path, key: bytes | None = None) -> Report:
     """Check journal.db end to end; the report lists what is wrong, first broken seq first.
     Streams: the chain is walked row by row and each record replayed on its own, so memory
     stays flat however long the journal (docs/performance.md)."""
     report = Report()
-    conn = connect(path, readonly=True)
+    conn = connect(path, readonly=True, key=key)
     try:
         integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
         if integrity != ["ok"]:

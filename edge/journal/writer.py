@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 import queue
-import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from edge.journal.db import connect, storage_error
+from edge.journal.db import connect, sqlite3, storage_error
 
 log = logging.getLogger("edge.journal.writer")
 
@@ -64,8 +63,9 @@ _Outcome = tuple[_Item, Any, BaseException | None]
 class Writer:
     """Owns the write connection; `run` / `run_async` a function, get its committed result."""
 
-    def __init__(self, path: Path, batch_max: int = 256) -> None:
+    def __init__(self, path: Path, batch_max: int = 256, key: bytes | None = None) -> None:
         self._path = path
+        self._key = key
         self._batch_max = batch_max
         self._queue: deque[_Item] = deque()
         self._busy = threading.Lock()  # held by whoever is using the connection
@@ -89,7 +89,7 @@ class Writer:
         self.jobs = 0  # jobs in them
 
     def start(self) -> None:
-        self._conn = connect(self._path)
+        self._conn = connect(self._path, key=self._key)
         for thread in self._threads:
             thread.start()
 

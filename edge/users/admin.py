@@ -5,7 +5,6 @@ user's scopes itself, so no caller can forget to."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +19,10 @@ from edge.errors import (
     NotFound,
 )
 from edge.ids import is_uuid
+from edge.journal.db import sqlite3
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.keys import box as keybox
 from edge.settings import Settings
 from edge.texts import tr
 from edge.users import register
@@ -77,7 +78,7 @@ class UserAdmin:
         _require(actor, "user.create", office, role)
         verifier = await self._verifier(username, password) if password else None
         now = utcnow()
-        return await self._write(
+        user = await self._write(
             lambda c: register.add_user(
                 c,
                 self.config,
@@ -91,6 +92,9 @@ class UserAdmin:
                 must_change=verifier is not None,
             )
         )
+        if password:
+            await self._slot(user.username, password)
+        return user
 
     async def edit(self, actor: Actor, user_id: str, changes: dict[str, str]) -> User:
         """Change a user's display name, role or office. Nobody changes their own role or
@@ -157,7 +161,10 @@ class UserAdmin:
                 self._keep_a_manager(conn, user)
             return register.set_active(conn, user.id, active, actor.id, now, reason)
 
-        return await self._write(job)
+        changed = await self._write(job)
+        if not active:  # their password unlocks the box no more
+            await asyncio.to_thread(keybox.remove_user, self.settings, user.username)
+        return changed
 
     async def reset_password(self, actor: Actor, user_id: str, password: str) -> User:
         """A one-time password: the user must choose their own at their next login."""
@@ -168,9 +175,11 @@ class UserAdmin:
             )
         verifier = await self._verifier(user.username, password)
         now = utcnow()
-        return await self._write(
+        changed = await self._write(
             lambda c: register.set_password(c, user.id, verifier, actor.id, now, one_time=True)
         )
+        await self._slot(user.username, password)
+        return changed
 
     async def unlock(self, actor: Actor, user_id: str) -> User:
         """Lift a lock left by failed logins."""
@@ -216,6 +225,11 @@ class UserAdmin:
             )
 
         await self.journal.run_async(job)
+        await self._slot(user.username, new)
+
+    async def _slot(self, username: str, password: str) -> None:
+        """The user's key slot follows their password (it unlocks the box after a reboot)."""
+        await asyncio.to_thread(keybox.set_user_password, self.settings, username, password)
 
     async def _verifier(self, username: str, password: str) -> str:
         problems = password_problems(password, username, self.settings.password_min_length)

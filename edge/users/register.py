@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +17,7 @@ from edge.clock import iso_ms
 from edge.errors import FieldProblem, InvalidInput, NotFound
 from edge.ids import uuid7
 from edge.journal.chain import canonical_json
+from edge.journal.db import sqlite3
 from edge.texts import tr
 from edge.workflow.config import Config
 from edge.workflow.forms import has_control_characters

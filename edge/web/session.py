@@ -17,7 +17,7 @@ from edge.auth.login import TooManyLogins
 from edge.clock import now_moment
 from edge.errors import InvalidInput, LoginRefused
 from edge.pairing import code_to_show
-from edge.state import BoxState
+from edge.state import BoxState, unlock_by_login
 from edge.web.context import (
     FLASH_COOKIE,
     LANG_COOKIE,
@@ -48,7 +48,13 @@ def login_page(request: Request[Any, Any, Any], state: BoxState) -> Response[str
 
 
 def _login_form(ctx: Ctx, status: int, **context: Any) -> Response[str]:
-    values = {"error": None, "ended": False, "username": "", **context}
+    values = {
+        "error": None,
+        "ended": False,
+        "username": "",
+        "locked": ctx.state.locked,
+        **context,
+    }
     settings = ctx.state.settings
     minutes = max(1, math.ceil(settings.session_idle_minutes))
     ended = translations(ctx.lang.code).ngettext(
@@ -72,6 +78,7 @@ async def login(request: Request[Any, Any, Any], state: BoxState) -> Response[An
     username, password = form.get("username", "").strip(), form.get("password", "")
     next_ = safe_next(form.get("next"))
     try:
+        await unlock_by_login(state, username, password)
         done = await state.logins.login(username, password, now_moment())
     except LoginRefused as exc:
         return _login_form(ctx, 401, next=next_, error=login_error(ctx, exc), username=username)

@@ -127,7 +127,11 @@ def _run(args: argparse.Namespace, lay: Layout) -> dict[str, Any]:
         made = switch.backup(lay, "fleet")
         if made is None:
             raise Refused("this box has no journal yet")
-        return {"ok": True, "path": str(made), "sha256": sha256_file(made)}
+        answer = {"ok": True, "path": str(made), "sha256": sha256_file(made)}
+        slots = made.with_name(made.name + ".keyslots.json")  # an encrypted backup's key slots
+        if slots.is_file():
+            answer |= {"keyslots": str(slots), "keyslots_sha256": sha256_file(slots)}
+        return answer
     if args.command == "wait":
         return {"ok": True}
     if args.command == "health":

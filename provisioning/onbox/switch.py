@@ -33,10 +33,17 @@ def backup(lay: Layout, why: str) -> Path | None:
     olds = sorted(lay.backups.glob(f"{why}-*.db"))
     for old in olds[:-KEEP_BACKUPS]:
         old.unlink()
+        Path(f"{old}.keyslots.json").unlink(missing_ok=True)  # its key slots, beside it
     return dest
 
 
 def schema(lay: Layout) -> str:
+    """The journal's schema version: asked of the release (an encrypted journal opens only with
+    the box's key, which `edge schema-version` finds), else read directly (a release from
+    before encryption at rest, whose journal is plain)."""
+    done = run([str(lay.edge()), "--home", str(lay.home), "schema-version"], as_box=True)
+    if done.returncode == 0 and done.stdout.strip().isdigit():
+        return done.stdout.strip()
     done = run(["python3", "-c", SCHEMA, str(lay.home / "journal.db")], as_box=True)
     return done.stdout.strip()
 

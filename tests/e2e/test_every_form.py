@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from edge.workflow.model import ActionType
 from tests.e2e.conftest import shot
 from tests.e2e.test_ui import fill_declaration, login, review_and_declare
-from tests.helpers import BIRTH, DEATH, Box, Registry, edge_cli, running_box
+from tests.helpers import BIRTH, DEATH, Box, Registry, edge_cli, journal_conn, running_box
 from tests.integration.test_authorization import app_routes
 from tests.web_forms import PDF
 
@@ -60,7 +59,7 @@ class Office:
         self.box = box
 
     def one(self, sql: str, *args: Any) -> Any:
-        conn = sqlite3.connect(self.box.home / "journal.db")
+        conn = journal_conn(self.box.home)
         try:
             row = conn.execute(sql, args).fetchone()
             return row[0] if row and len(row) == 1 else row

@@ -10,7 +10,6 @@ One box and one registry serve the whole module; each test makes its own records
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +23,16 @@ from edge.web.i18n import translations
 from tests.e2e.conftest import browse, office_box, shot
 from tests.e2e.test_every_form import RECORD, Office, act, new_record, switch
 from tests.e2e.test_ui import fill_declaration
-from tests.helpers import BIRTH, DEATH, Box, Registry, edge_cli, start_registry, stop_process
+from tests.helpers import (
+    BIRTH,
+    DEATH,
+    Box,
+    Registry,
+    edge_cli,
+    journal_conn,
+    start_registry,
+    stop_process,
+)
 
 Page = Any  # playwright.sync_api.Page
 LATIN = re.compile(r"[A-Za-z]")
@@ -430,7 +438,7 @@ def test_the_outbox_says_the_next_try_in_words_once_the_registry_is_gone(
 def next_try(box: Box, seconds: float) -> None:
     """Every waiting action's next try, that many seconds from now (as the backoff sets it)."""
     at = (utcnow() + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    conn = sqlite3.connect(box.home / "journal.db")
+    conn = journal_conn(box.home)
     with conn:
         conn.execute("UPDATE sync_state SET next_try_at = ? WHERE state != 'accepted'", (at,))
     conn.close()

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.chaos_proxy import ChaosProxy
 from tests.e2e.conftest import browse, office_box, shot
-from tests.helpers import BIRTH, DEATH, Box, Registry, edge_cli, start_registry, stop_process
+from tests.helpers import (
+    BIRTH,
+    DEATH,
+    Box,
+    Registry,
+    edge_cli,
+    journal_conn,
+    start_registry,
+    stop_process,
+)
 
 Page = Any  # playwright.sync_api.Page
 
@@ -282,7 +290,7 @@ def test_pages_answer_without_javascript_and_forms_need_the_token(box: Box) -> N
         assert "default-src 'self'" in page.headers["content-security-policy"]
         refused = http.post("/records/new", data={"event": "birth", "then": ""})
         assert refused.status_code == 403 and "expired" in refused.text
-        conn = sqlite3.connect(box.home / "journal.db")
+        conn = journal_conn(box.home)
         assert conn.execute("SELECT COUNT(*) FROM actions").fetchone()[0] == 0
         conn.close()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge.journal.db import connect
 from edge.journal.store import Journal
+from edge.keys.runtime import key_for_home
 from edge.settings import load_settings
 from edge.users.register import actor_of, find_user
 from edge.workflow.config import load_config
@@ -55,18 +56,18 @@ def test_init_creates_a_working_box(tmp_path: Path) -> None:
 def test_verify_reports_the_first_broken_seq(tmp_path: Path) -> None:
     edge_cli(tmp_path, "init", "--demo")
     cfg = load_config()
-    conn = connect(tmp_path / "journal.db")
+    conn = connect(tmp_path / "journal.db", key=key_for_home(tmp_path))
     user = find_user(conn, "clerk")
     conn.close()
     assert user is not None
     clerk = actor_of(user, cfg)
-    j = Journal(tmp_path / "journal.db", cfg)
+    j = Journal(tmp_path / "journal.db", cfg, key=key_for_home(tmp_path))
     rid = "00000000-0000-7000-8000-000000000009"
     j.append(ActionRequest(ActionType.CREATE, rid, event_type="birth"), clerk)
     j.append(ActionRequest(ActionType.DECLARE, rid, declaration=BIRTH), clerk)
     j.close()
     assert edge_cli(tmp_path, "verify").returncode == 0
-    conn = connect(tmp_path / "journal.db")
+    conn = connect(tmp_path / "journal.db", key=key_for_home(tmp_path))
     conn.execute("DROP TRIGGER actions_no_update")
     conn.execute("UPDATE actions SET created_by = 'someone-else' WHERE seq = 2")
     conn.close()

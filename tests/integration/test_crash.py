@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import edge_cli, start_box, stop_box
+from tests.helpers import edge_cli, journal_conn, start_box, stop_box
 
 
 def hammer(
@@ -68,7 +67,7 @@ def crash_rounds(home: Path, rounds: int, seed: int) -> None:
             w.join()
         stop_box(box)
     assert len(acknowledged) > rounds * 10, "the clients barely got any work through"
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     stored = {r[0] for r in conn.execute("SELECT id FROM actions")}
     conn.close()
     lost = [a for a in acknowledged if a not in stored]

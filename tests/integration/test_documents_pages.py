@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import httpx
 import pytest
 
 from edge.journal.verify import verify
-from tests.helpers import BIRTH, Box, edge_cli, running_box, start_box, stop_box
+from edge.keys.runtime import key_for_home
+from tests.helpers import BIRTH, Box, edge_cli, journal_conn, running_box, start_box, stop_box
 from tests.web_forms import HTML, JPEG, PDF, PNG, WebUser, errors, kept_documents
 
 LIMITS = {
@@ -105,7 +105,7 @@ def test_documents_go_from_the_form_to_the_record_and_to_its_readers_only(box: B
         draft_id,
     )
     assert kinds == [("CREATE", "note.jpg"), ("UPDATE", "id.png")]
-    report = verify(box.home / "journal.db")
+    report = verify(box.home / "journal.db", key_for_home(box.home))
     assert report.ok, report.problems
 
 
@@ -231,9 +231,9 @@ def test_documents_answered_2xx_survive_kill_9(tmp_path: Path) -> None:
         box.process.wait()
     finally:
         stop_box(box)
-    report = verify(home / "journal.db")
+    report = verify(home / "journal.db", key_for_home(home))
     assert report.ok, report.problems
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     (doc_id,) = conn.execute("SELECT id FROM documents WHERE action_id IS NOT NULL").fetchone()
     data = b"".join(
         r[0]

@@ -4,7 +4,6 @@ the registry holds, and checked there against the SHA-256 the action names."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,10 @@ from edge.clock import utcnow
 from edge.journal import attachments
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.keys.runtime import key_for_home
 from edge.workflow.engine import ActionRequest
 from edge.workflow.model import ActionType
-from tests.helpers import BIRTH, Registry, actor, config, edge_cli
+from tests.helpers import BIRTH, Registry, actor, config, edge_cli, journal_conn
 from upstream_sync.registry.documents import MISMATCH
 from upstream_sync.stages.documents import send_documents
 from upstream_sync.stages.round import run_round
@@ -39,7 +39,7 @@ def held(registry: Registry, document_id: str) -> dict[str, Any]:
 
 def rot(path: Path, document_id: str) -> None:
     """Change a document's bytes as a failing disk would (past the box's own guard)."""
-    conn = sqlite3.connect(path)
+    conn = journal_conn(path)
     try:
         with conn:
             conn.execute("DROP TRIGGER document_chunks_fixed")
@@ -61,13 +61,13 @@ def test_documents_follow_their_action_a_budget_at_a_time_and_resume(
     home = tmp_path / "box"
     edge_cli(home, "init", "--demo")
     edge_cli(home, "enroll", registry.url, registry.token())
-    users = sqlite3.connect(home / "journal.db")
+    users = journal_conn(home)
     clerk_id = users.execute("SELECT id FROM users WHERE username = 'clerk'").fetchone()[0]
     users.close()
     # The box's own clerk: the registry takes actions only from users of the box's office.
     key, clerk = home / "device.key", actor("clinic-clerk", uid=clerk_id)
-    with Journal(home / "journal.db", config()) as journal:
-        reader = Reader(home / "journal.db")
+    with Journal(home / "journal.db", config(), key=key_for_home(home)) as journal:
+        reader = Reader(home / "journal.db", key_for_home(home))
 
         def declare(record_id: str, data: bytes) -> str:
             ref = journal.run(
@@ -122,7 +122,7 @@ def test_documents_follow_their_action_a_budget_at_a_time_and_resume(
         (row,) = attachments.waiting(reader.conn(), 10)
         assert row["id"] == bad and row["last_error"] == MISMATCH and row["sent_bytes"] == 0
         reader.close()
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     try:
         sent = conn.execute("SELECT COUNT(*) FROM documents WHERE sent_at IS NOT NULL")
         assert sent.fetchone() == (2,)

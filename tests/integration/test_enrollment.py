@@ -4,18 +4,17 @@ registry's key can be pinned, the token read from a file or standard input."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.helpers import Registry, edge_cli, registry_cli, running_box
+from tests.helpers import Registry, edge_cli, journal_conn, registry_cli, running_box
 from tests.integration.test_sync import declare, receipts
 
 
 def registry_box_id(home: Path) -> str:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     row = conn.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()
     conn.close()
     return str(row[0])

@@ -5,7 +5,6 @@ journal; the box's genuine work goes on."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ import msgspec
 from edge.identity import load_device_key
 from edge.ids import uuid7
 from edge.journal.chain import GENESIS, row_hash
-from tests.helpers import Registry, edge_cli, running_box
+from edge.journal.db import sqlite3
+from tests.helpers import Registry, edge_cli, journal_conn, running_box
 from tests.integration.test_sync import declare, signed_push
 from tests.integration.test_sync_pull import new_box, new_box_with_a_birth
 from upstream_sync import protocol as p
@@ -24,7 +24,7 @@ NONCES = iter(range(10**6))
 
 
 def journal_row(home: Path, seq: int) -> dict[str, Any]:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     conn.row_factory = sqlite3.Row
     row = dict(conn.execute("SELECT * FROM actions WHERE seq = ?", (seq,)).fetchone())
     conn.close()
@@ -58,7 +58,7 @@ def push(
 ) -> list[p.ActionResult]:
     """A batch signed with the box's own key, as a box that forges its history would send
     (`derived`: the hashes left out, for the registry to derive)."""
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     box_id = conn.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
     conn.close()
     declared: dict[str, Any] = {"users": users} if users else {}

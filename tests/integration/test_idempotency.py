@@ -5,17 +5,16 @@ across a kill of the box), against a real box process."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import threading
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import BIRTH, edge_cli, running_box, start_box, stop_box
+from tests.helpers import BIRTH, edge_cli, journal_conn, running_box, start_box, stop_box
 
 
 def count(home: Path, sql: str) -> int:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     try:
         return int(conn.execute(sql).fetchone()[0])
     finally:

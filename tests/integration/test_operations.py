@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 
-from tests.helpers import edge_cli, running_box, start_registry, stop_process
+from edge.commands.init import DEMO_PASSWORD
+from edge.keys import runtime
+from edge.settings import load_settings
+from tests.helpers import edge_cli, journal_conn, running_box, start_registry, stop_process
 from tests.integration.test_sync import declare, receipts
 
 
@@ -29,11 +31,11 @@ def test_restore_from_yesterday_neither_resends_nor_loses(tmp_path: Path) -> Non
             assert "Backed up 4 actions" in out
             later = declare(clerk, "Lina")  # after the backup
             edge_cli(home, "sync")  # the registry now has all six
-            refused = edge_cli(home, "restore", str(next(backup.iterdir())), check=False)
+            refused = edge_cli(home, "restore", str(next(backup.glob("*.db"))), check=False)
             assert refused.returncode != 0 and "stop it first" in refused.stderr
         before = registry.journal()
         assert len(before) == 6
-        done = edge_cli(home, "restore", str(next(backup.iterdir())))
+        done = edge_cli(home, "restore", str(next(backup.glob("*.db"))))
         assert "Restored 4 actions" in done.stdout
         assert edge_cli(home, "verify").returncode == 0
         with running_box(home) as box:
@@ -67,10 +69,14 @@ def test_restore_refuses_another_box_and_a_damaged_backup(tmp_path: Path) -> Non
     edge_cli(other, "backup", str(copy))
     refused = edge_cli(mine, "restore", str(copy), check=False)
     assert refused.returncode != 0 and "not of this box" in refused.stderr
-    assert edge_cli(mine, "restore", str(copy), "--force").returncode == 0
+    # Another box's backup opens with a key slot of that box (a staff password).
+    password = tmp_path / "password"
+    password.write_text(DEMO_PASSWORD)
+    unlock = ["--unlock-user", "clerk", "--unlock-password-file", str(password)]
+    assert edge_cli(mine, *unlock, "restore", str(copy), "--force").returncode == 0
     damaged = tmp_path / "damaged.db"
     edge_cli(mine, "backup", str(damaged))
-    conn = sqlite3.connect(damaged)
+    conn = journal_conn(damaged, home=mine)
     conn.execute("DROP TRIGGER actions_no_update")
     conn.execute("UPDATE actions SET created_by = 'someone else' WHERE seq = 1")
     conn.commit()
@@ -95,7 +101,9 @@ def test_doctor_explains_what_needs_attention(tmp_path: Path) -> None:
         "registry",
         "mdns",
         "files",
+        "encryption",
     }
+    assert findings["encryption"]["ok"] and findings["encryption"]["details"]["state"] == "unlocked"
     assert findings["journal"]["ok"] and findings["disk"]["ok"] and findings["files"]["ok"]
     assert not findings["registry"]["ok"] and "edge enroll" in findings["registry"]["todo"]
     assert not findings["worker"]["ok"] and findings["worker"]["todo"]
@@ -103,6 +111,12 @@ def test_doctor_explains_what_needs_attention(tmp_path: Path) -> None:
     text = edge_cli(home, "doctor", check=False).stdout
     assert "device.key is readable by others" in text and "chmod 600" in text
     assert "need attention" in text
+    runtime.forget(load_settings(home))  # a reboot: locked, and doctor says how to unlock
+    locked = {
+        f["check"]: f for f in json.loads(edge_cli(home, "doctor", "--json", check=False).stdout)
+    }
+    assert locked["encryption"]["details"]["state"] == "locked" and "journal" not in locked
+    assert "logs in" in locked["encryption"]["todo"]
 
 
 def test_export_writes_the_offices_records_for_its_admin_only(tmp_path: Path) -> None:
@@ -126,7 +140,7 @@ def test_export_writes_the_offices_records_for_its_admin_only(tmp_path: Path) ->
 def test_doctor_finds_a_database_that_lacks_part_of_its_schema(tmp_path: Path) -> None:
     home = tmp_path / "box"
     edge_cli(home, "init", "--demo")
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     conn.execute("DROP INDEX records_by_assignee")
     conn.commit()
     conn.close()

@@ -6,7 +6,6 @@ keyset page in index order), so the cure of docs/performance.md stays."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,10 @@ from litestar.testing import TestClient
 
 from edge.app import create_app
 from edge.journal import reads
+from edge.journal.db import sqlite3
 from edge.settings import load_settings
 from edge.workflow.config import load_config
-from tests.helpers import BIRTH, DEATH, edge_cli
+from tests.helpers import BIRTH, DEATH, edge_cli, journal_conn
 
 GROWING = ("actions", "records", "sync_state", "registry_actions", "record_flags")
 SCANNED = re.compile(r"\bSCAN (\w+)")
@@ -117,7 +117,7 @@ def test_no_read_of_the_pages_or_the_api_scans_the_journal(
         assert http.get("/users").status_code == 200
     reads_seen = {s for s in traced if s.lstrip().upper().startswith(("SELECT", "WITH"))}
     assert len(reads_seen) > 20, "the pages ran fewer queries than expected: is tracing on?"
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     scans = []
     for sql in sorted(reads_seen):
         plan = "\n".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))

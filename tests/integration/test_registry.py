@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 from pathlib import Path
 
+from edge.journal.db import sqlite3
 from edge.workflow.config import default_config_path
 from tests.helpers import REGISTRY, ROOT, edge_cli, running_box, start_registry, stop_process
 from tests.integration.test_sync import declare

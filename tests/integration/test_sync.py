@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from tests.helpers import (
     Box,
     Registry,
     edge_cli,
+    journal_conn,
     running_box,
     start_registry,
     stop_process,
@@ -42,7 +42,7 @@ def box(tmp_path: Path, registry: Registry) -> Iterator[Box]:
 
 
 def receipts(box: Box | Path) -> dict[int, tuple[str, str | None]]:
-    conn = sqlite3.connect((box if isinstance(box, Path) else box.home) / "journal.db")
+    conn = journal_conn(box if isinstance(box, Path) else box.home)
     rows = conn.execute(
         "SELECT a.seq, s.state, s.reason FROM actions a "
         "LEFT JOIN sync_state s ON s.action_id = a.id ORDER BY a.seq"
@@ -54,7 +54,7 @@ def receipts(box: Box | Path) -> dict[int, tuple[str, str | None]]:
 
 def corrupt_declare(box: Box, record_id: str) -> None:
     """Change the record's DECLARE on disk behind the journal's back: the registry refuses it."""
-    conn = sqlite3.connect(box.home / "journal.db")
+    conn = journal_conn(box.home)
     conn.execute("DROP TRIGGER actions_no_update")
     conn.execute(
         "UPDATE actions SET payload = replace(payload, 'Sara', 'Zara') "
@@ -82,7 +82,7 @@ def test_push_delivers_once_in_order_with_confirmation_times(box: Box, registry:
     national = registry.journal()
     assert [a["box_seq"] for a in national] == list(range(1, 7))
     assert [a["type"] for a in national] == ["CREATE", "DECLARE"] * 3
-    conn = sqlite3.connect(box.home / "journal.db")
+    conn = journal_conn(box.home)
     local = dict(conn.execute("SELECT id, created_at FROM actions"))
     assert {a["id"]: a["created_at"] for a in national} == local  # confirmation times kept
     assert all(a["received_at"] >= a["created_at"] for a in national)
@@ -98,7 +98,7 @@ def test_an_answer_that_never_came_is_resent_and_counted_once(box: Box, registry
     declare(box.client("clerk"), "Sara")
     edge_cli(box.home, "sync")
     # As if the worker died after the registry committed but before the answer arrived.
-    conn = sqlite3.connect(box.home / "journal.db")
+    conn = journal_conn(box.home)
     conn.execute("UPDATE sync_state SET state = 'sending'")
     conn.execute("UPDATE box SET value = '0' WHERE key = 'sync_low_water'")
     conn.commit()
@@ -139,7 +139,7 @@ def test_registry_down_then_back(tmp_path: Path, box: Box, registry: Registry) -
     stop_process(registry.process)
     failed = edge_cli(box.home, "sync", check=False)
     assert failed.returncode == 1 and "cannot be reached" in failed.stdout
-    conn = sqlite3.connect(box.home / "journal.db")
+    conn = journal_conn(box.home)
     row = conn.execute(
         "SELECT state, attempts, last_error, next_try_at FROM sync_state ORDER BY seq LIMIT 1"
     ).fetchone()
@@ -159,7 +159,7 @@ def test_registry_down_then_back(tmp_path: Path, box: Box, registry: Registry) -
     back = start_registry(registry.home, registry.admin_token)
     try:
         # The registry came back on another free port; a real one keeps its address.
-        conn = sqlite3.connect(box.home / "journal.db")
+        conn = journal_conn(box.home)
         conn.execute("UPDATE box SET value = ? WHERE key = 'registry_url'", (back.url,))
         conn.commit()
         conn.close()
@@ -190,7 +190,7 @@ def signed_push(
 def test_forged_replayed_unsigned_and_unenrolled_batches_are_refused(
     box: Box, registry: Registry
 ) -> None:
-    conn = sqlite3.connect(box.home / "journal.db")
+    conn = journal_conn(box.home)
     box_id = conn.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
     conn.close()
     key = load_device_key(box.home / "device.key")
@@ -373,7 +373,7 @@ def test_a_refusal_holds_back_the_next_batch_already_prepared(
     corrupt_declare(box, bad)
     one_each = {**os.environ, "EDGE_SYNC_BATCH_BYTES": "1024"}
     assert "1 rejected" in edge_cli(box.home, "sync", env=one_each).stdout
-    conn = sqlite3.connect(box.home / "journal.db")
+    conn = journal_conn(box.home)
     rows = {
         r[0]: (r[1], r[2])
         for r in conn.execute(
@@ -415,7 +415,7 @@ def test_an_accepted_registration_gets_its_number_from_the_registry(
     assert "Registration number" not in page  # not before the registry accepted it
     assert edge_cli(box.home, "sync").returncode == 0
 
-    conn = sqlite3.connect(box.home / "journal.db")
+    conn = journal_conn(box.home)
     numbers = dict(
         conn.execute(
             "SELECT a.record_id, s.registration_number FROM actions a JOIN sync_state s "

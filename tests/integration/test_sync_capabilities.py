@@ -4,13 +4,19 @@ ask for it; turned back on, the box learns so at its next pull."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import httpx
 
 from edge.identity import load_device_key
-from tests.helpers import Registry, edge_cli, running_box, start_registry, stop_process
+from tests.helpers import (
+    Registry,
+    edge_cli,
+    journal_conn,
+    running_box,
+    start_registry,
+    stop_process,
+)
 from tests.integration.test_sync import declare, national_registrar
 from tests.integration.test_sync_pull import (
     admin,
@@ -43,7 +49,7 @@ def signed(home: Path, path: str, body: bytes, nonce: str, capabilities: str) ->
 
 
 def stored_capabilities(home: Path) -> str | None:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     row = conn.execute("SELECT value FROM box WHERE key = 'registry_capabilities'").fetchone()
     conn.close()
     return None if row is None else str(row[0])
@@ -143,7 +149,7 @@ def test_a_box_does_not_ask_a_registry_for_what_it_does_not_offer(tmp_path: Path
 def _push(
     home: Path, registry: Registry, actions: list[p.WireAction], nonce: str, caps: str
 ) -> p.PushResult:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     users = chainlinks.users_of(conn, actions)  # the box's clerk, declared with the batch
     conn.close()
     body = p.encode(p.PushBatch("2026-11-22T08:00:00.000Z", actions, users=users))
@@ -161,7 +167,7 @@ def test_a_compact_push_answer_only_to_a_box_that_names_it(
     tmp_path: Path, registry: Registry
 ) -> None:
     home = new_box_with_a_birth(tmp_path, registry)
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     fields = ", ".join(p.WireAction.__struct_fields__)
     create, declared = (
         p.WireAction(*row) for row in conn.execute(f"SELECT {fields} FROM actions ORDER BY seq")
@@ -195,7 +201,7 @@ def test_a_compact_push_answer_only_to_a_box_that_names_it(
     with running_box(home) as box:
         declare(box.client("clerk"), "Omar")
     assert "4 actions accepted" in edge_cli(home, "sync").stdout
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     receipts = conn.execute(
         "SELECT s.state, s.registry_time FROM actions a JOIN sync_state s ON s.action_id = a.id "
         "ORDER BY a.seq"

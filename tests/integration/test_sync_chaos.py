@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import subprocess
 import time
 from collections import defaultdict
@@ -16,7 +15,7 @@ import pytest
 
 from tests import helpers
 from tests.chaos_proxy import ChaosProxy
-from tests.helpers import BIRTH, edge_cli, running_box, start_registry, stop_process
+from tests.helpers import BIRTH, edge_cli, journal_conn, running_box, start_registry, stop_process
 
 
 def start_worker(home: Path) -> subprocess.Popen[bytes]:
@@ -33,7 +32,7 @@ def chaos(tmp_path: Path, requests: int, kills: int, seed: int, seconds: float =
     home = tmp_path / "box"
     edge_cli(home, "init", "--demo")
     edge_cli(home, "enroll", registry.url, registry.token())
-    conn = sqlite3.connect(home / "journal.db")  # from now on the box talks through the proxy
+    conn = journal_conn(home)  # from now on the box talks through the proxy
     conn.execute(
         "UPDATE box SET value = ? WHERE key = 'registry_url'", (f"http://127.0.0.1:{proxy.port}",)
     )
@@ -68,7 +67,7 @@ def chaos(tmp_path: Path, requests: int, kills: int, seed: int, seconds: float =
             proxy.cut_probability = 0.0  # the link heals
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
-                conn = sqlite3.connect(home / "journal.db")
+                conn = journal_conn(home)
                 open_ = conn.execute(
                     "SELECT COUNT(*) FROM actions a LEFT JOIN sync_state s "
                     "ON s.action_id = a.id WHERE s.state IS NULL OR s.state != 'accepted'"

@@ -5,7 +5,6 @@ answer to yet still holds back the later actions of its record."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Registry, edge_cli, start_registry, stop_process
+from tests.helpers import Registry, edge_cli, journal_conn, start_registry, stop_process
 from tests.integration.test_sync_capabilities import signed
 from tests.integration.test_sync_pull import new_box_with_a_birth
 from upstream_sync import chainlinks
@@ -23,7 +22,7 @@ EVERYTHING = ",".join(p.CAPABILITIES)
 
 
 def actions_of(home: Path) -> list[p.WireAction]:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     fields = ", ".join(p.WireAction.__struct_fields__)
     rows = [p.WireAction(*r) for r in conn.execute(f"SELECT {fields} FROM actions ORDER BY seq")]
     conn.close()
@@ -33,7 +32,7 @@ def actions_of(home: Path) -> list[p.WireAction]:
 def push(
     home: Path, registry: Registry, actions: list[p.WireAction], nonce: str, after: int, seen: int
 ) -> httpx.Response:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     users = chainlinks.users_of(conn, actions)
     conn.close()
     body = p.encode(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,11 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
+from edge.journal.db import sqlite3
+from edge.keys.runtime import key_for_home
 from tests.helpers import (
     OFFICE,
     Box,
     Registry,
     edge_cli,
+    journal_conn,
     registry_cli,
     running_box,
     start_registry,
@@ -60,7 +62,7 @@ def admin(registry: Registry, method: str, path: str, **kwargs: Any) -> httpx.Re
 
 
 def box_id(home: Path) -> str:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     value = conn.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
     conn.close()
     return str(value)
@@ -172,14 +174,14 @@ def test_a_new_box_takes_over_its_offices_open_records_and_users(
 
     # The office's box is replaced: the new one is enrolled for the same office, with a
     # token that says it replaces the old one.
-    old = sqlite3.connect(box.home / "journal.db")
+    old = journal_conn(box.home)
     old_id = old.execute("SELECT value FROM box WHERE key = 'registry_box_id'").fetchone()[0]
     old.close()
     replacing = registry_cli(registry.home, "token", "--office-id", OFFICE, "--replaces", old_id)
     fresh = new_box(tmp_path, registry, "fresh", replacing.stdout.strip())
     out = edge_cli(fresh, "sync").stdout
     assert "1 record given to this box" in out
-    conn = sqlite3.connect(fresh / "journal.db")
+    conn = journal_conn(fresh)
     conn.row_factory = sqlite3.Row
     row = conn.execute("SELECT * FROM records").fetchone()
     assert row["id"] == open_record and row["status"] == "declared"
@@ -227,7 +229,7 @@ def test_an_action_sent_after_the_lease_moved_is_rejected_with_the_reason(
         json={"box_id": None, "by": "the national office"},
     )
     # Push before pull (as when the lease moves between the two): the registry refuses.
-    conn = sqlite3.connect(box.home / "journal.db")
+    conn = journal_conn(box.home)
     conn.execute("UPDATE box SET value = '999999' WHERE key = 'pull_cursor'")
     conn.commit()
     conn.close()
@@ -239,7 +241,7 @@ def test_an_action_sent_after_the_lease_moved_is_rejected_with_the_reason(
 
 def point_at(home: Path, url: str) -> None:
     """The registry came back on another free port (a real one keeps its address)."""
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     conn.execute("UPDATE box SET value = ? WHERE key = 'registry_url'", (url,))
     conn.commit()
     conn.close()
@@ -279,9 +281,7 @@ def test_registry_killed_after_committing_before_answering(tmp_path: Path) -> No
         mine = [a for a in national if a["record_id"] == record]
         assert [a["type"] for a in mine] == ["CREATE", "DECLARE"]
         assert mine[0]["box_seq"] < mine[1]["box_seq"]
-    local = dict(
-        sqlite3.connect(box_home / "journal.db").execute("SELECT id, created_at FROM actions")
-    )
+    local = dict(journal_conn(box_home).execute("SELECT id, created_at FROM actions"))
     assert {a["id"]: a["created_at"] for a in national} == local
     assert {s for s, _ in receipts(Box(box_home, "", None)).values()} == {"accepted"}  # type: ignore[arg-type]
 
@@ -299,11 +299,11 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
     from upstream_sync import clocksteps
 
     home = new_box(tmp_path, registry, "box")
-    users = sqlite3.connect(home / "journal.db")
+    users = journal_conn(home)
     clerk_id = users.execute("SELECT id FROM users WHERE username = 'clerk'").fetchone()[0]
     users.close()
     clerk = actor("clinic-clerk", uid=clerk_id)  # the box's clerk: the registry knows her office
-    with Journal(home / "journal.db", config()) as journal:
+    with Journal(home / "journal.db", config(), key=key_for_home(home)) as journal:
         # A Pi without a real-time clock, booted offline: its clock is two hours behind.
         monkeypatch.setattr(store, "clock_synced", lambda: False)
         early = journal.append(ActionRequest(ActionType.CREATE, "rec-1", event_type="birth"), clerk)
@@ -319,7 +319,7 @@ def test_times_from_an_unsynchronised_clock_are_corrected_by_the_measured_step(
     first = registry.journal()[0]
     assert first["clock"] == "unsynced" and first["corrected_created_at"] is None
     # NTP answers: the worker measures the step; the next push carries it.
-    with Journal(home / "journal.db", config()) as journal:
+    with Journal(home / "journal.db", config(), key=key_for_home(home)) as journal:
         step = journal.run(
             lambda c: clocksteps.measure_clock_step(c, boot_id(), clock_pair(), utcnow())
         )

@@ -4,14 +4,14 @@ in `edge doctor`, the push's backoff is waited out, and a stage that stops movin
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from edge.clock import iso_ms, utcnow
+from edge.keys.runtime import read_key
 from edge.settings import load_settings
-from tests.helpers import Box, Registry, edge_cli, start_registry, stop_process
+from tests.helpers import Box, Registry, edge_cli, journal_conn, start_registry, stop_process
 from tests.integration.test_sync import declare, receipts
 from tests.integration.test_sync_pull import box, point_at  # noqa: F401 - the box fixture
 from upstream_sync.worker import Worker, huey_for
@@ -24,14 +24,14 @@ def stages(box: Box) -> dict[str, dict[str, Any]]:  # noqa: F811
 
 
 def attempts(home: Path) -> list[int]:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     rows = [r[0] for r in conn.execute("SELECT attempts FROM sync_state ORDER BY seq")]
     conn.close()
     return rows
 
 
 def set_in_journal(home: Path, sql: str, *args: str) -> None:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     conn.execute(sql, args)
     conn.commit()
     conn.close()
@@ -57,7 +57,7 @@ def test_each_stage_says_where_it_stands_and_the_backoff_is_waited_out(
     stop_process(registry.process)
     declare(clerk, "Omar")
     settings = load_settings(box.home)
-    worker = Worker(settings, huey_for(settings))
+    worker = Worker(settings, huey_for(settings), read_key(settings))  # the box is unlocked
     try:
         assert worker.sync(pull=True) == 0
         now = stages(box)

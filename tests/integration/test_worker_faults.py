@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import httpx
 from tests.helpers import (
     Registry,
     edge_cli,
+    journal_conn,
     running_box,
     start_registry,
     start_worker,
@@ -97,7 +97,7 @@ def test_a_full_disk_does_not_stop_the_worker_for_good(
 
 
 def stage_status(home: Path, name: str) -> str | None:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     row = conn.execute("SELECT status FROM sync_stages WHERE name = ?", (name,)).fetchone()
     conn.close()
     return str(row[0]) if row else None
@@ -151,7 +151,7 @@ SHIFTED = [sys.executable, "-m", "tests.shifted_clock"]
 
 
 def push_attempts(home: Path) -> int:
-    conn = sqlite3.connect(home / "journal.db")
+    conn = journal_conn(home)
     row = conn.execute("SELECT attempts FROM sync_stages WHERE name = 'push'").fetchone()
     conn.close()
     return int(row[0]) if row else 0

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 from edge.clock import boot_id, iso_ms, utcnow
 from edge.journal.boxvalues import moment_value
+from edge.keys.runtime import read_key
 from edge.settings import load_settings
-from tests.helpers import edge_cli
+from tests.helpers import edge_cli, journal_conn
 from upstream_sync.worker import Worker, huey_for
 
 
 def test_every_minute_beats_and_clears_expired_sessions(tmp_path: Path) -> None:
     edge_cli(tmp_path, "init", "--demo")
-    conn = sqlite3.connect(tmp_path / "journal.db")
+    conn = journal_conn(tmp_path)
     user = conn.execute("SELECT id FROM users WHERE username = 'clerk'").fetchone()[0]
     old, fresh = iso_ms(utcnow() - timedelta(hours=2)), iso_ms(utcnow())
     for id_hash, seen in (("old", old), ("live", fresh)):
@@ -26,7 +26,7 @@ def test_every_minute_beats_and_clears_expired_sessions(tmp_path: Path) -> None:
         )
     conn.commit()
     settings = load_settings(tmp_path)
-    worker = Worker(settings, huey_for(settings))
+    worker = Worker(settings, huey_for(settings), read_key(settings))  # the box is unlocked
     worker.every_minute()  # not enrolled: no push, but the housekeeping runs
     worker.close()
     left = [r[0] for r in conn.execute("SELECT id_hash FROM sessions")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from edge.errors import InvalidInput, NotFound
 from edge.journal.chain import GENESIS, row_hash
-from edge.journal.db import connect
+from edge.journal.db import connect, sqlite3
 from edge.journal.reads import Reader
 from edge.journal.records import entry_columns, state_columns
 from edge.journal.schema import LATEST, migrate, version

@@ -20,6 +20,7 @@ BASE = {
     "edge.notify",
     "edge.runlock",
     "edge.identity",
+    "edge.keys",
     "edge.latency",
     "edge.limits",
     "edge.serving",
@@ -69,6 +70,7 @@ ALLOWED: dict[str, set[str]] = {
         "edge.workflow.model",
         "edge.workflow.config",
         "edge.users.passwords",
+        "edge.keys.recovery",
     },
     # The fleet tool speaks the box's pairing, finds boxes by the box's mDNS service and
     # checks a backup with the box's own verifier before trusting it.

@@ -237,9 +237,7 @@ def test_sessions_end_when_idle_or_too_old(box: Box) -> None:
 
 
 def test_user_journal_is_append_only_and_holds_no_password(box: Box) -> None:
-    import sqlite3
-
-    from edge.journal.db import connect
+    from edge.journal.db import connect, sqlite3
 
     uid = box.add()
     box.journal.run(

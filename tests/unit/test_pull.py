@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from edge.journal.db import sqlite3
 from edge.journal.store import Journal
 from edge.journal.verify import verify
 from edge.workflow.engine import ActionRequest
 from edge.workflow.model import ActionType
-from tests.helpers import BIRTH, actor, config
+from tests.helpers import BIRTH, actor, config, journal_conn
 from upstream_sync.protocol import Change, PullResult, RecordCopy, RegistryAction, WireAction
 from upstream_sync.stages.pull import apply_page
 
@@ -57,7 +57,7 @@ def test_a_download_keeps_the_boxs_pending_actions_on_top(tmp_path: Path) -> Non
             )
 
         journal.run(grant)
-    conn = sqlite3.connect(tmp_path / "journal.db")
+    conn = journal_conn(tmp_path)
     conn.row_factory = sqlite3.Row
     record = conn.execute("SELECT status, declaration FROM records WHERE id = 'r1'").fetchone()
     assert record["status"] == "declared" and "child.first_name" in record["declaration"]
@@ -87,7 +87,7 @@ def test_applying_the_same_page_twice_changes_nothing(tmp_path: Path) -> None:
             return first.discarded, second.discarded
 
         assert journal.run(revoke) == (1, 0)
-    conn = sqlite3.connect(tmp_path / "journal.db")
+    conn = journal_conn(tmp_path)
     states = dict(conn.execute("SELECT seq, state FROM sync_state"))
     assert states == {1: "accepted", 2: "accepted", 3: "discarded"}
     assert conn.execute("SELECT COUNT(*) FROM registry_actions").fetchone()[0] == 2

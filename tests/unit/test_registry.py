@@ -4,7 +4,6 @@ connections of their own, its search, and its errors in its own words."""
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,15 +15,16 @@ from litestar import get
 from litestar.testing import TestClient
 
 from edge.journal.chain import GENESIS, row_hash
+from edge.journal.db import sqlite3
 from edge.workflow.scopes import parse_scope
 from tests.helpers import ROOT, config
 from upstream_sync import protocol as p
 from upstream_sync.protocol import ClockStep
-from upstream_sync.registry import accept, enrollment, records, users
+from upstream_sync.registry import accept, enrollment, escrow, records, users
 from upstream_sync.registry.app import create_registry_app
 from upstream_sync.registry.cli import main
-from upstream_sync.registry.db import RegistryDB
-from upstream_sync.registry.errors import RegistrySettingsError, TokenRefused
+from upstream_sync.registry.db import SCHEMA_VERSION, RegistryDB
+from upstream_sync.registry.errors import RegistrySettingsError, SchemaMismatch, TokenRefused
 from upstream_sync.registry.settings import documented_settings, load_registry_settings
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -297,3 +297,18 @@ def test_a_box_s_chain_takes_links_for_what_a_batch_skips_and_one_restart(
     (refused,), _ = push(restored, restart=wrong)
     assert "restarted its chain at seq 2, which the registry holds with another hash" in refused
     assert push(restored, restart=link[1]) == (["accepted"], 3)
+
+
+def test_a_registry_of_schema_5_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> None:
+    db = RegistryDB(tmp_path / "registry.db")
+    db.write(lambda c: c.execute("INSERT INTO boxes VALUES ('b1', 'k', 'office-1', 'b', 'x')"))
+    db.conn.executescript("DROP TABLE escrow; DROP TABLE box_revocations; PRAGMA user_version = 5")
+    db.close()
+    db = RegistryDB(tmp_path / "registry.db")  # schema 5, as the last release left it
+    assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert enrollment.enrolled_key(db, "b1") == "k"
+    assert escrow.register(db, "b1", "ab" * 32, NOW, 5, "test")[0]
+    db.conn.execute("PRAGMA user_version = 7")
+    db.close()
+    with pytest.raises(SchemaMismatch, match="migrates only from schema 5"):
+        RegistryDB(tmp_path / "registry.db")

@@ -3,7 +3,6 @@ round's wait for the push's backoff (upstream_sync.stages.round)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from edge.clock import Moment, iso_ms
 from edge.journal import syncstages
 from edge.journal.boxvalues import set_box_value
+from edge.journal.db import sqlite3
 from edge.journal.schema import migrate
 from edge.journal.syncstages import Stage, Status
 from upstream_sync.stages.round import backoff_left

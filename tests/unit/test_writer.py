@@ -5,7 +5,6 @@ lock never blocks the loop, and a request given up before its turn changes nothi
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -13,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from edge.errors import InvalidInput
-from edge.journal.db import connect
+from edge.journal.db import connect, sqlite3
 from edge.journal.store import Journal
 from edge.journal.verify import verify
 from edge.workflow.config import Config

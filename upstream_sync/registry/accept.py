@@ -8,7 +8,6 @@ as the registry holds it and the lease."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlite_utils import Database
 
 from edge.clock import iso_ms, parse_iso
 from edge.journal.chain import HASHED_COLUMNS, row_hash
+from edge.journal.db import sqlite3
 from edge.journal.records import entry_from_row, record_title, tracking_id
 from edge.workflow.config import Config
 from edge.workflow.fold import fold

@@ -15,6 +15,7 @@ from upstream_sync.registry.admin_api import ADMIN_ROUTES
 from upstream_sync.registry.context import RegistryContext
 from upstream_sync.registry.db import RegistryDB
 from upstream_sync.registry.errors import EXCEPTION_HANDLERS
+from upstream_sync.registry.escrow_api import ESCROW_ROUTES
 from upstream_sync.registry.settings import RegistrySettings, load_country_config
 from upstream_sync.registry.sync_api import SYNC_ROUTES
 
@@ -36,7 +37,7 @@ def create_registry_app(home: Path, settings: RegistrySettings | None = None) ->
             db.close()
 
     return Litestar(
-        route_handlers=[*SYNC_ROUTES, *ADMIN_ROUTES],
+        route_handlers=[*SYNC_ROUTES, *ESCROW_ROUTES, *ADMIN_ROUTES],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,

@@ -11,12 +11,12 @@ the registry holds (`restart`), and its chain goes on from there; that is logged
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 
 from edge.journal.chain import GENESIS
+from edge.journal.db import sqlite3
 from upstream_sync.protocol import ChainLink, WireAction
 
 log = logging.getLogger("upstream_sync.registry")

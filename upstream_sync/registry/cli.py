@@ -13,8 +13,10 @@ from pathlib import Path
 from edge.clock import utcnow
 from edge.errors import EdgeError
 from edge.identity import create_device_key, load_device_key, public_key_hex
+from edge.keys.recovery import new_pair
 from edge.logs import configure
 from upstream_sync.protocol import fingerprint
+from upstream_sync.registry import escrow
 from upstream_sync.registry.db import RegistryDB
 from upstream_sync.registry.enrollment import digest, enrolled_boxes, issue_token
 from upstream_sync.registry.errors import RegistryError
@@ -47,6 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     boxes = sub.add_parser("boxes", help="list the enrolled boxes (to name one --replaces)")
     boxes.add_argument("--office-id", help="only the boxes of this office")
+    box = sub.add_parser("box", help="one box's unlock secret: report it stolen, or lift that")
+    box_sub = box.add_subparsers(dest="box_command", required=True)
+    revoke = box_sub.add_parser(
+        "revoke", help="report a box stolen: the registry no longer unlocks it after a reboot"
+    )
+    revoke.add_argument("box_id")
+    revoke.add_argument("--reason", required=True, help="why, kept and told to the box")
+    unrevoke = box_sub.add_parser("unrevoke", help="lift a revocation (the box was found)")
+    unrevoke.add_argument("box_id")
+    unrevoke.add_argument("--reason", default="", help="why, kept in the box's events")
+    show = box_sub.add_parser("show", help="a box's unlock key, revocation and last requests")
+    show.add_argument("box_id")
+    recovery = sub.add_parser(
+        "recovery-key",
+        help="make the country's recovery key pair (keep the private key offline; give boxes "
+        "the .pub file)",
+    )
+    recovery.add_argument("action", choices=["new"])
+    recovery.add_argument("--out", required=True, help="the private key file to create")
     args = parser.parse_args(argv)
     home = Path(args.home).resolve()
     os.umask(0o077)  # the database, its journal files and the key: the registry's user only
@@ -63,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, home: Path, settings: RegistrySettings) -> int:
     if args.command == "init":
         return _init(home, settings)
+    if args.command == "recovery-key":
+        public = new_pair(Path(args.out))
+        print(f"Private key: {args.out} (keep it offline). Public key for boxes: {public}")
+        return 0
     if not (home / "registry.key").exists():
         print(f"edge-registry: {home} holds no registry: run `init` first", file=sys.stderr)
         return 2
@@ -74,11 +99,20 @@ def _run(args: argparse.Namespace, home: Path, settings: RegistrySettings) -> in
     if args.command == "boxes":
         try:
             found = enrolled_boxes(db, args.office_id)
+            stolen = {b["box_id"] for b in found if escrow.revocation(db, b["box_id"])}
         finally:
             db.close()
         for box in found:
-            print(f"{box['box_id']}  {box['office_id']:14} {box['enrolled_at']}  {box['name']}")
+            mark = "  (reported stolen)" if box["box_id"] in stolen else ""
+            print(
+                f"{box['box_id']}  {box['office_id']:14} {box['enrolled_at']}  {box['name']}{mark}"
+            )
         return 0
+    if args.command == "box":
+        try:
+            return _box(db, args)
+        finally:
+            db.close()
     if args.command == "token":
         try:
             value, expires = issue_token(
@@ -96,6 +130,36 @@ def _run(args: argparse.Namespace, home: Path, settings: RegistrySettings) -> in
         return 0
     db.close()
     return _serve(home, settings, args.port_file)
+
+
+def _box(db: RegistryDB, args: argparse.Namespace) -> int:
+    """`edge-registry box revoke|unrevoke|show BOX_ID`."""
+    box_id = args.box_id
+    if args.box_command == "revoke":
+        escrow.revoke(db, box_id, args.reason, utcnow())
+        print(
+            f"Box {box_id} is reported stolen: the registry refuses its unlock secret from now "
+            "on. After its next reboot it stays locked until office staff log in at it."
+        )
+        return 0
+    if args.box_command == "unrevoke":
+        if not escrow.unrevoke(db, box_id, args.reason, utcnow()):
+            print(f"edge-registry: box {box_id} was not reported stolen", file=sys.stderr)
+            return 1
+        print(f"Box {box_id} is no longer reported stolen: the registry unlocks it again.")
+        return 0
+    revoked = escrow.revocation(db, box_id)
+    registered = escrow.registered_at(db, box_id)
+    print(f"box {box_id}")
+    print(f"unlock key registered: {registered or 'never'}")
+    print(
+        f"reported stolen: {revoked.revoked_at}: {revoked.reason}"
+        if revoked
+        else "reported stolen: no"
+    )
+    for e in escrow.events(db, box_id):
+        print(f"  {e['at']}  {e['event']:10} {e['detail']}")
+    return 0
 
 
 def _init(home: Path, settings: RegistrySettings) -> int:

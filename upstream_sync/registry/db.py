@@ -4,19 +4,23 @@ progress may still roll back)."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from edge.journal.db import connect
-from upstream_sync.registry import documents
+from edge.journal.db import connect, sqlite3
+from upstream_sync.registry import documents, escrow
 from upstream_sync.registry.errors import SchemaMismatch
 
 T = TypeVar("T")
 
 SCHEMA_VERSION = 6
+# Versions this one migrates from, and how: each step only adds tables.
+MIGRATIONS = {
+    5: "escrow: per box its unlock key and secret, revocations, escrow events; "
+    "refusals: the records whose later actions a refused action holds back"
+}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS enrollment_tokens (
@@ -100,15 +104,17 @@ class RegistryDB:
         self.conn = self._open(readonly=False)
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         fresh = not self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'boxes'").fetchone()
-        if version != SCHEMA_VERSION and not fresh:
+        if version != SCHEMA_VERSION and not fresh and version not in MIGRATIONS:
             self.conn.close()
             raise SchemaMismatch(
                 f"{path} is a reference-registry database of schema {version}; this software "
-                f"needs schema {SCHEMA_VERSION}. The reference registry does not migrate: "
-                "start it on a new --home (and enroll the boxes again)."
+                f"needs schema {SCHEMA_VERSION}. The reference registry migrates only from "
+                f"schema {', '.join(map(str, sorted(MIGRATIONS)))}: start it on a new --home "
+                "(and enroll the boxes again)."
             )
-        # Tables added since (supporting documents) come with IF NOT EXISTS: same schema.
-        self.conn.executescript(SCHEMA + documents.SCHEMA)
+        # Tables added since (supporting documents; escrow, schema 6) come with IF NOT
+        # EXISTS: creating them is the migration.
+        self.conn.executescript(SCHEMA + documents.SCHEMA + escrow.SCHEMA)
         self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._lock = threading.Lock()  # the write connection
         self._local = threading.local()

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from edge.clock import iso_ms
+from edge.journal.db import sqlite3
 from upstream_sync.protocol import DocumentReceipt
 from upstream_sync.registry.errors import BadMessage, RegistryError, UnknownRecord
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from datetime import datetime, timedelta
 
 from edge.clock import iso_ms
 from edge.ids import uuid7
+from edge.journal.db import sqlite3
 from edge.workflow.model import Status
 from upstream_sync.registry import leases
 from upstream_sync.registry.db import RegistryDB

@@ -81,6 +81,29 @@ class NotOffered(RegistryError):
     title = "This registry does not offer this"
 
 
+class BoxRevoked(RegistryError):
+    """The registry's operator reported the box stolen: its unlock secret is refused."""
+
+    status = 403
+    title = "This box was reported stolen: unlock it by a staff login only"
+
+    def __init__(self, detail: str, box_id: str, who: str) -> None:
+        super().__init__(detail)
+        self.box_id, self.who = box_id, who
+
+
+class NoUnlockKey(RegistryError):
+    """A box asks for its unlock secret without having registered an unlock key."""
+
+    status = 401
+    title = "This box registered no unlock key"
+
+
+class TooManyRequests(RegistryError):
+    status = 429
+    title = "Too many requests from this box"
+
+
 class Replayed(RegistryError):
     status = 409
     title = "This request was already received (a replay)"

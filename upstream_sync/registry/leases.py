@@ -4,11 +4,11 @@ resync of every record a restored box holds."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from edge.clock import iso_ms
+from edge.journal.db import sqlite3
 from upstream_sync.protocol import (
     Change,
     PullResult,

@@ -40,8 +40,9 @@ class RegistrySettings:
         "required; leave out `search.v1`, `lease.v1`, `login-check.v1` or `documents.v1` to turn "
         "that off, "
         "`push-compact.v1` to answer every action of a push, `push-derived-hashes.v1` to have "
-        "boxes send every action's hashes, `push-pipelined.v1` to have boxes wait for the "
-        "answer to each batch before they send the next.",
+        "boxes send every action's hashes, `escrow.v1` to keep no unlock secrets (boxes then "
+        "unlock after a reboot only when staff log in), `push-pipelined.v1` to have boxes wait "
+        "for the answer to each batch before they send the next.",
     )
     push_turn_wait_seconds: int = _setting(
         20,
@@ -73,6 +74,13 @@ class RegistrySettings:
         "(e.g. `edge-registry token` run beside the server) before it fails.",
         1,
         600,
+    )
+    escrow_requests_per_hour: int = _setting(
+        20,
+        "Most requests for its unlock secret (registrations and releases, granted or refused) "
+        "the registry answers one box within an hour; more are refused with 429.",
+        1,
+        10_000,
     )
     log_level: str = _setting("info", "One of `debug`, `info`, `warning`, `error`.")
 

@@ -103,7 +103,12 @@ def _signed(reg: RegistryContext, request: Req, path: str, body: bytes) -> tuple
 
 
 def _signed_message(
-    reg: RegistryContext, request: Req, capability: str, body: bytes, kind: type[Any]
+    reg: RegistryContext,
+    request: Req,
+    capability: str,
+    body: bytes,
+    kind: type[Any],
+    limit: int | None = None,
 ) -> tuple[str, str, Any]:
     """A signed, never-seen request from an enrolled box: (box id, nonce, decoded body)."""
     _check_protocol(request)
@@ -111,7 +116,7 @@ def _signed_message(
     box_id, nonce = _signed(reg, request, request.url.path, body)
     if not enrollment.note_nonce(reg.db, box_id, nonce, utcnow()):
         raise Replayed("A request with this nonce was already received from this box")
-    return box_id, nonce, _decode(body, kind, reg.settings.max_message_bytes)
+    return box_id, nonce, _decode(body, kind, limit or reg.settings.max_message_bytes)
 
 
 @get("/v1/hello", operation_id="hello")

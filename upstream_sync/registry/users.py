@@ -4,11 +4,11 @@ each box says made its actions (a box's own users, made on the box), each bound 
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from edge.clock import iso_ms
 from edge.ids import uuid7
+from edge.journal.db import sqlite3
 from edge.workflow.config import Config
 from upstream_sync.protocol import UserInfo
 from upstream_sync.registry import leases

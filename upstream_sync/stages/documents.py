@@ -17,7 +17,6 @@ them, a chunk at a time, within a byte budget per round.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from edge.clock import iso_ms, parse_iso, utcnow
 from edge.journal import attachments, syncstages
+from edge.journal.db import sqlite3
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.journal.syncstages import Stage, Status

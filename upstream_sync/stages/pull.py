@@ -18,7 +18,6 @@ The lease rules (docs/sync-protocol.md, "Pull"):
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -29,6 +28,7 @@ from edge.errors import InvalidInput
 from edge.journal import syncstages
 from edge.journal.boxvalues import box_value, set_box_value
 from edge.journal.chain import HASHED_COLUMNS
+from edge.journal.db import sqlite3
 from edge.journal.reads import Reader
 from edge.journal.rebuild import rebuild
 from edge.journal.store import Journal

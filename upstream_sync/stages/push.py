@@ -16,7 +16,6 @@ failure (a lossy link gets few, each of which finishes).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +29,7 @@ from edge.clock import iso_ms, now_moment
 from edge.journal import syncstages
 from edge.journal.boxvalues import box_value, set_box_value
 from edge.journal.chain import row_hash
+from edge.journal.db import sqlite3
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.journal.syncstages import Stage

@@ -6,13 +6,13 @@ byte budget, only after a push that went through. Each stage records its status 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from edge.clock import Moment, now_moment
 from edge.journal import syncstages
+from edge.journal.db import sqlite3
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.journal.syncstages import Stage
