@@ -18,8 +18,10 @@ The registry's slot plugs in with three calls:
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from edge.errors import BoxLocked
 from edge.keys import runtime, seal, slots
@@ -29,6 +31,16 @@ from edge.settings import Settings
 from edge.texts import Text, tr
 
 log = logging.getLogger("edge.keys")
+
+
+@contextmanager
+def _editing(settings: Settings) -> Iterator[KeySlots | None]:
+    """The key slots, read, changed and saved under an exclusive lock: a login (the web), the
+    registry slot and the users the registry removed (the worker) and the CLI may change them
+    at the same moment, and none may write back a copy that misses another's change."""
+    with open(settings.home / "keyslots.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield slots.load(settings.home)
 
 
 def locked_message() -> Text:
@@ -173,35 +185,37 @@ def set_user_password(settings: Settings, username: str, password: str) -> None:
     """A password was set or checked while unlocked: the user's slot opens with it from now
     on (and a setup slot goes, since the box now holds someone's data)."""
     dk = runtime.read_key(settings)
-    ks = slots.load(settings.home)
-    if dk is None or ks is None:
+    if dk is None:
         return
-    slots.set_user(ks, dk, username, password, kdf_params(settings))
-    if slots.drop_setup(ks):
-        log.info("the setup key slot was removed; a new data key is made at the next restart")
-    slots.save(ks)
+    with _editing(settings) as ks:
+        if ks is None:
+            return
+        slots.set_user(ks, dk, username, password, kdf_params(settings))
+        if slots.drop_setup(ks):
+            log.info("the setup key slot was removed; a new data key is made at the next restart")
+        slots.save(ks)
 
 
 def remove_user(settings: Settings, username: str) -> None:
     """A deactivated or removed user's password opens nothing any more."""
-    ks = slots.load(settings.home)
-    if ks is not None and ks.remove(slots.user_slot_id(ks, username)):
-        slots.save(ks)
+    with _editing(settings) as ks:
+        if ks is not None and ks.remove(slots.user_slot_id(ks, username)):
+            slots.save(ks)
 
 
 def prune_users(settings: Settings, active_usernames: Iterable[str]) -> int:
     """Remove the slots of users who are no longer active here (deactivated by the registry,
     removed); returns how many went."""
-    ks = slots.load(settings.home)
-    if ks is None:
-        return 0
-    keep = {slots.user_slot_id(ks, name) for name in active_usernames}
-    gone = [s["id"] for s in ks.kinds(slots.USER) if s["id"] not in keep]
-    for slot_id in gone:
-        ks.remove(slot_id)
-    if gone:
-        slots.save(ks)
-    return len(gone)
+    with _editing(settings) as ks:
+        if ks is None:
+            return 0
+        keep = {slots.user_slot_id(ks, name) for name in active_usernames}
+        gone = [s["id"] for s in ks.kinds(slots.USER) if s["id"] not in keep]
+        for slot_id in gone:
+            ks.remove(slot_id)
+        if gone:
+            slots.save(ks)
+        return len(gone)
 
 
 def add_sealed_slot(
@@ -209,12 +223,12 @@ def add_sealed_slot(
 ) -> None:
     """A slot sealed to `public` (the registry escrow, the recovery key), while unlocked."""
     dk = require_key(settings)
-    ks = slots.load(settings.home)
-    if ks is None:
-        raise BoxLocked(locked_message())
-    slots.add_sealed(ks, dk, kind, slot_id, public, **extra)
-    slots.drop_setup(ks)
-    slots.save(ks)
+    with _editing(settings) as ks:
+        if ks is None:
+            raise BoxLocked(locked_message())
+        slots.add_sealed(ks, dk, kind, slot_id, public, **extra)
+        slots.drop_setup(ks)
+        slots.save(ks)
 
 
 def rekey(settings: Settings, rekey_journal: Callable[[bytes, bytes], None]) -> None:
@@ -224,18 +238,18 @@ def rekey(settings: Settings, rekey_journal: Callable[[bytes, bytes], None]) -> 
     from edge.identity import commit_device_key, stage_device_key
 
     old = require_key(settings)
-    ks = slots.load(settings.home)
-    if ks is None:
-        raise BoxLocked(locked_message())
-    new = seal.new_key()
-    slots.prepare_rekey(ks, new)
-    slots.save(ks)
-    stage_device_key(settings.device_key_path, old, new)
-    rekey_journal(old, new)
-    commit_device_key(settings.device_key_path)
-    slots.finish_rekey(ks)
-    slots.save(ks)
-    runtime.write_key(settings, new)
+    with _editing(settings) as ks:
+        if ks is None:
+            raise BoxLocked(locked_message())
+        new = seal.new_key()
+        slots.prepare_rekey(ks, new)
+        slots.save(ks)
+        stage_device_key(settings.device_key_path, old, new)
+        rekey_journal(old, new)
+        commit_device_key(settings.device_key_path)
+        slots.finish_rekey(ks)
+        slots.save(ks)
+        runtime.write_key(settings, new)
     log.info("the box has a new data key; every key slot opens it")
 
 
@@ -244,13 +258,13 @@ def set_recovery_public(settings: Settings, public: bytes) -> None:
     from edge.keys.recovery import slot_id
 
     dk = require_key(settings)
-    ks = slots.load(settings.home)
-    if ks is None:
-        raise BoxLocked(locked_message())
-    for old in [s["id"] for s in ks.kinds(slots.RECOVERY)]:
-        ks.remove(old)
-    slots.add_sealed(ks, dk, slots.RECOVERY, slot_id(public), public)
-    slots.save(ks)
+    with _editing(settings) as ks:
+        if ks is None:
+            raise BoxLocked(locked_message())
+        for old in [s["id"] for s in ks.kinds(slots.RECOVERY)]:
+            ks.remove(old)
+        slots.add_sealed(ks, dk, slots.RECOVERY, slot_id(public), public)
+        slots.save(ks)
 
 
 def open_recovery(settings: Settings, ks: KeySlots, private: bytes) -> bytes | None:

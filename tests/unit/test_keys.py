@@ -4,7 +4,9 @@ owner; the runtime file; the encrypted journal and device key."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import stat
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,25 @@ def test_the_runtime_key_unlocks_and_a_password_unlocks_again(tmp_path: Path) ->
     # Another box's runtime file is not this box's key.
     key_file.write_text(json.dumps({"box_id": "box-2", "key": dk.hex()}))
     assert runtime.read_key(settings) is None
+
+
+def _set_password(home: Path, username: str) -> None:
+    box.set_user_password(load_settings(home), username, f"password of {username}")
+
+
+def test_slots_changed_at_the_same_moment_by_several_processes_are_all_kept(
+    tmp_path: Path,
+) -> None:
+    """The web (a login), the worker and the CLI each read, change and write the slots: none
+    may write back a copy that lacks another's change."""
+    settings = _box(tmp_path)
+    dk = box.create(settings, setup=False)
+    names = [f"user{i}" for i in range(8)]
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
+        list(pool.map(_set_password, [tmp_path] * len(names), names))
+    runtime.forget(settings)
+    for name in names:
+        assert box.unlock_with_password(settings, name, f"password of {name}") == dk, name
 
 
 def test_a_removed_user_no_longer_unlocks(tmp_path: Path) -> None:
