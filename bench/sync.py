@@ -108,7 +108,7 @@ class Office:
         }
 
     def _key(self, path: Path) -> bytes | None:
-        return key_for_home(self.home) if path.name == "journal.db" else None
+        return database_key(path, self.home)
 
     def reset(self) -> None:
         """Back to n pending actions and a registry that has none of them."""
@@ -131,6 +131,11 @@ class Office:
 
 def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
+
+
+def database_key(path: Path, home: Path) -> bytes | None:
+    """The box's data key for its journal (encrypted), none for the registry's database."""
+    return key_for_home(home) if path.name == "journal.db" else None
 
 
 def _copy(src: Path, dst: Path, key: bytes | None = None) -> Path:

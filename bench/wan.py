@@ -74,9 +74,14 @@ class Office:
         fill(self.home, N)
         print(f"(filled the box with {N} pending actions in {time.perf_counter() - started:.0f} s)")
         self.saved = {
-            path: _copy(path, tmp / f"{path.name}.saved")
+            path: _copy(path, tmp / f"{path.name}.saved", self._key(path))
             for path in (self.home / "journal.db", self.reg_home / "registry.db")
         }
+
+    def _key(self, path: Path) -> bytes | None:
+        from bench.sync import database_key
+
+        return database_key(path, self.home)
 
     @property
     def url(self) -> str:
@@ -115,7 +120,7 @@ class Office:
         for path, saved in self.saved.items():
             for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                 leftover.unlink(missing_ok=True)
-            _copy(saved, path)
+            _copy(saved, path, self._key(path))
         self.process = self.start_registry()
 
     def counts(self) -> dict[str, int]:

@@ -93,4 +93,10 @@ def enroll(
         capabilities.store(conn, both)
 
     journal.run(store)
-    return Enrollment(base, answer.box_id, answer.registry_key)
+    try:
+        recovery = bytes.fromhex(answer.recovery_key)
+    except ValueError:
+        recovery = b""
+    if len(recovery) != 32:
+        recovery = b""
+    return Enrollment(base, answer.box_id, answer.registry_key, recovery)

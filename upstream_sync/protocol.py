@@ -297,6 +297,7 @@ class EnrollResponse(msgspec.Struct):
     box_id: str
     office_id: str
     registry_key: str
+    recovery_key: str = ""  # hex: the country's recovery public key (empty: none given)
 
 
 class Hello(msgspec.Struct):

@@ -50,6 +50,7 @@ class Enrollment:
     url: str
     box_id: str
     registry_key: str
+    recovery_key: bytes = b""  # the country's recovery public key, if the registry gave one
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from edge.commands.keys import migrate_if_plain, rekey_if_due
 from edge.errors import EdgeError
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
+from edge.keys import box as keybox
 from edge.settings import Settings
 from edge.workflow.config import load_config
 from upstream_sync import unlocking
@@ -39,6 +40,9 @@ def enroll(args: argparse.Namespace) -> int:
     print(f"Enrolled with {done.url} as box {done.box_id}")
     if key is not None:
         _registry_slot(settings, done, key)
+        if done.recovery_key:
+            keybox.set_recovery_public(settings, done.recovery_key)
+            print("The country's recovery key, given by the registry, opens this box too.")
     if args.registry_key is None:
         print(
             f"The registry's key, {fingerprint(done.registry_key)}, was taken on trust: compare "

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from edge.commands.init import DEMO_PASSWORD
 from edge.keys import runtime
 from edge.settings import load_settings
@@ -221,3 +223,31 @@ def test_the_pages_open_once_another_process_unlocked_the_box(tmp_path: Path) ->
         assert edge_cli(home, *unlock).returncode == 0
         assert wait_for(lambda: box.client().get("/readyz").json()["status"] != "locked", 15)
         assert box.client("registrar").get("/api/v1/auth/me").status_code == 200
+
+
+def test_a_box_gets_the_countrys_recovery_key_from_its_registry_at_enrollment(
+    tmp_path: Path,
+) -> None:
+    """The registry's operator sets the recovery public key once (`recovery_public_key`);
+    every box that enrolls is sealed to it, with nobody carrying the file to each box."""
+    reg_home = tmp_path / "registry"
+    private = tmp_path / "recovery.key"
+    registry_cli(reg_home, "recovery-key", "new", "--out", str(private))
+    admin = registry_cli(reg_home, "init").stdout.strip()
+    not_a_key = tmp_path / "not-a-key.pub"
+    not_a_key.write_text("hello\n")
+    with pytest.raises(RuntimeError, match="does not hold a recovery key"):
+        start_registry(reg_home, admin, env={"EDGE_REGISTRY_RECOVERY_PUBLIC_KEY": str(not_a_key)})
+    registry = start_registry(
+        reg_home, admin, env={"EDGE_REGISTRY_RECOVERY_PUBLIC_KEY": f"{private}.pub"}
+    )
+    try:
+        home = tmp_path / "box"
+        edge_cli(home, "init", "--demo")
+        enrolled = edge_cli(home, "enroll", registry.url, registry.token()).stdout
+        assert "recovery key" in enrolled
+    finally:
+        stop_process(registry.process)
+    runtime.forget(load_settings(home))  # a power cut, and everybody forgot their password
+    assert edge_cli(home, "verify", check=False).returncode != 0
+    assert edge_cli(home, "--recovery-key", str(private), "verify").returncode == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from litestar import Litestar
 
 from edge.identity import load_device_key
+from edge.keys.recovery import read_public
 from edge.users.passwords import Hasher, Params
 from upstream_sync.registry.admin_api import ADMIN_ROUTES
 from upstream_sync.registry.context import RegistryContext
@@ -24,13 +25,15 @@ def create_registry_app(home: Path, settings: RegistrySettings | None = None) ->
     """The registry serving `home` (its database and key) with these settings."""
     s = settings or RegistrySettings()
     config = load_country_config(s)
+    # Read before serving: a wrong file stops the registry with its reason, not an enrollment.
+    recovery = read_public(home / s.recovery_public_key) if s.recovery_public_key else b""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = RegistryDB(home / "registry.db", s.lock_wait_seconds)
         hasher = Hasher(Params(s.argon2_memory_kib, s.argon2_iterations))
         key = load_device_key(home / "registry.key")
-        app.state.registry = RegistryContext(s, db, key, hasher, config)
+        app.state.registry = RegistryContext(s, db, key, hasher, config, recovery)
         try:
             yield
         finally:

@@ -22,6 +22,7 @@ class RegistryContext:
     key: Ed25519PrivateKey
     hasher: Hasher
     config: Config  # names the records (their titles), as the boxes' configuration does
+    recovery_public: bytes = b""  # the country's recovery key, given to boxes at enrollment
 
     @property
     def offered(self) -> frozenset[str]:

@@ -82,6 +82,12 @@ class RegistrySettings:
         1,
         10_000,
     )
+    recovery_public_key: str = _setting(
+        "",
+        "Path of the country's recovery public key (the `.pub` file `edge-registry recovery-key "
+        "new` writes): every box that enrolls gets a recovery key slot sealed to it. Empty: "
+        "boxes get one only from their IT staff (`edge recovery-key set`).",
+    )
     log_level: str = _setting("info", "One of `debug`, `info`, `warning`, `error`.")
 
     @property

@@ -151,7 +151,7 @@ def enroll(request: Req, state: State, body: RawBody) -> Response[bytes]:
     box_id, office = enrollment.enroll(
         reg.db, req.token, req.public_key, req.box_name, req.office_id, utcnow()
     )
-    answer = p.EnrollResponse(box_id, office, public_key_hex(reg.key))
+    answer = p.EnrollResponse(box_id, office, public_key_hex(reg.key), reg.recovery_public.hex())
     return _wire(reg, request, "enroll", answer)
 
 
