@@ -18,6 +18,7 @@ from babel.messages.pofile import read_po, write_po
 
 import edge.web.router  # noqa: F401 - every error class is defined once imported
 from edge.errors import EdgeError
+from edge.journal.reads import HELD_BACK
 from edge.web.context import FLASH_TEXTS
 from edge.web.messages import STAGE_NAMES
 from edge.workflow.config import load_config
@@ -76,7 +77,7 @@ def configuration_texts() -> list[str]:
             texts += [spec.label, spec.help, *(o.label for o in spec.options)]
     texts += [q.label for q in config.workqueues.values()]
     # Why an action is disabled: the engine's fixed reasons and the configured ones.
-    texts += [ASSIGN_FIRST, NO_ANSWER, NO_CONNECTION]
+    texts += [ASSIGN_FIRST, NO_ANSWER, NO_CONNECTION, HELD_BACK]
     texts += [cls.title for cls in _error_classes(EdgeError)]
     for core in config.core.values():
         texts += [c.reason or "" for c in core.disable_if]

@@ -278,10 +278,12 @@ class Reader:
 
 
 # Why a pending action has not been sent: an earlier action of its record was refused.
+# Why an action waits although nothing failed (the outbox says it, translated).
+HELD_BACK = "Waits until the refused action before it on this record is resolved"
 _HELD_BACK = (
     "CASE WHEN (s.state IS NULL OR s.state = 'pending') AND EXISTS (SELECT 1 FROM sync_state b "
     "WHERE b.record_id = a.record_id AND b.seq < a.seq AND b.state IN ('rejected', 'conflict')) "
-    "THEN 'Waits until the refused action before it on this record is resolved' END"
+    f"THEN '{HELD_BACK}' END"
 )
 _HAS_FLAG = "EXISTS (SELECT 1 FROM record_flags f WHERE f.record_id = records.id AND f.flag = ?)"
 # Workqueue counts stop here: "1000+" says enough, and counting further would cost a scan.

@@ -20,7 +20,7 @@ from edge.journal import attachments
 from edge.journal.attachments import Stored
 from edge.state import BoxState
 from edge.web.context import Ctx, enter, not_found
-from edge.web.messages import say
+from edge.web.messages import say, sentence
 from edge.workflow.documents import DocumentRef, DocumentType, clean_name, refs_of, sniff
 from edge.workflow.fold import Entry
 from edge.workflow.rules import can_read
@@ -184,7 +184,7 @@ def outbox_rows(ctx: Ctx) -> list[dict[str, Any]]:
                     "sent": size_text(ctx, int(d["sent_bytes"])),
                     "size": size_text(ctx, int(d["size"])),
                 },
-                "error": say(ctx, str(d["last_error"])) if d["last_error"] else "",
+                "error": sentence(say(ctx, str(d["last_error"]))) if d["last_error"] else "",
             }
         )
     return out

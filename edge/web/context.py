@@ -23,7 +23,7 @@ from edge.errors import FieldProblem, InvalidInput, Unauthenticated
 from edge.journal.notes import waiting_of
 from edge.state import BoxState
 from edge.web.i18n import LANGUAGES, Language, choose, translations
-from edge.web.render import render, when
+from edge.web.render import isolate, render, when
 from edge.web.uploads import Upload, is_multipart, read_multipart
 from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, ActionType
 from edge.workflow.rules import visible_queues
@@ -268,7 +268,10 @@ def _flash(ctx: Ctx) -> dict[str, str] | None:
     if not what:
         return None
     if what in FLASH_TEXTS:
-        return {"message": ctx._(FLASH_TEXTS[what]) % values, "form": form}
+        # A person's name in the sentence keeps its own direction ("Nour Ali" in Arabic).
+        rtl = ctx.lang.direction == "rtl"
+        named = {k: isolate(v, rtl) for k, v in values.items()}
+        return {"message": ctx._(FLASH_TEXTS[what]) % named, "form": form}
     if what == ActionType.CREATE:
         message = ctx._("Draft saved on this box. Only you can see it until you send it.")
     elif what in CORE_ACTIONS or what == ActionType.CUSTOM:

@@ -31,6 +31,12 @@ def say(ctx: Ctx, message: str) -> str:
         return str(message)
 
 
+def sentence(text: str) -> str:
+    """A text shown on its own (a cell of the outbox), starting with a capital: the sync
+    worker's errors are written to follow "last error:" in the logs."""
+    return text[:1].upper() + text[1:]
+
+
 def error_text(ctx: Ctx, exc: EdgeError) -> str:
     """An error for people, in the user's language; details nobody translated (a registry's
     own words) follow the translated title."""

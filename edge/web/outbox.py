@@ -11,6 +11,7 @@ from litestar.response import Redirect
 
 from edge.clock import parse_iso, utcnow
 from edge.journal import syncstages
+from edge.journal.reads import HELD_BACK
 from edge.state import BoxState
 from edge.web import attachments
 from edge.web.context import (
@@ -23,7 +24,7 @@ from edge.web.context import (
     safe_next,
     show,
 )
-from edge.web.messages import in_words, stage_line
+from edge.web.messages import in_words, say, sentence, stage_line
 from edge.web.render import render
 from edge.web.workqueues import int_param
 from edge.workflow.model import action_label
@@ -47,6 +48,9 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
             "by": names.get(r["created_by"], ""),
             "at": ctx.when(r["created_at"]),
             "next_try": in_words(ctx, r["next_try_at"]),
+            # What happened, a sentence of its own: the worker's error or why it waits.
+            "error": sentence(say(ctx, r["last_error"])) if r["last_error"] else "",
+            "held_back": say(ctx, HELD_BACK) if r["reason"] == HELD_BACK else "",
             "discarded_at": ctx.when(r["discarded_at"]),
         }
         for r in rows

@@ -30,6 +30,17 @@
     setInterval(refresh, 5000);
   }
 
+  // --- on a phone the workqueues are one line that scrolls: the current one in view -------
+  var current = document.querySelector(".queues a[aria-current]");
+  var strip = current && current.closest(".queues");
+  if (strip && strip.scrollWidth > strip.clientWidth) {
+    var box = strip.getBoundingClientRect(), link = current.getBoundingClientRect();
+    if (link.left < box.left || link.right > box.right) {
+      // Only the strip scrolls (never the page): the link near its middle.
+      strip.scrollLeft += (link.left + link.right) / 2 - (box.left + box.right) / 2;
+    }
+  }
+
   // --- forms kept in this browser: per user and per form, until the box confirmed them ---
   // A copy is {v: values, t: when saved, sent: when submitted (not yet confirmed) or null}.
   var prefix = user ? "edge.form." + user + "." : null;
