@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,8 @@ os.environ.setdefault("EDGE_KEYSLOT_ARGON2_MEMORY_KIB", "8192")
 os.environ.setdefault("EDGE_KEYSLOT_ARGON2_ITERATIONS", "1")
 
 
+_STARTED = pytest.StashKey[float]()
+
 # The longest modules, started first: `make test` runs the suite on several pytest-xdist
 # workers, and a long module handed out last would leave the other workers idle meanwhile.
 LONG_FIRST = (
@@ -30,6 +34,25 @@ LONG_FIRST = (
     "tests/integration/test_sync_chaos.py",
     "tests/integration/test_fleet_ca.py",
 )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.time()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The data keys of the boxes this run made (unlocked boxes keep theirs in RAM, under
+    /dev/shm, until a reboot): gone with the run, by the process that ran it (with xdist, the
+    controller, once every worker is done)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    started = session.config.stash.get(_STARTED, time.time())
+    for folder in Path("/dev/shm").glob(f"edge-{os.getuid()}-*"):
+        try:
+            if folder.stat().st_mtime >= started - 1:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:
+            continue
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
