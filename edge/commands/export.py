@@ -18,6 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from edge.cli import journal_key, settings_of
+from edge.errors import EdgeError
 from edge.journal.db import connect
 from edge.workflow.config import load_config
 
@@ -28,6 +29,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     config = load_config(settings.country_config)
     dest = Path(args.dest)
+    if dest.resolve().is_relative_to(settings.home.resolve()):
+        raise EdgeError(
+            f"{dest} is inside the box's home ({settings.home}), where nothing is kept in the "
+            "clear: an export holds names as people read them. Write it off the box (a USB "
+            "stick you keep) and delete it when done."
+        )
     fields = [f.id for event in config.events.values() for f in event.fields]
     fields = list(dict.fromkeys(fields))
     conn = connect(settings.journal_path, readonly=True, key=journal_key(args, settings))

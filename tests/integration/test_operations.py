@@ -135,6 +135,10 @@ def test_export_writes_the_offices_records_for_its_admin_only(tmp_path: Path) ->
     edge_cli(home, "export", str(tmp_path / "records.json"), "--format", "json")
     rows = json.loads((tmp_path / "records.json").read_text())
     assert sorted(r["child.first_name"] for r in rows) == ["Omar", "Sara"]
+    # Never under the box's home, where nothing personal is kept in the clear.
+    inside = edge_cli(home, "export", str(home / "records.csv"), check=False)
+    assert inside.returncode != 0 and "inside the box's home" in inside.stderr
+    assert not (home / "records.csv").exists()
 
 
 def test_doctor_finds_a_database_that_lacks_part_of_its_schema(tmp_path: Path) -> None:
