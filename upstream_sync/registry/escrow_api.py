@@ -22,12 +22,12 @@ from upstream_sync.registry.errors import (
     BoxRevoked,
     NoUnlockKey,
     Replayed,
-    Unsigned,
 )
 from upstream_sync.registry.sync_api import (
     _check_protocol,
     _decode,
     _offered,
+    _signature,
     _signed_message,
     _wire,
 )
@@ -93,15 +93,7 @@ def release(request: Req, state: State, body: RawBody) -> Response[bytes]:
     reg = registry_of(state)
     _check_protocol(request)
     _offered(reg, request, p.ESCROW)
-    h = request.headers
-    box_id, time, nonce, signature = (
-        h.get(p.H_BOX),
-        h.get(p.H_TIME),
-        h.get(p.H_NONCE),
-        h.get(p.H_SIGNATURE),
-    )
-    if not (box_id and time and nonce and signature):
-        raise Unsigned("Unsigned request: the box must sign it with its unlock key")
+    box_id, time, nonce, signature = _signature(request, "the box must sign it with its unlock key")
     key = escrow.unlock_key(reg.db, box_id)
     if key is None:
         raise NoUnlockKey("This box has registered no unlock key with the registry")

@@ -83,8 +83,9 @@ def _decode(body: bytes, kind: type[Any], limit: int) -> Any:
         raise BadMessage(f"body: {exc}") from None
 
 
-def _signed(reg: RegistryContext, request: Req, path: str, body: bytes) -> tuple[str, str]:
-    """The enrolled box that signed this request, and its nonce; refuse anything else."""
+def _signature(request: Req, rule: str) -> tuple[str, str, str, str]:
+    """A signed request's box id, time, nonce and signature; Unsigned (with `rule`) if any
+    is missing."""
     h = request.headers
     box_id, time, nonce, signature = (
         h.get(p.H_BOX),
@@ -93,7 +94,13 @@ def _signed(reg: RegistryContext, request: Req, path: str, body: bytes) -> tuple
         h.get(p.H_SIGNATURE),
     )
     if not (box_id and time and nonce and signature):
-        raise Unsigned("Unsigned request: the box must sign every request")
+        raise Unsigned(f"Unsigned request: {rule}")
+    return box_id, time, nonce, signature
+
+
+def _signed(reg: RegistryContext, request: Req, path: str, body: bytes) -> tuple[str, str]:
+    """The enrolled box that signed this request, and its nonce; refuse anything else."""
+    box_id, time, nonce, signature = _signature(request, "the box must sign every request")
     key = enrollment.enrolled_key(reg.db, box_id)
     if key is None:
         raise NotEnrolledBox("This box is not enrolled with the registry")
