@@ -12,7 +12,7 @@ IMAGE_DEBS = mmdebstrap qemu-user-static binfmt-support arch-test debian-archive
 IMAGE_OUT ?= build/image
 # make test's pytest-xdist workers: most of the suite waits on real processes (boxes, registries,
 # Chromium, sshd), so more workers than the 2 cores of a test machine still pay off.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 # Whole files per worker: the tests of a file may share a module-scoped box or office and
 # build on its state (the mDNS tests share one file, so they never see each other).
 XDIST    = -n $(TEST_WORKERS) --dist loadfile
