@@ -209,8 +209,12 @@ def stage_line(ctx: Ctx, stage: StageStatus) -> str:
     else:
         said = _("%(stage)s: not run yet.") % {"stage": name}
     if stage.attempts:
+        # Failed tries in a row: Send now (and a success) starts the count again, while the
+        # outbox's table counts every try of each action ("Tries in all").
         said += " " + translations(ctx.lang.code).ngettext(
-            "%(num)d failed try so far.", "%(num)d failed tries so far.", stage.attempts
+            "%(num)d failed try since the last success or Send now.",
+            "%(num)d failed tries since the last success or Send now.",
+            stage.attempts,
         ) % {"num": stage.attempts}
     if stage.last_error:
         said += " " + _("Last error: %(error)s") % {"error": say(ctx, stage.last_error)}
