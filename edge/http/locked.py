@@ -1,6 +1,7 @@
 """A locked box answers only what needs no data: health, the login page and the login itself
-(which unlocks it), the help page, the static files. The API says 503 with the reason; a page sends the
-browser to the login page, which says the box is locked and that logging in unlocks it."""
+(which unlocks it), the help page, the static files. The API says 503 with the reason; a page
+sends the browser to the login page, which says the box is locked and that logging in unlocks
+it."""
 
 from __future__ import annotations
 
