@@ -11,6 +11,8 @@ One box and one registry serve the module; the last test stops the registry."""
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +175,19 @@ def test_the_users_page_rows_line_up_and_only_the_username_is_monospace(
     cells = [c.bounding_box() for c in row.locator("td").all()]
     tops = {round(c["y"]) for c in cells}
     heights = {round(c["height"]) for c in cells}
-    assert len(tops) == 1 and len(heights) == 1, (tops, heights)  # one line under the row
+    assert len(tops) == 1 and len(heights) == 1, (tops, heights)
+    # The line under the row is one line, drawn at the same pixel row either side of Actions.
+    actions = cells[-1]
+    x, y = int(actions["x"]), int(actions["y"] + actions["height"])
+    strip = page.screenshot(
+        full_page=True, clip={"x": x - 20, "y": y - 4, "width": 40, "height": 8}
+    )
+    assert darkest_row(strip, 5) == darkest_row(strip, 35), "the line steps at Actions"
+    # The words of Actions sit on the row's line, not a button's padding lower.
+    link = row.locator("td").last.locator("a").first.bounding_box()
+    name = row.locator(".mono").bounding_box()
+    middle = [b["y"] + b["height"] / 2 for b in (link, name)]
+    assert abs(middle[0] - middle[1]) <= 4, middle
     shot(page, "84-users-desk-en")
     # A made-up password in Arabic: no stray space after لـ, no "his" password for everyone.
     speak(page, box, "ar")
@@ -197,6 +211,45 @@ def test_the_users_page_rows_line_up_and_only_the_username_is_monospace(
     shot(page, "85-users-phone-ar")
     page.set_viewport_size(DESKTOP)
     speak(page, box, "en")
+
+
+def darkest_row(png: bytes, column: int) -> int:
+    """The row of an RGB(A) PNG (8 bits, not interlaced, as Chromium writes a screenshot)
+    whose pixel in `column` is darkest."""
+    chunks, at = b"", 8
+    width, height, kind = 0, 0, 2
+    while at < len(png):
+        size = struct.unpack(">I", png[at : at + 4])[0]
+        name, body = png[at + 4 : at + 8], png[at + 8 : at + 8 + size]
+        if name == b"IHDR":
+            width, height, _, kind = struct.unpack(">IIBB", body[:10])
+        elif name == b"IDAT":
+            chunks += body
+        at += 12 + size
+    step = 4 if kind == 6 else 3
+    raw, stride, rows = zlib.decompress(chunks), width * step, []
+    prev = bytearray(stride)
+    for r in range(height):
+        kind_of, line = (
+            raw[r * (stride + 1)],
+            bytearray(raw[r * (stride + 1) + 1 : (r + 1) * (stride + 1)]),
+        )
+        for i in range(stride):
+            a = line[i - step] if i >= step else 0
+            b, c = prev[i], prev[i - step] if i >= step else 0
+            if kind_of == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind_of == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind_of == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind_of == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(sum(line[column * step : column * step + 3]))
+        prev = line
+    return rows.index(min(rows))
 
 
 def waiting(box: Box) -> int:
