@@ -201,6 +201,8 @@ def test_the_users_page_rows_line_up_and_only_the_username_is_monospace(
     assert "لـ " not in text and "مروره" not in text, text
     page.set_viewport_size(PHONE)
     page.goto("/users")
+    state = page.locator("tr", has_text="salma.w").locator("td").nth(3).inner_text()
+    assert said("ar", "Must choose a new password") in state and "عليه" not in state, state
     cell = page.locator("tr", has_text="salma.w").locator("td").nth(1)
     label = cell.evaluate("e => getComputedStyle(e, '::before').content")
     before = cell.evaluate("e => getComputedStyle(e, '::before').fontFamily")
