@@ -1,6 +1,7 @@
 """A locked box answers only what needs no data: health, the login page and the login itself
-(which unlocks it), the static files. The API says 503 with the reason; a page sends the
-browser to the login page, which says the box is locked and that logging in unlocks it."""
+(which unlocks it), the help page, the static files. The API says 503 with the reason; a page
+sends the browser to the login page, which says the box is locked and that logging in unlocks
+it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,17 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from edge.keys.box import locked_message
 
-OPEN = ("/healthz", "/readyz", "/login", "/api/v1/auth/login", "/language", "/favicon.ico")
+# The help page is general guidance (its section on a locked box among it), read from the
+# login page.
+OPEN = (
+    "/healthz",
+    "/readyz",
+    "/login",
+    "/help",
+    "/api/v1/auth/login",
+    "/language",
+    "/favicon.ico",
+)
 
 
 def locked_middleware(app: ASGIApp) -> ASGIApp:

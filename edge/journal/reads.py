@@ -188,7 +188,7 @@ class Reader:
             self.conn()
             .execute(
                 "SELECT a.id, a.seq, a.record_id, a.type, a.custom_type, a.payload, a.created_at, "
-                "a.created_by, records.tracking_id, records.title, "
+                "a.created_by, records.tracking_id, records.title, records.status, "
                 "COALESCE(s.state, 'pending') AS state, COALESCE(s.attempts, 0) AS attempts, "
                 f"s.last_error, s.next_try_at, COALESCE(s.reason, {_HELD_BACK}) AS reason, "
                 "s.discarded_by, s.discarded_at "

@@ -54,7 +54,9 @@ def size_text(ctx: Ctx, size: int, limit: bool = False) -> str:
         return ctx._(fmt) % {"num": num}
     if size >= 1_048_576:
         return ctx._("%(num)s MB") % {"num": f"{size / 1_048_576:.1f}".removesuffix(".0")}
-    return ctx._("%(num)s KB") % {"num": max(1, round(size / 1024))}
+    if 0 < size < 1024:  # a small file is not rounded up to a kilobyte it does not fill
+        return ctx._("less than 1 KB")
+    return ctx._("%(num)s KB") % {"num": round(size / 1024)}
 
 
 def types_of(ctx: Ctx, event_id: str) -> dict[str, DocumentType]:

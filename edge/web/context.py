@@ -47,6 +47,9 @@ SECURITY_HEADERS = {
 # Set by a form post the box has carried out, read (and cleared) by the next page: it says
 # what was saved, and tells the page script to forget that form's copy kept in the browser.
 FLASH_COOKIE = "edge_flash"
+# Set by Log out, cleared by the next login: until then no page the last user left (Back)
+# becomes where the next person lands after logging in.
+OUT_COOKIE = "edge_out"
 
 
 @dataclass
@@ -154,6 +157,8 @@ def to_login(request: Request[Any, Any, Any], form: dict[str, str]) -> Response[
     if request.method == "POST":
         back = safe_next(form.get("back") or "/")
     ended = COOKIE in request.cookies
+    if OUT_COOKIE in request.cookies:  # the page of someone who logged out: not theirs next
+        return Redirect("/login")
     response: Response[Any] = Redirect(
         f"/login?next={quote(back, safe='')}" + ("&ended=1" if ended else "")
     )

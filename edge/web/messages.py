@@ -208,9 +208,19 @@ def stage_line(ctx: Ctx, stage: StageStatus) -> str:
         said = _("%(stage)s: done at %(when)s.") % {"stage": name, "when": ctx.when(stage.since)}
     else:
         said = _("%(stage)s: not run yet.") % {"stage": name}
-    if stage.attempts:
+    if stage.attempts and stage.name == "push":
+        # Failed tries in a row: Send now (and a success) starts the count again, while the
+        # outbox's table counts every try of each action ("Tries in all").
         said += " " + translations(ctx.lang.code).ngettext(
-            "%(num)d failed try so far.", "%(num)d failed tries so far.", stage.attempts
+            "%(num)d failed try since the last success or Send now.",
+            "%(num)d failed tries since the last success or Send now.",
+            stage.attempts,
+        ) % {"num": stage.attempts}
+    elif stage.attempts:  # Send now does not start these again: only a success does
+        said += " " + translations(ctx.lang.code).ngettext(
+            "%(num)d failed try since the last success.",
+            "%(num)d failed tries since the last success.",
+            stage.attempts,
         ) % {"num": stage.attempts}
     if stage.last_error:
         said += " " + _("Last error: %(error)s") % {"error": say(ctx, stage.last_error)}

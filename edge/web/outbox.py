@@ -52,6 +52,8 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
             "error": sentence(say(ctx, r["last_error"])) if r["last_error"] else "",
             "held_back": say(ctx, HELD_BACK) if r["reason"] == HELD_BACK else "",
             "discarded_at": ctx.when(r["discarded_at"]),
+            # A draft's actions go to the registry too, as a copy kept there: said so.
+            "draft": r["status"] == "draft",
         }
         for r in rows
     ]
@@ -69,7 +71,12 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         next_try=in_words(ctx, summary["next_try_at"]),
         # A next try already due is under way (or waiting on a stalled link): said so.
         trying=bool(summary["next_try_at"]) and parse_iso(summary["next_try_at"]) <= utcnow(),
-        stages=[stage_line(ctx, s) for s in summary.get("stages", [])],
+        # Catching up after a restore is said only when a restore asked for it.
+        stages=[
+            stage_line(ctx, s)
+            for s in summary.get("stages", [])
+            if s.name != syncstages.Stage.RESYNC or s.status != syncstages.Status.IDLE
+        ],
         documents=await asyncio.to_thread(attachments.outbox_rows, ctx),
     )
 
@@ -113,7 +120,13 @@ async def dismiss_sent(request: Request[Any, Any, Any], state: BoxState) -> Resp
 
 @get("/help")
 async def help_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
-    ctx = await enter(request, state)
+    """General guidance, readable before logging in too (from the login page, on a locked
+    box): nothing on it is about one person. A logged-in user gets the usual header."""
+    ctx = Ctx(request, state, page_language(request, state))
+    if not state.locked:  # a locked box has nobody logged in (and no data to ask)
+        ctx.caller = await asyncio.to_thread(page_caller, request, state, True)
+    if ctx.caller is not None and ctx.caller.user.must_change_password:
+        ctx.caller = None  # not in until the password is chosen: the page as for anyone
     return show(
         ctx,
         "help.html",

@@ -21,6 +21,7 @@ from edge.state import BoxState, unlock_by_login
 from edge.web.context import (
     FLASH_COOKIE,
     LANG_COOKIE,
+    OUT_COOKIE,
     Ctx,
     enter,
     page_caller,
@@ -37,11 +38,14 @@ from edge.web.messages import login_error
 @get("/login", sync_to_thread=False)
 def login_page(request: Request[Any, Any, Any], state: BoxState) -> Response[str]:
     ctx = Ctx(request, state, page_language(request, state))
+    out = OUT_COOKIE in request.cookies
     return _login_form(
         ctx,
         200,
-        next=safe_next(request.query_params.get("next")),
+        # After a logout, never the last user's page (Back may bring its address here).
+        next="/" if out else safe_next(request.query_params.get("next")),
         ended=request.query_params.get("ended") == "1",
+        logged_out=out and request.query_params.get("out") == "1",
         # Until IT has paired the box: the code they compare with what their tool sees.
         pairing_code=code_to_show(),
     )
@@ -76,7 +80,7 @@ async def login(request: Request[Any, Any, Any], state: BoxState) -> Response[An
     ctx = Ctx(request, state, page_language(request, state))
     form = await read_form(request)
     username, password = form.get("username", "").strip(), form.get("password", "")
-    next_ = safe_next(form.get("next"))
+    next_ = "/" if OUT_COOKIE in request.cookies else safe_next(form.get("next"))
     try:
         await unlock_by_login(state, username, password)
         done = await state.logins.login(username, password, now_moment())
@@ -90,6 +94,7 @@ async def login(request: Request[Any, Any, Any], state: BoxState) -> Response[An
         return _login_form(ctx, 503, next=next_, error=error, username=username)
     response: Response[Any] = Redirect("/password" if done.user.must_change_password else next_)
     set_session_cookie(response, done.session_id, request)
+    response.delete_cookie(OUT_COOKIE, path="/")
     return response
 
 
@@ -102,11 +107,13 @@ async def logout(request: Request[Any, Any, Any], state: BoxState) -> Response[A
         session = ctx.me.session
         if session is not None:
             await state.journal.run_async(partial(sessions.end_session, id_hash=session.id_hash))
-    response: Response[Any] = Redirect("/login")
+    response: Response[Any] = Redirect("/login?out=1")
     # The next person at this PC starts clean: no session, no message meant for the last
-    # one (the banners are per user; the page script clears this user's saved forms).
+    # one (the banners are per user; the page script clears this user's saved forms), and
+    # none of the last one's pages to land on after logging in (the marker: OUT_COOKIE).
     for cookie in (COOKIE, FLASH_COOKIE):
         response.delete_cookie(cookie, path="/")
+    response.set_cookie(OUT_COOKIE, "1", path="/", httponly=True, samesite="strict")
     return response
 
 

@@ -31,7 +31,7 @@ PAGES: dict[str, tuple[str, dict[str, int] | str]] = {
     "GET /favicon.ico": ("/favicon.ico", "public"),
     "GET /ui/status": ("/ui/status", EVERYONE),
     "GET /": ("/", dict.fromkeys(ROLES, REDIRECT)),
-    "GET /help": ("/help", EVERYONE),
+    "GET /help": ("/help", "public"),  # general guidance, read from the login page too
     "GET /outbox": ("/outbox", EVERYONE),
     "GET /password": ("/password", EVERYONE),
     "GET /search": ("/search?q=Sara", EVERYONE),
