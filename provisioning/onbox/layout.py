@@ -100,7 +100,9 @@ class Layout:
 
     @property
     def window(self) -> Path:
-        return self.root / "run/edge/pairing-window.json"
+        # Not under /run/edge: that is the box services' own (mode 0700, the unlocked data
+        # key), and sshd asks `edge-pair keys` as nobody, who must read the window.
+        return self.root / "run/edge-pair/pairing-window.json"
 
     @property
     def sshd(self) -> Path:
