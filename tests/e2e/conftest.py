@@ -13,6 +13,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ from tests.helpers import (
     Registry,
     edge_cli,
     running_box,
+    start_registry,
+    stop_process,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -129,6 +132,29 @@ def office_box(
     edge_cli(home, "enroll", url or registry.url, registry.token())
     with running_box(home, env) as b:
         yield b
+
+
+@dataclass
+class Site:
+    """A module's box and the registry it sends to (a test may start the registry again and
+    put the new one here: that is the one stopped at the end)."""
+
+    box: Box
+    registry: Registry
+
+
+@contextmanager
+def office_site(tmp: Path) -> Iterator[Site]:
+    """A registry of its own and a demo box enrolled with it, for a whole module."""
+    (tmp / "registry").mkdir()
+    registry = start_registry(tmp / "registry")
+    site: Site | None = None
+    try:
+        with office_box(tmp, registry, {}) as box:
+            site = Site(box, registry)
+            yield site
+    finally:
+        stop_process((site.registry if site else registry).process)
 
 
 def shot(page: object, name: str) -> None:

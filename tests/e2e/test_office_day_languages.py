@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.web.i18n import translations
-from tests.e2e.conftest import browse, office_box, shot
+from tests.e2e.conftest import Site, browse, office_site, shot
 from tests.e2e.test_every_form import RECORD, Office, new_record, switch
 from tests.e2e.test_office_day import LATIN, declared, log_in, said, speak
-from tests.helpers import BIRTH, Box, Registry, edge_cli, start_registry, stop_process
+from tests.helpers import BIRTH, Box, edge_cli, start_registry, stop_process
 from upstream_sync.transport import NO_CONNECTION
 
 Page = Any  # playwright.sync_api.Page
@@ -29,25 +27,10 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 768}
 
 
-@dataclass
-class Site:
-    """The module's box and registry (the registry is started again by the banner test)."""
-
-    box: Box
-    registry: Registry
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp: Path = tmp_path_factory.mktemp("office-languages")
-    (tmp / "registry").mkdir()
-    here = Site(box=None, registry=start_registry(tmp / "registry"))  # type: ignore[arg-type]
-    try:
-        with office_box(tmp, here.registry, {}) as box:
-            here.box = box
-            yield here
-    finally:
-        stop_process(here.registry.process)
+    with office_site(tmp_path_factory.mktemp("office-languages")) as here:
+        yield here
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ import re
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,11 +21,11 @@ import pytest
 from edge.clock import utcnow
 from edge.journal import syncstages
 from edge.web.i18n import translations
-from tests.e2e.conftest import browse, office_box, shot
+from tests.e2e.conftest import Site, browse, office_site, shot
 from tests.e2e.test_every_form import RECORD, new_record
 from tests.e2e.test_office_day import LATIN, log_in, said, speak
 from tests.e2e.test_ui import fill_declaration
-from tests.helpers import BIRTH, Box, Registry, edge_cli, journal_conn, start_registry, stop_process
+from tests.helpers import BIRTH, Box, edge_cli, journal_conn, stop_process
 from upstream_sync.transport import NO_CONNECTION
 
 Page = Any  # playwright.sync_api.Page
@@ -36,22 +34,10 @@ DESKTOP = {"width": 1366, "height": 768}
 LANGS = ("en", "ar")
 
 
-@dataclass
-class Site:
-    box: Box
-    registry: Registry
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp: Path = tmp_path_factory.mktemp("walkthrough")
-    (tmp / "registry").mkdir()
-    registry = start_registry(tmp / "registry")
-    try:
-        with office_box(tmp, registry, {}) as box:
-            yield Site(box, registry)
-    finally:
-        stop_process(registry.process)
+    with office_site(tmp_path_factory.mktemp("walkthrough")) as here:
+        yield here
 
 
 @pytest.fixture
