@@ -31,6 +31,7 @@ from edge.journal.store import Journal
 from edge.keys import box as keybox
 from edge.latency import Latency
 from edge.limits import refuse_impossible_paths
+from edge.saves_first import SavesFirst, saves_first_middleware
 from edge.settings import Settings
 from edge.texts import Text
 from edge.users.admin import UserAdmin
@@ -135,8 +136,20 @@ def create_app(
     return Litestar(
         route_handlers=[*api, web_router(settings.upload_request_bytes)],
         lifespan=[lifespan],
-        state=State({"settings": settings, "config": config, "latency": Latency()}),
-        middleware=[refuse_impossible_paths, latency_middleware, locked_middleware],
+        state=State(
+            {
+                "settings": settings,
+                "config": config,
+                "latency": Latency(),
+                "saves_first": SavesFirst(),
+            }
+        ),
+        middleware=[
+            refuse_impossible_paths,
+            latency_middleware,
+            locked_middleware,
+            saves_first_middleware,
+        ],
         dependencies={
             "caller": Provide(current_caller, sync_to_thread=False),
             "actor": Provide(current_actor, sync_to_thread=False),

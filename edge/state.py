@@ -13,6 +13,7 @@ from edge.auth.unlock import Unlocker
 from edge.journal.reads import Reader
 from edge.journal.store import Journal
 from edge.latency import Latency
+from edge.saves_first import SavesFirst
 from edge.settings import Settings
 from edge.upstream import Upstream
 from edge.users.admin import UserAdmin
@@ -27,6 +28,7 @@ class BoxState(State):
     settings: Settings
     config: Config
     latency: Latency
+    saves_first: SavesFirst  # pages step aside while an action is being saved
     journal: Journal
     reader: Reader
     authenticator: Authenticator

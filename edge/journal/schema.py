@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge.errors import EdgeError
-from edge.journal import attachments
+from edge.journal import attachments, notes
 from edge.journal.db import sqlite3
 
 # The sync worker's stages as the box keys of schema 4 held them (a `resync` asked for by
@@ -354,6 +354,8 @@ MIGRATIONS: list[str] = [
     # 11: supporting documents: what each is, its bytes in chunks, and how far it was sent
     # (edge/journal/attachments.py).
     attachments.MIGRATION,
+    # 12: each user's actions the registry has not accepted, counted (edge/journal/notes.py).
+    notes.WAITING_BY_USER,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -15,6 +15,7 @@ from edge.clock import boot_id, clock_pair, clock_synced, iso_ms, local_date, ut
 from edge.errors import KeyReused, NotFound, RecordTakenElsewhere
 from edge.ids import uuid7
 from edge.journal import attachments
+from edge.journal.boxvalues import box_value, set_box_value
 from edge.journal.chain import GENESIS, HASHED_COLUMNS, canonical_json, row_hash
 from edge.journal.db import connect, sqlite3
 from edge.journal.records import (
@@ -43,6 +44,7 @@ _INSERT_ACTION = (
     f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in _ACTION_COLUMNS)})"
 )
+SEARCH_TEXT_FILLED = "search_text_filled"  # a `box` key: _fill_search_text is done
 _INSERT_RECORD = (
     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in RECORD_COLUMNS)})"
@@ -366,18 +368,20 @@ def _fingerprint(reqs: list[ActionRequest]) -> str:
 
 def _fill_search_text(conn: sqlite3.Connection, config: Config) -> None:
     """Records from before the search index (schema 8) get their search text, once; it needs
-    the country configuration, which a migration does not have."""
-    rows = conn.execute(
-        "SELECT * FROM records WHERE search_text = '' AND declaration != '{}'"
-    ).fetchall()
-    if not rows:
+    the country configuration, which a migration does not have. Marked done in `box`, so a
+    start does not read every record to find none left."""
+    if box_value(conn, SEARCH_TEXT_FILLED):
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
+        rows = conn.execute(
+            "SELECT * FROM records WHERE search_text = '' AND declaration != '{}'"
+        ).fetchall()
         conn.executemany(
             "UPDATE records SET search_text = ? WHERE id = ?",
             [(search_text(state_from_row(r), config), r["id"]) for r in rows],
         )
+        set_box_value(conn, SEARCH_TEXT_FILLED, "1")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

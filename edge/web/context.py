@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from litestar import Request, Response
@@ -29,6 +29,7 @@ from edge.workflow.model import CORE_ACTIONS, FORM_LABELS, ActionType
 from edge.workflow.rules import visible_queues
 
 LANG_COOKIE = "edge_lang"
+T = TypeVar("T")
 
 
 SECURITY_HEADERS = {
@@ -102,6 +103,14 @@ def page_caller(request: Request[Any, Any, Any], state: BoxState, activity: bool
     return caller if caller is not None and caller.session is not None else None
 
 
+async def page_read(ctx: Ctx, fn: Callable[..., T], *args: Any) -> T:
+    """A page's reading of the journal, off the event loop; then the page waits its turn
+    while a colleague's action is being saved (edge/saves_first.py)."""
+    result = await asyncio.to_thread(fn, *args)
+    await ctx.state.saves_first.turn()
+    return result
+
+
 class EarlyResponse(Exception):
     """The answer given instead of the page (the login page, a required password change, a
     refused form); the app's error handler (edge/handlers.py) sends it."""
@@ -119,6 +128,8 @@ async def enter(
     without the page's token."""
     ctx = Ctx(request, state, page_language(request, state))
     ctx.caller = await asyncio.to_thread(page_caller, request, state, True)
+    if request.method == "GET":
+        await state.saves_first.turn()  # between reading who it is and building the page
     if request.method == "POST" and is_multipart(request):
         # Files only from a logged-in user; a stranger's body is read for its fields only.
         limit = state.settings.documents_max_file_bytes
@@ -185,10 +196,26 @@ async def read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 def show(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response[str]:
     chrome = _chrome(ctx)
-    html = render(ctx.lang, template, {**chrome, **context})
+    return _page(render(ctx.lang, template, {**chrome, **context}), status, chrome["flash"])
+
+
+async def show_off_loop(
+    ctx: Ctx, template: str, status: int = 200, **context: Any
+) -> Response[str]:
+    """`show` for the pages colleagues browse all day (lists, search, outbox, a record): the
+    template renders in a worker thread once no save is being served, so a colleague's save
+    waits for the interpreter's next switch (1 ms) rather than for a whole page."""
+    chrome = _chrome(ctx)
+    await ctx.state.saves_first.turn()
+    html = await asyncio.to_thread(render, ctx.lang, template, {**chrome, **context})
+    return _page(html, status, chrome["flash"])
+
+
+def _page(html: str, status: int, flash: Any) -> Response[str]:
+    """The page's response: the security headers, and the confirmation shown once (`flash`)."""
     response = Response(html, media_type=MediaType.HTML, status_code=status)
     response.headers.update(SECURITY_HEADERS)
-    if chrome["flash"]:
+    if flash:
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response
 

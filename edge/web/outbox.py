@@ -21,8 +21,10 @@ from edge.web.context import (
     enter,
     page_caller,
     page_language,
+    page_read,
     safe_next,
     show,
+    show_off_loop,
 )
 from edge.web.messages import in_words, say, sentence, stage_line
 from edge.web.render import render
@@ -37,10 +39,7 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
     after = (
         int_param(request.query_params.get("after"), 0) if request.query_params.get("after") else 0
     )
-    rows, following = await asyncio.to_thread(
-        state.reader.outbox, ctx.me.actor, state.settings.page_size, after
-    )
-    names = state.reader.user_names({r["created_by"] for r in rows})
+    rows, following, names = await page_read(ctx, _outbox_rows, ctx, after)
     items = [
         {
             **r,
@@ -57,8 +56,9 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         }
         for r in rows
     ]
+    documents = await page_read(ctx, attachments.outbox_rows, ctx)
     summary = state.reader.sync_summary()
-    return show(
+    return await show_off_loop(
         ctx,
         "outbox.html",
         items=items,
@@ -77,8 +77,14 @@ async def outbox_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
             for s in summary.get("stages", [])
             if s.name != syncstages.Stage.RESYNC or s.status != syncstages.Status.IDLE
         ],
-        documents=await asyncio.to_thread(attachments.outbox_rows, ctx),
+        documents=documents,
     )
+
+
+def _outbox_rows(ctx: Ctx, after: int) -> tuple[list[dict[str, Any]], Any, dict[str, str]]:
+    """A page of the outbox and the names of who did each action."""
+    rows, following = ctx.state.reader.outbox(ctx.me.actor, ctx.state.settings.page_size, after)
+    return rows, following, ctx.state.reader.user_names({r["created_by"] for r in rows})
 
 
 @post("/outbox/send-now")

@@ -18,7 +18,16 @@ from edge.journal.registration import registered_final_at, registration_number
 from edge.state import BoxState
 from edge.web import attachments
 from edge.web.attachments import FormDocuments
-from edge.web.context import Ctx, done, enter, form_key, not_found, show
+from edge.web.context import (
+    Ctx,
+    done,
+    enter,
+    form_key,
+    not_found,
+    page_read,
+    show,
+    show_off_loop,
+)
 from edge.web.decisions import Change, corrections_in_history, twins
 from edge.web.forms import (
     declaration_gaps,
@@ -55,7 +64,7 @@ async def record_view(
     if row is None:
         return not_found(ctx)
     reader = ctx.state.reader
-    timeline = await asyncio.to_thread(reader.timeline, record_id)
+    timeline = await page_read(ctx, reader.timeline, record_id)
     lease = reader.lease(record_id)
     names = defaultdict(
         lambda: "?",
@@ -81,7 +90,7 @@ async def record_view(
     number = None
     if row.state.status is Status.REGISTERED and not register_pending:
         number = await asyncio.to_thread(registration_number, ctx.state.reader, record_id)
-    return show(
+    return await show_off_loop(
         ctx,
         "record.html",
         status,

@@ -18,7 +18,7 @@ from edge.journal.reads import RecordRow
 from edge.journal.registration import registered_final_at
 from edge.state import BoxState
 from edge.upstream import RegistryHit
-from edge.web.context import Ctx, done, enter, not_found, show
+from edge.web.context import Ctx, done, enter, not_found, page_read, show, show_off_loop
 from edge.web.messages import error_text
 from edge.web.records import record_view
 from edge.web.render import shown
@@ -61,11 +61,12 @@ async def queue_page(
         state.reader.workqueue, queue.query, ctx.me.actor, size, after
     )
     total = await asyncio.to_thread(state.reader.workqueue_count, queue.query, ctx.me.actor)
-    return show(
+    listing = await page_read(ctx, _listing, ctx, rows)
+    return await show_off_loop(
         ctx,
         "queue.html",
         queue=queue,
-        records=_listing(ctx, rows),
+        records=listing,
         page=page,
         pages=None if total.more else max(1, -(-total.n // size)),
         total=f"{total.n}+" if total.more else str(total.n),
@@ -85,7 +86,8 @@ async def search_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         registry = None if hits is None else _registry_hits(ctx, hits)
     elif text and summary["enrolled"]:
         registry = None
-    return show(ctx, "search.html", q=text, records=_listing(ctx, rows), registry=registry)
+    listing = await page_read(ctx, _listing, ctx, rows)
+    return await show_off_loop(ctx, "search.html", q=text, records=listing, registry=registry)
 
 
 def _registry_hits(ctx: Ctx, hits: list[RegistryHit]) -> list[dict[str, Any]]:
@@ -141,7 +143,7 @@ async def bring_record(request: Request[Any, Any, Any], state: BoxState) -> Resp
 
 def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
     """A page of records as the lists show them: who declared it, the event's date, how long
-    it has waited, and whether a registration is final yet."""
+    it has waited, and whether a registration is final yet (reads: off the event loop)."""
     ids = {r.state.assigned_to for r in rows if r.state.assigned_to}
     names = ctx.state.reader.user_names(ids | {r.state.created_by for r in rows})
     events = ctx.state.config.events

@@ -299,6 +299,7 @@ def test_search_the_registry_and_bring_a_record_here(
     page: Page, tmp_path: Any, box: Box, registry: Registry
 ) -> None:
     import httpx
+    from playwright.sync_api import expect
 
     from tests.helpers import edge_cli, running_box
 
@@ -326,8 +327,9 @@ def test_search_the_registry_and_bring_a_record_here(
     login(page, "registrar")
     page.get_by_role("searchbox").fill("Yara")
     page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"/search\?q=Yara"))
     registry_table = page.locator("table.records").last
-    assert "In the registry only" in registry_table.inner_text()
+    expect(registry_table).to_contain_text("In the registry only")
     shot(page, "13-registry-search")
     page.get_by_role("button", name="Assign to me").click()
     page.wait_for_url(re.compile(rf"/records/{rid}$"))
@@ -335,7 +337,8 @@ def test_search_the_registry_and_bring_a_record_here(
     assert page.get_by_role("link", name="Register").count() == 1
     page.get_by_role("searchbox").fill("Yara")
     page.get_by_role("button", name="Search").click()
-    assert "On this box" in page.locator("table.records").last.inner_text()
+    page.wait_for_url(re.compile(r"/search\?q=Yara"))
+    expect(page.locator("table.records").last).to_contain_text("On this box")
 
 
 def test_the_local_admin_manages_users(page: Page, box: Box) -> None:

@@ -244,3 +244,24 @@ def test_newer_schema_is_refused_plainly(tmp_path: Path) -> None:
     conn.execute(f"PRAGMA user_version = {LATEST + 1}")
     with pytest.raises(EdgeError, match="newer than this software"):
         migrate(conn)
+
+
+def test_records_from_before_the_search_index_are_found_after_the_upgrade(
+    journal: Journal, cfg: Config
+) -> None:
+    (rid,) = fill(journal, cfg, 1)
+    journal.close()
+    conn = connect(journal.path)  # as a box upgraded from before schema 8 left it
+    conn.execute("UPDATE records SET search_text = ''")
+    conn.execute("DELETE FROM box WHERE key = 'search_text_filled'")
+    conn.close()
+    reg = actor("local-registrar", cfg)
+    assert Reader(journal.path).search("Child", reg) == []
+    Journal(journal.path, cfg).close()  # the start fills it, once
+    assert [r.state.id for r in Reader(journal.path).search("Child", reg)] == [rid]
+    conn = connect(journal.path)
+    assert conn.execute("SELECT value FROM box WHERE key = 'search_text_filled'").fetchone()
+    conn.execute("UPDATE records SET search_text = ''")  # were it emptied again: not looked for
+    conn.close()
+    Journal(journal.path, cfg).close()
+    assert Reader(journal.path).search("Child", reg) == []

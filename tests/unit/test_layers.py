@@ -22,6 +22,7 @@ BASE = {
     "edge.identity",
     "edge.keys",
     "edge.latency",
+    "edge.saves_first",
     "edge.limits",
     "edge.serving",
     "edge.settings",
