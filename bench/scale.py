@@ -2,11 +2,12 @@
 
 Builds boxes of each size through the box's own journal (realistic declarations; most
 records declared, many registered, some corrected and printed; 5 % of the actions still
-waiting for the registry, at most 50,000), caches them between runs (by size and schema,
-outside the clone), serves each with a real `edge serve`, and measures every page's p50/p95
-over BENCH_REQUESTS requests, the ratio of the largest box to the smallest in the same run,
-`edge verify`'s time and peak memory, the web process's cold start and memory, and another
-user's save while three colleagues browse. Prints the figures, then as its last line one
+waiting for the registry, at most 50,000), caches them between runs (by size and by the code
+that builds them, outside the clone; a newer schema is applied to a copy), serves each with a
+real `edge serve`, and measures every page's p50/p95 over BENCH_REQUESTS requests, the ratio
+of the largest box to the smallest in the same run, `edge verify`'s time and peak memory, the
+web process's cold start and memory, the sync worker's peak memory, and another user's save
+while three colleagues browse. Prints the figures, then as its last line one
 JSON object with all of them.
 
 BENCH_SIZES (default "10000,100000,1000000") picks the sizes; `make bench` runs all three.
@@ -44,7 +45,13 @@ from edge.keys.runtime import key_for_home  # noqa: E402
 from edge.workflow.config import load_config  # noqa: E402
 from edge.workflow.engine import ActionRequest  # noqa: E402
 from edge.workflow.model import ActionType, Actor  # noqa: E402
-from tests.helpers import edge_cli, journal_conn, start_box, stop_box  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    edge_cli,
+    journal_conn,
+    start_box,
+    start_worker,
+    stop_box,
+)
 
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "10000,100000,1000000").split(",")]
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "50"))
@@ -240,6 +247,7 @@ def _pages(box: Any, home: Path, size: int, cold: float) -> dict[str, Any]:
     figures["save_while_browsing"] = _save_while_browsing(box)
     figures["cold_start_s"] = round(cold, 2)
     figures["web_rss_mb"] = _rss_mb(box.process.pid)
+    figures["worker_peak_mb"] = _worker_peak_mb(home)
     figures["verify"] = _verify(home)
     figures["actions"] = _rows(home, "SELECT COUNT(*) FROM actions")[0][0]
     return figures
@@ -298,6 +306,17 @@ def _rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     kib = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS"))
     return round(kib / 1024, 1)
+
+
+def _worker_peak_mb(home: Path) -> float:
+    """`edge worker`'s peak memory over its first 10 s beside the web process: it starts,
+    reads the outbox and tries to send it (the registry is not there: it backs off)."""
+    worker = start_worker(home)
+    time.sleep(10)
+    worker.send_signal(signal.SIGINT)
+    _, _, usage = os.wait4(worker.pid, 0)
+    worker.returncode = 0
+    return round(usage.ru_maxrss / 1024, 1)
 
 
 def _unlock(home: Path) -> None:

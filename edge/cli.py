@@ -24,9 +24,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    acting_as = _as_box_user(args)
     try:
         result: int = args.func(args)
         return result
+    except PermissionError as exc:
+        why = f" (started by root, edge acts as the box's user, {acting_as})" if acting_as else ""
+        print(f"edge: {exc.filename or exc}: permission denied{why}", file=sys.stderr)
+        return 1
     except (SettingsError, ConfigError) as exc:
         print(f"edge: {exc.detail}", file=sys.stderr)
         return 2
@@ -35,6 +40,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _as_box_user(args: argparse.Namespace) -> str | None:
+    """Started by root on a box (someone at the console with sudo): act as the user who owns
+    the box's home, the user its services run as, so that nothing this command writes (the
+    journal's WAL files, the key slots, the unlocked data key) becomes unreadable to them.
+    Returns that user's name, or None when nothing changed."""
+    if os.geteuid() != 0 or not getattr(args, "box_files", True):
+        return None  # not root, or a command that reads the system's files (pairing)
+    try:
+        owner = home_of(args).stat()
+    except OSError:
+        return None  # no box there yet (`edge init` makes it as whoever runs it)
+    if owner.st_uid == 0:
+        return None
+    import pwd
+
+    try:
+        name = pwd.getpwuid(owner.st_uid).pw_name
+        os.initgroups(name, owner.st_gid)
+    except KeyError:
+        name = str(owner.st_uid)
+        os.setgroups([])
+    os.setgid(owner.st_gid)
+    os.setuid(owner.st_uid)
+    return name
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     discover.add_argument(
         "--interface", default="all", help="`all`, or IPv4 addresses of this computer to use"
     )
-    discover.set_defaults(func=_lazy("edge.commands.ops", "discover"))
+    discover.set_defaults(func=_lazy("edge.commands.ops", "discover"), box_files=False)
     doctor = sub.add_parser("doctor", help="check the box end to end and explain what is wrong")
     doctor.add_argument("--json", action="store_true", help="the findings as JSON")
     doctor.set_defaults(func=_lazy("edge.commands.ops", "doctor"))
@@ -185,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     pairing = sub.add_parser("pairing", help="show the pairing code and whether IT has paired")
     pairing.add_argument("--json", action="store_true", help="as JSON")
     pairing.add_argument("--issue", action="store_true", help="text for the console, if unpaired")
-    pairing.set_defaults(func=_lazy("edge.commands.pairing", "run"))
+    pairing.set_defaults(func=_lazy("edge.commands.pairing", "run"), box_files=False)
     settings = sub.add_parser("settings", help="show every setting with its value")
     settings.set_defaults(func=_lazy("edge.commands.settings", "run"))
     return p

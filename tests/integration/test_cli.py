@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -66,14 +67,15 @@ def test_verify_reports_the_first_broken_seq(tmp_path: Path) -> None:
     j.append(ActionRequest(ActionType.CREATE, rid, event_type="birth"), clerk)
     j.append(ActionRequest(ActionType.DECLARE, rid, declaration=BIRTH), clerk)
     j.close()
-    assert edge_cli(tmp_path, "verify").returncode == 0
+    ok = edge_cli(tmp_path, "verify")
+    assert ok.returncode == 0 and re.search(r"\(checked in \d+\.\d s\)", ok.stdout)
     conn = connect(tmp_path / "journal.db", key=key_for_home(tmp_path))
     conn.execute("DROP TRIGGER actions_no_update")
     conn.execute("UPDATE actions SET created_by = 'someone-else' WHERE seq = 2")
     conn.close()
     result = edge_cli(tmp_path, "verify", check=False)
     assert result.returncode == 1
-    assert "first broken seq: 2" in result.stdout
+    assert "first broken seq: 2" in result.stdout and "checked in" in result.stdout
 
 
 def test_users_add_names_the_bad_field(tmp_path: Path) -> None:
