@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -31,7 +32,7 @@ from edge.journal.store import Journal
 from edge.keys import box as keybox
 from edge.latency import Latency
 from edge.limits import refuse_impossible_paths
-from edge.saves_first import SavesFirst, saves_first_middleware
+from edge.saves_first import SavesFirst
 from edge.settings import Settings
 from edge.texts import Text
 from edge.users.admin import UserAdmin
@@ -45,6 +46,7 @@ from upstream_sync.unlocking import install as install_registry_unlock
 from upstream_sync.worker import PushNotifier
 
 log = logging.getLogger("edge.serve")
+PAGE_THREADS = 3
 
 
 def create_app(
@@ -61,6 +63,7 @@ def create_app(
         reader = Reader(settings.journal_path, key)
         notifier = PushNotifier(settings)
         journal.after_append.append(notifier.poke)
+        journal.writer.during_async = app.state.saves_first.saving
         app.state.push_soon = notifier.poke
         app.state.journal = journal
         app.state.reader = reader
@@ -102,6 +105,9 @@ def create_app(
         key = keybox.unlock_unattended(settings) if keybox.encrypted(settings) else None
         app.state.locked = keybox.encrypted(settings) and key is None
         app.state.unlocker = Unlocker(settings)
+        # The busy pages' reads and templates (edge/web/context.py): a few threads of their
+        # own, the interpreter lock allowing little more.
+        app.state.page_threads = ThreadPoolExecutor(PAGE_THREADS, thread_name_prefix="pages")
         app.state.open_box = lambda key: open_box(app, key)
         following = None
         if app.state.locked:
@@ -114,6 +120,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.page_threads.shutdown(wait=False, cancel_futures=True)
             if following is not None:
                 following.cancel()
             if not app.state.locked:
@@ -148,7 +155,6 @@ def create_app(
             refuse_impossible_paths,
             latency_middleware,
             locked_middleware,
-            saves_first_middleware,
         ],
         dependencies={
             "caller": Provide(current_caller, sync_to_thread=False),

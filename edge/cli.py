@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import sys
@@ -24,14 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    acting_as = _as_box_user(args)
+    owner = _box_owner(args)
     try:
+        if owner:
+            _give_back(args, owner)
         result: int = args.func(args)
         return result
-    except PermissionError as exc:
-        why = f" (started by root, edge acts as the box's user, {acting_as})" if acting_as else ""
-        print(f"edge: {exc.filename or exc}: permission denied{why}", file=sys.stderr)
-        return 1
     except (SettingsError, ConfigError) as exc:
         print(f"edge: {exc.detail}", file=sys.stderr)
         return 2
@@ -40,32 +39,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        if owner:
+            _give_back(args, owner)
 
 
-def _as_box_user(args: argparse.Namespace) -> str | None:
-    """Started by root on a box (someone at the console with sudo): act as the user who owns
-    the box's home, the user its services run as, so that nothing this command writes (the
-    journal's WAL files, the key slots, the unlocked data key) becomes unreadable to them.
-    Returns that user's name, or None when nothing changed."""
+def _box_owner(args: argparse.Namespace) -> tuple[int, int] | None:
+    """Who owns the box's home (the user its services run as), when root runs a command on
+    it (someone at the console with sudo); None otherwise."""
     if os.geteuid() != 0 or not getattr(args, "box_files", True):
         return None  # not root, or a command that reads the system's files (pairing)
     try:
         owner = home_of(args).stat()
     except OSError:
         return None  # no box there yet (`edge init` makes it as whoever runs it)
-    if owner.st_uid == 0:
-        return None
-    import pwd
+    return (owner.st_uid, owner.st_gid) if owner.st_uid != 0 else None
 
+
+def _give_back(args: argparse.Namespace, owner: tuple[int, int]) -> None:
+    """What root left in the box's home and its runtime folder (the unlocked key, the key
+    slots, the journal's WAL files, a backup) goes to the box's user, or its services could
+    not read it. Run before a command (a crash may have left some) and after it."""
+    home = home_of(args)
+    places = [home]
     try:
-        name = pwd.getpwuid(owner.st_uid).pw_name
-        os.initgroups(name, owner.st_gid)
-    except KeyError:
-        name = str(owner.st_uid)
-        os.setgroups([])
-    os.setgid(owner.st_gid)
-    os.setuid(owner.st_uid)
-    return name
+        from edge.keys.runtime import runtime_dir
+
+        places.append(runtime_dir(settings_of(args)))
+    except EdgeError:
+        pass  # no settings to find the runtime folder by: the home alone
+    for place in places:
+        for path in (place, *place.rglob("*")) if place.is_dir() else ():
+            with contextlib.suppress(OSError):  # gone meanwhile: nothing to give
+                if path.lstat().st_uid == 0:
+                    os.lchown(path, *owner)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,11 +1,13 @@
-"""Saves first: while someone's action is being saved, pages that have not started their work
-yet wait a moment, so a clerk's "Save" is not queued behind colleagues' lists and searches.
+"""Saves first: while someone's action is being saved, pages that reach one of their steps wait
+a moment, so a clerk's "Save" is not queued behind colleagues' lists and searches.
 
 The web process is one event loop and one interpreter lock: a page's template and its rows
 are Python, and a save that arrives while three pages render would otherwise take its turn
-after them at every step (reading the request, the journal's job, the answer). A save takes
-a few milliseconds; the pages it holds back wait at most `LONGEST` seconds, so a stream of
-saves cannot starve the pages either.
+after them at every step. What counts as saving is the journal's own work, from the job queued
+to its commit (edge.journal.writer.Writer.run_async), not a whole write request: a login's
+password check or a file still uploading holds nobody back. A save takes a few milliseconds; a
+page request waits LONGEST seconds at most in all its steps together, so a stream of saves
+cannot starve the pages either.
 """
 
 from __future__ import annotations
@@ -13,25 +15,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+LONGEST = 0.05  # seconds one page request may wait for saves, over all its steps
 
-LONGEST = 0.05  # seconds a page waits for saves at one of its steps, at most
-WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# When the current page request stops waiting for saves (the event loop's clock), set at its
+# first wait: each request runs in its own task, with its own copy of the context.
+_deadline: ContextVar[float | None] = ContextVar("saves_first_deadline", default=None)
 
 
 class SavesFirst:
-    """Counts the saves being served; pages ask for their turn between steps."""
+    """Counts the saves under way; pages ask for their turn between steps. Used from one
+    event loop at a time (a new loop, e.g. the app served again in a test, starts afresh)."""
 
     def __init__(self) -> None:
         self._saving = 0
-        self._clear: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clear = asyncio.Event()
 
     @contextlib.contextmanager
     def saving(self) -> Iterator[None]:
-        if self._clear is None:
-            self._clear = asyncio.Event()
+        """Around one save's journal work, on the event loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._clear, self._saving = loop, asyncio.Event(), 0
         self._saving += 1
         self._clear.clear()
         try:
@@ -42,23 +49,15 @@ class SavesFirst:
                 self._clear.set()
 
     async def turn(self) -> None:
-        """Wait (up to LONGEST) while a save is being served; at once otherwise."""
-        if self._saving and self._clear is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._clear.wait(), LONGEST)
-
-
-def saves_first_middleware(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
+        """Wait while a save is under way; at once when none is, or when this request has
+        already waited LONGEST."""
+        if not self._saving or self._loop is not asyncio.get_running_loop():
             return
-        gate: SavesFirst = scope["app"].state.saves_first
-        if scope.get("method") in WRITES:
-            with gate.saving():
-                await app(scope, receive, send)
-        else:
-            await gate.turn()
-            await app(scope, receive, send)
-
-    return middleware
+        now = self._loop.time()
+        deadline = _deadline.get()
+        if deadline is None:
+            deadline = now + LONGEST
+            _deadline.set(deadline)
+        if deadline > now:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._clear.wait(), deadline - now)

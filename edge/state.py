@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from litestar.datastructures import State
 
@@ -29,6 +30,7 @@ class BoxState(State):
     config: Config
     latency: Latency
     saves_first: SavesFirst  # pages step aside while an action is being saved
+    page_threads: ThreadPoolExecutor  # the busy pages' reads and templates
     journal: Journal
     reader: Reader
     authenticator: Authenticator

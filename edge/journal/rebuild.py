@@ -15,9 +15,13 @@ from edge.workflow.config import Config
 from edge.workflow.fold import Entry, fold
 from edge.workflow.model import RecordState
 
+# An upsert, not INSERT OR REPLACE: a replace deletes the row without its triggers, which
+# left the record's old flags in record_flags (its flag queues) and its old row in the search
+# index; an update keeps the row and runs them.
 _UPSERT_RECORD = (
-    f"INSERT OR REPLACE INTO records ({', '.join(RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in RECORD_COLUMNS)})"
+    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in RECORD_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in RECORD_COLUMNS if c != "id")
 )
 
 

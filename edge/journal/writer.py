@@ -31,6 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -85,6 +86,9 @@ class Writer:
         self._scheduled: set[asyncio.AbstractEventLoop] = set()
         self._drain_asked = False
         self._closed = False
+        # Around each `run_async`, from the job queued to its commit (the web process's pages
+        # step aside meanwhile: edge/saves_first.py).
+        self.during_async: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
         self.batches = 0  # transactions committed
         self.jobs = 0  # jobs in them
 
@@ -110,10 +114,11 @@ class Writer:
     async def run_async(self, fn: Job) -> Any:
         """`run` for an event loop: jobs run in the loop, the loop never waits for the disk."""
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._enqueue(fn, future, loop)
-        self._schedule(loop, here=True)
-        return await future
+        with self.during_async():
+            future = loop.create_future()
+            self._enqueue(fn, future, loop)
+            self._schedule(loop, here=True)
+            return await future
 
     def submit(self, fn: Job) -> Future[Any]:
         """Queue a job for the writer thread and return at once; the future gives its result."""

@@ -2,8 +2,8 @@
 
 `<runtime dir>/data.key` (mode 0600): the setting `runtime_dir`, else `/run/edge` when it exists
 and is writable (systemd's `RuntimeDirectory=edge` of both units, kept across restarts of either),
-else `/dev/shm/edge-<uid>-<box id>`. Never under the box's home: a reboot empties it, and the box
-is locked again until a slot opens.
+else `/dev/shm/edge-<uid of the home's owner>-<box id>`. Never under the box's home: a reboot
+empties it, and the box is locked again until a slot opens.
 """
 
 from __future__ import annotations
@@ -24,7 +24,13 @@ def runtime_dir(settings: Settings) -> Path:
         return Path(settings.runtime_dir)
     if SYSTEMD_DIR.is_dir() and os.access(SYSTEMD_DIR, os.W_OK):
         return SYSTEMD_DIR
-    return Path("/dev/shm") / f"edge-{os.getuid()}-{settings.box_id}"
+    # Named by the home's owner, the box's services' user: a command root runs on the box
+    # (edge/cli.py gives it the file back) unlocks it for them, not for root alone.
+    try:
+        uid = settings.home.stat().st_uid
+    except OSError:
+        uid = os.getuid()
+    return Path("/dev/shm") / f"edge-{uid}-{settings.box_id}"
 
 
 def key_path(settings: Settings) -> Path:

@@ -5,6 +5,8 @@ confirmation after a form post), and the answers given instead of a page."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -106,9 +108,17 @@ def page_caller(request: Request[Any, Any, Any], state: BoxState, activity: bool
 async def page_read(ctx: Ctx, fn: Callable[..., T], *args: Any) -> T:
     """A page's reading of the journal, off the event loop; then the page waits its turn
     while a colleague's action is being saved (edge/saves_first.py)."""
-    result = await asyncio.to_thread(fn, *args)
+    result = await _in_page_thread(ctx, fn, *args)
     await ctx.state.saves_first.turn()
     return result
+
+
+async def _in_page_thread(ctx: Ctx, fn: Callable[..., T], *args: Any) -> T:
+    """In the pages' own few threads (`state.page_threads`): however many pages are being
+    built, the threads a save's own steps use stay free. The request's context (its log
+    fields) goes along, as with asyncio.to_thread."""
+    call = functools.partial(contextvars.copy_context().run, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(ctx.state.page_threads, call)
 
 
 class EarlyResponse(Exception):
@@ -207,7 +217,7 @@ async def show_off_loop(
     waits for the interpreter's next switch (1 ms) rather than for a whole page."""
     chrome = _chrome(ctx)
     await ctx.state.saves_first.turn()
-    html = await asyncio.to_thread(render, ctx.lang, template, {**chrome, **context})
+    html = await _in_page_thread(ctx, render, ctx.lang, template, {**chrome, **context})
     return _page(html, status, chrome["flash"])
 
 

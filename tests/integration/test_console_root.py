@@ -1,67 +1,47 @@
-"""Someone at the box's console runs `sudo edge unlock`: the command acts as the box's user
-(the owner of its home), so the unlocked key, the key slots' lock and the journal's WAL files
-it leaves behind stay readable by the box's services, which do not run as root."""
+"""Someone at the box's console runs `sudo edge unlock`: what the command leaves in the box's
+home and its runtime folder (the unlocked key, the key slots' lock, the journal's WAL files)
+goes to the box's user, the owner of its home, so the box's services, which do not run as
+root, can read it; and files root left there before are given back too."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from edge import cli
 from edge.commands.init import DEMO_PASSWORD
 from edge.settings import load_settings
+from tests.helpers import edge_cli
 
 BOX_USER = 65534  # nobody: any user but root
 
 
-def _in_child(*commands: list[str]) -> int:
-    """Run `edge` commands one after the other in a forked child (as root, like sudo); the
-    child's exit status is the first failure's."""
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            for argv in commands:
-                code = code or cli.main(argv)
-        finally:
-            os._exit(code)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+def _root_owned(place: Path) -> list[str]:
+    return [str(p) for p in (place, *place.rglob("*")) if p.lstat().st_uid == 0]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root, as the console's sudo is (CI is root)")
-def test_root_at_the_console_leaves_nothing_the_services_cannot_read(tmp_path: Path) -> None:
-    # A box made as root, then given to its user, as the image's first boot leaves it (in a
-    # folder that user can reach: the test's own tmp_path is root's alone).
-    outer = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="edge-console-"))
+def test_what_root_leaves_on_a_box_goes_to_the_box_user(tmp_path: Path) -> None:
+    home, password = tmp_path / "box", tmp_path / "password"
+    edge_cli(home, "init", "--demo")
+    edge_cli(home, "lock")  # as a reboot does
+    box_id = load_settings(home).box_id
+    for path in (home, *home.rglob("*")):  # the box as its first boot leaves it: the user's
+        os.lchown(path, BOX_USER, BOX_USER)
+    left_before = home / "backups"
+    left_before.mkdir()  # root's, from an earlier command that was killed
+    password.write_text(DEMO_PASSWORD)
+    password.chmod(0o600)  # root's alone: still readable by the command
     try:
-        home, password = outer / "box", outer / "password"
-        warm = tmp_path / "warm"  # a root-owned box: the child imports everything on it first
-        assert _in_child(["--home", str(warm), "init", "--demo"]) == 0
-        assert _in_child(["--home", str(home), "init", "--demo"]) == 0
-        assert _in_child(["--home", str(home), "lock"]) == 0  # as a reboot does
-        password.write_text(DEMO_PASSWORD)
-        for path in (outer, *outer.rglob("*")):
-            os.chown(path, BOX_USER, BOX_USER)
-        unlock = ["--unlock-user", "admin", "--unlock-password-file", str(password), "unlock"]
-        assert (
-            _in_child(
-                ["--home", str(warm), "verify"],
-                ["--home", str(home), *unlock],
-                ["--home", str(home), "verify"],
-            )
-            == 0
-        )
-        root_owned = [str(p) for p in home.rglob("*") if p.stat().st_uid != BOX_USER]
-        assert root_owned == []
-        box_id = load_settings(home).box_id
-        key = Path("/dev/shm") / f"edge-{BOX_USER}-{box_id}" / "data.key"
-        assert key.stat().st_uid == BOX_USER  # where the box's services look for it
+        edge_cli(home, "--unlock-user", "admin", "--unlock-password-file", str(password), "unlock")
+        edge_cli(home, "verify")
+        assert _root_owned(home) == []
+        run = Path("/dev/shm") / f"edge-{BOX_USER}-{box_id}"  # where its services look
+        assert (run / "data.key").stat().st_uid == BOX_USER
+        assert _root_owned(run) == []
         assert not (Path("/dev/shm") / f"edge-0-{box_id}" / "data.key").exists()
     finally:
-        shutil.rmtree(outer, ignore_errors=True)
-        for left in Path("/dev/shm").glob(f"edge-{BOX_USER}-*"):
-            shutil.rmtree(left, ignore_errors=True)
+        for uid in (BOX_USER, 0):
+            shutil.rmtree(Path("/dev/shm") / f"edge-{uid}-{box_id}", ignore_errors=True)

@@ -265,3 +265,27 @@ def test_records_from_before_the_search_index_are_found_after_the_upgrade(
     conn.close()
     Journal(journal.path, cfg).close()
     assert Reader(journal.path).search("Child", reg) == []
+
+
+def test_a_rebuilt_record_leaves_no_stale_flag_or_search_entry(
+    journal: Journal, cfg: Config
+) -> None:
+    from edge.journal.rebuild import rebuild
+
+    (rid,) = fill(journal, cfg, 1)
+    journal.close()
+    conn = connect(journal.path)
+    conn.execute("""UPDATE records SET flags = '["printed"]' WHERE id = ?""", (rid,))
+    assert conn.execute("SELECT flag FROM record_flags WHERE record_id = ?", (rid,)).fetchall()
+    conn.execute("BEGIN")
+    rebuild(conn, rid, cfg)  # as a registry pull does: the journal has no such flag
+    conn.execute("COMMIT")
+    flags = conn.execute("SELECT flag FROM record_flags WHERE record_id = ?", (rid,)).fetchall()
+    assert flags == []
+    hits = conn.execute(
+        "SELECT COUNT(*) FROM records_search WHERE records_search MATCH 'child'"
+    ).fetchone()[0]
+    assert hits == 1
+    conn.close()
+    reg = actor("local-registrar", cfg)
+    assert [r.state.id for r in Reader(journal.path).search("Child", reg)] == [rid]

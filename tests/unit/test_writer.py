@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from edge.errors import InvalidInput
+from edge.errors import EdgeError, InvalidInput
 from edge.journal.db import connect, sqlite3
 from edge.journal.store import Journal
 from edge.journal.verify import verify
@@ -169,3 +169,33 @@ def test_threads_and_a_loop_share_the_writer(journal: Journal, cfg: Config) -> N
     assert not errors
     assert count(journal) == 135
     assert verify(journal.path).ok
+
+
+def test_a_loops_save_is_marked_from_queued_to_committed(journal: Journal, cfg: Config) -> None:
+    """What the web's pages step aside for (edge/saves_first.py): the whole of a save's
+    journal work, committed inside the mark, refused ones too."""
+    import contextlib
+    from collections.abc import Iterator
+
+    seen: list[str] = []
+
+    @contextlib.contextmanager
+    def mark() -> Iterator[None]:
+        seen.append("in")
+        try:
+            yield
+        finally:
+            committed = connect(journal.path).execute("SELECT COUNT(*) FROM actions").fetchone()
+            seen.append(f"out with {committed[0]} action(s) on disk")
+
+    journal.writer.during_async = mark
+    clerk = actor("clinic-clerk", cfg)
+    rid = "00000000-0000-7000-8000-0000000000a1"
+
+    async def saves() -> None:
+        await journal.append_async(ActionRequest(ActionType.CREATE, rid, event_type="birth"), clerk)
+        with contextlib.suppress(EdgeError):  # refused: the clerk may not register
+            await journal.append_async(ActionRequest(ActionType.REGISTER, rid), clerk)
+
+    asyncio.run(saves())
+    assert seen == ["in", "out with 1 action(s) on disk", "in", "out with 1 action(s) on disk"]
