@@ -4,11 +4,12 @@ Builds boxes of each size through the box's own journal (realistic declarations;
 records declared, many registered, some corrected and printed; 5 % of the actions still
 waiting for the registry, at most 50,000), caches them between runs (by size and by the code
 that builds them, outside the clone; a newer schema is applied to a copy), serves each with a
-real `edge serve`, and measures every page's p50/p95 over BENCH_REQUESTS requests, the ratio
-of the largest box to the smallest in the same run, `edge verify`'s time and peak memory, the
-web process's cold start and memory, the sync worker's peak memory, and another user's save
-while three colleagues browse. Prints the figures, then as its last line one
-JSON object with all of them.
+real `edge serve` (all sizes at once), and measures every page's p50/p95 over BENCH_REQUESTS
+requests, the sizes taking turns request by request (so a machine busy for a minute slows
+them alike), the ratio of the largest box to the smallest in the same run, `edge verify`'s
+time and peak memory, the web process's cold start and memory, the sync worker's peak memory,
+and another user's save while three colleagues browse. Prints the figures, then as its last
+line one JSON object with all of them.
 
 BENCH_SIZES (default "10000,100000,1000000") picks the sizes; `make bench` runs all three.
 """
@@ -181,6 +182,14 @@ def _rows(home: Path, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
+def summary(times: list[float]) -> dict[str, float]:
+    times = sorted(times)
+    return {
+        "p50": round(statistics.median(times), 1),
+        "p95": round(times[int(len(times) * 0.95) - 1], 1),
+    }
+
+
 def timed(fn: Callable[[], Any], n: int = REQUESTS) -> dict[str, float]:
     fn()  # warm
     times = []
@@ -188,33 +197,22 @@ def timed(fn: Callable[[], Any], n: int = REQUESTS) -> dict[str, float]:
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return {
-        "p50": round(statistics.median(times), 1),
-        "p95": round(times[int(len(times) * 0.95) - 1], 1),
-    }
+    return summary(times)
 
 
-def measure(size: int) -> dict[str, Any]:
-    cached = build(size)
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "box"
-        shutil.copytree(cached, home)
-        if key_for_home(home) is None:  # the machine restarted since the box was built
-            _unlock(home)
-        conn = journal_conn(home)
-        migrate(conn)  # not part of the cold start measured below
-        conn.close()
-        start = time.perf_counter()
-        box = start_box(home)
-        cold = time.perf_counter() - start
-        try:
-            return _pages(box, home, size, cold)
-        finally:
-            stop_box(box, signal.SIGTERM)
+def prepared(size: int, home: Path) -> Path:
+    """A copy of the cached box, unlocked and at this software's schema (not timed)."""
+    shutil.copytree(build(size), home)
+    if key_for_home(home) is None:  # the machine restarted since the box was built
+        _unlock(home)
+    conn = journal_conn(home)
+    migrate(conn)
+    conn.close()
+    return home
 
 
-def _pages(box: Any, home: Path, size: int, cold: float) -> dict[str, Any]:
+def _reads(box: Any, home: Path) -> dict[str, Callable[[], Any]]:
+    """Each page and API read, as one request to this box."""
     clerk = box.client("clerk")
     registrar = box.client("registrar")
     anonymous = httpx.Client(base_url=box.url)
@@ -230,7 +228,7 @@ def _pages(box: Any, home: Path, size: int, cold: float) -> dict[str, Any]:
         href = page[: page.index(marker)].rsplit('href="', 1)[1].split('"')[0]
         url = "/queues/ready-to-print" + href.replace("&amp;", "&")
         deep = url
-    reads = {
+    return {
         "help": lambda: check(clerk.get("/help")),
         "ui_status": lambda: check(clerk.get("/ui/status")),
         "record": lambda: check(clerk.get(f"/records/{record}")),
@@ -243,14 +241,54 @@ def _pages(box: Any, home: Path, size: int, cold: float) -> dict[str, Any]:
         "api_outbox": lambda: check(clerk.get("/api/v1/outbox")),
         "metrics": lambda: check(anonymous.get("/metrics")),
     }
-    figures: dict[str, Any] = {name: timed(fn) for name, fn in reads.items()}
-    figures["save_while_browsing"] = _save_while_browsing(box)
-    figures["cold_start_s"] = round(cold, 2)
-    figures["web_rss_mb"] = _rss_mb(box.process.pid)
-    figures["worker_peak_mb"] = _worker_peak_mb(home)
-    figures["verify"] = _verify(home)
-    figures["actions"] = _rows(home, "SELECT COUNT(*) FROM actions")[0][0]
+
+
+def interleaved(boxes: dict[int, Any], homes: dict[int, Path]) -> dict[int, dict[str, Any]]:
+    """Every read's p50/p95 on every box, the sizes taking turns request by request: a
+    machine that slows down for a minute slows every size alike, so the ratios hold."""
+    reads = {size: _reads(box, homes[size]) for size, box in boxes.items()}
+    figures: dict[int, dict[str, Any]] = {size: {} for size in boxes}
+    for name in reads[next(iter(boxes))]:
+        times: dict[int, list[float]] = {size: [] for size in boxes}
+        for size in boxes:
+            reads[size][name]()  # warm
+        for _ in range(REQUESTS):
+            for size in boxes:
+                start = time.perf_counter()
+                reads[size][name]()
+                times[size].append((time.perf_counter() - start) * 1000)
+        for size in boxes:
+            figures[size][name] = summary(times[size])
     return figures
+
+
+def measure(sizes: list[int]) -> dict[int, dict[str, Any]]:
+    """All boxes served at once: the pages measured in turns, then each box's save while
+    colleagues browse, memory, cold start and `edge verify`, one box after the other."""
+    with tempfile.TemporaryDirectory() as tmp:
+        homes = {size: prepared(size, Path(tmp) / f"box-{size}") for size in sizes}
+        boxes: dict[int, Any] = {}
+        cold: dict[int, float] = {}
+        try:
+            for size, home in homes.items():
+                start = time.perf_counter()
+                boxes[size] = start_box(home)
+                cold[size] = time.perf_counter() - start
+            results = interleaved(boxes, homes)
+            for size, box in boxes.items():
+                r = results[size]
+                r["save_while_browsing"] = _save_while_browsing(box)
+                # Colleagues opening two pages a second each: quicker than people click.
+                r["save_while_browsing_paced"] = _save_while_browsing(box, pause=0.5)
+                r["cold_start_s"] = round(cold[size], 2)
+                r["web_rss_mb"] = _rss_mb(box.process.pid)
+                r["worker_peak_mb"] = _worker_peak_mb(homes[size])
+                r["verify"] = _verify(homes[size])
+                r["actions"] = _rows(homes[size], "SELECT COUNT(*) FROM actions")[0][0]
+            return results
+        finally:
+            for box in boxes.values():
+                stop_box(box, signal.SIGTERM)
 
 
 # What each colleague browses: the heavy pages their role sees, one after the other.
@@ -261,21 +299,25 @@ BROWSING = {
 }
 
 
-def _colleague(url: str, cookies: dict[str, str], paths: list[str], stop: Any) -> None:
+def _colleague(
+    url: str, cookies: dict[str, str], paths: list[str], stop: Any, pause: float
+) -> None:
     with httpx.Client(base_url=url, cookies=cookies) as c:
         while not stop.is_set():
             for path in paths:
                 c.get(path).raise_for_status()
+                time.sleep(pause)
 
 
-def _save_while_browsing(box: Any) -> dict[str, float]:
-    """Another user's saves (p95 of 200) while three colleagues load heavy pages back to back,
-    each from their own process (their own PC: the measuring client shares nothing with
-    them but the machine's two cores)."""
+def _save_while_browsing(box: Any, pause: float = 0.0) -> dict[str, float]:
+    """Another user's saves (p95 of 200) while three colleagues load heavy pages, back to
+    back (`pause` 0) or one every `pause` seconds, each from their own process (their own PC:
+    the measuring client shares nothing with them but the machine's two cores)."""
     stop = multiprocessing.Event()
     colleagues = [
         multiprocessing.Process(
-            target=_colleague, args=(box.url, dict(box.client(user).cookies), paths, stop)
+            target=_colleague,
+            args=(box.url, dict(box.client(user).cookies), paths, stop, pause),
         )
         for user, paths in BROWSING.items()
     ]
@@ -313,8 +355,19 @@ def _worker_peak_mb(home: Path) -> float:
     reads the outbox and tries to send it (the registry is not there: it backs off)."""
     worker = start_worker(home)
     time.sleep(10)
+    if worker.poll() is not None:
+        raise RuntimeError(f"edge worker stopped by itself: see {home / 'worker.log'}")
     worker.send_signal(signal.SIGINT)
-    _, _, usage = os.wait4(worker.pid, 0)
+    deadline = time.monotonic() + 30
+    while True:
+        pid, _, usage = os.wait4(worker.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            worker.kill()
+            _, _, usage = os.wait4(worker.pid, 0)
+            break
+        time.sleep(0.1)
     worker.returncode = 0
     return round(usage.ru_maxrss / 1024, 1)
 
@@ -344,11 +397,11 @@ def _verify(home: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    results = {}
     for size in SIZES:
+        build(size)
+    results = measure(SIZES)
+    for size, r in results.items():
         print(f"== {size:,} actions", flush=True)
-        results[size] = measure(size)
-        r = results[size]
         for name, v in r.items():
             print(f"  {name:22} {v}")
     small, large = results[min(SIZES)], results[max(SIZES)]
@@ -361,7 +414,7 @@ def main() -> None:
     worst_p95 = max(
         (v["p95"], k)
         for k, v in large.items()
-        if isinstance(v, dict) and "p95" in v and k != "save_while_browsing"
+        if isinstance(v, dict) and "p95" in v and not k.startswith("save_while_browsing")
     )
     print(f"== slowest page at {max(SIZES):,}: {worst_p95[1]} p95 {worst_p95[0]} ms")
     print(
