@@ -5,22 +5,27 @@ The web process is one event loop and one interpreter lock: a page's template an
 are Python, and a save that arrives while three pages render would otherwise take its turn
 after them at every step. What counts as saving is the journal's own work, from the job queued
 to its commit (edge.journal.writer.Writer.run_async), not a whole write request: a login's
-password check or a file still uploading holds nobody back. A save takes a few milliseconds; a
-page request waits LONGEST seconds at most in all its steps together, so a stream of saves
-cannot starve the pages either.
+password check or a file still uploading holds nobody back. Pages wait between their steps on
+the event loop (`turn`) and, in their threads, between the parts of a template or the rows of
+a list (`pause`), letting go of the interpreter lock, which each of the save's SQLite calls
+must win back. A save takes a few milliseconds; a page request waits LONGEST seconds at most
+in all its steps together, so a stream of saves cannot starve the pages either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 
 LONGEST = 0.05  # seconds one page request may wait for saves, over all its steps
 
-# When the current page request stops waiting for saves (the event loop's clock), set at its
-# first wait: each request runs in its own task, with its own copy of the context.
+# When the current page request stops waiting for saves (time.monotonic), set at its first
+# wait: each request runs in its own task, with its own copy of the context (which its work
+# in threads takes along).
 _deadline: ContextVar[float | None] = ContextVar("saves_first_deadline", default=None)
 
 
@@ -32,6 +37,8 @@ class SavesFirst:
         self._saving = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clear = asyncio.Event()
+        self._clear_for_threads = threading.Event()
+        self._clear_for_threads.set()
 
     @contextlib.contextmanager
     def saving(self) -> Iterator[None]:
@@ -41,23 +48,40 @@ class SavesFirst:
             self._loop, self._clear, self._saving = loop, asyncio.Event(), 0
         self._saving += 1
         self._clear.clear()
+        self._clear_for_threads.clear()
         try:
             yield
         finally:
             self._saving -= 1
             if not self._saving:
                 self._clear.set()
+                self._clear_for_threads.set()
 
     async def turn(self) -> None:
         """Wait while a save is under way; at once when none is, or when this request has
         already waited LONGEST."""
         if not self._saving or self._loop is not asyncio.get_running_loop():
             return
-        now = self._loop.time()
-        deadline = _deadline.get()
-        if deadline is None:
-            deadline = now + LONGEST
-            _deadline.set(deadline)
-        if deadline > now:
+        left = _left()
+        if left > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._clear.wait(), deadline - now)
+                await asyncio.wait_for(self._clear.wait(), left)
+
+    def pause(self) -> None:
+        """`turn` for a page's work in a thread, between its pieces (a template's parts, a
+        list's rows): the thread lets go of the interpreter while a save is under way, so the
+        save's own steps need not wait for it."""
+        if self._saving:
+            left = _left()
+            if left > 0:
+                self._clear_for_threads.wait(left)
+
+
+def _left() -> float:
+    """Seconds this request may still wait for saves (its budget starts at its first wait)."""
+    now = time.monotonic()
+    deadline = _deadline.get()
+    if deadline is None:
+        deadline = now + LONGEST
+        _deadline.set(deadline)
+    return deadline - now

@@ -217,7 +217,8 @@ async def show_off_loop(
     waits for the interpreter's next switch (1 ms) rather than for a whole page."""
     chrome = _chrome(ctx)
     await ctx.state.saves_first.turn()
-    html = await _in_page_thread(ctx, render, ctx.lang, template, {**chrome, **context})
+    pause = ctx.state.saves_first.pause
+    html = await _in_page_thread(ctx, render, ctx.lang, template, {**chrome, **context}, pause)
     return _page(html, status, chrome["flash"])
 
 

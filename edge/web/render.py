@@ -102,5 +102,19 @@ def when(stamp: str | None, lang: Language, zone: str) -> str:
     return format_datetime(moment, f"d MMM y{comma} HH:mm", locale=lang.code)
 
 
-def render(lang: Language, name: str, context: dict[str, Any]) -> str:
-    return environment(lang.code).get_template(name).render(lang=lang, **context)
+def render(
+    lang: Language,
+    name: str,
+    context: dict[str, Any],
+    between: Callable[[], None] | None = None,
+) -> str:
+    """The page; `between` is called after each part of it (saves first: a page rendering in
+    a thread steps aside there while a colleague's save is under way)."""
+    template = environment(lang.code).get_template(name)
+    if between is None:
+        return template.render(lang=lang, **context)
+    parts = []
+    for part in template.generate(lang=lang, **context):
+        parts.append(part)
+        between()
+    return "".join(parts)

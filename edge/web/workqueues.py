@@ -153,6 +153,7 @@ def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
     reasons = last_said(ctx.state.reader.conn(), rejected, ActionType.REJECT.value, "reason")
     out = []
     for r in rows:
+        ctx.state.saves_first.pause()
         event = events.get(r.state.event_type)
         date_field = event.event_date_field if event else ""
         waited = (today - parse_iso(r.state.updated_at).date()).days

@@ -9,6 +9,7 @@ import pytest
 
 from edge import saves_first
 from edge.saves_first import SavesFirst
+from tests.helpers import run_loop
 
 
 def test_a_page_waits_for_the_save_under_way() -> None:
@@ -30,7 +31,7 @@ def test_a_page_waits_for_the_save_under_way() -> None:
         await asyncio.gather(page(), saving)
         return order
 
-    assert asyncio.run(scenario()) == ["save starts", "save ends", "page goes on"]
+    assert run_loop(scenario) == ["save starts", "save ends", "page goes on"]
 
 
 def test_nobody_saving_costs_a_page_nothing() -> None:
@@ -42,7 +43,7 @@ def test_nobody_saving_costs_a_page_nothing() -> None:
         order.append("page")
         return order
 
-    assert asyncio.run(scenario()) == ["page"]
+    assert run_loop(scenario) == ["page"]
 
 
 def test_saves_that_never_end_hold_a_page_back_only_so_long_in_all(
@@ -72,7 +73,7 @@ def test_saves_that_never_end_hold_a_page_back_only_so_long_in_all(
         await saving
         return waited, still_saving
 
-    waited, still_saving = asyncio.run(scenario())
+    waited, still_saving = run_loop(scenario)
     assert still_saving and 0.15 < waited < 0.5  # 0.2 s in all, not 0.2 s at each step
 
 
@@ -92,4 +93,33 @@ def test_the_gate_serves_a_new_event_loop() -> None:
 
     # The same app served by a second loop (a test's second client): no "bound to a
     # different event loop" error.
-    assert [asyncio.run(one_request()) for _ in range(2)] == ["answered", "answered"]
+    assert [run_loop(one_request) for _ in range(2)] == ["answered", "answered"]
+
+
+def test_a_page_rendering_in_a_thread_steps_aside_between_its_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(saves_first, "LONGEST", 5.0)  # only the save's end may release it
+
+    async def scenario() -> list[str]:
+        gate, order, released = SavesFirst(), [], asyncio.Event()
+
+        async def save() -> None:
+            with gate.saving():
+                await released.wait()
+                order.append("save ends")
+
+        def render_part() -> None:  # in a page thread
+            gate.pause()
+            order.append("page goes on")
+
+        saving = asyncio.create_task(save())
+        await asyncio.sleep(0)
+        page = asyncio.get_running_loop().run_in_executor(None, render_part)
+        await asyncio.sleep(0.05)  # the thread is held meanwhile
+        order.append("still held" if not order else "not held")
+        released.set()
+        await asyncio.gather(saving, page)
+        return order
+
+    assert run_loop(scenario) == ["still held", "save ends", "page goes on"]

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from edge.errors import EdgeError, InvalidInput
 from edge.journal.db import connect, sqlite3
@@ -18,16 +16,10 @@ from edge.journal.verify import verify
 from edge.workflow.config import Config
 from edge.workflow.engine import ActionRequest
 from edge.workflow.model import ActionType
-from tests.helpers import actor
+from tests.helpers import actor, run_loop
 
 A = ActionType
 T = TypeVar("T")
-
-
-def run_loop(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """asyncio.run in a thread of its own: the browser tests keep a loop running in this one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(main())).result(timeout=60)
 
 
 def rid(k: int, i: int) -> str:
@@ -197,5 +189,5 @@ def test_a_loops_save_is_marked_from_queued_to_committed(journal: Journal, cfg: 
         with contextlib.suppress(EdgeError):  # refused: the clerk may not register
             await journal.append_async(ActionRequest(ActionType.REGISTER, rid), clerk)
 
-    asyncio.run(saves())
+    run_loop(saves)
     assert seen == ["in", "out with 1 action(s) on disk", "in", "out with 1 action(s) on disk"]
