@@ -70,6 +70,8 @@ def _give_back(args: argparse.Namespace, owner: tuple[int, int]) -> None:
         pass  # no settings to find the runtime folder by: the home alone
     for place in places:
         for path in (place, *place.rglob("*")) if place.is_dir() else ():
+            if "lost+found" in path.parts:  # the data partition's own (an image's home)
+                continue
             with contextlib.suppress(OSError):  # gone meanwhile: nothing to give
                 if path.lstat().st_uid == 0:
                     os.lchown(path, *owner)

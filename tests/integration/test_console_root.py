@@ -32,12 +32,13 @@ def test_what_root_leaves_on_a_box_goes_to_the_box_user(tmp_path: Path) -> None:
         os.lchown(path, BOX_USER, BOX_USER)
     left_before = home / "backups"
     left_before.mkdir()  # root's, from an earlier command that was killed
+    (home / "lost+found").mkdir(mode=0o700)  # the data partition's own, on an image
     password.write_text(DEMO_PASSWORD)
     password.chmod(0o600)  # root's alone: still readable by the command
     try:
         edge_cli(home, "--unlock-user", "admin", "--unlock-password-file", str(password), "unlock")
         edge_cli(home, "verify")
-        assert _root_owned(home) == []
+        assert _root_owned(home) == [str(home / "lost+found")]
         run = Path("/dev/shm") / f"edge-{BOX_USER}-{box_id}"  # where its services look
         assert (run / "data.key").stat().st_uid == BOX_USER
         assert _root_owned(run) == []
