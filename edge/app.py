@@ -151,11 +151,7 @@ def create_app(
                 "saves_first": SavesFirst(),
             }
         ),
-        middleware=[
-            refuse_impossible_paths,
-            latency_middleware,
-            locked_middleware,
-        ],
+        middleware=[refuse_impossible_paths, latency_middleware, locked_middleware],
         dependencies={
             "caller": Provide(current_caller, sync_to_thread=False),
             "actor": Provide(current_actor, sync_to_thread=False),

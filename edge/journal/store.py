@@ -44,7 +44,6 @@ _INSERT_ACTION = (
     f"INSERT INTO actions ({', '.join(_ACTION_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in _ACTION_COLUMNS)})"
 )
-SEARCH_TEXT_FILLED = "search_text_filled"  # a `box` key: _fill_search_text is done
 _INSERT_RECORD = (
     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in RECORD_COLUMNS)})"
@@ -364,6 +363,9 @@ def _fingerprint(reqs: list[ActionRequest]) -> str:
         for r in reqs
     ]
     return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+
+
+SEARCH_TEXT_FILLED = "search_text_filled"  # a `box` key: _fill_search_text is done
 
 
 def _fill_search_text(conn: sqlite3.Connection, config: Config) -> None:

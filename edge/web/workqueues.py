@@ -14,7 +14,7 @@ from edge.clock import parse_iso
 from edge.errors import EdgeError
 from edge.ids import is_uuid
 from edge.journal.notes import last_said
-from edge.journal.reads import RecordRow
+from edge.journal.reads import Count, RecordRow
 from edge.journal.registration import registered_final_at
 from edge.state import BoxState
 from edge.upstream import RegistryHit
@@ -22,6 +22,7 @@ from edge.web.context import Ctx, done, enter, not_found, page_read, show, show_
 from edge.web.messages import error_text
 from edge.web.records import record_view
 from edge.web.render import shown
+from edge.workflow.config import Workqueue
 from edge.workflow.engine import ActionRequest
 from edge.workflow.model import ActionType, CoreFlag, Status
 from edge.workflow.rules import visible_queues
@@ -57,11 +58,7 @@ async def queue_page(
     page = int_param(request.query_params.get("page"), 1)
     after = request.query_params.get("after") or None
     size = state.settings.page_size
-    rows, following = await asyncio.to_thread(
-        state.reader.workqueue, queue.query, ctx.me.actor, size, after
-    )
-    total = await asyncio.to_thread(state.reader.workqueue_count, queue.query, ctx.me.actor)
-    listing = await page_read(ctx, _listing, ctx, rows)
+    listing, following, total = await page_read(ctx, _queue_rows, ctx, queue, after)
     return await show_off_loop(
         ctx,
         "queue.html",
@@ -78,7 +75,7 @@ async def queue_page(
 async def search_page(request: Request[Any, Any, Any], state: BoxState) -> Response[Any]:
     ctx = await enter(request, state)
     text = (request.query_params.get("q") or "").strip()[:100]
-    rows = await asyncio.to_thread(state.reader.search, text, ctx.me.actor) if text else []
+    listing = await page_read(ctx, _found, ctx, text) if text else []
     registry: list[dict[str, Any]] | None = []
     summary = state.reader.sync_summary()
     if text and summary["enrolled"] and summary["registry_reachable"] is not False:
@@ -86,7 +83,6 @@ async def search_page(request: Request[Any, Any, Any], state: BoxState) -> Respo
         registry = None if hits is None else _registry_hits(ctx, hits)
     elif text and summary["enrolled"]:
         registry = None
-    listing = await page_read(ctx, _listing, ctx, rows)
     return await show_off_loop(ctx, "search.html", q=text, records=listing, registry=registry)
 
 
@@ -139,6 +135,22 @@ async def bring_record(request: Request[Any, Any, Any], state: BoxState) -> Resp
     except EdgeError as exc:
         return await record_view(ctx, record_id, error=error_text(ctx, exc), status=exc.status)
     return done(ctx, f"/records/{record_id}", ActionType.ASSIGN)
+
+
+def _queue_rows(
+    ctx: Ctx, queue: Workqueue, after: str | None
+) -> tuple[list[dict[str, Any]], str | None, Count]:
+    """One page of a workqueue as the list shows it, the cursor of the next, and the count."""
+    actor = ctx.me.actor
+    rows, following = ctx.state.reader.workqueue(
+        queue.query, actor, ctx.state.settings.page_size, after
+    )
+    return _listing(ctx, rows), following, ctx.state.reader.workqueue_count(queue.query, actor)
+
+
+def _found(ctx: Ctx, text: str) -> list[dict[str, Any]]:
+    """The records on this box the search finds, as the list shows them."""
+    return _listing(ctx, ctx.state.reader.search(text, ctx.me.actor))
 
 
 def _listing(ctx: Ctx, rows: list[RecordRow]) -> list[dict[str, Any]]:
