@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from babel.dates import format_date
+from playwright.sync_api import expect
 
 from edge.clock import utcnow
 from edge.web.i18n import translations
@@ -168,7 +169,7 @@ def test_the_agent_validates_and_pages_offer_only_what_the_role_may_do(
     page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
     page.wait_for_url(RECORD)
     page.locator(".actions").get_by_role("link", name="Edit", exact=True).click()
-    assert page.get_by_role("button", name="Declare with edits").count() == 1
+    expect(page.get_by_role("button", name="Declare with edits")).to_have_count(1)
     assert page.get_by_role("button", name="Register with edits").count() == 0
     page.goto(f"/records/{rid}/do/REGISTER")
     assert page.locator("h1").inner_text() == "Not found"

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.chaos_proxy import ChaosProxy
 from tests.e2e.conftest import browse, office_box, shot
 from tests.helpers import (
@@ -168,7 +170,7 @@ def test_offline_blue_banner_then_green_when_sent(
         open_record(page, record_id)
         assert page.locator(".banner.sent").count() == 1  # persists until dismissed
         page.get_by_role("button", name="Dismiss").click()
-        assert page.locator(".banner").count() == 0
+        expect(page.locator(".banner")).to_have_count(0)
         wait_for_text(page, record_id, "Accepted by the national registry")
     finally:
         stop_process(back.process)
@@ -206,7 +208,7 @@ def test_a_frozen_wan_turns_the_banner_blue_within_seconds_and_green_is_per_user
                 login(other, "clerk")
                 assert "have been sent" in other.locator(".banner.sent").inner_text()
                 other.get_by_role("button", name="Dismiss").click()
-                assert other.locator(".banner").count() == 0
+                expect(other.locator(".banner")).to_have_count(0)
                 open_record(other, record_id)
                 assert other.locator(".banner").count() == 0
     finally:
@@ -228,7 +230,7 @@ def test_the_attest_worked_example(page: Page, box: Box, registry: Registry) -> 
     logout(page)
     login(page, "hospadmin")
     page.get_by_role("link", name="Pending attestation").click()
-    assert page.get_by_role("link", name="Ali Saleh").count()
+    expect(page.get_by_role("link", name="Ali Saleh")).to_have_count(1)
     page.get_by_role("link", name="Ali Saleh").click()
     page.get_by_role("button", name="Assign").click()
     page.get_by_role("link", name="Attest", exact=True).click()
@@ -242,7 +244,7 @@ def test_the_attest_worked_example(page: Page, box: Box, registry: Registry) -> 
     login(page, "registrar")
     open_record(page, record_id)
     page.get_by_role("button", name="Assign").click()
-    assert page.get_by_role("link", name="Register").count() == 1  # enabled now
+    expect(page.get_by_role("link", name="Register")).to_have_count(1)  # enabled now
 
 
 def test_arabic_renders_right_to_left(page: Page, box: Box) -> None:
@@ -260,7 +262,8 @@ def test_arabic_renders_right_to_left(page: Page, box: Box) -> None:
     shot(page, "10-arabic")
     page.get_by_role("link", name="تصريح جديد").click()
     page.get_by_role("link", name="ولادة").click()
-    assert page.get_by_label(re.compile("اسم الطفل")).count() == 1
+    # The click returns once the new page starts arriving; wait for its form.
+    expect(page.get_by_label(re.compile("اسم الطفل"))).to_have_count(1)
     shot(page, "11-arabic-form")
 
 
@@ -299,7 +302,6 @@ def test_search_the_registry_and_bring_a_record_here(
     page: Page, tmp_path: Any, box: Box, registry: Registry
 ) -> None:
     import httpx
-    from playwright.sync_api import expect
 
     from tests.helpers import edge_cli, running_box
 
