@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -32,7 +31,7 @@ from edge.journal.store import Journal
 from edge.keys import box as keybox
 from edge.latency import Latency
 from edge.limits import refuse_impossible_paths
-from edge.saves_first import SavesFirst
+from edge.saves_first import SavesFirst, page_threads
 from edge.settings import Settings
 from edge.texts import Text
 from edge.users.admin import UserAdmin
@@ -106,8 +105,8 @@ def create_app(
         app.state.locked = keybox.encrypted(settings) and key is None
         app.state.unlocker = Unlocker(settings)
         # The busy pages' reads and templates (edge/web/context.py): a few threads of their
-        # own, the interpreter lock allowing little more.
-        app.state.page_threads = ThreadPoolExecutor(PAGE_THREADS, thread_name_prefix="pages")
+        # own, the interpreter lock allowing little more, below the saves' priority.
+        app.state.page_threads = page_threads(PAGE_THREADS)
         app.state.open_box = lambda key: open_box(app, key)
         following = None
         if app.state.locked:

@@ -10,18 +10,25 @@ the event loop (`turn`) and, in their threads, between the parts of a template o
 a list (`pause`), letting go of the interpreter lock, which each of the save's SQLite calls
 must win back. A save takes a few milliseconds; a page request waits LONGEST seconds at most
 in all its steps together, so a stream of saves cannot starve the pages either.
+
+The pages' threads also run at a lower scheduling priority (`page_threads`): their SQLite
+reads (and the journal's decryption) run outside the interpreter lock, so three of them can
+fill both of a Pi's cores, and the save's threads would queue behind them for a core.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 
 LONGEST = 0.05  # seconds one page request may wait for saves, over all its steps
+NICER = 10  # how much lower the pages' threads run than the rest of the web process
 
 # When the current page request stops waiting for saves (time.monotonic), set at its first
 # wait: each request runs in its own task, with its own copy of the context (which its work
@@ -85,3 +92,16 @@ def _left() -> float:
         deadline = now + LONGEST
         _deadline.set(deadline)
     return deadline - now
+
+
+def page_threads(workers: int) -> ThreadPoolExecutor:
+    """The busy pages' few threads (edge/web/context.py), each NICER below the thread that
+    starts it: when the cores are full, the event loop and the journal's writer go first."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="pages", initializer=_step_back)
+
+
+def _step_back() -> None:
+    # On Linux a thread's priority is its own (setpriority on its thread id); 19 is the lowest.
+    me = threading.get_native_id()
+    with contextlib.suppress(OSError):  # a system without per-thread priorities
+        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + NICER))

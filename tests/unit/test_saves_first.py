@@ -4,6 +4,8 @@ over all its steps, and not at all when nobody is saving."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 
 import pytest
 
@@ -123,3 +125,17 @@ def test_a_page_rendering_in_a_thread_steps_aside_between_its_parts(
         return order
 
     assert run_loop(scenario) == ["still held", "save ends", "page goes on"]
+
+
+def test_the_pages_threads_run_below_the_rest_of_the_process() -> None:
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = priority()
+    pool = saves_first.page_threads(2)
+    try:
+        theirs = {pool.submit(priority).result() for _ in range(4)}
+    finally:
+        pool.shutdown()
+    assert theirs == {min(19, mine + saves_first.NICER)}
+    assert priority() == mine  # the thread that started them keeps its own
