@@ -134,6 +134,11 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check the journal: hash chain, replay, integrity")
     verify.set_defaults(func=_lazy("edge.commands.verify", "run"))
+    recount = sub.add_parser(
+        "recount",
+        help="count again the outbox, sync counts, flag queues and search index from the journal",
+    )
+    recount.set_defaults(func=_lazy("edge.commands.verify", "recount"))
 
     users = sub.add_parser("users", help="manage the users of this box")
     usub = users.add_subparsers(metavar="ACTION")

@@ -1,4 +1,5 @@
-"""`edge verify`: check the journal; exit 1 with the first broken seq when anything is off."""
+"""`edge verify`: check the journal; exit 1 with the first broken seq when anything is off.
+`edge recount`: count again what the journal keeps beside it (edge/journal/tallies.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import argparse
 import time
 
 from edge.cli import journal_key, settings_of
+from edge.journal import tallies
+from edge.journal.db import connect
 from edge.journal.verify import verify
+
+RECOUNT = "`edge recount` counts them again from the journal, which is intact"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,12 +19,17 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     report = verify(settings.journal_path, journal_key(args, settings))
     took = f"checked in {time.monotonic() - started:.1f} s"
-    if report.ok:
+    if report.ok and not report.miscounted:
         print(
             f"OK: {report.actions} actions, {report.records} records; the hash chain, the "
-            f"replayed state and the database integrity all check out ({took})."
+            f"replayed state, the kept counts and the database integrity all check out ({took})."
         )
         return 0
+    if report.ok:
+        print(f"PROBLEM: what the box keeps beside the journal is off ({took}); {RECOUNT}.")
+        for problem in report.miscounted:
+            print(f"  - {problem}")
+        return 1
     where = f" (first broken seq: {report.first_bad_seq})" if report.first_bad_seq else ""
     print(f"PROBLEM: the journal does not verify{where} ({took}).")
     for problem in report.problems:
@@ -27,3 +37,22 @@ def run(args: argparse.Namespace) -> int:
     if report.first_bad_seq is not None:
         print(f"first broken seq: {report.first_bad_seq}")
     return 1
+
+
+def recount(args: argparse.Namespace) -> int:
+    settings = settings_of(args)
+    started = time.monotonic()
+    conn = connect(settings.journal_path, key=journal_key(args, settings))
+    try:
+        before = tallies.miscounted(conn)
+        tallies.recount(conn)
+        after = tallies.miscounted(conn)
+    finally:
+        conn.close()
+    took = f"{time.monotonic() - started:.1f} s"
+    if after:  # only a bug in the counting itself could leave any
+        print(f"PROBLEM: still off after counting again ({took}): " + "; ".join(after))
+        return 1
+    fixed = f"put right: {'; '.join(before)}" if before else "they already agreed with it"
+    print(f"Counted again from the journal ({took}); {fixed}.")
+    return 0

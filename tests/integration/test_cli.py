@@ -54,7 +54,7 @@ def test_init_creates_a_working_box(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already holds a box" in again.stderr
 
 
-def test_verify_reports_the_first_broken_seq(tmp_path: Path) -> None:
+def test_verify_names_what_is_off_and_the_first_broken_seq(tmp_path: Path) -> None:
     edge_cli(tmp_path, "init", "--demo")
     cfg = load_config()
     conn = connect(tmp_path / "journal.db", key=key_for_home(tmp_path))
@@ -69,6 +69,16 @@ def test_verify_reports_the_first_broken_seq(tmp_path: Path) -> None:
     j.close()
     ok = edge_cli(tmp_path, "verify")
     assert ok.returncode == 0 and re.search(r"\(checked in \d+\.\d s\)", ok.stdout)
+    # The outbox loses an action behind the box's back: named, and counted again.
+    conn = connect(tmp_path / "journal.db", key=key_for_home(tmp_path))
+    conn.execute("DELETE FROM outbox_open WHERE seq = 2")
+    conn.close()
+    off = edge_cli(tmp_path, "verify", check=False)
+    assert off.returncode == 1 and "seq 2 is missing from the outbox" in off.stdout
+    assert "`edge recount`" in off.stdout and "first broken seq" not in off.stdout
+    fixed = edge_cli(tmp_path, "recount").stdout
+    assert "put right: seq 2 is missing from the outbox" in fixed
+    assert edge_cli(tmp_path, "verify").stdout.startswith("OK")
     conn = connect(tmp_path / "journal.db", key=key_for_home(tmp_path))
     conn.execute("DROP TRIGGER actions_no_update")
     conn.execute("UPDATE actions SET created_by = 'someone-else' WHERE seq = 2")

@@ -7,6 +7,7 @@ from edge.journal.db import connect, sqlite3
 from edge.journal.notes import waiting_of
 from edge.journal.schema import LATEST, migrate
 from edge.journal.store import Journal
+from edge.journal.tallies import miscounted
 from edge.workflow.config import Config
 from tests.unit.test_journal import fill
 
@@ -54,6 +55,7 @@ def test_kept_counts_follow_every_receipt_change(journal: Journal, cfg: Config) 
     for step in steps:
         step()
         assert kept(conn) == counted(conn)
+        assert miscounted(conn) == []  # and every other kept figure agrees with the journal
     creators = dict(conn.execute("SELECT seq, created_by FROM actions WHERE seq IN (1, 3)"))
     assert kept(conn) == {creators[1]: 1, creators[3]: 1}  # the conflict and the rejected one
     conn.close()
