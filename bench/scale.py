@@ -6,8 +6,8 @@ waiting for the registry, at most 50,000), caches them between runs (by size and
 that builds them, outside the clone; a newer schema is applied to a copy), serves each with a
 real `edge serve` (all sizes at once), and measures every page's p50/p95 over BENCH_REQUESTS
 requests, the sizes taking turns request by request (so a machine busy for a minute slows
-them alike), the ratio of the largest box to the smallest in the same run, `edge verify`'s
-time and peak memory, the web process's cold start and memory, the sync worker's peak memory,
+them alike), the ratio of the largest box to the smallest in the same run, `edge recount`'s and
+`edge verify`'s time and peak memory, the web process's cold start and memory, the sync worker's peak memory,
 and another user's save while three colleagues browse. Prints the figures, then as its last
 line one JSON object with all of them.
 
@@ -283,7 +283,8 @@ def measure(sizes: list[int]) -> dict[int, dict[str, Any]]:
                 r["cold_start_s"] = round(cold[size], 2)
                 r["web_rss_mb"] = _rss_mb(box.process.pid)
                 r["worker_peak_mb"] = _worker_peak_mb(homes[size])
-                r["verify"] = _verify(homes[size])
+                r["recount"] = _command(homes[size], "recount")  # beside the running box
+                r["verify"] = _command(homes[size], "verify")
                 r["actions"] = _rows(homes[size], "SELECT COUNT(*) FROM actions")[0][0]
             return results
         finally:
@@ -379,11 +380,11 @@ def _unlock(home: Path) -> None:
         edge_cli(home, "--unlock-user", "admin", "--unlock-password-file", f.name, "unlock")
 
 
-def _verify(home: Path) -> dict[str, float]:
-    """`edge verify`'s time and its own peak memory (its rusage alone, not the web's)."""
+def _command(home: Path, name: str) -> dict[str, float]:
+    """`edge <name>`'s time and its own peak memory (its rusage alone, not the web's)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge", "--home", str(home), "verify"],
+        [sys.executable, "-m", "edge", "--home", str(home), name],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
@@ -392,7 +393,7 @@ def _verify(home: Path) -> dict[str, float]:
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"edge verify failed on the {home} box")
+        raise RuntimeError(f"edge {name} failed on the {home} box")
     return {"seconds": round(seconds, 1), "peak_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
