@@ -153,6 +153,27 @@ def test_doctor_finds_a_database_that_lacks_part_of_its_schema(tmp_path: Path) -
     assert not schema["ok"] and "records_by_assignee" in schema["says"]
 
 
+def test_doctor_names_kept_counts_that_drifted_and_recount_puts_them_right(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "box"
+    edge_cli(home, "init", "--demo")
+    conn = journal_conn(home)
+    conn.execute("INSERT INTO sync_counts VALUES ('rejected', 3)")  # behind the box's back
+    conn.commit()
+    conn.close()
+
+    def journal() -> dict[str, str]:
+        found = json.loads(edge_cli(home, "doctor", "--json", check=False).stdout)
+        return next(f for f in found if f["check"] == "journal")
+
+    off = journal()
+    assert not off["ok"] and "the journal is intact" in off["says"]
+    assert "'rejected': 3" in off["says"] and "edge recount" in off["todo"]
+    edge_cli(home, "recount")
+    assert journal()["ok"]
+
+
 def test_a_box_whose_host_keeps_the_time_does_not_mark_its_times(tmp_path: Path) -> None:
     """`clock = "host"` (the demo, a developer's PC): the kernel may say "not synchronised"
     (no NTP of its own), but the actions count as made with the clock set, and `edge doctor`
