@@ -8,8 +8,8 @@ real `edge serve` (all sizes at once), and measures every page's p50/p95 over BE
 requests, the sizes taking turns request by request (so a machine busy for a minute slows
 them alike), the ratio of the largest box to the smallest in the same run, `edge recount`'s
 and `edge verify`'s time and peak memory, the web process's cold start and memory, the sync
-worker's peak memory, and another user's save while three colleagues browse. Prints the figures, then as its last
-line one JSON object with all of them.
+worker's peak memory, and another user's save while three colleagues browse. Prints the
+figures, then as its last line one JSON object with all of them.
 
 BENCH_SIZES (default "10000,100000,1000000") picks the sizes; `make bench` runs all three.
 """
