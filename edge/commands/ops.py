@@ -208,7 +208,8 @@ def _journal(settings: Settings, key: bytes | None) -> Finding:
             False,
             "the journal is intact, but what is kept beside it is off: "
             + "; ".join(report.miscounted[:3]),
-            "run `edge recount` (a few seconds; saves wait meanwhile, none is lost)",
+            "run `edge recount` (up to half a minute on a large box; saves wait a few seconds "
+            "at most meanwhile, none is lost)",
         )
     if report.ok:
         return Finding("journal", True, f"{report.actions} actions, chain and database intact")

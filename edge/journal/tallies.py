@@ -46,13 +46,24 @@ _STRAY_INDEXED = (
 
 
 def miscounted(conn: sqlite3.Connection) -> list[str]:
-    """What disagrees with the journal, in words; empty when everything does. Read-only; one
-    pass over the actions (seconds at a million), memory flat."""
+    """What disagrees with the journal, in words; empty when everything does. Read-only, in
+    one read transaction (a save committing meanwhile cannot look like a drift); one pass over
+    the actions (seconds at a million), memory flat."""
+    began = not conn.in_transaction
+    if began:
+        conn.execute("BEGIN")
+    try:
+        return _miscounted(conn)
+    finally:
+        if began and conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _miscounted(conn: sqlite3.Connection) -> list[str]:
     found = []
-    kept = _nonzero(conn, "SELECT state, n FROM sync_counts")
-    counted = _nonzero(conn, _SYNC_COUNTS)
-    if kept != counted:
-        found.append(f"the counts of actions by sync state say {kept}, the journal {counted}")
+    differ = _differ(conn, "SELECT state, n FROM sync_counts", _SYNC_COUNTS)
+    if differ:
+        found.append(f"the counts of actions by sync state differ ({differ})")
     first = conn.execute(
         "SELECT a.seq, o.seq IS NOT NULL FROM actions a "
         "LEFT JOIN sync_state s ON s.action_id = a.id "
@@ -69,10 +80,9 @@ def miscounted(conn: sqlite3.Connection) -> list[str]:
     ).fetchone()[0]
     if stray:
         found.append(f"actions in the outbox the journal does not have: {stray}")
-    kept = _nonzero(conn, "SELECT user_id, n FROM outbox_by_user")
-    counted = _nonzero(conn, _BY_USER)
-    if kept != counted:
-        found.append(f"each user's waiting actions are kept as {kept}, counted {counted}")
+    differ = _differ(conn, "SELECT user_id, n FROM outbox_by_user", _BY_USER)
+    if differ:
+        found.append(f"users' counts of waiting actions differ ({differ})")
     for what, rows in (
         ("records' flags missing from the flag queues", f"{_FLAGS} EXCEPT {_KEPT_FLAGS}"),
         ("flags in the flag queues their records do not have", f"{_KEPT_FLAGS} EXCEPT {_FLAGS}"),
@@ -88,8 +98,10 @@ def miscounted(conn: sqlite3.Connection) -> list[str]:
 # What `recount` puts back, each in a transaction of its own so that the journal's write lock
 # is held a second or so at a time at a million actions, not for all of them together (a save
 # waits for it, far less than its busy timeout). Each part is right at its commit and the
-# triggers keep it so; outbox_by_user comes after the outbox it counts. The long ones change
-# only the rows that are wrong (rewriting them all would also journal every page they fill).
+# triggers keep it so; outbox_by_user comes after the outbox it counts. The outbox and the
+# flag queues change only the rows that are wrong (rewriting them all would also journal every
+# page they fill); the search index is rebuilt whole, as a record indexed with stale words is
+# not seen by `miscounted`.
 _PARTS = (
     ("DELETE FROM sync_counts", f"INSERT INTO sync_counts {_SYNC_COUNTS}"),
     (
@@ -117,8 +129,18 @@ def recount(conn: sqlite3.Connection) -> None:
                 conn.execute(sql)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                conn.execute("ROLLBACK")
             raise
+
+
+def _differ(conn: sqlite3.Connection, kept_sql: str, counted_sql: str) -> str:
+    """The keys whose kept figure is not the counted one, at most five: "pending: kept 13,
+    counted 12"; empty when they agree."""
+    kept, counted = _nonzero(conn, kept_sql), _nonzero(conn, counted_sql)
+    keys = sorted(k for k in kept.keys() | counted.keys() if kept.get(k) != counted.get(k))
+    shown = [f"{k}: kept {kept.get(k, 0)}, counted {counted.get(k, 0)}" for k in keys[:5]]
+    return "; ".join(shown + ([f"{len(keys) - 5} more"] if len(keys) > 5 else []))
 
 
 def _nonzero(conn: sqlite3.Connection, sql: str) -> dict[str, int]:

@@ -77,7 +77,7 @@ def test_verify_names_what_is_off_and_the_first_broken_seq(tmp_path: Path) -> No
     assert off.returncode == 1 and "seq 2 is missing from the outbox" in off.stdout
     assert "`edge recount`" in off.stdout and "first broken seq" not in off.stdout
     fixed = edge_cli(tmp_path, "recount").stdout
-    assert "put right: seq 2 is missing from the outbox" in fixed
+    assert "what was off: seq 2 is missing from the outbox" in fixed
     assert edge_cli(tmp_path, "verify").stdout.startswith("OK")
     conn = connect(tmp_path / "journal.db", key=key_for_home(tmp_path))
     conn.execute("DROP TRIGGER actions_no_update")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from edge.commands.init import DEMO_PASSWORD
+from edge.journal.schema import LATEST
 from edge.keys import runtime
 from edge.settings import load_settings
 from tests.helpers import edge_cli, journal_conn, running_box, start_registry, stop_process
@@ -169,9 +170,16 @@ def test_doctor_names_kept_counts_that_drifted_and_recount_puts_them_right(
 
     off = journal()
     assert not off["ok"] and "the journal is intact" in off["says"]
-    assert "'rejected': 3" in off["says"] and "edge recount" in off["todo"]
+    assert "rejected: kept 3, counted 0" in off["says"] and "edge recount" in off["todo"]
     edge_cli(home, "recount")
     assert journal()["ok"]
+    # New software, the box not started since: the journal is upgraded first.
+    conn = journal_conn(home)
+    conn.execute(f"PRAGMA user_version = {LATEST - 1}")
+    conn.commit()
+    conn.close()
+    refused = edge_cli(home, "recount", check=False)
+    assert refused.returncode != 0 and "start the box once" in refused.stderr
 
 
 def test_a_box_whose_host_keeps_the_time_does_not_mark_its_times(tmp_path: Path) -> None:

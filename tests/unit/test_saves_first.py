@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 
 import pytest
@@ -127,6 +128,7 @@ def test_a_page_rendering_in_a_thread_steps_aside_between_its_parts(
     assert run_loop(scenario) == ["still held", "save ends", "page goes on"]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are Linux's")
 def test_the_pages_threads_run_below_the_rest_of_the_process() -> None:
     def priority() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())

@@ -11,6 +11,7 @@ import pytest
 from edge.journal.db import connect, sqlite3
 from edge.journal.store import Journal
 from edge.journal.tallies import miscounted, recount
+from edge.journal.verify import verify
 from edge.workflow.config import Config
 from tests.unit.test_journal import fill
 from tests.unit.test_waiting_counts import receipt
@@ -20,7 +21,7 @@ DRIFTS = {
     "seq 2 is missing from the outbox": "DELETE FROM outbox_open WHERE seq = 2",
     "seq 1 is in the outbox although accepted": "INSERT INTO outbox_open VALUES (1)",
     "actions in the outbox the journal does not have: 1": "INSERT INTO outbox_open VALUES (99)",
-    "each user's waiting actions": "UPDATE outbox_by_user SET n = n + 5",
+    "users' counts of waiting actions differ": "UPDATE outbox_by_user SET n = n + 5",
     "flags in the flag queues their records do not have: 1": (
         "INSERT INTO record_flags SELECT id, 'late' FROM records WHERE rowid = 2"
     ),
@@ -58,3 +59,14 @@ def test_a_drift_is_named_and_counted_back(journal: Journal, cfg: Config, drift:
     recount(conn)
     assert miscounted(conn) == [] and kept(conn) == good
     conn.close()
+
+
+def test_a_missing_kept_table_is_reported_not_raised(journal: Journal, cfg: Config) -> None:
+    fill(journal, cfg, 1)
+    journal.close()
+    conn = connect(journal.path)
+    conn.execute("DROP TABLE outbox_by_user")  # a failed migration, say
+    conn.close()
+    report = verify(journal.path)
+    assert report.ok and report.miscounted[0].startswith("cannot be counted again")
+    assert "outbox_by_user" in report.miscounted[0]
