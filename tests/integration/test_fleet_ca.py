@@ -32,7 +32,8 @@ def test_a_box_paired_under_an_office_ca_answers_with_its_certificate(office: Of
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "office-ca",
                     "-f", str(ca)], check=True)  # fmt: skip
     done = office.fleet("pair", box.address, "--code", box.code())
-    assert done.returncode == 0, done.stderr
+    # (Once, under a loaded CI run, the box refused the key: its sshd's log says why.)
+    assert done.returncode == 0, done.stderr + (box.root / "sshd.log").read_text()
     assert "host certificate of the office CA" in done.stdout
     assert office.inventory()["boxes"]["clinic-1"]["trust"] == "ca"
     assert "@cert-authority * ssh-ed25519" in (office.folder / "known_hosts").read_text()
