@@ -24,6 +24,10 @@ FLEET = [sys.executable, "-m", "provisioning.cli"]
 
 class Office:
     def __init__(self, tmp: Path, count: int, tag: str | None = None) -> None:
+        # The boxes' files as an image build and an SSH session make them (umask 022), whatever
+        # a test before this one left this process with: sshd reads its key check and the
+        # pairing window as nobody.
+        self.umask = os.umask(0o022)
         self.tmp = tmp
         self.tag = tag or f"{os.getpid() % 100000}"
         self.lan = Lan(self.tag)
@@ -49,6 +53,7 @@ class Office:
             stop_process(self.registry)
         self.lan.close()
         shutil.rmtree(self.roots, ignore_errors=True)
+        os.umask(self.umask)
 
     # --- the registry, reachable from the boxes at the laptop's address --------------------
 
