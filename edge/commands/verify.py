@@ -48,12 +48,13 @@ def recount(args: argparse.Namespace) -> int:
     started = time.monotonic()
     conn = connect(settings.journal_path, key=journal_key(args, settings))
     try:
-        if version(conn) != LATEST:
+        at = version(conn)
+        if at != LATEST:
             raise EdgeError(
-                f"the journal is at schema {version(conn)}, this software at {LATEST}: "
+                f"the journal is at schema {at}, this software at {LATEST}: "
                 + (
                     "start the box once (it upgrades the journal), then run `edge recount`"
-                    if version(conn) < LATEST
+                    if at < LATEST
                     else "update the software first"
                 )
             )

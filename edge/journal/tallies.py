@@ -22,10 +22,9 @@ SELECT state, SUM(n) AS n FROM (
     WHERE NOT EXISTS (SELECT 1 FROM sync_state s WHERE s.action_id = a.id)
 ) GROUP BY state
 """
-_OPEN = """
-SELECT a.seq FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id
-WHERE s.state IS NULL OR s.state != 'accepted'
-"""
+# An action is in the outbox until the registry accepted it (s: its receipt, if any).
+_IS_OPEN = "(s.state IS NULL OR s.state != 'accepted')"
+_OPEN = f"SELECT a.seq FROM actions a LEFT JOIN sync_state s ON s.action_id = a.id WHERE {_IS_OPEN}"
 _BY_USER = """
 SELECT a.created_by, COUNT(*) FROM outbox_open o JOIN actions a ON a.seq = o.seq
 GROUP BY a.created_by
@@ -68,7 +67,7 @@ def _miscounted(conn: sqlite3.Connection) -> list[str]:
         "SELECT a.seq, o.seq IS NOT NULL FROM actions a "
         "LEFT JOIN sync_state s ON s.action_id = a.id "
         "LEFT JOIN outbox_open o ON o.seq = a.seq "
-        "WHERE (o.seq IS NOT NULL) != (s.state IS NULL OR s.state != 'accepted') "
+        f"WHERE (o.seq IS NOT NULL) != {_IS_OPEN} "
         "ORDER BY a.seq LIMIT 1"
     ).fetchone()
     if first is not None:
@@ -107,7 +106,7 @@ _PARTS = (
     (
         "DELETE FROM outbox_open WHERE NOT EXISTS (SELECT 1 FROM actions a "
         "LEFT JOIN sync_state s ON s.action_id = a.id WHERE a.seq = outbox_open.seq "
-        "AND (s.state IS NULL OR s.state != 'accepted'))",
+        f"AND {_IS_OPEN})",
         f"INSERT OR IGNORE INTO outbox_open (seq) {_OPEN}",
     ),
     ("DELETE FROM outbox_by_user", f"INSERT INTO outbox_by_user {_BY_USER}"),

@@ -142,6 +142,12 @@ def test_export_writes_the_offices_records_for_its_admin_only(tmp_path: Path) ->
     assert not (home / "records.csv").exists()
 
 
+def finding(home: Path, check: str) -> dict[str, str]:
+    """What `edge doctor --json` says for one of its checks."""
+    found = json.loads(edge_cli(home, "doctor", "--json", check=False).stdout)
+    return next(f for f in found if f["check"] == check)
+
+
 def test_doctor_finds_a_database_that_lacks_part_of_its_schema(tmp_path: Path) -> None:
     home = tmp_path / "box"
     edge_cli(home, "init", "--demo")
@@ -149,8 +155,7 @@ def test_doctor_finds_a_database_that_lacks_part_of_its_schema(tmp_path: Path) -
     conn.execute("DROP INDEX records_by_assignee")
     conn.commit()
     conn.close()
-    found = json.loads(edge_cli(home, "doctor", "--json", check=False).stdout)
-    schema = next(f for f in found if f["check"] == "schema")
+    schema = finding(home, "schema")
     assert not schema["ok"] and "records_by_assignee" in schema["says"]
 
 
@@ -164,15 +169,11 @@ def test_doctor_names_kept_counts_that_drifted_and_recount_puts_them_right(
     conn.commit()
     conn.close()
 
-    def journal() -> dict[str, str]:
-        found = json.loads(edge_cli(home, "doctor", "--json", check=False).stdout)
-        return next(f for f in found if f["check"] == "journal")
-
-    off = journal()
+    off = finding(home, "journal")
     assert not off["ok"] and "the journal is intact" in off["says"]
     assert "rejected: kept 3, counted 0" in off["says"] and "edge recount" in off["todo"]
     edge_cli(home, "recount")
-    assert journal()["ok"]
+    assert finding(home, "journal")["ok"]
     # New software, the box not started since: the journal is upgraded first.
     conn = journal_conn(home)
     conn.execute(f"PRAGMA user_version = {LATEST - 1}")
