@@ -4,6 +4,7 @@ registry, each with its own database and identity."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,6 +157,17 @@ def test_registry_down_then_back(tmp_path: Path, box: Box, registry: Registry) -
     first = outbox["items"][0]
     assert (first["state"], first["attempts"], first["label"]) == ("pending", 1, "Create")
     assert "cannot be reached" in first["last_error"] and first["next_try_at"]
+    row = outbox_rows(box)[0]
+    assert "Waiting to be sent" in row and "— next try" in row
+    # Caught in the middle of the next try, the row says so rather than "next try ...".
+    conn = journal_conn(box.home)
+    with conn:
+        conn.execute("UPDATE sync_state SET state = 'sending' WHERE seq = ?", (first["seq"],))
+    row = outbox_rows(box)[0]
+    assert "Being sent" in row and "— trying again now" in row and "next try" not in row
+    with conn:
+        conn.execute("UPDATE sync_state SET state = 'pending' WHERE seq = ?", (first["seq"],))
+    conn.close()
     back = start_registry(registry.home, registry.admin_token)
     try:
         # The registry came back on another free port; a real one keeps its address.
@@ -169,6 +181,11 @@ def test_registry_down_then_back(tmp_path: Path, box: Box, registry: Registry) -
         assert summary["registry_reachable"] is True and summary["pending"] == 0
     finally:
         stop_process(back.process)
+
+
+def outbox_rows(box: Box) -> list[str]:
+    page = box.client("clerk").get("/outbox").text
+    return re.findall(r'<tr class="sync-.*?</tr>', page, re.S)
 
 
 def signed_push(
