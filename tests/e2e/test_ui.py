@@ -163,7 +163,9 @@ def test_offline_blue_banner_then_green_when_sent(
     assert "cannot be reached" in page.locator("table.records").inner_text()
     shot(page, "07-outbox-offline")
     open_record(page, record_id)
-    assert page.get_by_text("Saved on this box, not yet sent").count() >= 1
+    unsent = re.compile("Saved on this box, not yet sent|Being sent to the registry")
+    assert page.locator(".timeline .sync").filter(has_text=unsent).count() == 2
+    assert page.get_by_text("Accepted by the national registry").count() == 0
 
     back = start_registry(registry.home, registry.admin_token, port=port)
     try:
