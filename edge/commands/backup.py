@@ -15,7 +15,7 @@ from pathlib import Path
 from edge.cli import journal_key, settings_of
 from edge.clock import iso_ms, utcnow
 from edge.errors import EdgeError
-from edge.journal import syncstages
+from edge.journal import syncstages, tallies
 from edge.journal.boxvalues import box_value
 from edge.journal.db import apply_key, connect, export_encrypted, opens, rekey, sqlite3
 from edge.journal.schema import LATEST, migrate, version
@@ -59,6 +59,13 @@ def backup(args: argparse.Namespace) -> int:
         Path(f"{dest}{SLOTS_SUFFIX}").unlink(missing_ok=True)
         raise EdgeError(f"the copy does not verify ({report.problems[0]}); nothing was kept")
     print(f"Backed up {report.actions} actions to {dest} (and its key slots beside it)")
+    if report.miscounted:  # the journal is intact: a restore counts them again
+        print(
+            "Note: what the box keeps beside the journal is off ("
+            + "; ".join(report.miscounted[:3])
+            + "); the journal itself is intact. `edge recount` puts the box right, and a "
+            "restore of this copy counts them again."
+        )
     return 0
 
 
@@ -163,6 +170,12 @@ def restore(args: argparse.Namespace) -> int:
         )
         syncstages.request(conn, Stage.RESYNC, utcnow())
         conn.execute("COMMIT")
+        if report.miscounted:  # kept wrong in the backup (the journal verified)
+            tallies.recount(conn)
+            print(
+                "Counted again what the backup kept beside the journal: "
+                + "; ".join(report.miscounted[:3])
+            )
     finally:
         conn.close()
     if adopt and travelling is not None and key is not None:

@@ -172,8 +172,14 @@ def test_doctor_names_kept_counts_that_drifted_and_recount_puts_them_right(
     off = finding(home, "journal")
     assert not off["ok"] and "the journal is intact" in off["says"]
     assert "rejected: kept 3, counted 0" in off["says"] and "edge recount" in off["todo"]
+    copy = tmp_path / "drifted.db"
+    kept = edge_cli(home, "backup", str(copy)).stdout  # the journal is intact: kept, and said
+    assert "Backed up" in kept and "Note: what the box keeps beside the journal is off" in kept
     edge_cli(home, "recount")
     assert finding(home, "journal")["ok"]
+    restored = edge_cli(home, "restore", str(copy)).stdout  # the copy's drift comes back...
+    assert "Counted again what the backup kept" in restored and "rejected" in restored
+    assert finding(home, "journal")["ok"]  # ...and is counted away
     # New software, the box not started since: the journal is upgraded first.
     conn = journal_conn(home)
     conn.execute(f"PRAGMA user_version = {LATEST - 1}")
