@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +21,6 @@ os.environ.setdefault("EDGE_KEYSLOT_ARGON2_MEMORY_KIB", "8192")
 os.environ.setdefault("EDGE_KEYSLOT_ARGON2_ITERATIONS", "1")
 
 
-_STARTED = pytest.StashKey[float]()
-
 # The longest modules, started first: `make test` runs the suite on several pytest-xdist
 # workers, and a long module handed out last would leave the other workers idle meanwhile.
 LONG_FIRST = (
@@ -36,23 +34,25 @@ LONG_FIRST = (
 )
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[_STARTED] = time.time()
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The data keys of the boxes this run made (unlocked boxes keep theirs in RAM, under
-    /dev/shm, until a reboot): gone with the run, by the process that ran it (with xdist, the
-    controller, once every worker is done)."""
-    if hasattr(session.config, "workerinput"):
+    /dev/shm, until a reboot) go with the run: those of the boxes whose homes are in this
+    run's temporary folder (with xdist, each worker's own), and no others. Another run on the
+    same machine keeps its boxes unlocked (a second `pytest` used to lock them mid-test)."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
         return
-    started = session.config.stash.get(_STARTED, time.time())
-    for folder in Path("/dev/shm").glob(f"edge-{os.getuid()}-*"):
+    try:
+        base = factory.getbasetemp()
+    except OSError:
+        return
+    for settings in base.rglob("edge.toml"):
         try:
-            if folder.stat().st_mtime >= started - 1:
-                shutil.rmtree(folder, ignore_errors=True)
-        except FileNotFoundError:
+            box_id = tomllib.loads(settings.read_text(encoding="utf-8")).get("box_id")
+        except (OSError, ValueError):
             continue
+        for folder in Path("/dev/shm").glob(f"edge-*-{box_id}") if box_id else ():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -157,6 +157,14 @@ def office_site(tmp: Path) -> Iterator[Site]:
         stop_process((site.registry if site else registry).process)
 
 
+def click_through(page: Any, control: Any) -> None:
+    """Click a link, or a button that sends its form, and wait for the page that answers: a click
+    returns as the request starts, and reading (or going elsewhere) before the answer arrived
+    reads the old page (or cuts the request short)."""
+    with page.expect_navigation():
+        control.click()
+
+
 def shot(page: object, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]

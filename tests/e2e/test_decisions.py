@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from edge.web.i18n import translations
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import click_through, shot
 from tests.e2e.test_every_form import RECORD, Office, act, new_record, switch
 from tests.helpers import BIRTH, Box
 
@@ -95,24 +95,21 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     # Reject: the clerk sees why beside the record in "Requires updates".
     act(page, sent_back, "Reject", {"d.reason": "The mother's ID number is missing"})
     switch(page, "clerk")
-    page.get_by_role("link", name="Requires updates").click()
+    click_through(page, page.get_by_role("link", name="Requires updates"))
     listed = page.locator("tr", has_text="Rana").inner_text()
     assert "Sent back because: The mother's ID number is missing" in listed
     shot(page, "43-requires-updates-with-reason")
 
     # The same pages in Arabic: headings and labels translated, names kept apart (bidi).
     page.get_by_label("Language").select_option("ar")
-    page.locator("form.language button").click()
-    page.wait_for_load_state()
+    click_through(page, page.locator("form.language button"))
     listed = page.locator("tr", has_text="Rana").inner_text()
     assert "أُعيد بسبب" in listed and "The mother's ID number is missing" in listed
     page.get_by_label("اللغة").select_option("en")
-    page.locator("form.language button").click()
-    page.wait_for_load_state()
+    click_through(page, page.locator("form.language button"))
     switch(page, "registrar")
     page.get_by_label("Language").select_option("ar")
-    page.locator("form.language button").click()
-    page.wait_for_load_state()
+    click_through(page, page.locator("form.language button"))
     page.goto(f"/records/{again}/do/APPROVE_CORRECTION")
     assert "التصحيح المطلوب" in page.locator("section.decision h2").inner_text()
     assert page.locator("table.diff bdi", has_text="Salwa").count() == 1

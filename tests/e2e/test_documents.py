@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import browse, office_box, shot
+from tests.e2e.conftest import browse, click_through, office_box, shot
 from tests.e2e.test_ui import fill_declaration, login
 from tests.helpers import BIRTH, Box, Registry, edge_cli
 from tests.web_forms import HTML, PDF, PNG
@@ -142,8 +142,7 @@ def test_a_file_too_large_or_not_a_scan_is_refused_by_name_and_the_form_kept(
             "xpath=preceding-sibling::p[@role='alert']"
         )
         assert warned.is_visible() and "scan.pdf" in warned.inner_text()
-        review.click()
-        page.wait_for_load_state()
+        click_through(page, review)
         summary = page.locator("#error-summary").inner_text()
         assert f"{said['label']}: {said['large']}" in summary, summary
         field = page.locator("#doc\\.mother-id-error")
@@ -157,8 +156,7 @@ def test_a_file_too_large_or_not_a_scan_is_refused_by_name_and_the_form_kept(
 
         # Not a scan: an HTML page named .png, refused by its content.
         attach(page, "mother-id", "photo.png", HTML, "image/png")
-        review.click()
-        page.wait_for_load_state()
+        click_through(page, review)
         summary = page.locator("#error-summary").inner_text()
         assert f"{said['label']}: {said['type']}" in summary, summary
         assert (
@@ -167,8 +165,7 @@ def test_a_file_too_large_or_not_a_scan_is_refused_by_name_and_the_form_kept(
 
         # Put right: the review follows, with the document.
         attach(page, "mother-id", "id.png", PNG, "image/png")
-        review.click()
-        page.wait_for_load_state()
+        click_through(page, review)
         assert page.locator("#error-summary").count() == 0
         listed = page.locator("ul.docs").inner_text()
         assert "id.png" in listed and said["label"] in listed and "notification.pdf" in listed

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.workflow.model import ActionType
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import click_through, shot
 from tests.e2e.test_ui import fill_declaration, login, review_and_declare
 from tests.helpers import BIRTH, DEATH, Box, Registry, edge_cli, journal_conn, running_box
 from tests.integration.test_authorization import app_routes
@@ -89,8 +89,7 @@ def switch(page: Page, user: str, password: str = "demo-password") -> None:
     page.goto("/login")
     page.get_by_label("Username").fill(user)
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    click_through(page, page.get_by_role("button", name="Log in"))
 
 
 def new_record(page: Page, event: str, values: dict[str, str], button: str) -> str:
@@ -131,8 +130,7 @@ def act(
             {"name": filename, "mimeType": mime, "buffer": data}
         )
     confirm = page.get_by_role("button", name=button) if button else page.locator("button.primary")
-    confirm.click()
-    page.wait_for_load_state()
+    click_through(page, confirm)
 
 
 def test_every_form_post_of_every_page(
@@ -146,12 +144,10 @@ def test_every_form_post_of_every_page(
     # -- the clerk: language, drafts, notify, declare -----------------------------------
     login(page, "clerk")
     page.get_by_label("Language").select_option("ar")
-    page.get_by_role("button", name="Change").click()
-    page.wait_for_load_state()
+    click_through(page, page.get_by_role("button", name="Change"))
     assert page.locator("html").get_attribute("lang") == "ar"
     page.get_by_label("اللغة").select_option("en")
-    page.locator("form.language button").click()
-    page.wait_for_load_state()
+    click_through(page, page.locator("form.language button"))
     assert page.locator("html").get_attribute("lang") == "en"
 
     draft = new_record(page, "birth", {"child.first_name": "Dina"}, "Save draft")

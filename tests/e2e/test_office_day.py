@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from edge.clock import utcnow
 from edge.web.i18n import translations
-from tests.e2e.conftest import browse, office_box, shot
+from tests.e2e.conftest import browse, click_through, office_box, shot
 from tests.e2e.test_every_form import RECORD, Office, act, new_record, switch
 from tests.e2e.test_ui import fill_declaration
 from tests.helpers import (
@@ -195,8 +195,7 @@ def test_one_round_of_validation_and_a_failed_declare_saves_nothing(page: Page, 
             page,
             {"child.first_name": "Lama", "child.dob": "2099-01-01", "informant.phone": "abc"},
         )
-        page.locator("button[name=then][value=REVIEW]").click()
-        page.wait_for_load_state()
+        click_through(page, page.locator("button[name=then][value=REVIEW]"))
         summary = page.locator("#error-summary")
         lines = summary.locator("li").all_inner_texts()
         # Every problem at once: the date in the future, the phone, and each missing field.
@@ -211,11 +210,11 @@ def test_one_round_of_validation_and_a_failed_declare_saves_nothing(page: Page, 
         # Declare asked for directly (no review, as an old page would): refused, nothing saved.
         page.goto("/records/new?event=birth")
         fill_declaration(page, {"child.first_name": "Lama"})
-        page.evaluate(
-            "() => { const b = document.querySelector('button[name=then][value=REVIEW]');"
-            " b.value = 'DECLARE'; b.click(); }"
-        )
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.evaluate(
+                "() => { const b = document.querySelector('button[name=then][value=REVIEW]');"
+                " b.value = 'DECLARE'; b.click(); }"
+            )
         assert db.one("SELECT COUNT(*) FROM records") == before, "a failed Declare saved a record"
     speak(page, box, "en")
 
@@ -364,8 +363,7 @@ def _try(page: Page, username: str, password: str) -> str:
     page.goto("/login")
     page.get_by_label(re.compile("Username|اسم المستخدم")).fill(username)
     page.locator("#password").fill(password)
-    page.locator("form[action='/login'] button").click()
-    page.wait_for_load_state()
+    click_through(page, page.locator("form[action='/login'] button"))
     return str(page.locator("#error-summary").inner_text())
 
 

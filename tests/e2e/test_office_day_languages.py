@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from edge.web.i18n import translations
-from tests.e2e.conftest import Site, browse, office_site, shot
+from tests.e2e.conftest import Site, browse, click_through, office_site, shot
 from tests.e2e.test_every_form import RECORD, Office, new_record, switch
 from tests.e2e.test_office_day import LATIN, declared, log_in, said, speak
 from tests.helpers import BIRTH, Box, edge_cli, start_registry, stop_process
@@ -347,7 +347,6 @@ def test_the_banners_and_the_outbox_in_arabic_when_the_registry_goes_and_comes_b
     )
     assert not LATIN.search(sent.inner_text()), sent.inner_text()
     shot(page, "67-sent-banner-ar")
-    sent.get_by_role("button", name=said("ar", "Dismiss")).click()
-    page.wait_for_load_state()
+    click_through(page, sent.get_by_role("button", name=said("ar", "Dismiss")))
     assert page.locator(".banner").count() == 0
     speak(page, box, "en")

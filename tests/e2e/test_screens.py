@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import click_through, shot
 from tests.e2e.test_every_form import new_record, switch
 from tests.e2e.test_ui import fill_declaration
 from tests.helpers import BIRTH, DEATH, Box
@@ -32,8 +32,7 @@ OVERFLOW = """() => {
 
 def language(page: Page, code: str) -> None:
     page.locator("form.language select").select_option(code)
-    page.locator("form.language button").click()
-    page.wait_for_load_state()
+    click_through(page, page.locator("form.language button"))
     assert page.locator("html").get_attribute("lang") == code
 
 

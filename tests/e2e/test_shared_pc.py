@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.web.i18n import translations
-from tests.e2e.conftest import browse, office_box, shot
+from tests.e2e.conftest import browse, click_through, office_box, shot
 from tests.e2e.test_ui import (
     declare,
     fill_declaration,
@@ -150,7 +150,7 @@ def test_the_next_person_at_the_pc_never_sees_the_last_ones_form(page: Page, box
     shot(page, "22-next-user-empty-form")
     # Cancel forgets the form too.
     fill_declaration(page, {"child.first_name": "Omar"})
-    page.get_by_role("link", name="Cancel").click()
+    click_through(page, page.get_by_role("link", name="Cancel"))
     page.goto("/records/new?event=birth")
     assert page.locator("[name='f.child.first_name']").input_value() == ""
     assert saved_forms(page) == {}
@@ -226,13 +226,13 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     logout(page)
     login(page, "registrar")
     open_record(page, record_id)
-    page.get_by_role("button", name="Assign").click()
+    click_through(page, page.get_by_role("button", name="Assign"))
     page.get_by_role("link", name="Register").click()
     page.get_by_role("button", name=re.compile("Confirm")).click()
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     # Not yet accepted by the registry (no worker runs): any copy is a draft.
-    page.get_by_role("button", name="Assign").click()
-    page.get_by_role("link", name="Print", exact=True).click()
+    click_through(page, page.get_by_role("button", name="Assign"))
+    click_through(page, page.get_by_role("link", name="Print", exact=True))
     assert "will say DRAFT" in page.locator("main").inner_text()  # said before printing
     # A draft is printed to check, never handed out: nobody collects it, nothing is paid.
     assert (
@@ -278,8 +278,8 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     edge_cli(box.home, "sync")
     login(page, "registrar")
     open_record(page, record_id)
-    page.get_by_role("button", name="Assign").click()
-    page.get_by_role("link", name="Print", exact=True).click()
+    click_through(page, page.get_by_role("button", name="Assign"))
+    click_through(page, page.get_by_role("link", name="Print", exact=True))
     assert "will say DRAFT" not in page.locator("main").inner_text()
     assert "costs 10.00 ILS" in page.locator("#fee").inner_text()  # the country's fee
     page.get_by_role("button", name=re.compile("Confirm")).click()  # nobody named: refused

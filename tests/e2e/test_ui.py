@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.chaos_proxy import ChaosProxy
-from tests.e2e.conftest import browse, office_box, shot
+from tests.e2e.conftest import browse, click_through, office_box, shot
 from tests.helpers import (
     BIRTH,
     DEATH,
@@ -255,8 +255,7 @@ def test_the_attest_worked_example(page: Page, box: Box, registry: Registry) -> 
 def test_arabic_renders_right_to_left(page: Page, box: Box) -> None:
     login(page, "clerk")
     page.get_by_label("Language").select_option("ar")
-    page.get_by_role("button", name="Change").click()
-    page.wait_for_load_state()
+    click_through(page, page.get_by_role("button", name="Change"))
     assert page.locator("html").get_attribute("dir") == "rtl"
     assert page.locator("html").get_attribute("lang") == "ar"
     assert page.get_by_role("link", name="تصريح جديد").count() == 1
@@ -392,8 +391,7 @@ def login_any(page: Page, user: str) -> None:
     page.goto("/login")
     page.get_by_label("Username").fill(user)
     page.get_by_label("Password", exact=True).fill("demo-password")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    click_through(page, page.get_by_role("button", name="Log in"))
 
 
 def test_a_correction_is_requested_and_approved(page: Page, box: Box) -> None:
