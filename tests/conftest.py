@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,19 +38,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     run's temporary folder (with xdist, each worker's own), and no others. Another run on the
     same machine keeps its boxes unlocked (a second `pytest` used to lock them mid-test)."""
     factory = getattr(session.config, "_tmp_path_factory", None)
-    if factory is None:
+    if factory is None or factory._basetemp is None:  # no test made a temporary folder
         return
-    try:
-        base = factory.getbasetemp()
-    except OSError:
-        return
-    for settings in base.rglob("edge.toml"):
-        try:
-            box_id = tomllib.loads(settings.read_text(encoding="utf-8")).get("box_id")
-        except (OSError, ValueError):
-            continue
-        for folder in Path("/dev/shm").glob(f"edge-*-{box_id}") if box_id else ():
-            shutil.rmtree(folder, ignore_errors=True)
+    helpers.forget_box_keys(factory.getbasetemp())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -359,3 +361,15 @@ def run_loop(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """asyncio.run in a thread of its own: the browser tests keep a loop running in this one."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(main())).result(timeout=60)
+
+
+def forget_box_keys(folder: Path) -> None:
+    """Remove the unlocked data keys (kept in RAM, under /dev/shm, until a reboot) of the
+    boxes whose homes are under `folder`, found by the box ids in their edge.toml."""
+    for settings in folder.rglob("edge.toml"):
+        try:
+            box_id = tomllib.loads(settings.read_text(encoding="utf-8")).get("box_id")
+        except (OSError, ValueError):
+            continue
+        for keys in Path("/dev/shm").glob(f"edge-*-{box_id}") if box_id else ():
+            shutil.rmtree(keys, ignore_errors=True)

@@ -59,12 +59,11 @@ def backup(args: argparse.Namespace) -> int:
         Path(f"{dest}{SLOTS_SUFFIX}").unlink(missing_ok=True)
         raise EdgeError(f"the copy does not verify ({report.problems[0]}); nothing was kept")
     print(f"Backed up {report.actions} actions to {dest} (and its key slots beside it)")
-    if report.miscounted:  # the journal is intact: a restore counts them again
+    if report.miscounted:  # the journal is intact: kept, and said
         print(
-            "Note: what the box keeps beside the journal is off ("
-            + "; ".join(report.miscounted[:3])
-            + "); the journal itself is intact. `edge recount` puts the box right, and a "
-            "restore of this copy counts them again."
+            "Note: the counts the box keeps beside the journal are off "
+            f"({_listed(report.miscounted)}); the journal itself is intact. `edge verify` on "
+            "the box says what to do; restoring this copy counts them again."
         )
     return 0
 
@@ -170,16 +169,11 @@ def restore(args: argparse.Namespace) -> int:
         )
         syncstages.request(conn, Stage.RESYNC, utcnow())
         conn.execute("COMMIT")
-        if report.miscounted:  # kept wrong in the backup (the journal verified)
-            tallies.recount(conn)
-            print(
-                "Counted again what the backup kept beside the journal: "
-                + "; ".join(report.miscounted[:3])
-            )
     finally:
         conn.close()
     if adopt and travelling is not None and key is not None:
         _adopt(settings, travelling, key)
+    _count_again(settings, box_key)
     os.close(lock)
     print(
         f"Restored {report.actions} actions from {src}. Start the box; its worker sends what "
@@ -187,6 +181,32 @@ def restore(args: argparse.Namespace) -> int:
         "back what was done after the backup."
     )
     return 0
+
+
+def _listed(problems: list[str]) -> str:
+    more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+    return "; ".join(problems[:3]) + more
+
+
+def _count_again(settings: Settings, key: bytes | None) -> None:
+    """The counts kept beside the restored journal, checked once it is upgraded (a backup from
+    older software is checked only here) and counted again when they are off."""
+    conn = connect(settings.journal_path, key=key)
+    try:
+        off = tallies.miscounted(conn)
+        if off:
+            tallies.recount(conn)
+            print(
+                f"The backup's kept counts were off ({_listed(off)}); they were counted again "
+                "from the journal."
+            )
+    except sqlite3.Error as exc:
+        print(
+            f"PROBLEM: the restored journal's kept counts cannot be counted again ({exc}); the "
+            "journal itself verified. Run `edge doctor`."
+        )
+    finally:
+        conn.close()
 
 
 def _not_ours(src: Path, owner: str | None, settings: Settings) -> str:

@@ -53,7 +53,7 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     act(page, again, "Mark as duplicate")  # the dialog opens; confirming without why is refused
     assert "Reason is required" in page.locator("#error-summary").inner_text()
     assert page.locator("table.side-by-side").count() == 1
-    page.get_by_role("button", name="Not a duplicate").click()
+    click_through(page, page.get_by_role("button", name="Not a duplicate"))
     page.wait_for_url(RECORD)
     assert "potential-duplicate" not in db.record(again)[1]
     assert db.last_action(again)[0] == "MARK_NOT_DUPLICATE"
@@ -65,7 +65,7 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     shown = page.locator("details.decision").inner_text()
     assert "Salma" in shown and "Mona" in shown
     shot(page, "41-register-with-the-declaration")
-    page.locator("button.primary").click()
+    click_through(page, page.locator("button.primary"))
     page.wait_for_url(RECORD)
     assert db.record(again)[0] == "registered"
 
@@ -114,7 +114,7 @@ def test_the_registrar_decides_with_the_record_in_front_of_her(page: Page, box: 
     assert "التصحيح المطلوب" in page.locator("section.decision h2").inner_text()
     assert page.locator("table.diff bdi", has_text="Salwa").count() == 1
     shot(page, "44-approve-correction-ar")
-    page.locator("button.primary").click()
+    click_through(page, page.locator("button.primary"))
     page.wait_for_url(RECORD)
     assert db.one("SELECT title FROM records WHERE id = ?", again) == "Salwa Haddad"
     assert re.search(r"/records/", page.url)

@@ -51,7 +51,7 @@ def test_a_document_attached_on_the_form_shows_on_the_record_and_reaches_the_reg
         assert "hospital notification.pdf" in docs.inner_text()
         assert "Mother's ID" in docs.inner_text()
         page.get_by_label("The informant has heard this summary").check()
-        page.get_by_role("button", name="Declare", exact=True).click()
+        click_through(page, page.get_by_role("button", name="Declare", exact=True))
         page.wait_for_url(RECORD)
         record_id = RECORD.search(page.url).group(1)  # type: ignore[union-attr]
 

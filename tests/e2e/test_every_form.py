@@ -84,7 +84,7 @@ class Office:
 
 def switch(page: Page, user: str, password: str = "demo-password") -> None:
     if page.locator("form[data-logout]").count():
-        page.get_by_role("button", name="Log out").click()
+        click_through(page, page.get_by_role("button", name="Log out"))
         page.wait_for_url(re.compile(r"/login"))
     page.goto("/login")
     page.get_by_label("Username").fill(user)
@@ -116,7 +116,7 @@ def act(
     page.goto(f"/records/{rid}")
     assign = page.locator(".actions").get_by_role("button", name="Assign", exact=True)
     if assign.count() and assign.is_enabled():
-        assign.click()
+        click_through(page, assign)
         page.wait_for_url(RECORD)
     page.locator(".actions").get_by_role("link", name=label, exact=True).click()
     for name, value in (fields or {}).items():
@@ -237,10 +237,10 @@ def test_every_form_post_of_every_page(
     act(page, again, "Issue verifiable credential")
     assert db.last_action(again)[1]["audit"] == "Verifiable credential issued"
     page.goto(f"/records/{declared}")
-    page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
+    click_through(page, page.locator(".actions").get_by_role("button", name="Assign", exact=True))
     page.wait_for_url(RECORD)
     assert db.record(declared)[2] is not None
-    page.locator(".actions").get_by_role("button", name="Unassign", exact=True).click()
+    click_through(page, page.locator(".actions").get_by_role("button", name="Unassign", exact=True))
     page.wait_for_url(RECORD)
     assert db.record(declared)[2] is None
 
@@ -271,13 +271,13 @@ def test_every_form_post_of_every_page(
     edge_cli(box.home, "sync")
     switch(page, "registrar")
     page.goto("/search?q=Yara")
-    page.get_by_role("button", name="Assign to me").click()
+    click_through(page, page.get_by_role("button", name="Assign to me"))
     page.wait_for_url(re.compile(rf"/records/{rid}$"))
     assert db.record(rid)[2] is not None
 
     # -- "Send now" in the outbox: the push is asked for at once ------------------------
     page.goto("/outbox")
-    page.get_by_role("button", name="Send now").click()
+    click_through(page, page.get_by_role("button", name="Send now"))
     page.wait_for_url(re.compile(r"/outbox$"))
     assert "trying to send now" in page.locator(".notice.done").inner_text()
     assert db.one("SELECT status FROM sync_stages WHERE name = 'push'") in ("waiting", "done")
@@ -290,7 +290,7 @@ def test_every_form_post_of_every_page(
     page.get_by_label("Full name").fill("Nadia Farah")
     page.get_by_label("One-time password").fill("first day password")
     page.get_by_label("Role").select_option("registration-agent")
-    page.get_by_role("button", name="Add the user").click()
+    click_through(page, page.get_by_role("button", name="Add the user"))
     page.wait_for_url(re.compile(r"/users$"))
     assert db.user("nadia", "must_change_password") == 1
     switch(page, "nadia", "first day password")
@@ -298,7 +298,7 @@ def test_every_form_post_of_every_page(
     page.get_by_label("Current password").fill("first day password")
     page.get_by_label("New password", exact=True).fill("nadia's own password")
     page.get_by_label("New password again").fill("nadia's own password")
-    page.get_by_role("button", name="Change password").click()
+    click_through(page, page.get_by_role("button", name="Change password"))
     page.wait_for_url(re.compile(r"/queues/"))
     assert db.user("nadia", "must_change_password") == 0
     page.get_by_role("button", name="Log out").click()
@@ -311,12 +311,12 @@ def test_every_form_post_of_every_page(
     switch(page, "admin")
     page.goto("/users")
     row = page.locator("tr", has_text="nadia")
-    row.get_by_role("button", name="Unlock").click()
+    click_through(page, row.get_by_role("button", name="Unlock"))
     page.wait_for_url(re.compile(r"/users$"))
     assert db.user("nadia", "locked_until") is None
     page.locator("tr", has_text="nadia").get_by_role("link", name="Reset password").click()
     page.get_by_label("One-time password").fill("second day password")
-    page.get_by_role("button", name="Reset password").click()
+    click_through(page, page.get_by_role("button", name="Reset password"))
     page.wait_for_url(re.compile(r"/users$"))
     assert db.user("nadia", "must_change_password") == 1
     page.locator("tr", has_text="nadia").get_by_role("link", name="Reset password").click()
@@ -339,14 +339,16 @@ def test_every_form_post_of_every_page(
     assert "Say why" in page.locator("#error-summary").inner_text()  # a reason is asked for
     assert db.user("nadia", "active") == 1
     page.get_by_label("Why").fill("Moved to another office")
-    page.get_by_role("button", name="Deactivate").click()
+    click_through(page, page.get_by_role("button", name="Deactivate"))
     page.wait_for_url(re.compile(r"/users$"))
     assert db.user("nadia", "active") == 0
-    page.locator("tr", has_text="nadia").get_by_role("button", name="Reactivate").click()
+    click_through(
+        page, page.locator("tr", has_text="nadia").get_by_role("button", name="Reactivate")
+    )
     page.wait_for_url(re.compile(r"/users$"))
     assert db.user("nadia", "active") == 1
     shot(page, "31-users-after-changes")
-    page.get_by_role("button", name="Log out").click()
+    click_through(page, page.get_by_role("button", name="Log out"))
     page.wait_for_url(re.compile(r"/login"))
 
     # Every form post of the pages was made; every action went through a page.

@@ -74,7 +74,7 @@ def speak(page: Page, box: Box, lang: str) -> None:
 def log_in(page: Page, user: str, password: str = "demo-password") -> str:
     """Log in (after logging out whoever was, in either language); the path the box led to."""
     if page.locator("form[data-logout]").count():
-        page.locator("form[data-logout] button").click()
+        click_through(page, page.locator("form[data-logout] button"))
         page.wait_for_url(re.compile(r"/login"))
     switch(page, user, password)
     return str(page.url).split(box_netloc(page), 1)[1]
@@ -86,7 +86,7 @@ def declared(page: Page, event: str, values: dict[str, str]) -> str:
     fill_declaration(page, values)
     page.locator("button[name=then][value=REVIEW]").click()
     page.locator("[name='d.confirmation']").check()
-    page.locator("button[name=then][value=DECLARE]").click()
+    click_through(page, page.locator("button[name=then][value=DECLARE]"))
     page.wait_for_url(RECORD)
     return str(RECORD.search(page.url).group(1))  # type: ignore[union-attr]
 
@@ -166,7 +166,7 @@ def test_the_agent_validates_and_pages_offer_only_what_the_role_may_do(
     log_in(page, "agent")
     # Her Edit form offers what she may do (declare with edits), not Register with edits.
     page.goto(f"/records/{rid}")
-    page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
+    click_through(page, page.locator(".actions").get_by_role("button", name="Assign", exact=True))
     page.wait_for_url(RECORD)
     page.locator(".actions").get_by_role("link", name="Edit", exact=True).click()
     expect(page.get_by_role("button", name="Declare with edits")).to_have_count(1)
@@ -241,7 +241,7 @@ def test_the_review_before_declare_in_arabic(page: Page, box: Box) -> None:
     assert not LATIN.search(page.locator("#error-summary").inner_text())
     assert db.one("SELECT COUNT(*) FROM records WHERE title LIKE 'Yasmin%'") == 0
     page.locator("[name='d.confirmation']").check()
-    page.locator("button[name=then][value=DECLARE]").click()
+    click_through(page, page.locator("button[name=then][value=DECLARE]"))
     page.wait_for_url(RECORD)
     shot(page, "58-declared-from-the-review-ar")
     speak(page, box, "en")
@@ -266,7 +266,7 @@ def test_a_drafts_history_says_its_copy_is_kept_at_the_registry(page: Page, box:
     page.goto(f"/records/{draft}/do/DELETE")
     gone = "The draft and everything typed in it will be gone: nobody can open it again."
     assert said("ar", gone) in page.locator("main").inner_text()
-    page.locator("button.primary").click()
+    click_through(page, page.locator("button.primary"))
     page.wait_for_url(re.compile(r"/queues/"))
     assert said("ar", "The draft was deleted.") in page.locator(".notice.done").inner_text()
     speak(page, box, "en")
@@ -280,7 +280,7 @@ def test_attest_and_reject_are_decided_with_the_declaration_and_their_words_are_
     birth = new_record(page, "birth", {**BIRTH, "child.first_name": "Rima"}, "Declare")
     log_in(page, "hospadmin")
     page.goto(f"/records/{death}")
-    page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
+    click_through(page, page.locator(".actions").get_by_role("button", name="Assign", exact=True))
     page.wait_for_url(RECORD)
     for lang in ("ar", "en"):
         speak(page, box, lang)
@@ -290,16 +290,16 @@ def test_attest_and_reject_are_decided_with_the_declaration_and_their_words_are_
         assert "Ali" in shown.inner_text() and "Saleh" in shown.inner_text()
         shot(page, f"53-attest-with-the-declaration-{lang}")
     page.get_by_label("Comments").fill("Died in ward 3")
-    page.locator("button.primary").click()
+    click_through(page, page.locator("button.primary"))
     page.wait_for_url(RECORD)
     log_in(page, "registrar")
     page.goto(f"/records/{birth}")
-    page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
+    click_through(page, page.locator(".actions").get_by_role("button", name="Assign", exact=True))
     page.wait_for_url(RECORD)
     page.locator(".actions").get_by_role("link", name="Reject", exact=True).click()
     assert "Rima" in page.locator("details.decision").inner_text()
     page.get_by_label(re.compile("Reason")).fill("The mother's ID is missing")
-    page.locator("button.primary").click()
+    click_through(page, page.locator("button.primary"))
     page.wait_for_url(RECORD)
     # The words typed with each decision are on the record's history, in both languages.
     for lang in ("en", "ar"):
@@ -355,7 +355,7 @@ def _add_user(page: Page, username: str) -> None:
     page.get_by_label("Full name").fill(username.title())
     page.get_by_label("One-time password").fill("first day password")
     page.get_by_label("Role").select_option("registration-agent")
-    page.get_by_role("button", name="Add the user").click()
+    click_through(page, page.get_by_role("button", name="Add the user"))
     page.wait_for_url(re.compile(r"/users$"))
 
 
@@ -376,7 +376,7 @@ def test_login_says_deactivated_warns_before_a_lockout_and_counts_minutes(
         _add_user(page, f"tries.{lang}")
         page.locator("tr", has_text=f"gone.{lang}").get_by_role("link", name="Deactivate").click()
         page.get_by_label("Why").fill("Moved to Nablus")
-        page.get_by_role("button", name="Deactivate").click()
+        click_through(page, page.get_by_role("button", name="Deactivate"))
         page.wait_for_url(re.compile(r"/users$"))
     page.get_by_role("button", name="Log out").click()
     for lang in ("en", "ar"):

@@ -52,7 +52,7 @@ def plain(text: str) -> str:
 
 def assign(page: Page, rid: str) -> None:
     page.goto(f"/records/{rid}")
-    page.locator(".actions").get_by_role("button", name="Assign", exact=True).click()
+    click_through(page, page.locator(".actions").get_by_role("button", name="Assign", exact=True))
     page.wait_for_url(RECORD)
 
 
@@ -83,7 +83,7 @@ def add_user(page: Page, username: str, name: str, password: str = "") -> None:
     page.locator("#display_name").fill(name)
     page.locator("#password").fill(password)
     page.locator("#role").select_option("registration-agent")
-    page.locator("form[action='/users/new'] button.primary").click()
+    click_through(page, page.locator("form[action='/users/new'] button.primary"))
     page.wait_for_url(re.compile(r"/users(\?shown=.+)?$"))
 
 
@@ -108,7 +108,7 @@ def test_register_and_reject_show_the_declaration_in_arabic(page: Page, box: Box
         shot(page, f"60-{action.lower()}-with-the-declaration-ar")
         if action == "REJECT":
             page.locator("[name='d.reason']").fill("اسم الأم ناقص")
-        page.locator("button.primary").click()
+        click_through(page, page.locator("button.primary"))
         page.wait_for_url(RECORD)
         notice = page.locator(".notice.done").inner_text()
         assert not LATIN.search(notice), notice  # the word after the action, in Arabic
@@ -142,7 +142,7 @@ def test_deactivate_asks_and_wants_a_reason_in_arabic(page: Page, box: Box) -> N
     assert db.user("hani.ar", "active") == 1
     shot(page, "61-deactivate-asks-why-ar")
     page.locator("#reason").fill("انتقل إلى مكتب نابلس")
-    page.locator("form[action$='/deactivate'] button.primary").click()
+    click_through(page, page.locator("form[action$='/deactivate'] button.primary"))
     page.wait_for_url(re.compile(r"/users$"))
     assert db.user("hani.ar", "active") == 0
     done = said("ar", "%(name)s can no longer log in.") % {"name": "Hani Odeh"}
@@ -179,7 +179,7 @@ def test_a_made_up_password_is_shown_once_in_arabic(page: Page, box: Box, browse
     page.locator("tr", has_text="nour.ar").get_by_role(
         "link", name=said("ar", "Reset password")
     ).click()
-    page.get_by_role("button", name=said("ar", "Make one up for me")).click()
+    click_through(page, page.get_by_role("button", name=said("ar", "Make one up for me")))
     page.wait_for_url(re.compile(r"/users\?shown="))
     again = page.locator(".password-once").inner_text().strip()
     assert re.fullmatch(r"\w{4}-\w{4}-\w{4}", again) and again != first
@@ -210,7 +210,7 @@ def test_after_a_form_the_page_reloads_without_posting_again(page: Page, box: Bo
         assign(page, rid)
         speak(page, box, lang)
         page.goto(f"/records/{rid}/do/REGISTER")
-        page.locator("button.primary").click()
+        click_through(page, page.locator("button.primary"))
         page.wait_for_url(RECORD)
         assert page.url.endswith(f"/records/{rid}")
         reloads_without_posting(page)
@@ -262,7 +262,7 @@ def test_the_header_takes_little_room_on_a_phone_for_every_role(page: Page, box:
                 shot(page, f"63-header-phone-{user}-{lang}")
         speak(page, box, "en")
     # Before logging in too: the office and the language, in one line.
-    page.locator("form[data-logout] button").click()
+    click_through(page, page.locator("form[data-logout] button"))
     page.wait_for_url(re.compile(r"/login"))
     assert page.locator("header.top").bounding_box()["height"] <= 50
     page.set_viewport_size(DESKTOP)

@@ -76,16 +76,16 @@ def test_a_busy_user_stays_logged_in_and_an_idle_one_is_told(
         shot(page, "21-session-ended")
         # Switching the language keeps the page as it was: the message and where to go back.
         page.get_by_label("Language").select_option("ar")
-        page.get_by_role("button", name="Change").click()
+        click_through(page, page.get_by_role("button", name="Change"))
         page.wait_for_url(re.compile(r"/login\?next=.*ended=1"))
         assert "انتهت جلستك" in page.locator("main").inner_text()
         page.get_by_label("اللغة").select_option("en")
-        page.locator("form.language button").click()
+        click_through(page, page.locator("form.language button"))
         page.wait_for_url(re.compile(r"/login\?next="))
         # Logging in again goes back where the user was.
         page.get_by_label("Username").fill("clerk")
         page.get_by_label("Password", exact=True).fill("demo-password")
-        page.get_by_role("button", name="Log in").click()
+        click_through(page, page.get_by_role("button", name="Log in"))
         page.wait_for_url(re.compile(r"/outbox$"))
 
 
@@ -94,7 +94,7 @@ def test_the_admin_resets_a_password_from_the_users_page(page: Page, box: Box) -
     page.get_by_role("link", name="Users").click()
     page.locator("tr", has_text="clerk").get_by_role("link", name="Reset password").click()
     page.get_by_label("One-time password").fill("a new one-time password")
-    page.get_by_role("button", name="Reset password").click()
+    click_through(page, page.get_by_role("button", name="Reset password"))
     page.wait_for_url(re.compile(r"/users$"))  # a page that can be reloaded, not the POST
     assert "has a one-time password" in page.locator(".notice").inner_text()
     assert "Must choose a new password" in page.locator("tr", has_text="clerk").inner_text()
@@ -115,7 +115,7 @@ def test_the_admin_resets_a_password_from_the_users_page(page: Page, box: Box) -
     assert "Wrong username or password" in page.locator("#error-summary").inner_text()
     page.get_by_label("Username").fill("clerk")
     page.get_by_label("Password", exact=True).fill("a new one-time password")
-    page.get_by_role("button", name="Log in").click()
+    click_through(page, page.get_by_role("button", name="Log in"))
     page.wait_for_url(re.compile(r"/password$"))
 
 
@@ -123,7 +123,7 @@ def _login_admin(page: Page) -> None:
     page.goto("/login")
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password", exact=True).fill("demo-password")
-    page.get_by_role("button", name="Log in").click()
+    click_through(page, page.get_by_role("button", name="Log in"))
     page.wait_for_url(re.compile(r"/(users|search)"))
 
 
@@ -167,7 +167,7 @@ def test_a_declaration_is_kept_when_the_session_ended_before_declare(
         # She is called away; the session ends while the summary is open.
         page.get_by_text("Your login session has ended").wait_for(timeout=30_000)
         page.get_by_label("The informant has heard this summary").check()
-        page.get_by_role("button", name="Declare", exact=True).click()
+        click_through(page, page.get_by_role("button", name="Declare", exact=True))
         page.wait_for_url(re.compile(r"/login\?"))
         assert "Your login session ended" in page.locator("main").inner_text()
         assert box.rows("SELECT COUNT(*) FROM actions") == [(0,)]
@@ -197,7 +197,7 @@ def test_a_declaration_is_kept_when_the_box_cannot_be_reached_at_declare(
     page.get_by_label("The informant has heard this summary").check()
     # The Wi-Fi drops just as she presses Declare: the request never reaches the box.
     page.route(re.compile(r".*/records/new$"), lambda route: route.abort("connectionreset"))
-    page.get_by_role("button", name="Declare", exact=True).click()
+    page.get_by_role("button", name="Declare", exact=True).click()  # leads to an error page
     page.wait_for_url(re.compile(r"^chrome-error://"))  # "This site can't be reached"
     page.unroute(re.compile(r".*/records/new$"))
     assert box.rows("SELECT COUNT(*) FROM actions") == [(0,)]
@@ -228,7 +228,7 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     open_record(page, record_id)
     click_through(page, page.get_by_role("button", name="Assign"))
     page.get_by_role("link", name="Register").click()
-    page.get_by_role("button", name=re.compile("Confirm")).click()
+    click_through(page, page.get_by_role("button", name=re.compile("Confirm")))
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     # Not yet accepted by the registry (no worker runs): any copy is a draft.
     click_through(page, page.get_by_role("button", name="Assign"))
@@ -238,7 +238,7 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     assert (
         page.locator("#fee").count() == 0 and page.get_by_label("Fee receipt number").count() == 0
     )
-    page.get_by_role("button", name=re.compile("Confirm")).click()
+    click_through(page, page.get_by_role("button", name=re.compile("Confirm")))
     page.wait_for_url(re.compile(r"/print\?copy="))
     heading = page.locator("h1").inner_text()
     assert heading.startswith("DRAFT") and heading.endswith("not a certificate")
@@ -287,7 +287,7 @@ def test_printing_is_an_action_of_those_who_may_print_and_draft_until_accepted(
     assert "Collected by" in summary and "Fee receipt number is required" in summary
     page.get_by_label(re.compile("Collected by")).fill("Mona Haddad")
     page.get_by_label("Fee receipt number").fill("R-7782")
-    page.get_by_role("button", name=re.compile("Confirm")).click()
+    click_through(page, page.get_by_role("button", name=re.compile("Confirm")))
     page.wait_for_url(re.compile(r"/print\?copy="))
     assert "Certified copy" in page.locator("h1").inner_text()
     # The copy says who registered it, when and where, and what was paid for it.
@@ -326,7 +326,7 @@ def test_a_declare_whose_answer_was_lost_is_not_done_twice(page: Page, box: Box)
     page.get_by_role("button", name="Review and declare").click()
     page.get_by_label("The informant has heard this summary").check()
     page.route(re.compile(r".*/records/new$"), lost_answer)
-    page.get_by_role("button", name="Declare", exact=True).click()
+    page.get_by_role("button", name="Declare", exact=True).click()  # leads to an error page
     page.wait_for_url(re.compile(r"^chrome-error://"))
     page.unroute(re.compile(r".*/records/new$"))
     assert box.rows("SELECT COUNT(*) FROM records") == [(1,)]

@@ -29,12 +29,12 @@ def login(page: Page, user: str, password: str = "demo-password") -> None:
     page.goto("/login")
     page.get_by_label("Username").fill(user)
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
+    click_through(page, page.get_by_role("button", name="Log in"))
     page.wait_for_url(re.compile(r"/queues/"))
 
 
 def logout(page: Page) -> None:
-    page.get_by_role("button", name="Log out").click()
+    click_through(page, page.get_by_role("button", name="Log out"))
     page.wait_for_url(re.compile(r"/login"))
 
 
@@ -107,7 +107,7 @@ def test_clerk_declares_registrar_registers_and_the_registry_accepts(
     page.get_by_role("button", name="Declare", exact=True).click()
     assert "confirm" in page.locator("#error-summary").inner_text().lower()
     page.get_by_label("The informant has heard this summary").check()
-    page.get_by_role("button", name="Declare", exact=True).click()
+    click_through(page, page.get_by_role("button", name="Declare", exact=True))
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     record_id = page.url.rsplit("/", 1)[1]
     assert page.get_by_text("Declared", exact=True).count()
@@ -125,7 +125,7 @@ def test_clerk_declares_registrar_registers_and_the_registry_accepts(
     page.get_by_role("button", name="Assign").click()
     page.get_by_role("link", name="Register").click()
     shot(page, "04-register-confirm")
-    page.get_by_role("button", name=re.compile("Confirm")).click()
+    click_through(page, page.get_by_role("button", name=re.compile("Confirm")))
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     shot(page, "05-record-registered")
     wait_for_text(page, record_id, "Registered", seconds=5)
@@ -242,7 +242,7 @@ def test_the_attest_worked_example(page: Page, box: Box, registry: Registry) -> 
     assert "confirm that the event occurred in your health facility" in page.content()
     page.get_by_label("Comments").fill("Seen by Dr Khalil")
     shot(page, "09-attest-dialog")
-    page.get_by_role("button", name=re.compile("Confirm")).click()
+    click_through(page, page.get_by_role("button", name=re.compile("Confirm")))
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     assert page.get_by_text("Attested", exact=True).count()
     logout(page)
@@ -332,17 +332,17 @@ def test_search_the_registry_and_bring_a_record_here(
 
     login(page, "registrar")
     page.get_by_role("searchbox").fill("Yara")
-    page.get_by_role("button", name="Search").click()
+    click_through(page, page.get_by_role("button", name="Search"))
     page.wait_for_url(re.compile(r"/search\?q=Yara"))
     registry_table = page.locator("table.records").last
     expect(registry_table).to_contain_text("In the registry only")
     shot(page, "13-registry-search")
-    page.get_by_role("button", name="Assign to me").click()
+    click_through(page, page.get_by_role("button", name="Assign to me"))
     page.wait_for_url(re.compile(rf"/records/{rid}$"))
     assert page.get_by_text("Assigned to Layla Khoury").count()
     assert page.get_by_role("link", name="Register").count() == 1
     page.get_by_role("searchbox").fill("Yara")
-    page.get_by_role("button", name="Search").click()
+    click_through(page, page.get_by_role("button", name="Search"))
     page.wait_for_url(re.compile(r"/search\?q=Yara"))
     expect(page.locator("table.records").last).to_contain_text("On this box")
 
@@ -358,7 +358,7 @@ def test_the_local_admin_manages_users(page: Page, box: Box) -> None:
     page.get_by_role("button", name="Add the user").click()
     assert "at least" in page.locator("#error-summary").inner_text()  # too short: said, kept out
     page.get_by_label("One-time password").fill("first day password")
-    page.get_by_role("button", name="Add the user").click()
+    click_through(page, page.get_by_role("button", name="Add the user"))
     page.wait_for_url(re.compile(r"/users$"))
     row = page.locator("tr", has_text="nadia")
     assert "Must choose a new password" in row.inner_text()
@@ -411,13 +411,13 @@ def test_a_correction_is_requested_and_approved(page: Page, box: Box) -> None:
     assert page.locator("[name='f.child.first_name']").input_value() == "Sarah"  # kept
     page.get_by_label(re.compile("Reason")).fill("Misspelt at the desk")
     page.get_by_label(re.compile("Asked for by")).fill("Mona Haddad, the mother")
-    page.get_by_role("button", name="Correct", exact=True).click()
+    click_through(page, page.get_by_role("button", name="Correct", exact=True))
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     assert "Sarah" in page.locator("section.summary").inner_text()  # the requested change
     shot(page, "15-correction-requested")
     page.get_by_role("button", name="Assign").click()
     page.get_by_role("link", name="Approve correction").click()
-    page.get_by_role("button", name=re.compile("Confirm")).click()
+    click_through(page, page.get_by_role("button", name=re.compile("Confirm")))
     page.wait_for_url(re.compile(r"/records/[0-9a-f-]{36}$"))
     assert page.locator("h1").inner_text() == "Sarah Haddad"
 

@@ -21,7 +21,7 @@ import pytest
 from edge.clock import utcnow
 from edge.journal import syncstages
 from edge.web.i18n import translations
-from tests.e2e.conftest import Site, browse, office_site, shot
+from tests.e2e.conftest import Site, browse, click_through, office_site, shot
 from tests.e2e.test_every_form import RECORD, new_record
 from tests.e2e.test_office_day import LATIN, log_in, said, speak
 from tests.e2e.test_ui import fill_declaration
@@ -59,7 +59,7 @@ def test_help_is_open_before_login_and_says_what_to_do_when_the_box_is_locked(
         page.goto("/login")
         link = page.locator("a#help-link")
         assert link.inner_text() == said(lang, "Help: working without the internet, a locked box")
-        link.click()
+        click_through(page, link)
         page.wait_for_url(re.compile(r"/help$"))  # not sent to log in first
         assert page.locator("h2#locked").inner_text() == said(lang, "The box says it is locked")
         text = page.locator("main").inner_text()
@@ -88,7 +88,7 @@ def test_log_out_says_so_and_back_never_leads_the_next_person_to_the_last_record
         rid = new_record(page, "birth", {**BIRTH, "child.first_name": f"Rana {lang}"}, "Save draft")
         speak(page, box, lang)
         page.reload()
-        page.locator("form[data-logout] button").click()
+        click_through(page, page.locator("form[data-logout] button"))
         page.wait_for_url(re.compile(r"/login\?out=1$"))
         assert page.locator("#logged-out").inner_text() == said(lang, "You have logged out.")
         shot(page, f"81-logged-out-{lang}")
@@ -100,11 +100,11 @@ def test_log_out_says_so_and_back_never_leads_the_next_person_to_the_last_record
         page.goto(f"/login?next=/records/{rid}")
         page.locator("#username").fill("agent")
         page.locator("#password").fill("demo-password")
-        page.locator("form[action='/login'] button.primary").click()
+        click_through(page, page.locator("form[action='/login'] button.primary"))
         page.wait_for_url(re.compile(r"/queues/"))
         assert rid not in page.url
         # Logged in again: the page someone asks for is where they go, as before.
-        page.locator("form[data-logout] button").click()
+        click_through(page, page.locator("form[data-logout] button"))
         page.wait_for_url(re.compile(r"/login"))
         page.goto("/login?next=/help")
         assert page.locator("#logged-out").count() == 0  # said once, after the logout
@@ -136,7 +136,7 @@ def test_a_small_file_is_less_than_a_kilobyte_and_arabic_lists_use_the_arabic_co
     page.locator("input[type=file][name='doc.birth-notification']").set_input_files(
         {"name": "note.pdf", "mimeType": "application/pdf", "buffer": small}
     )
-    page.get_by_role("button", name="Save draft", exact=True).click()
+    click_through(page, page.get_by_role("button", name="Save draft", exact=True))
     page.wait_for_url(RECORD)
     for lang in LANGS:
         speak(page, box, lang)
@@ -181,7 +181,7 @@ def test_the_users_page_rows_line_up_and_only_the_username_is_monospace(
     page.locator("#username").fill("salma.w")
     page.locator("#display_name").fill("Salma Wakim")
     page.locator("#role").select_option("registration-agent")
-    page.locator("form[action='/users/new'] button.primary").click()
+    click_through(page, page.locator("form[action='/users/new'] button.primary"))
     page.wait_for_url(re.compile(r"/users\?shown="))
     text = page.locator("main").inner_text()
     assert "لـ " not in text and "مروره" not in text, text

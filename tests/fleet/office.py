@@ -17,7 +17,7 @@ from provisioning import inventory
 from tests.fleet import wheelhouse
 from tests.fleet.boxes import TestBox, box_folder
 from tests.fleet.net import NET, Lan, sh
-from tests.helpers import REGISTRY, ROOT, registry_cli, stop_process
+from tests.helpers import REGISTRY, ROOT, forget_box_keys, registry_cli, stop_process
 
 FLEET = [sys.executable, "-m", "provisioning.cli"]
 
@@ -52,6 +52,7 @@ class Office:
         if self.registry is not None:
             stop_process(self.registry)
         self.lan.close()
+        forget_box_keys(self.roots)
         shutil.rmtree(self.roots, ignore_errors=True)
         os.umask(self.umask)
 

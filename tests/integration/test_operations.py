@@ -174,12 +174,22 @@ def test_doctor_names_kept_counts_that_drifted_and_recount_puts_them_right(
     assert "rejected: kept 3, counted 0" in off["says"] and "edge recount" in off["todo"]
     copy = tmp_path / "drifted.db"
     kept = edge_cli(home, "backup", str(copy)).stdout  # the journal is intact: kept, and said
-    assert "Backed up" in kept and "Note: what the box keeps beside the journal is off" in kept
+    assert "Backed up" in kept and "the counts the box keeps beside the journal are off" in kept
     edge_cli(home, "recount")
     assert finding(home, "journal")["ok"]
     restored = edge_cli(home, "restore", str(copy)).stdout  # the copy's drift comes back...
-    assert "Counted again what the backup kept" in restored and "rejected" in restored
+    assert "kept counts were off (the counts of actions by sync state differ" in restored
+    assert "they were counted again from the journal" in restored
     assert finding(home, "journal")["ok"]  # ...and is counted away
+    # A copy that lacks a kept table: restored (the journal verifies), and said plainly.
+    conn = journal_conn(copy, home=home)
+    conn.execute("DROP TABLE outbox_by_user")
+    conn.commit()
+    conn.close()
+    restored = edge_cli(home, "restore", str(copy)).stdout
+    assert "PROBLEM: the restored journal's kept counts cannot be counted again" in restored
+    assert "outbox_by_user" in restored and "edge doctor" in restored
+    assert not finding(home, "journal")["ok"]
     # New software, the box not started since: the journal is upgraded first.
     conn = journal_conn(home)
     conn.execute(f"PRAGMA user_version = {LATEST - 1}")
