@@ -61,9 +61,10 @@ def backup(args: argparse.Namespace) -> int:
     print(f"Backed up {report.actions} actions to {dest} (and its key slots beside it)")
     if report.miscounted:  # the journal is intact: kept, and said
         print(
-            "Note: the counts the box keeps beside the journal are off "
-            f"({_listed(report.miscounted)}); the journal itself is intact. `edge verify` on "
-            "the box says what to do; restoring this copy counts them again."
+            "Note: the counts the box keeps beside the journal are off ("
+            + tallies.in_brief(report.miscounted)
+            + "); the journal itself is intact. `edge verify` on the box says what to do; "
+            "restoring this copy counts them again."
         )
     return 0
 
@@ -173,7 +174,8 @@ def restore(args: argparse.Namespace) -> int:
         conn.close()
     if adopt and travelling is not None and key is not None:
         _adopt(settings, travelling, key)
-    _count_again(settings, box_key)
+    if report.miscounted or schema < tallies.SINCE:  # else the copy's agreed when verified
+        _count_again(settings, box_key)
     os.close(lock)
     print(
         f"Restored {report.actions} actions from {src}. Start the box; its worker sends what "
@@ -183,22 +185,17 @@ def restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _listed(problems: list[str]) -> str:
-    more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
-    return "; ".join(problems[:3]) + more
-
-
 def _count_again(settings: Settings, key: bytes | None) -> None:
-    """The counts kept beside the restored journal, checked once it is upgraded (a backup from
-    older software is checked only here) and counted again when they are off."""
+    """The counts kept beside the restored journal, checked once it is upgraded (verify does
+    not count a backup from older software) and counted again when they are off."""
     conn = connect(settings.journal_path, key=key)
     try:
         off = tallies.miscounted(conn)
         if off:
             tallies.recount(conn)
             print(
-                f"The backup's kept counts were off ({_listed(off)}); they were counted again "
-                "from the journal."
+                f"The backup's kept counts were off ({tallies.in_brief(off)}); they were "
+                "counted again from the journal."
             )
     except sqlite3.Error as exc:
         print(

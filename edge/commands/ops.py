@@ -14,7 +14,7 @@ import httpx
 
 from edge.cli import settings_of
 from edge.clock import clock_synced, elapsed, iso_ms, now_moment, parse_iso, utcnow
-from edge.journal import syncstages
+from edge.journal import syncstages, tallies
 from edge.journal.boxvalues import box_value, moment_value
 from edge.journal.db import connect, sqlite3
 from edge.journal.schema import LATEST, migrate, version
@@ -207,7 +207,7 @@ def _journal(settings: Settings, key: bytes | None) -> Finding:
             "journal",
             False,
             "the journal is intact, but what is kept beside it is off: "
-            + "; ".join(report.miscounted[:3]),
+            + tallies.in_brief(report.miscounted),
             "run `edge recount` (up to half a minute on a large box; saves wait a few seconds "
             "at most meanwhile, none is lost)",
         )

@@ -133,6 +133,12 @@ def recount(conn: sqlite3.Connection) -> None:
             raise
 
 
+def in_brief(found: list[str]) -> str:
+    """What `miscounted` found, the first three in words: for one line of a message."""
+    more = f"; and {len(found) - 3} more" if len(found) > 3 else ""
+    return "; ".join(found[:3]) + more
+
+
 def _differ(conn: sqlite3.Connection, kept_sql: str, counted_sql: str) -> str:
     """The keys whose kept figure is not the counted one, at most five: "pending: kept 13,
     counted 12"; empty when they agree."""
